@@ -1,0 +1,92 @@
+"""Domain errors: every refusal of the ledger, each with a machine-readable ``code``.
+
+The tree (the HTTP status of each leaf lives in one table, ``api/problems.py``)::
+
+    LedgerError                      code, detail, field errors (JSON pointers)
+    ├── InvalidRequest               the request breaks a rule of the ledger
+    │     validation.unbalanced_entry, validation.currency_mismatch, validation.too_few_lines,
+    │     validation.account_not_in_ledger, validation.unknown_currency, validation.invalid_value,
+    │     validation.required_field_missing
+    ├── InsufficientFunds            insufficient_funds (an account flag would be broken)
+    ├── AccountDisabled              account.disabled
+    ├── NotFound                     not_found (unknown id, or another tenant's)
+    ├── Conflict                     the request clashes with the current state
+    │     duplicate_entry, duplicate_account_code, entry.immutable, entry.invalid_transition,
+    │     entry.already_reversed, conflict.lock_version_mismatch, conflict.version_mismatch
+    ├── IdempotencyError             idempotency.key_reused, idempotency.key_in_use
+    └── AccessError                  unauthorized, invalid_client, invalid_grant, invalid_scope,
+                                     tenant_limit_reached
+
+A field error's pointer is relative to the request body (``/lines/1/amount``); callers that wrap a
+body (a batch item) prefix it with :meth:`LedgerError.under`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One offending field: where it is (a JSON pointer), what is wrong, in words."""
+
+    pointer: str
+    code: str
+    detail: str
+
+
+class LedgerError(Exception):
+    """Base of every refusal; ``code`` is the stable, machine-readable reason."""
+
+    def __init__(self, code: str, detail: str, errors: tuple[FieldError, ...] = ()) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.errors = errors
+
+    def under(self, prefix: str) -> LedgerError:
+        """The same error with every pointer moved under ``prefix`` (e.g. ``/entries/3``)."""
+        moved = tuple(FieldError(prefix + e.pointer, e.code, e.detail) for e in self.errors)
+        if not moved:
+            moved = (FieldError(prefix, self.code, self.detail),)
+        clone = type(self).__new__(type(self))
+        LedgerError.__init__(clone, self.code, self.detail, moved)
+        return clone
+
+    @classmethod
+    def at(cls, pointer: str, code: str, detail: str) -> LedgerError:
+        """An error about one field, whose code is also the error's code."""
+        return cls(code, detail, (FieldError(pointer, code, detail),))
+
+
+class InvalidRequest(LedgerError):
+    """The request is well-formed but breaks a rule of the ledger."""
+
+
+class InsufficientFunds(LedgerError):
+    """A posting would break an account's ``debits_must_not_exceed_credits`` (or mirror) flag."""
+
+
+class AccountDisabled(LedgerError):
+    """A posting touches a disabled account."""
+
+
+class NotFound(LedgerError):
+    """No such resource in this tenant."""
+
+    def __init__(self, kind: str, resource_id: str, pointer: str = "") -> None:
+        detail = f"No {kind} with id {resource_id!r}."
+        errors = (FieldError(pointer, "not_found", detail),) if pointer else ()
+        super().__init__("not_found", detail, errors)
+
+
+class Conflict(LedgerError):
+    """The request clashes with the current state of a resource."""
+
+
+class IdempotencyError(LedgerError):
+    """An ``Idempotency-Key`` was reused with another body, or is still in flight."""
+
+
+class AccessError(LedgerError):
+    """A credential, grant or tenant request is refused."""

@@ -1,0 +1,184 @@
+"""The ledger's resources: ledgers, accounts, journal entries and their lines.
+
+Entities are mutable, but only the store changes them, and only through its unit of work (so a
+refused command leaves nothing behind). Values (lines, specs) are frozen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from gledger_sandbox.domain.money import Direction, Totals
+
+Metadata = dict[str, str]
+
+
+class AccountKind(StrEnum):
+    ASSET = "asset"
+    LIABILITY = "liability"
+    EQUITY = "equity"
+    REVENUE = "revenue"
+    EXPENSE = "expense"
+
+    @property
+    def normal_balance(self) -> Direction:
+        """Assets and expenses grow by debits; the rest grow by credits."""
+        if self in (AccountKind.ASSET, AccountKind.EXPENSE):
+            return Direction.DEBIT
+        return Direction.CREDIT
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+class EntryStatus(StrEnum):
+    PENDING = "pending"
+    POSTED = "posted"
+    VOIDED = "voided"
+
+
+@dataclass(slots=True)
+class Ledger:
+    id: str
+    seq: int
+    name: str
+    description: str | None
+    metadata: Metadata
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AccountFlags:
+    debits_must_not_exceed_credits: bool = False
+    credits_must_not_exceed_debits: bool = False
+
+
+@dataclass(slots=True)
+class Account:
+    id: str
+    seq: int
+    ledger_id: str
+    code: str
+    name: str
+    kind: AccountKind
+    normal_balance: Direction
+    currency: str
+    status: AccountStatus
+    flags: AccountFlags
+    metadata: Metadata
+    created_at: datetime
+    updated_at: datetime
+    lock_version: int = 0
+    posted: Totals = field(default_factory=Totals)
+    pending: Totals = field(default_factory=Totals)
+    """Lines of pending entries only; the API's ``pending`` bucket is ``posted`` plus these."""
+
+    @property
+    def pending_view(self) -> Totals:
+        return Totals(
+            self.posted.debits + self.pending.debits, self.posted.credits + self.pending.credits
+        )
+
+    @property
+    def available(self) -> Totals:
+        """Posted, less what pending entries are about to take away (never what they add)."""
+        if self.normal_balance is Direction.DEBIT:
+            return Totals(self.posted.debits, self.posted.credits + self.pending.credits)
+        return Totals(self.posted.debits + self.pending.debits, self.posted.credits)
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    id: str
+    account_id: str
+    account_code: str
+    direction: Direction
+    amount: int
+    currency: str
+    memo: str | None
+
+
+@dataclass(slots=True)
+class EntryLinks:
+    reverses: str | None = None
+    reversed_by: str | None = None
+    related: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Entry:
+    id: str
+    seq: int
+    ledger_id: str
+    status: EntryStatus
+    lines: tuple[Line, ...]
+    description: str | None
+    external_id: str | None
+    effective_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    source_type: str | None
+    source_id: str | None
+    metadata: Metadata
+    links: EntryLinks = field(default_factory=EntryLinks)
+    posted_at: datetime | None = None
+    voided_at: datetime | None = None
+    version: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class StatementLine:
+    """A posted line as an account's statement shows it, with the running balance after it."""
+
+    seq: int
+    line: Line
+    entry_id: str
+    effective_at: datetime
+    posted_at: datetime
+    source_type: str | None
+    source_id: str | None
+    balance_after: int
+
+
+# What callers ask for: plain values, built by the API's parsers or the fixtures.
+
+
+@dataclass(frozen=True, slots=True)
+class LineSpec:
+    direction: Direction
+    amount: int
+    account_id: str | None = None
+    account_code: str | None = None
+    currency: str | None = None
+    memo: str | None = None
+    lock_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EntrySpec:
+    ledger_id: str
+    lines: tuple[LineSpec, ...]
+    status: EntryStatus = EntryStatus.POSTED
+    description: str | None = None
+    external_id: str | None = None
+    effective_at: datetime | None = None
+    source_type: str | None = None
+    source_id: str | None = None
+    related_entry_ids: tuple[str, ...] = ()
+    metadata: Metadata = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSpec:
+    code: str
+    name: str
+    kind: AccountKind
+    currency: str
+    normal_balance: Direction | None = None
+    flags: AccountFlags = AccountFlags()
+    metadata: Metadata = field(default_factory=dict)

@@ -1,0 +1,490 @@
+"""Journal entries: the invariants, the status machine, and the postings that move balances.
+
+Invariants (checked before anything changes, all offending fields reported at once):
+at least two lines; every amount > 0; per currency, debits equal credits; each line's currency is
+its account's; every account in the entry's ledger and active; external_id unique per ledger;
+account flags (``debits_must_not_exceed_credits`` and its mirror) hold after the posting.
+
+Status machine: ``pending -> posted | voided``, once; an entry may be created ``posted``.
+Posted and voided entries change only in metadata; corrections are reversals, linked both ways.
+Every posting touching an account bumps its ``lock_version``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from gledger_sandbox.domain.errors import (
+    AccountDisabled,
+    Conflict,
+    FieldError,
+    InsufficientFunds,
+    InvalidRequest,
+    LedgerError,
+    NotFound,
+)
+from gledger_sandbox.domain.models import (
+    Account,
+    AccountStatus,
+    Entry,
+    EntryLinks,
+    EntrySpec,
+    EntryStatus,
+    Line,
+    LineSpec,
+    StatementLine,
+)
+from gledger_sandbox.domain.money import MAX_AMOUNT, Direction, Totals
+from gledger_sandbox.domain.pages import Page, PageRequest, paginate
+from gledger_sandbox.domain.store import LedgerStore
+
+EDITABLE_WHEN_FINAL = frozenset({"metadata", "version"})
+
+
+def _raise_collected(errors: list[FieldError], kind: type[LedgerError]) -> None:
+    if errors:
+        raise kind(errors[0].code, errors[0].detail, tuple(errors))
+
+
+def _resolve_lines(store: LedgerStore, ledger_id: str, specs: tuple[LineSpec, ...]) -> list[Line]:
+    """Accounts and currencies of the lines, or every reason the lines are refused."""
+    if len(specs) < 2:
+        raise InvalidRequest.at(
+            "/lines", "validation.too_few_lines", "An entry needs at least two lines."
+        )
+    errors: list[FieldError] = []
+    lines: list[Line] = []
+    for i, spec in enumerate(specs):
+        at = f"/lines/{i}"
+        if (spec.account_id is None) == (spec.account_code is None):
+            errors.append(
+                FieldError(
+                    f"{at}/account_id",
+                    "validation.required_field_missing",
+                    "Give exactly one of account_id and account_code.",
+                )
+            )
+            continue
+        if spec.account_id is not None:
+            account = store.account(spec.account_id, f"{at}/account_id")
+        else:
+            assert spec.account_code is not None
+            account = store.account_by_code(ledger_id, spec.account_code, f"{at}/account_code")
+        if account.ledger_id != ledger_id:
+            errors.append(
+                FieldError(
+                    f"{at}/account_id",
+                    "validation.account_not_in_ledger",
+                    f"Account {account.id} belongs to ledger {account.ledger_id}, not {ledger_id}.",
+                )
+            )
+        if not 0 < spec.amount <= MAX_AMOUNT:
+            errors.append(
+                FieldError(
+                    f"{at}/amount",
+                    "validation.invalid_value",
+                    f"Amounts are integers from 1 to {MAX_AMOUNT} minor units.",
+                )
+            )
+        if spec.currency is not None and spec.currency != account.currency:
+            errors.append(
+                FieldError(
+                    f"{at}/currency",
+                    "validation.currency_mismatch",
+                    f"Account {account.code} holds {account.currency}, not {spec.currency}.",
+                )
+            )
+        lines.append(
+            Line(
+                id=store.ids.new("line"),
+                account_id=account.id,
+                account_code=account.code,
+                direction=spec.direction,
+                amount=spec.amount,
+                currency=account.currency,
+                memo=spec.memo,
+            )
+        )
+    _raise_collected(errors, InvalidRequest)
+    _check_balanced(lines)
+    _check_accounts_usable(store, specs, lines)
+    return lines
+
+
+def _check_balanced(lines: list[Line]) -> None:
+    totals: dict[str, Totals] = defaultdict(Totals)
+    for line in lines:
+        totals[line.currency] = totals[line.currency].plus(line.direction, line.amount)
+    errors = [
+        FieldError(
+            "/lines",
+            "validation.unbalanced_entry",
+            f"{currency}: debits {t.debits} do not equal credits {t.credits}.",
+        )
+        for currency, t in sorted(totals.items())
+        if t.debits != t.credits
+    ]
+    _raise_collected(errors, InvalidRequest)
+
+
+def _check_accounts_usable(store: LedgerStore, specs: tuple[LineSpec, ...], lines: list[Line]) -> None:
+    disabled: list[FieldError] = []
+    stale: list[FieldError] = []
+    for i, (spec, line) in enumerate(zip(specs, lines, strict=True)):
+        account = store.accounts[line.account_id]
+        if account.status is AccountStatus.DISABLED:
+            disabled.append(
+                FieldError(f"/lines/{i}", "account.disabled", f"Account {account.code} is disabled.")
+            )
+        if spec.lock_version is not None and spec.lock_version != account.lock_version:
+            stale.append(
+                FieldError(
+                    f"/lines/{i}/lock_version",
+                    "conflict.lock_version_mismatch",
+                    f"Account {account.code} is at lock_version {account.lock_version}, "
+                    f"not {spec.lock_version}.",
+                )
+            )
+    _raise_collected(disabled, AccountDisabled)
+    _raise_collected(stale, Conflict)
+
+
+def _check_flags(store: LedgerStore, lines: tuple[Line, ...]) -> None:
+    """After the lines are applied: does any account now break its flag?"""
+    errors: list[FieldError] = []
+    seen: set[str] = set()
+    for i, line in enumerate(lines):
+        account = store.accounts[line.account_id]
+        if account.id in seen:
+            continue
+        seen.add(account.id)
+        available = account.available
+        if account.flags.debits_must_not_exceed_credits and available.debits > available.credits:
+            short = available.debits - available.credits
+        elif account.flags.credits_must_not_exceed_debits and available.credits > available.debits:
+            short = available.credits - available.debits
+        else:
+            continue
+        errors.append(
+            FieldError(
+                f"/lines/{i}",
+                "insufficient_funds",
+                f"Account {account.code} would be short by {short} {account.currency}.",
+            )
+        )
+    _raise_collected(errors, InsufficientFunds)
+
+
+def _apply(store: LedgerStore, entry: Entry, bucket: str, sign: int) -> None:
+    """Add (sign 1) or remove (sign -1) the entry's lines in an account bucket; bump versions."""
+    touched: dict[str, Account] = {}
+    for line in entry.lines:
+        account = store.accounts[line.account_id]
+        totals: Totals = getattr(account, bucket)
+        store.uow.set(account, bucket, totals.plus(line.direction, sign * line.amount))
+        touched[account.id] = account
+    for account in touched.values():
+        store.uow.set(account, "lock_version", account.lock_version + 1)
+
+
+def _post(store: LedgerStore, entry: Entry, now: datetime) -> None:
+    _apply(store, entry, "posted", 1)
+    for line in entry.lines:
+        account = store.accounts[line.account_id]
+        statement_line = StatementLine(
+            seq=store.next_seq(),
+            line=line,
+            entry_id=entry.id,
+            effective_at=entry.effective_at,
+            posted_at=now,
+            source_type=entry.source_type,
+            source_id=entry.source_id,
+            balance_after=account.posted.signed(account.normal_balance),
+        )
+        store.add_statement_line(account, statement_line)
+    store.uow.set(entry, "posted_at", now)
+
+
+def _set_status(store: LedgerStore, entry: Entry, status: EntryStatus) -> None:
+    store.index_remove(("entries", "status", entry.status), entry.seq)
+    store.uow.set(entry, "status", status)
+    store.index_add(("entries", "status", status), entry.seq)
+
+
+def _index_keys(entry: Entry) -> list[tuple[Any, ...]]:
+    keys: list[tuple[Any, ...]] = [
+        ("entries",),
+        ("entries", "ledger", entry.ledger_id),
+        ("entries", "status", entry.status),
+    ]
+    keys += [("entries", "account", a) for a in dict.fromkeys(line.account_id for line in entry.lines)]
+    if entry.source_type is not None:
+        keys.append(("entries", "source_type", entry.source_type))
+        if entry.source_id is not None:
+            keys.append(("entries", "source", entry.source_type, entry.source_id))
+    if entry.external_id is not None:
+        keys.append(("entries", "external_id", entry.external_id))
+    return keys
+
+
+def create_entry(store: LedgerStore, spec: EntrySpec) -> Entry:
+    """Validate and record an entry, posting it at once unless it is created ``pending``."""
+    ledger = store.ledger(spec.ledger_id, "/ledger_id")
+    if spec.status is EntryStatus.VOIDED:
+        raise InvalidRequest.at(
+            "/status", "validation.invalid_value", "An entry is created pending or posted."
+        )
+    for i, related in enumerate(spec.related_entry_ids):
+        if related not in store.entries:
+            raise NotFound("entry", related, f"/related_entry_ids/{i}")
+    if spec.external_id is not None:
+        owner = store.external_id_owner(ledger.id, spec.external_id)
+        if owner is not None:
+            raise Conflict.at(
+                "/external_id",
+                "duplicate_entry",
+                f"Entry {owner} in this ledger already has external_id {spec.external_id!r}.",
+            )
+    with store.uow.atomic():
+        lines = _resolve_lines(store, ledger.id, spec.lines)
+        now = store.clock.now()
+        seq = store.next_seq()
+        entry = Entry(
+            id=store.ids.new("ent"),
+            seq=seq,
+            ledger_id=ledger.id,
+            status=spec.status,
+            lines=tuple(lines),
+            description=spec.description,
+            external_id=spec.external_id,
+            effective_at=spec.effective_at or now,
+            created_at=now,
+            updated_at=now,
+            source_type=spec.source_type,
+            source_id=spec.source_id,
+            metadata=dict(spec.metadata),
+            links=EntryLinks(related=tuple(dict.fromkeys(spec.related_entry_ids))),
+        )
+        store.uow.put(store.entries, entry.id, entry)
+        store.register(seq, entry)
+        for key in _index_keys(entry):
+            store.index_add(key, seq)
+        if entry.external_id is not None:
+            store.claim_external_id(ledger.id, entry.external_id, entry.id)
+        if entry.status is EntryStatus.POSTED:
+            _post(store, entry, now)
+        else:
+            _apply(store, entry, "pending", 1)
+        _check_flags(store, entry.lines)
+        return entry
+
+
+def entry(store: LedgerStore, entry_id: str) -> Entry:
+    found = store.entries.get(entry_id)
+    if found is None:
+        raise NotFound("entry", entry_id)
+    return found
+
+
+def _require_pending(found: Entry, action: str) -> None:
+    if found.status is not EntryStatus.PENDING:
+        raise Conflict.at(
+            "/status",
+            "entry.invalid_transition",
+            f"Entry {found.id} is {found.status.value}; only a pending entry can be {action}.",
+        )
+
+
+def post_entry(store: LedgerStore, entry_id: str) -> Entry:
+    found = entry(store, entry_id)
+    _require_pending(found, "posted")
+    with store.uow.atomic():
+        now = store.clock.now()
+        _apply(store, found, "pending", -1)
+        _post(store, found, now)
+        _set_status(store, found, EntryStatus.POSTED)
+        _touch(store, found, now)
+        _check_flags(store, found.lines)
+    return found
+
+
+def void_entry(store: LedgerStore, entry_id: str) -> Entry:
+    found = entry(store, entry_id)
+    _require_pending(found, "voided")
+    with store.uow.atomic():
+        now = store.clock.now()
+        _apply(store, found, "pending", -1)
+        _set_status(store, found, EntryStatus.VOIDED)
+        store.uow.set(found, "voided_at", now)
+        _touch(store, found, now)
+    return found
+
+
+def _touch(store: LedgerStore, found: Entry, now: datetime) -> None:
+    store.uow.set(found, "updated_at", now)
+    store.uow.set(found, "version", found.version + 1)
+
+
+def reverse_entry(
+    store: LedgerStore,
+    entry_id: str,
+    description: str | None = None,
+    effective_at: datetime | None = None,
+    external_id: str | None = None,
+    metadata: dict[str, str] | None = None,
+) -> Entry:
+    """Post a new entry with every line's direction swapped, linked both ways to the original."""
+    original = entry(store, entry_id)
+    if original.status is not EntryStatus.POSTED:
+        raise Conflict.at(
+            "/status",
+            "entry.invalid_transition",
+            f"Entry {original.id} is {original.status.value}; only a posted entry is reversed.",
+        )
+    if original.links.reversed_by is not None:
+        raise Conflict.at(
+            "/links/reversed_by",
+            "entry.already_reversed",
+            f"Entry {original.id} was already reversed by {original.links.reversed_by}.",
+        )
+    spec = EntrySpec(
+        ledger_id=original.ledger_id,
+        lines=tuple(
+            LineSpec(
+                direction=line.direction.opposite(),
+                amount=line.amount,
+                account_id=line.account_id,
+                memo=line.memo,
+            )
+            for line in original.lines
+        ),
+        description=description or f"Reversal of {original.id}",
+        external_id=external_id,
+        effective_at=effective_at,
+        source_type=original.source_type,
+        source_id=original.source_id,
+        metadata=metadata or {},
+    )
+    with store.uow.atomic():
+        reversal = create_entry(store, spec)
+        store.uow.set(reversal, "links", EntryLinks(reverses=original.id))
+        links = original.links
+        store.uow.set(
+            original, "links", EntryLinks(links.reverses, reversal.id, links.related)
+        )
+        _touch(store, original, reversal.created_at)
+    return reversal
+
+
+def update_entry(store: LedgerStore, entry_id: str, changes: dict[str, Any]) -> Entry:
+    """Change a pending entry, or only the metadata of a posted or voided one."""
+    found = entry(store, entry_id)
+    expected = changes.get("version")
+    if expected is not None and expected != found.version:
+        raise Conflict.at(
+            "/version",
+            "conflict.version_mismatch",
+            f"Entry {found.id} is at version {found.version}, not {expected}.",
+        )
+    if found.status is not EntryStatus.PENDING:
+        frozen = sorted(set(changes) - EDITABLE_WHEN_FINAL)
+        if frozen:
+            raise Conflict(
+                "entry.immutable",
+                f"Entry {found.id} is {found.status.value}: only its metadata can change. "
+                "Correct it with a reversal.",
+                tuple(
+                    FieldError(f"/{name}", "entry.immutable", f"{name} of a {found.status.value} "
+                               "entry cannot change.")
+                    for name in frozen
+                ),
+            )
+    with store.uow.atomic():
+        now = store.clock.now()
+        if "external_id" in changes and changes["external_id"] != found.external_id:
+            _move_external_id(store, found, changes["external_id"])
+        for name in ("description", "metadata", "effective_at"):
+            if name in changes:
+                store.uow.set(found, name, changes[name])
+        if "lines" in changes:
+            _replace_pending_lines(store, found, changes["lines"])
+        _touch(store, found, now)
+    return found
+
+
+def _move_external_id(store: LedgerStore, found: Entry, external_id: str | None) -> None:
+    if external_id is not None:
+        owner = store.external_id_owner(found.ledger_id, external_id)
+        if owner is not None:
+            raise Conflict.at(
+                "/external_id",
+                "duplicate_entry",
+                f"Entry {owner} in this ledger already has external_id {external_id!r}.",
+            )
+    if found.external_id is not None:
+        store.release_external_id(found.ledger_id, found.external_id)
+        store.index_remove(("entries", "external_id", found.external_id), found.seq)
+    if external_id is not None:
+        store.claim_external_id(found.ledger_id, external_id, found.id)
+        store.index_add(("entries", "external_id", external_id), found.seq)
+    store.uow.set(found, "external_id", external_id)
+
+
+def _replace_pending_lines(store: LedgerStore, found: Entry, specs: tuple[LineSpec, ...]) -> None:
+    old_accounts = {line.account_id for line in found.lines}
+    _apply(store, found, "pending", -1)
+    lines = tuple(_resolve_lines(store, found.ledger_id, specs))
+    store.uow.set(found, "lines", lines)
+    _apply(store, found, "pending", 1)
+    new_accounts = {line.account_id for line in lines}
+    for gone in old_accounts - new_accounts:
+        store.index_remove(("entries", "account", gone), found.seq)
+    for added in new_accounts - old_accounts:
+        store.index_add(("entries", "account", added), found.seq)
+    _check_flags(store, lines)
+
+
+def list_entries(
+    store: LedgerStore,
+    page: PageRequest,
+    *,
+    ledger_id: str | None = None,
+    account_id: str | None = None,
+    status: EntryStatus | None = None,
+    source_type: str | None = None,
+    source_id: str | None = None,
+    external_id: str | None = None,
+    effective_from: datetime | None = None,
+    effective_to: datetime | None = None,
+) -> Page[Entry]:
+    """Walk the smallest index the filters name; the other filters are checked row by row."""
+    candidates: list[tuple[Any, ...]] = [("entries",)]
+    if ledger_id is not None:
+        candidates.append(("entries", "ledger", ledger_id))
+    if account_id is not None:
+        candidates.append(("entries", "account", account_id))
+    if status is not None:
+        candidates.append(("entries", "status", status))
+    if source_type is not None:
+        candidates.append(("entries", "source_type", source_type))
+        if source_id is not None:
+            candidates.append(("entries", "source", source_type, source_id))
+    if external_id is not None:
+        candidates.append(("entries", "external_id", external_id))
+    seqs = min((store.index(key) for key in candidates), key=len)
+
+    def accept(e: Entry) -> bool:
+        return (
+            (ledger_id is None or e.ledger_id == ledger_id)
+            and (status is None or e.status is status)
+            and (source_type is None or e.source_type == source_type)
+            and (source_id is None or e.source_id == source_id)
+            and (external_id is None or e.external_id == external_id)
+            and (effective_from is None or e.effective_at >= effective_from)
+            and (effective_to is None or e.effective_at < effective_to)
+            and (account_id is None or any(line.account_id == account_id for line in e.lines))
+        )
+
+    return paginate(seqs, store.fetch, page, accept)

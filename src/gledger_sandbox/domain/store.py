@@ -1,0 +1,240 @@
+"""The ledger store of one tenant: its resources, their indexes, and the ledger and account commands.
+
+Everything lives in memory. Reads are cheap by construction: a balance is a pair of running totals
+on the account (O(1)); every list walks a sequence-ordered index (O(limit), see ``pages``).
+Every change goes through the store's unit of work, so a refused command leaves no trace.
+Entry commands live in ``postings``; they use the primitives here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sortedcontainers import SortedKeyList, SortedList
+
+from gledger_sandbox.domain.clock import SandboxClock
+from gledger_sandbox.domain.errors import Conflict, InvalidRequest, NotFound
+from gledger_sandbox.domain.ids import IdGenerator
+from gledger_sandbox.domain.models import (
+    Account,
+    AccountKind,
+    AccountSpec,
+    AccountStatus,
+    Entry,
+    Ledger,
+    Metadata,
+    StatementLine,
+)
+from gledger_sandbox.domain.money import CURRENCIES, Totals
+from gledger_sandbox.domain.pages import EMPTY, Page, PageRequest, paginate
+from gledger_sandbox.domain.unit_of_work import UnitOfWork
+
+IndexKey = tuple[Any, ...]
+
+
+class LedgerStore:
+    """Ledgers, accounts, entries and statements of one tenant, with their indexes."""
+
+    def __init__(self, ids: IdGenerator, clock: SandboxClock) -> None:
+        self.ids = ids
+        self.clock = clock
+        self.uow = UnitOfWork()
+        self._seq = 0
+        self.uow.snapshot_on_begin(self._snapshot_counters)
+        self.ledgers: dict[str, Ledger] = {}
+        self.accounts: dict[str, Account] = {}
+        self.entries: dict[str, Entry] = {}
+        self.statement: dict[int, StatementLine] = {}
+        self._by_seq: dict[int, Any] = {}
+        self._indexes: dict[IndexKey, SortedList] = {}
+        self._account_codes: dict[tuple[str, str], str] = {}
+        self._external_ids: dict[tuple[str, str], str] = {}
+        # Per account, posted lines keyed by (effective_at, seq): balances as of a past time.
+        self._effective: dict[str, SortedKeyList] = {}
+
+    # -- primitives ------------------------------------------------------------------------
+
+    def _snapshot_counters(self) -> Callable[[], None]:
+        seq, id_state = self._seq, self.ids.state()
+
+        def restore() -> None:
+            self._seq = seq
+            self.ids.restore(id_state)
+
+        return restore
+
+    def next_seq(self) -> int:
+        self.uow.on_rollback(lambda: None)  # asserts a unit of work is open
+        self._seq += 1
+        return self._seq
+
+    def index_add(self, key: IndexKey, seq: int) -> None:
+        index = self._indexes.get(key)
+        if index is None:
+            index = self._indexes[key] = SortedList()
+        index.add(seq)
+        self.uow.on_rollback(lambda: index.discard(seq))
+
+    def index_remove(self, key: IndexKey, seq: int) -> None:
+        index = self._indexes[key]
+        index.discard(seq)
+        self.uow.on_rollback(lambda: index.add(seq))
+
+    def index(self, key: IndexKey) -> SortedList:
+        return self._indexes.get(key, EMPTY)
+
+    def register(self, seq: int, resource: Any) -> None:
+        self.uow.put(self._by_seq, seq, resource)
+
+    def fetch(self, seq: int) -> Any:
+        return self._by_seq[seq]
+
+    def add_statement_line(self, account: Account, line: StatementLine) -> None:
+        self.uow.put(self.statement, line.seq, line)
+        self.index_add(("statement", account.id), line.seq)
+        effective = self._effective.get(account.id)
+        if effective is None:
+            effective = self._effective[account.id] = SortedKeyList(
+                key=lambda s: (s.effective_at, s.seq)
+            )
+        effective.add(line)
+        self.uow.on_rollback(lambda: effective.discard(line))
+
+    # -- ledgers ---------------------------------------------------------------------------
+
+    def create_ledger(self, name: str, description: str | None, metadata: Metadata) -> Ledger:
+        with self.uow.atomic():
+            now = self.clock.now()
+            seq = self.next_seq()
+            ledger = Ledger(self.ids.new("ldg"), seq, name, description, dict(metadata), now, now)
+            self.uow.put(self.ledgers, ledger.id, ledger)
+            self.register(seq, ledger)
+            self.index_add(("ledgers",), seq)
+            return ledger
+
+    def ledger(self, ledger_id: str, pointer: str = "") -> Ledger:
+        found = self.ledgers.get(ledger_id)
+        if found is None:
+            raise NotFound("ledger", ledger_id, pointer)
+        return found
+
+    def update_ledger(self, ledger_id: str, changes: dict[str, Any]) -> Ledger:
+        ledger = self.ledger(ledger_id)
+        with self.uow.atomic():
+            for name in ("name", "description", "metadata"):
+                if name in changes:
+                    self.uow.set(ledger, name, changes[name])
+            self.uow.set(ledger, "updated_at", self.clock.now())
+        return ledger
+
+    def list_ledgers(self, page: PageRequest) -> Page[Ledger]:
+        return paginate(self.index(("ledgers",)), self.fetch, page)
+
+    # -- accounts --------------------------------------------------------------------------
+
+    def create_account(self, ledger_id: str, spec: AccountSpec) -> Account:
+        ledger = self.ledger(ledger_id)
+        if spec.currency not in CURRENCIES:
+            raise InvalidRequest.at(
+                "/currency", "validation.unknown_currency", f"{spec.currency} is no ISO 4217 code."
+            )
+        if (ledger.id, spec.code) in self._account_codes:
+            raise Conflict.at(
+                "/code",
+                "duplicate_account_code",
+                f"Ledger {ledger.id} already has an account with code {spec.code!r}.",
+            )
+        with self.uow.atomic():
+            now = self.clock.now()
+            seq = self.next_seq()
+            account = Account(
+                id=self.ids.new("acct"),
+                seq=seq,
+                ledger_id=ledger.id,
+                code=spec.code,
+                name=spec.name,
+                kind=spec.kind,
+                normal_balance=spec.normal_balance or spec.kind.normal_balance,
+                currency=spec.currency,
+                status=AccountStatus.ACTIVE,
+                flags=spec.flags,
+                metadata=dict(spec.metadata),
+                created_at=now,
+                updated_at=now,
+            )
+            self.uow.put(self.accounts, account.id, account)
+            self.uow.put(self._account_codes, (ledger.id, account.code), account.id)
+            self.register(seq, account)
+            self.index_add(("accounts", ledger.id), seq)
+            self.index_add(("accounts", ledger.id, account.kind), seq)
+            return account
+
+    def account(self, account_id: str, pointer: str = "") -> Account:
+        found = self.accounts.get(account_id)
+        if found is None:
+            raise NotFound("account", account_id, pointer)
+        return found
+
+    def account_by_code(self, ledger_id: str, code: str, pointer: str = "") -> Account:
+        account_id = self._account_codes.get((ledger_id, code))
+        if account_id is None:
+            raise NotFound("account", code, pointer)
+        return self.accounts[account_id]
+
+    def update_account(self, account_id: str, changes: dict[str, Any]) -> Account:
+        account = self.account(account_id)
+        with self.uow.atomic():
+            for name in ("name", "status", "metadata", "flags"):
+                if name in changes:
+                    self.uow.set(account, name, changes[name])
+            self.uow.set(account, "updated_at", self.clock.now())
+        return account
+
+    def list_accounts(
+        self, ledger_id: str, page: PageRequest, code: str | None, kind: AccountKind | None
+    ) -> Page[Account]:
+        self.ledger(ledger_id)
+        if code is not None:
+            account_id = self._account_codes.get((ledger_id, code))
+            seqs = SortedList([self.accounts[account_id].seq]) if account_id else EMPTY
+            accept = (lambda a: a.kind is kind) if kind is not None else None
+            return paginate(seqs, self.fetch, page, accept)
+        key = ("accounts", ledger_id, kind) if kind is not None else ("accounts", ledger_id)
+        return paginate(self.index(key), self.fetch, page)
+
+    def list_statement(self, account_id: str, page: PageRequest) -> Page[StatementLine]:
+        self.account(account_id)
+        return paginate(self.index(("statement", account_id)), self.statement.__getitem__, page)
+
+    def posted_as_of(self, account: Account, as_of: datetime) -> Totals:
+        """Posted totals counting only lines effective at or before ``as_of``.
+
+        Costs O(lines effective after ``as_of``): the current totals less those lines.
+        """
+        totals = account.posted
+        effective = self._effective.get(account.id)
+        if effective is None:
+            return totals
+        for later in effective.irange_key(min_key=(as_of, math.inf)):
+            totals = totals.plus(later.line.direction, -later.line.amount)
+        return totals
+
+    def external_id_owner(self, ledger_id: str, external_id: str) -> str | None:
+        return self._external_ids.get((ledger_id, external_id))
+
+    def claim_external_id(self, ledger_id: str, external_id: str, entry_id: str) -> None:
+        self.uow.put(self._external_ids, (ledger_id, external_id), entry_id)
+
+    def release_external_id(self, ledger_id: str, external_id: str) -> None:
+        owner = self._external_ids.pop((ledger_id, external_id))
+        self.uow.on_rollback(lambda: self._external_ids.__setitem__((ledger_id, external_id), owner))
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "ledgers": len(self.ledgers),
+            "accounts": len(self.accounts),
+            "entries": len(self.entries),
+        }

@@ -1,0 +1,217 @@
+"""Sandbox tenants and their credentials: API keys, OAuth2 clients and the tokens they are granted.
+
+Each tenant has its own store, clock, ids and idempotency keys, so tenants share nothing: an id
+from another tenant is simply unknown. Credentials are random (never derived from the seed, so
+a public sandbox's keys cannot be guessed); what the seed reproduces is the tenant's data.
+Expiry of idle tenants and tokens runs on wall time, not on the tenant's sandbox clock.
+"""
+
+from __future__ import annotations
+
+import hmac
+import random
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from gledger_sandbox.domain.clock import SandboxClock, wall_clock
+from gledger_sandbox.domain.errors import AccessError
+from gledger_sandbox.domain.idempotency import IdempotencyStore
+from gledger_sandbox.domain.ids import IdGenerator
+from gledger_sandbox.domain.schedule import PostingSchedule
+from gledger_sandbox.domain.store import LedgerStore
+
+SCOPES = ("ledger.read", "ledger.write", "admin")
+MAX_SEED = 2**31 - 1
+
+
+@dataclass(slots=True)
+class Tenant:
+    id: str
+    fixture: str
+    seed: int
+    created_at: datetime
+    clock_start: datetime | None
+    api_key: str
+    client_id: str
+    client_secret: str
+    ttl: timedelta | None
+    expires_at: datetime | None
+    store: LedgerStore = field(init=False)
+    idempotency: IdempotencyStore = field(init=False)
+    schedule: PostingSchedule = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.fresh_state()
+
+    @property
+    def clock(self) -> SandboxClock:
+        return self.store.clock
+
+    def fresh_state(self) -> None:
+        """An empty store, clock and key space, as at creation (the seeder fills them)."""
+        clock = SandboxClock(frozen_at=self.clock_start)
+        self.store = LedgerStore(IdGenerator(self.seed), clock)
+        self.idempotency = IdempotencyStore()
+        self.schedule = PostingSchedule()
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a tenant, and the scopes its credential grants."""
+
+    tenant: Tenant
+    scopes: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class AccessToken:
+    token: str
+    tenant_id: str
+    scopes: frozenset[str]
+    expires_at: datetime
+
+
+Seeder = Callable[[Tenant], None]
+"""Fills a fresh tenant from its fixture profile and seed (the seeding package provides it)."""
+
+
+class TenantRegistry:
+    """Every tenant of a server, and the credentials that lead to them."""
+
+    def __init__(
+        self,
+        seeder: Seeder,
+        *,
+        fixtures: frozenset[str],
+        seed: int = 0,
+        max_tenants: int = 1000,
+        tenant_ttl: timedelta = timedelta(hours=24),
+        token_ttl: timedelta = timedelta(hours=1),
+        wall: Callable[[], datetime] = wall_clock,
+    ) -> None:
+        self._seeder = seeder
+        self.fixtures = fixtures
+        self._ids = IdGenerator(seed)
+        self._seeds = random.Random(seed)
+        self.max_tenants = max_tenants
+        self.tenant_ttl = tenant_ttl
+        self.token_ttl = token_ttl
+        self._wall = wall
+        self.tenants: dict[str, Tenant] = {}
+        self._api_keys: dict[str, str] = {}
+        self._clients: dict[str, str] = {}
+        self._tokens: dict[str, AccessToken] = {}
+
+    def create(
+        self,
+        fixture: str = "merchant",
+        seed: int | None = None,
+        clock_start: datetime | None = None,
+        *,
+        api_key: str | None = None,
+        expires: bool = True,
+    ) -> Tenant:
+        """A new tenant seeded from ``fixture``; ``expires=False`` pins it (the default tenant)."""
+        if fixture not in self.fixtures:
+            raise AccessError.at(
+                "/fixture", "validation.invalid_value", f"No fixture profile named {fixture!r}."
+            )
+        now = self._wall()
+        self._sweep(now)
+        if len(self.tenants) >= self.max_tenants:
+            raise AccessError(
+                "tenant_limit_reached",
+                f"This sandbox server holds its limit of {self.max_tenants} tenants; "
+                "retry after idle tenants expire, or delete one.",
+            )
+        ttl = self.tenant_ttl if expires else None
+        tenant = Tenant(
+            id=self._ids.new("ten"),
+            fixture=fixture,
+            seed=self._seeds.randint(0, MAX_SEED) if seed is None else seed,
+            created_at=now,
+            clock_start=clock_start,
+            api_key=api_key or "gls_test_" + secrets.token_urlsafe(24),
+            client_id="cli_" + secrets.token_hex(10),
+            client_secret="cs_" + secrets.token_urlsafe(32),
+            ttl=ttl,
+            expires_at=now + ttl if ttl else None,
+        )
+        self._seeder(tenant)
+        self.tenants[tenant.id] = tenant
+        self._api_keys[tenant.api_key] = tenant.id
+        self._clients[tenant.client_id] = tenant.id
+        return tenant
+
+    def reset(self, tenant: Tenant, fixture: str | None = None, seed: int | None = None) -> Tenant:
+        """Drop a tenant's data and seed it anew; its credentials stay valid."""
+        if fixture is not None and fixture not in self.fixtures:
+            raise AccessError.at(
+                "/fixture", "validation.invalid_value", f"No fixture profile named {fixture!r}."
+            )
+        tenant.fixture = fixture or tenant.fixture
+        tenant.seed = tenant.seed if seed is None else seed
+        tenant.fresh_state()
+        self._seeder(tenant)
+        return tenant
+
+    def delete(self, tenant: Tenant) -> None:
+        self.tenants.pop(tenant.id, None)
+        self._api_keys.pop(tenant.api_key, None)
+        self._clients.pop(tenant.client_id, None)
+        for token in [t for t, grant in self._tokens.items() if grant.tenant_id == tenant.id]:
+            del self._tokens[token]
+
+    def _sweep(self, now: datetime) -> None:
+        for tenant in [t for t in self.tenants.values() if self._expired(t, now)]:
+            self.delete(tenant)
+        for token in [t for t, grant in self._tokens.items() if grant.expires_at <= now]:
+            del self._tokens[token]
+
+    @staticmethod
+    def _expired(tenant: Tenant, now: datetime) -> bool:
+        return tenant.expires_at is not None and tenant.expires_at <= now
+
+    def _live(self, tenant_id: str | None) -> Tenant | None:
+        """The tenant, if it has not expired; using it keeps it alive for another TTL."""
+        tenant = self.tenants.get(tenant_id) if tenant_id else None
+        if tenant is None:
+            return None
+        now = self._wall()
+        if self._expired(tenant, now):
+            self.delete(tenant)
+            return None
+        if tenant.ttl is not None:
+            tenant.expires_at = now + tenant.ttl
+        return tenant
+
+    def by_api_key(self, api_key: str) -> Principal | None:
+        tenant = self._live(self._api_keys.get(api_key))
+        return Principal(tenant, frozenset(SCOPES)) if tenant else None
+
+    def by_access_token(self, token: str) -> Principal | None:
+        grant = self._tokens.get(token)
+        if grant is None or grant.expires_at <= self._wall():
+            return None
+        tenant = self._live(grant.tenant_id)
+        return Principal(tenant, grant.scopes) if tenant else None
+
+    def issue_token(self, client_id: str, client_secret: str, scope: str | None) -> AccessToken:
+        """The client-credentials grant: a bearer token for the client's tenant."""
+        tenant = self._live(self._clients.get(client_id))
+        if tenant is None or not hmac.compare_digest(
+            client_secret.encode(), tenant.client_secret.encode()
+        ):
+            raise AccessError("invalid_client", "Unknown client, or wrong client secret.")
+        asked = frozenset(scope.split()) if scope and scope.strip() else frozenset(SCOPES)
+        unknown = sorted(asked - set(SCOPES))
+        if unknown:
+            raise AccessError.at(
+                "/scope", "invalid_scope", f"Unknown scope(s): {', '.join(unknown)}."
+            )
+        now = self._wall()
+        grant = AccessToken("glat_" + secrets.token_urlsafe(32), tenant.id, asked, now + self.token_ttl)
+        self._tokens[grant.token] = grant
+        return grant

@@ -1,0 +1,55 @@
+"""All or nothing: every change to a store is recorded with its inverse until the command ends.
+
+A command runs inside :meth:`UnitOfWork.atomic`; if it raises, every change it made is undone in
+reverse order, so a refused request, or a failed item of an atomic batch, leaves nothing behind.
+Nested ``atomic`` blocks join the outer one: the outermost block decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+
+class UnitOfWork:
+    __slots__ = ("_undo", "_on_begin")
+
+    def __init__(self) -> None:
+        self._undo: list[Callable[[], None]] | None = None
+        self._on_begin: list[Callable[[], Callable[[], None]]] = []
+
+    def snapshot_on_begin(self, take: Callable[[], Callable[[], None]]) -> None:
+        """Register state taken at the start of every unit (``take`` returns its restorer)."""
+        self._on_begin.append(take)
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        if self._undo is not None:
+            yield
+            return
+        self._undo = [take() for take in self._on_begin]
+        try:
+            yield
+        except BaseException:
+            for undo in reversed(self._undo):
+                undo()
+            raise
+        finally:
+            self._undo = None
+
+    def on_rollback(self, undo: Callable[[], None]) -> None:
+        if self._undo is None:
+            raise RuntimeError("store changed outside a unit of work")
+        self._undo.append(undo)
+
+    def set(self, obj: Any, attr: str, value: Any) -> None:
+        """Set an attribute, remembering the old value."""
+        old = getattr(obj, attr)
+        self.on_rollback(lambda: setattr(obj, attr, old))
+        setattr(obj, attr, value)
+
+    def put(self, mapping: dict[Any, Any], key: Any, value: Any) -> None:
+        """Insert a new key into a dict, remembering to remove it."""
+        self.on_rollback(lambda: mapping.pop(key, None))
+        mapping[key] = value
