@@ -1,0 +1,114 @@
+"""The composition root: one function builds a whole server from its settings.
+
+Nothing is built at import time. ``create_app`` wires the registry (with the fixture seeder),
+connexion serving the spec (validators, security, error handlers), the outer request-context
+middleware, and the ticker that runs each tenant's scheduled work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import connexion
+from connexion.options import SwaggerUIOptions
+from connexion.resolver import Resolver
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp
+
+from gledger_sandbox import resources
+from gledger_sandbox.api import problems
+from gledger_sandbox.api.middleware import RequestContext
+from gledger_sandbox.api.operations import resolve
+from gledger_sandbox.api.security import security_map
+from gledger_sandbox.api.settings import Services, Settings
+from gledger_sandbox.api.validation import VALIDATORS
+from gledger_sandbox.domain.errors import LedgerError
+from gledger_sandbox.domain.tenants import TenantRegistry
+from gledger_sandbox.seeding.profiles import Seeder
+
+
+def build_services(settings: Settings) -> Services:
+    """The registry, seeded with the default tenant unless the settings say otherwise."""
+    seeder = Seeder(resources.fixtures_dir())
+    registry = TenantRegistry(
+        seeder,
+        fixtures=seeder.profiles,
+        seed=settings.seed,
+        max_tenants=settings.max_tenants,
+        tenant_ttl=timedelta(seconds=settings.tenant_ttl_seconds),
+        token_ttl=timedelta(seconds=settings.token_ttl_seconds),
+    )
+    services = Services(settings, registry)
+    if settings.default_tenant:
+        registry.create(
+            settings.fixture,
+            settings.seed,
+            settings.clock_start,
+            api_key=settings.api_key,
+            expires=False,
+        )
+    return services
+
+
+def run_due_work(services: Services) -> None:
+    """Post what became due on each tenant's clock; forget tenants with nothing left to do."""
+    for tenant_id in list(services.scheduled):
+        tenant = services.registry.tenants.get(tenant_id)
+        if tenant is None or tenant.schedule.next_due() is None:
+            services.scheduled.discard(tenant_id)
+            continue
+        tenant.schedule.run_due(tenant.store, tenant.clock.now())
+
+
+def _lifespan(services: Services) -> Any:
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        async def tick() -> None:
+            while True:
+                await asyncio.sleep(services.settings.tick_seconds)
+                run_due_work(services)
+
+        ticker = asyncio.create_task(tick())
+        try:
+            yield
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+
+    return lifespan
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> ASGIApp:
+    """A complete sandbox server as an ASGI app."""
+    settings = settings or Settings()
+    services = services or build_services(settings)
+    ui = SwaggerUIOptions(spec_path="/v1/openapi.json", swagger_ui_path="/v1/ui")
+    app = connexion.AsyncApp(
+        __name__,
+        specification_dir=str(resources.spec_dir()),
+        lifespan=_lifespan(services),
+    )
+    app.add_api(
+        "openapi.yaml",
+        resolver=Resolver(function_resolver=resolve),
+        validator_map=VALIDATORS,
+        security_map=security_map(services.registry),
+        strict_validation=True,
+        validate_responses=settings.validate_responses,
+        swagger_ui_options=ui,
+    )
+    app.add_error_handler(LedgerError, problems.on_ledger_error)
+    app.add_error_handler(connexion.ProblemException, problems.on_problem)
+    app.add_error_handler(HTTPException, problems.on_http_error)
+    app.add_error_handler(Exception, problems.on_unexpected)
+    return RequestContext(
+        app,
+        max_body_bytes=settings.max_body_bytes,
+        allow_for=resources.allow_table(),
+        services=services,
+    )

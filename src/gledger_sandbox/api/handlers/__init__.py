@@ -1,0 +1,1 @@
+"""Thin async handlers, one module per spec tag: parse, call the domain, serialize."""

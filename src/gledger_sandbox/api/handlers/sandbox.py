@@ -1,0 +1,38 @@
+"""Sandbox tenants: create one (no credential needed), read, reset or delete your own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+
+from gledger_sandbox.api import serializers
+from gledger_sandbox.api.responses import json_response, services, tenant
+from gledger_sandbox.domain.tenants import SCOPES
+
+
+async def create_tenant(body: dict[str, Any] | None = None) -> Response:
+    body = body or {}
+    start = body.get("clock_start")
+    created = services().registry.create(
+        fixture=body.get("fixture", "merchant"),
+        seed=body.get("seed"),
+        clock_start=serializers.parse_timestamp(start, "/clock_start") if start else None,
+    )
+    return json_response(serializers.tenant_credentials(created, SCOPES), 201)
+
+
+async def get_tenant() -> Response:
+    return json_response(serializers.tenant(tenant()))
+
+
+async def reset_tenant(body: dict[str, Any] | None = None) -> Response:
+    """Re-seed the tenant; its idempotency keys go with its data (a reset is a fresh start)."""
+    body = body or {}
+    found = services().registry.reset(tenant(), body.get("fixture"), body.get("seed"))
+    return json_response(serializers.tenant(found))
+
+
+async def delete_tenant() -> Response:
+    services().registry.delete(tenant())
+    return Response(status_code=204)

@@ -1,0 +1,120 @@
+"""The outermost layer of every request: its id, its correlation, and a bounded body.
+
+- Every response carries ``X-GLedger-Request-Id``; a client's ``X-Correlation-Id`` is echoed, and a
+  valid W3C ``traceparent`` is continued (same trace, a new span of ours).
+- A body over the limit is refused with 413 before anything reads it; a chunked body is read
+  whole (up to the limit) and handed on with its ``Content-Length``, so validation sees it.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable, Sequence
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gledger_sandbox.api.problems import problem_response
+
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+_CORRELATION = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class RequestContext:
+    """Assigns request ids, echoes correlation and trace headers, and bounds request bodies."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        allow_for: Callable[[str], str],
+        services: object,
+    ) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.allow_for = allow_for
+        self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = "req_" + secrets.token_hex(12)
+        scope["gledger.request_id"] = request_id
+        scope["gledger.allow_for"] = self.allow_for
+        scope["gledger.services"] = self.services
+        echoed = self._echoed_headers(scope, request_id)
+
+        async def send_with_ids(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += echoed
+                message = {**message, "headers": headers}
+            await send(message)
+
+        if scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+            body = await self._read_body(scope, receive)
+            if body is None:
+                detail = f"The request body is over the limit of {self.max_body_bytes} bytes."
+                response = problem_response(413, "payload_too_large", detail, request_id)
+                await response(scope, receive, send_with_ids)
+                return
+            scope["headers"] = [
+                (k, v) for k, v in scope["headers"] if k not in (b"content-length", b"transfer-encoding")
+            ] + [(b"content-length", str(len(body)).encode())]
+            receive = _replay(body, receive)
+        await self.app(scope, receive, send_with_ids)
+
+    @staticmethod
+    def _echoed_headers(scope: Scope, request_id: str) -> Sequence[tuple[bytes, bytes]]:
+        headers = [(b"x-gledger-request-id", request_id.encode())]
+        correlation = _header(scope, b"x-correlation-id")
+        if correlation is not None and _CORRELATION.match(correlation):
+            scope["gledger.correlation_id"] = correlation
+            headers.append((b"x-correlation-id", correlation.encode()))
+        trace = _TRACEPARENT.match(_header(scope, b"traceparent") or "")
+        if trace and trace.group(1) != "0" * 32:
+            span = secrets.token_hex(8)
+            headers.append((b"traceparent", f"00-{trace.group(1)}-{span}-{trace.group(3)}".encode()))
+        return headers
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
+        """The whole body, or None once it is over the limit."""
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

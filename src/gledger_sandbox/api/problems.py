@@ -1,0 +1,181 @@
+"""Every error as ``application/problem+json`` (RFC 9457): the one table from code to HTTP status.
+
+A problem carries a machine-readable ``code``, the ``request_id`` and ``errors[]`` with JSON
+pointers. Domain errors, connexion's validation, routing and security errors, and anything
+unexpected all end here; nothing else writes an error body, and no stack trace ever leaves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from connexion.exceptions import (
+    BadRequestProblem,
+    ExtraParameterProblem,
+    OAuthProblem,
+    OAuthScopeProblem,
+    ProblemException,
+    UnsupportedMediaTypeProblem,
+)
+from connexion.lifecycle import ConnexionRequest
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from gledger_sandbox.api.validation import RequestInvalid
+from gledger_sandbox.domain.errors import (
+    AccessError,
+    AccountDisabled,
+    Conflict,
+    FieldError,
+    IdempotencyError,
+    InsufficientFunds,
+    InvalidRequest,
+    LedgerError,
+    NotFound,
+)
+
+logger = logging.getLogger("gledger_sandbox.errors")
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://docs.gledger.dev/problems/"
+REALM = 'Bearer realm="gledger-sandbox"'
+
+_STATUS_BY_CLASS: dict[type[LedgerError], int] = {
+    InvalidRequest: 422,
+    InsufficientFunds: 422,
+    AccountDisabled: 422,
+    NotFound: 404,
+    Conflict: 409,
+    IdempotencyError: 409,
+    AccessError: 400,
+    LedgerError: 400,
+}
+_STATUS_BY_CODE = {
+    "idempotency.key_reused": 422,
+    "invalid_client": 401,
+    "tenant_limit_reached": 429,
+    "validation.invalid_value": 422,
+}
+_TITLES = {
+    400: "Invalid request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Unprocessable request",
+    429: "Too many requests",
+    500: "Internal error",
+}
+
+
+def status_of(error: LedgerError) -> int:
+    """The HTTP status of a domain error: by its code where listed, else by its class."""
+    if error.code in _STATUS_BY_CODE:
+        return _STATUS_BY_CODE[error.code]
+    return next(_STATUS_BY_CLASS[c] for c in type(error).__mro__ if c in _STATUS_BY_CLASS)
+
+
+def problem_body(
+    status: int,
+    code: str,
+    detail: str,
+    request_id: str,
+    errors: Iterable[FieldError] = (),
+    **extra: Any,
+) -> bytes:
+    document = {
+        "type": TYPE_BASE + code,
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "request_id": request_id,
+        "errors": [{"pointer": e.pointer, "code": e.code, "detail": e.detail} for e in errors],
+        **extra,
+    }
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def problem_response(
+    status: int,
+    code: str,
+    detail: str,
+    request_id: str,
+    errors: Iterable[FieldError] = (),
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    body = problem_body(status, code, detail, request_id, errors, **extra)
+    return Response(body, status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def ledger_error_response(error: LedgerError, request_id: str) -> Response:
+    status = status_of(error)
+    headers = {"WWW-Authenticate": REALM + ', error="invalid_client"'} if status == 401 else None
+    extra = {"error": error.code} if isinstance(error, AccessError) else {}
+    return problem_response(status, error.code, error.detail, request_id, error.errors, headers, **extra)
+
+
+def request_id_of(request: ConnexionRequest) -> str:
+    return str(request.scope.get("gledger.request_id", ""))
+
+
+# -- connexion error handlers ---------------------------------------------------------------
+
+
+def on_ledger_error(request: ConnexionRequest, error: LedgerError) -> Response:
+    return ledger_error_response(error, request_id_of(request))
+
+
+def on_problem(request: ConnexionRequest, problem: ProblemException) -> Response:
+    """Connexion's own problems (validation, security, media type), in our shape."""
+    rid = request_id_of(request)
+    detail = str(problem.detail or problem.title or "")
+    if isinstance(problem, RequestInvalid):
+        return problem_response(400, problem.code, detail, rid, problem.errors)
+    if isinstance(problem, OAuthScopeProblem):
+        header = REALM + ', error="insufficient_scope"'
+        return problem_response(
+            403, "insufficient_scope", detail, rid, headers={"WWW-Authenticate": header}
+        )
+    if isinstance(problem, OAuthProblem):
+        header = REALM + ', error="invalid_token"'
+        detail = "A valid API key or access token is required: Authorization: Bearer <credential>."
+        return problem_response(401, "unauthorized", detail, rid, headers={"WWW-Authenticate": header})
+    if isinstance(problem, UnsupportedMediaTypeProblem):
+        return problem_response(415, "unsupported_media_type", detail, rid)
+    if isinstance(problem, ExtraParameterProblem):
+        errors = [FieldError("/query", "validation.unknown_field", detail)]
+        return problem_response(400, "validation.unknown_field", detail, rid, errors)
+    if isinstance(problem, BadRequestProblem):
+        code = "validation.required_field_missing" if "required" in detail else "validation.invalid_value"
+        return problem_response(400, code, detail, rid, [FieldError("", code, detail)])
+    if 400 <= problem.status < 500:
+        return problem_response(problem.status, "validation.invalid_value", detail, rid)
+    return on_unexpected(request, problem)
+
+
+def on_http_error(request: ConnexionRequest, error: HTTPException) -> Response:
+    """Routing: an unknown path is 404; a known path with another method is 405 with ``Allow``."""
+    rid = request_id_of(request)
+    if error.status_code == 405:
+        allow = request.scope.get("gledger.allow_for", lambda _path: "")(request.url.path)
+        detail = f"{request.method} is not allowed here; allowed: {allow}."
+        return problem_response(405, "method_not_allowed", detail, rid, headers={"Allow": allow})
+    if error.status_code == 404:
+        detail = f"No operation at {request.url.path}."
+        return problem_response(404, "not_found", detail, rid)
+    return problem_response(error.status_code, "invalid_request", str(error.detail), rid)
+
+
+def on_unexpected(request: ConnexionRequest, error: Exception) -> Response:
+    """A bug of ours: log it with the request id, answer 500 without a trace."""
+    rid = request_id_of(request)
+    logger.error("unhandled error in request %s", rid, exc_info=error)
+    return problem_response(500, "internal_error", "An unexpected error occurred.", rid)

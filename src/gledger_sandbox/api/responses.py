@@ -1,0 +1,108 @@
+"""Answers of the handlers: JSON bodies, and idempotent replays of POSTs.
+
+Handlers build their answer with :func:`json_response`. A POST handler wrapped in
+:func:`idempotent` honours ``Idempotency-Key``: the first answer (success or refusal by the
+ledger) is stored as bytes and replayed as is, with ``Idempotent-Replayed: true``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec
+
+from connexion.context import scope as request_scope
+from starlette.datastructures import Headers
+from starlette.responses import Response
+
+from gledger_sandbox.api import serializers
+from gledger_sandbox.api.problems import ledger_error_response
+from gledger_sandbox.api.security import principal
+from gledger_sandbox.domain.errors import LedgerError
+from gledger_sandbox.domain.idempotency import IdempotencyStore, StoredAnswer
+from gledger_sandbox.domain.tenants import Tenant
+
+P = ParamSpec("P")
+Handler = Callable[P, Awaitable[Response]]
+
+JSON = "application/json"
+REPLAYED = "Idempotent-Replayed"
+
+
+def json_response(document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(serializers.dumps(document), status, headers=headers, media_type=JSON)
+
+
+def request_id() -> str:
+    return str(request_scope["gledger.request_id"])
+
+
+def header(name: str) -> str | None:
+    value: str | None = Headers(scope=request_scope).get(name)
+    return value
+
+
+def fingerprint(path: str, body: Any) -> str:
+    """What makes two requests "the same": the path and the body, keys in any order."""
+    canonical = json.dumps([path, body], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def replay(answer: StoredAnswer) -> Response:
+    return Response(answer.body, answer.status, headers={REPLAYED: "true"}, media_type=answer.content_type)
+
+
+def store_answer(response: Response) -> StoredAnswer:
+    return StoredAnswer(response.status_code, bytes(response.body), response.media_type or JSON)
+
+
+def answer_or_refusal(
+    store: IdempotencyStore, scope: tuple[str, str], print_: str, tenant: Tenant
+) -> Response | None:
+    """The stored answer to replay, a refusal of a clashing key, or None to go ahead."""
+    try:
+        stored = store.begin(scope, print_, tenant.clock.now())
+    except LedgerError as error:
+        return ledger_error_response(error, request_id())
+    return replay(stored) if stored is not None else None
+
+
+def idempotent(route: str) -> Callable[[Handler[P]], Handler[P]]:
+    """Make a POST handler honour ``Idempotency-Key``, scoped to its tenant and ``route``."""
+
+    def wrap(handler: Handler[P]) -> Handler[P]:
+        @functools.wraps(handler)
+        async def with_key(*args: P.args, **kwargs: P.kwargs) -> Response:
+            key = header("idempotency-key")
+            if key is None:
+                return await handler(*args, **kwargs)
+            tenant = principal().tenant
+            scope = (route, key)
+            print_ = fingerprint(request_scope["path"], kwargs.get("body"))
+            early = answer_or_refusal(tenant.idempotency, scope, print_, tenant)
+            if early is not None:
+                return early
+            try:
+                response = await handler(*args, **kwargs)
+            except LedgerError as error:
+                response = ledger_error_response(error, request_id())
+            except BaseException:
+                tenant.idempotency.abandon(scope)
+                raise
+            tenant.idempotency.complete(scope, store_answer(response))
+            return response
+
+        return with_key
+
+    return wrap
+
+
+def services() -> Any:
+    """The app's services (registry, settings), set on every request by the outer middleware."""
+    return request_scope["gledger.services"]
+
+
+def tenant() -> Tenant:
+    return principal().tenant

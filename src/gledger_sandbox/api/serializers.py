@@ -1,0 +1,285 @@
+"""The JSON shape of every resource, both ways: the only module that knows field names.
+
+Out: domain objects to plain dicts (timestamps in UTC with a ``Z``). In: request bodies, already
+checked against the spec's schemas by connexion, to the domain's specs.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from gledger_sandbox.domain.errors import InvalidRequest
+from gledger_sandbox.domain.models import (
+    Account,
+    AccountFlags,
+    AccountKind,
+    AccountSpec,
+    AccountStatus,
+    Entry,
+    EntrySpec,
+    EntryStatus,
+    Ledger,
+    LineSpec,
+    StatementLine,
+)
+from gledger_sandbox.domain.money import Direction, Totals
+from gledger_sandbox.domain.pages import Page
+from gledger_sandbox.domain.tenants import Tenant
+
+Json = dict[str, Any]
+
+
+def dumps(document: Any) -> bytes:
+    """Compact, stable JSON: the bytes a replay must reproduce exactly."""
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def timestamp(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_timestamp(text: str, pointer: str) -> datetime:
+    """An RFC 3339 timestamp as an aware UTC datetime; anything else is refused at ``pointer``."""
+    try:
+        moment = datetime.fromisoformat(text.strip().upper().replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise InvalidRequest.at(
+            pointer, "validation.invalid_value", f"{text!r} is not an RFC 3339 date-time."
+        ) from None
+
+
+def page(items: Page[Any], item: Any) -> Json:
+    return {
+        "data": [item(row) for row in items.items],
+        "has_more": items.has_more,
+        "next_cursor": items.next_cursor,
+    }
+
+
+def ledger(found: Ledger) -> Json:
+    return {
+        "id": found.id,
+        "name": found.name,
+        "description": found.description,
+        "metadata": found.metadata,
+        "created_at": timestamp(found.created_at),
+        "updated_at": timestamp(found.updated_at),
+    }
+
+
+def account(found: Account) -> Json:
+    return {
+        "id": found.id,
+        "ledger_id": found.ledger_id,
+        "code": found.code,
+        "name": found.name,
+        "kind": found.kind.value,
+        "normal_balance": found.normal_balance.value,
+        "currency": found.currency,
+        "status": found.status.value,
+        "lock_version": found.lock_version,
+        "flags": {
+            "debits_must_not_exceed_credits": found.flags.debits_must_not_exceed_credits,
+            "credits_must_not_exceed_debits": found.flags.credits_must_not_exceed_debits,
+        },
+        "metadata": found.metadata,
+        "created_at": timestamp(found.created_at),
+        "updated_at": timestamp(found.updated_at),
+    }
+
+
+def totals(amounts: Totals, normal: Direction) -> Json:
+    return {"debits": amounts.debits, "credits": amounts.credits, "amount": amounts.signed(normal)}
+
+
+def balance(found: Account, posted: Totals, as_of: datetime | None) -> Json:
+    normal = found.normal_balance
+    return {
+        "account_id": found.id,
+        "ledger_id": found.ledger_id,
+        "code": found.code,
+        "currency": found.currency,
+        "normal_balance": normal.value,
+        "lock_version": found.lock_version,
+        "as_of": timestamp(as_of),
+        "posted": totals(posted, normal),
+        "pending": totals(found.pending_view, normal),
+        "available": totals(found.available, normal),
+    }
+
+
+def ledger_balance(found: Account) -> Json:
+    return {
+        "account_id": found.id,
+        "code": found.code,
+        "currency": found.currency,
+        "debits": found.posted.debits,
+        "credits": found.posted.credits,
+        "balance": found.posted.signed(found.normal_balance),
+    }
+
+
+def statement_line(found: StatementLine) -> Json:
+    line = found.line
+    return {
+        "id": line.id,
+        "entry_id": found.entry_id,
+        "account_id": line.account_id,
+        "direction": line.direction.value,
+        "amount": line.amount,
+        "currency": line.currency,
+        "memo": line.memo,
+        "effective_at": timestamp(found.effective_at),
+        "posted_at": timestamp(found.posted_at),
+        "source_type": found.source_type,
+        "source_id": found.source_id,
+        "balance_after": found.balance_after,
+    }
+
+
+def entry(found: Entry) -> Json:
+    return {
+        "id": found.id,
+        "ledger_id": found.ledger_id,
+        "status": found.status.value,
+        "description": found.description,
+        "external_id": found.external_id,
+        "effective_at": timestamp(found.effective_at),
+        "posted_at": timestamp(found.posted_at),
+        "voided_at": timestamp(found.voided_at),
+        "created_at": timestamp(found.created_at),
+        "updated_at": timestamp(found.updated_at),
+        "source_type": found.source_type,
+        "source_id": found.source_id,
+        "lines": [
+            {
+                "id": line.id,
+                "account_id": line.account_id,
+                "account_code": line.account_code,
+                "direction": line.direction.value,
+                "amount": line.amount,
+                "currency": line.currency,
+                "memo": line.memo,
+            }
+            for line in found.lines
+        ],
+        "links": {
+            "reverses": found.links.reverses,
+            "reversed_by": found.links.reversed_by,
+            "related": list(found.links.related),
+        },
+        "version": found.version,
+        "metadata": found.metadata,
+    }
+
+
+def tenant(found: Tenant) -> Json:
+    return {
+        "tenant_id": found.id,
+        "fixture": found.fixture,
+        "seed": found.seed,
+        "created_at": timestamp(found.created_at),
+        "expires_at": timestamp(found.expires_at),
+        "clock": {"now": timestamp(found.clock.now()), "frozen": found.clock.frozen},
+        "counts": found.store.counts(),
+    }
+
+
+def tenant_credentials(found: Tenant, scopes: tuple[str, ...]) -> Json:
+    return {
+        "tenant_id": found.id,
+        "fixture": found.fixture,
+        "seed": found.seed,
+        "api_key": found.api_key,
+        "client_id": found.client_id,
+        "client_secret": found.client_secret,
+        "scopes": list(scopes),
+        "created_at": timestamp(found.created_at),
+        "expires_at": timestamp(found.expires_at),
+    }
+
+
+# -- request bodies to domain specs ----------------------------------------------------------
+
+
+def line_spec(body: Json) -> LineSpec:
+    return LineSpec(
+        direction=Direction(body["direction"]),
+        amount=body["amount"],
+        account_id=body.get("account_id"),
+        account_code=body.get("account_code"),
+        currency=body.get("currency"),
+        memo=body.get("memo"),
+        lock_version=body.get("lock_version"),
+    )
+
+
+def entry_spec(body: Json) -> EntrySpec:
+    effective_at = body.get("effective_at")
+    return EntrySpec(
+        ledger_id=body["ledger_id"],
+        lines=tuple(line_spec(line) for line in body["lines"]),
+        status=EntryStatus(body.get("status", "posted")),
+        description=body.get("description"),
+        external_id=body.get("external_id"),
+        effective_at=parse_timestamp(effective_at, "/effective_at") if effective_at else None,
+        source_type=body.get("source_type"),
+        source_id=body.get("source_id"),
+        related_entry_ids=tuple(body.get("related_entry_ids", ())),
+        metadata=body.get("metadata") or {},
+    )
+
+
+def entry_changes(body: Json) -> Json:
+    changes = dict(body)
+    if "lines" in changes:
+        changes["lines"] = tuple(line_spec(line) for line in changes["lines"])
+    if "effective_at" in changes:
+        changes["effective_at"] = parse_timestamp(changes["effective_at"], "/effective_at")
+    if changes.get("metadata", {}) is None:
+        changes["metadata"] = {}
+    return changes
+
+
+def flags(body: Json | None, current: AccountFlags | None = None) -> AccountFlags:
+    base = current or AccountFlags()
+    body = body or {}
+    return AccountFlags(
+        debits_must_not_exceed_credits=body.get(
+            "debits_must_not_exceed_credits", base.debits_must_not_exceed_credits
+        ),
+        credits_must_not_exceed_debits=body.get(
+            "credits_must_not_exceed_debits", base.credits_must_not_exceed_debits
+        ),
+    )
+
+
+def account_spec(body: Json) -> AccountSpec:
+    normal = body.get("normal_balance")
+    return AccountSpec(
+        code=body["code"],
+        name=body["name"],
+        kind=AccountKind(body["kind"]),
+        currency=body["currency"],
+        normal_balance=Direction(normal) if normal else None,
+        flags=flags(body.get("flags")),
+        metadata=body.get("metadata") or {},
+    )
+
+
+def account_changes(body: Json, current: Account) -> Json:
+    changes = dict(body)
+    if "status" in changes:
+        changes["status"] = AccountStatus(changes["status"])
+    if "flags" in changes:
+        changes["flags"] = flags(changes["flags"], current.flags)
+    if changes.get("metadata", {}) is None:
+        changes["metadata"] = {}
+    return changes

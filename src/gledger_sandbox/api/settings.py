@@ -1,0 +1,32 @@
+"""What a server is configured with, and the services its handlers share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from gledger_sandbox.domain.tenants import TenantRegistry
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    seed: int = 0
+    fixture: str = "merchant"
+    api_key: str | None = None
+    clock_start: datetime | None = None
+    max_body_bytes: int = 1024 * 1024
+    max_tenants: int = 1000
+    tenant_ttl_seconds: float = 24 * 3600
+    token_ttl_seconds: float = 3600
+    async_post_delay: float = 0.5
+    tick_seconds: float = 0.05
+    validate_responses: bool = False
+    default_tenant: bool = True
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    registry: TenantRegistry
+    scheduled: set[str] = field(default_factory=set)
+    """Tenants with work on their schedule: the ticker visits only these."""

@@ -1,0 +1,173 @@
+"""Request validation with field-level errors: connexion's validators, each error a JSON pointer.
+
+Connexion reports the first schema error as one flat string. These subclasses report every
+error, each with a pointer into the request (``/lines/0/amount``, ``/query/limit``,
+``/header/Idempotency-Key``) and a code of the ``validation.*`` family.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, Iterable
+from typing import Any
+
+from connexion.exceptions import ProblemException
+from connexion.json_schema import Draft4RequestValidator
+from connexion.lifecycle import ConnexionRequest
+from connexion.validators import (
+    VALIDATOR_MAP,
+    FormDataValidator,
+    JSONRequestBodyValidator,
+    ParameterValidator,
+)
+from connexion.datastructures import MediaTypeDict
+from jsonschema import Draft4Validator, ValidationError
+from starlette.types import Scope
+
+from gledger_sandbox.domain.errors import FieldError
+
+_CODES = {
+    "required": "validation.required_field_missing",
+    "type": "validation.invalid_type",
+    "additionalProperties": "validation.unknown_field",
+}
+
+
+class RequestInvalid(ProblemException):
+    """A request that its operation's schema refuses: 400, with every offending field."""
+
+    def __init__(self, errors: Iterable[FieldError], code: str | None = None) -> None:
+        self.errors = tuple(errors)
+        self.code = code or (self.errors[0].code if self.errors else "validation.invalid_value")
+        detail = "; ".join(f"{e.pointer or '/'}: {e.detail}" for e in self.errors)
+        super().__init__(status=400, title="Invalid request", detail=detail)
+
+
+def pointer(parts: Iterable[Any], prefix: str = "") -> str:
+    """A JSON pointer (RFC 6901) from path parts."""
+    escaped = (str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+    return prefix + "".join("/" + p for p in escaped)
+
+
+def field_errors(error: ValidationError, prefix: str = "") -> list[FieldError]:
+    """One jsonschema error as field errors: a missing or unknown property points at itself."""
+    at = list(error.absolute_path)
+    code = _CODES.get(str(error.validator), "validation.invalid_value")
+    instance = error.instance if isinstance(error.instance, dict) else {}
+    if error.validator == "required":
+        missing = [name for name in error.validator_value if name not in instance]
+        return [
+            FieldError(pointer([*at, name], prefix), code, f"{name} is required.")
+            for name in missing
+        ]
+    if error.validator == "additionalProperties":
+        known = set(error.schema.get("properties", {}))
+        return [
+            FieldError(pointer([*at, name], prefix), code, f"{name} is not a field of this request.")
+            for name in instance
+            if name not in known
+        ]
+    return [FieldError(pointer(at, prefix), code, error.message)]
+
+
+def all_errors(validator: Draft4Validator, instance: Any, prefix: str = "") -> list[FieldError]:
+    errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
+    return [field for error in errors for field in field_errors(error, prefix)]
+
+
+class JSONBodyValidator(JSONRequestBodyValidator):
+    """JSON bodies: undecodable bytes and bad JSON are 400 ``validation.malformed_body``."""
+
+    async def _parse(self, stream: AsyncGenerator[bytes, None], scope: Scope) -> Any:
+        raw = b"".join([chunk async for chunk in stream])
+        if not raw.strip():
+            return None
+        try:
+            return json.loads(raw.decode(self._encoding or "utf-8"))
+        except (UnicodeDecodeError, LookupError, json.JSONDecodeError) as exc:
+            raise RequestInvalid(
+                [FieldError("", "validation.malformed_body", f"The body is not JSON: {exc}.")]
+            ) from None
+
+    def _validate(self, body: Any) -> dict[str, Any] | None:
+        if body is None:
+            if self._nullable or not self._required:
+                return None
+            raise RequestInvalid(
+                [FieldError("", "validation.required_field_missing", "A JSON body is required.")]
+            )
+        validator = Draft4RequestValidator(self._schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+        errors = all_errors(validator, body)
+        if errors:
+            raise RequestInvalid(errors)
+        return None
+
+
+class FormBodyValidator(FormDataValidator):
+    """Form bodies (the OAuth token request), with the same field-level errors."""
+
+    def _validate(self, body: Any) -> dict[str, Any] | None:
+        if not isinstance(body, dict):
+            raise RequestInvalid([FieldError("", "validation.malformed_body", "Not a form body.")])
+        validator = Draft4RequestValidator(self._schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+        errors = all_errors(validator, body)
+        if self._strict_validation:
+            known = set(self._schema.get("properties", {}))
+            errors += [
+                FieldError(f"/{name}", "validation.unknown_field", f"{name} is not a field.")
+                for name in body
+                if name not in known
+            ]
+        if errors:
+            raise RequestInvalid(errors)
+        return None
+
+
+class Parameters(ParameterValidator):
+    """Path, query and header parameters, every error reported with its location."""
+
+    def validate_request(self, request: ConnexionRequest) -> None:
+        errors: list[FieldError] = []
+        if self.strict_validation:
+            extra = self.validate_query_parameter_list(request, self.security_query_params)
+            errors += [
+                FieldError(f"/query/{name}", "validation.unknown_field", f"{name} is no parameter here.")
+                for name in sorted(extra)
+            ]
+        sources = {
+            "query": request.query_params,
+            "path": request.path_params,
+            "header": request.headers,
+        }
+        for location, values in sources.items():
+            for param in self.parameters.get(location, []):
+                name = param["name"]
+                value = values.get(name.replace("-", "_") if location == "path" else name)
+                errors += self._check(location, name, value, param)
+        if errors:
+            raise RequestInvalid(errors)
+
+    @staticmethod
+    def _check(location: str, name: str, value: Any, param: dict[str, Any]) -> list[FieldError]:
+        at = f"/{location}/{name}"
+        if value is None:
+            if param.get("required"):
+                return [FieldError(at, "validation.required_field_missing", f"{name} is required.")]
+            return []
+        validator = Draft4Validator(param.get("schema", {}), format_checker=Draft4Validator.FORMAT_CHECKER)
+        return [
+            FieldError(at, _CODES.get(str(e.validator), "validation.invalid_value"), e.message)
+            for e in validator.iter_errors(value)
+        ]
+
+
+VALIDATORS = {
+    **VALIDATOR_MAP,
+    "parameter": Parameters,
+    "body": MediaTypeDict(
+        {
+            "*/*json": JSONBodyValidator,
+            "application/x-www-form-urlencoded": FormBodyValidator,
+        }
+    ),
+}

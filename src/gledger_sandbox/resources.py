@@ -1,0 +1,74 @@
+"""Where the shipped spec and fixtures are: inside the wheel, or beside the source in a checkout."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_PACKAGE = Path(__file__).resolve().parent
+_CHECKOUT = _PACKAGE.parent.parent
+
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def _shipped(name: str) -> Path:
+    inside = _PACKAGE / "_data" / name
+    return inside if inside.is_dir() else _CHECKOUT / name
+
+
+def spec_dir() -> Path:
+    return _shipped("spec")
+
+
+def fixtures_dir() -> Path:
+    return _shipped("fixtures")
+
+
+def root_spec() -> Path:
+    return spec_dir() / "openapi.yaml"
+
+
+@cache
+def _load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def _follow(ref: str, base: Path) -> Any:
+    file_part, _, fragment = ref.partition("#")
+    target = (base.parent / file_part).resolve() if file_part else base
+    node = _load_yaml(target)
+    for part in filter(None, fragment.split("/")):
+        node = node[part.replace("~1", "/").replace("~0", "~")]
+    return node
+
+
+def path_methods() -> dict[str, list[str]]:
+    """Every path template of the spec and its methods, upper case."""
+    root = root_spec()
+    result: dict[str, list[str]] = {}
+    for template, item in _load_yaml(root)["paths"].items():
+        if "$ref" in item:
+            item = _follow(item["$ref"], root)
+        result[template] = sorted(m.upper() for m in item if m in METHODS)
+    return result
+
+
+def allow_table() -> Callable[[str], str]:
+    """A function from a request path to the ``Allow`` header value of its path template."""
+    patterns = [
+        (re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(t)) + "/?$"), methods)
+        for t, methods in path_methods().items()
+    ]
+
+    def allow_for(path: str) -> str:
+        for pattern, methods in patterns:
+            if pattern.match(path):
+                return ", ".join(methods)
+        return ""
+
+    return allow_for

@@ -1,0 +1,81 @@
+"""Fixture profiles (YAML): a chart of accounts per ledger, and a scenario of business events.
+
+A profile is read once, when the server starts. Seeding a tenant writes only through the
+domain's commands, so fixtures obey every invariant; the same profile and seed give the same
+data, byte for byte, whatever the tenant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from faker import Faker
+
+from gledger_sandbox.domain.models import AccountFlags, AccountKind, AccountSpec
+from gledger_sandbox.domain.tenants import Tenant
+from gledger_sandbox.seeding.scenario import Chart, play_scenario
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    name: str
+    description: str
+    ledgers: tuple[dict[str, Any], ...]
+    scenario: dict[str, Any] | None
+
+
+def load_profile(path: Path) -> Profile:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(raw, dict) or raw.get("name") != path.stem:
+        raise ValueError(f"{path}: a profile is a mapping whose name is its file name")
+    return Profile(
+        name=raw["name"],
+        description=raw.get("description", ""),
+        ledgers=tuple(raw.get("ledgers") or ()),
+        scenario=raw.get("scenario"),
+    )
+
+
+class Seeder:
+    """Fills new tenants from the profiles of a fixtures folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self._profiles = {p.stem: load_profile(p) for p in sorted(folder.glob("*.yaml"))}
+        if not self._profiles:
+            raise ValueError(f"no fixture profiles in {folder}")
+
+    @property
+    def profiles(self) -> frozenset[str]:
+        return frozenset(self._profiles)
+
+    def __call__(self, tenant: Tenant) -> None:
+        profile = self._profiles[tenant.fixture]
+        fake = Faker("en_US")
+        fake.seed_instance(tenant.seed)
+        store = tenant.store
+        charts: dict[str, Chart] = {}
+        for spec in profile.ledgers:
+            ledger = store.create_ledger(
+                spec["name"].format(company=fake.company()),
+                spec.get("description"),
+                {"fixture": profile.name},
+            )
+            accounts = {}
+            for account in spec.get("accounts", ()):
+                created = store.create_account(
+                    ledger.id,
+                    AccountSpec(
+                        code=account["code"],
+                        name=account["name"],
+                        kind=AccountKind(account["kind"]),
+                        currency=account.get("currency", spec["currency"]),
+                        flags=AccountFlags(**account.get("flags", {})),
+                    ),
+                )
+                accounts[created.code] = created.id
+            charts[spec["key"]] = Chart(ledger.id, spec["currency"], accounts, spec.get("opening_balance"))
+        if profile.scenario is not None:
+            play_scenario(tenant, charts[profile.scenario["ledger"]], profile.scenario, fake)
