@@ -13,6 +13,7 @@ Every posting touching an account bumps its ``lock_version``.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -177,15 +178,25 @@ def _check_flags(store: LedgerStore, lines: tuple[Line, ...]) -> None:
     _raise_collected(errors, InsufficientFunds)
 
 
-def _apply(store: LedgerStore, entry: Entry, bucket: str, sign: int) -> None:
-    """Add (sign 1) or remove (sign -1) the entry's lines in an account bucket; bump versions."""
+def _apply(store: LedgerStore, entry: Entry, bucket: str, sign: int, bump: bool = True) -> None:
+    """Add (sign 1) or remove (sign -1) the entry's lines in an account bucket.
+
+    ``bump`` raises each touched account's lock_version once; a step that is half of one
+    posting (releasing the pending amounts of an entry being posted) does not bump.
+    """
     touched: dict[str, Account] = {}
     for line in entry.lines:
         account = store.accounts[line.account_id]
         totals: Totals = getattr(account, bucket)
         store.uow.set(account, bucket, totals.plus(line.direction, sign * line.amount))
         touched[account.id] = account
-    for account in touched.values():
+    if bump:
+        _bump(store, touched)
+
+
+def _bump(store: LedgerStore, account_ids: Iterable[str]) -> None:
+    for account_id in account_ids:
+        account = store.accounts[account_id]
         store.uow.set(account, "lock_version", account.lock_version + 1)
 
 
@@ -302,7 +313,7 @@ def post_entry(store: LedgerStore, entry_id: str) -> Entry:
     _require_pending(found, "posted")
     with store.uow.atomic():
         now = store.clock.now()
-        _apply(store, found, "pending", -1)
+        _apply(store, found, "pending", -1, bump=False)
         _post(store, found, now)
         _set_status(store, found, EntryStatus.POSTED)
         _touch(store, found, now)
@@ -434,11 +445,12 @@ def _move_external_id(store: LedgerStore, found: Entry, external_id: str | None)
 
 def _replace_pending_lines(store: LedgerStore, found: Entry, specs: tuple[LineSpec, ...]) -> None:
     old_accounts = {line.account_id for line in found.lines}
-    _apply(store, found, "pending", -1)
+    _apply(store, found, "pending", -1, bump=False)
     lines = tuple(_resolve_lines(store, found.ledger_id, specs))
     store.uow.set(found, "lines", lines)
-    _apply(store, found, "pending", 1)
+    _apply(store, found, "pending", 1, bump=False)
     new_accounts = {line.account_id for line in lines}
+    _bump(store, sorted(old_accounts | new_accounts))
     for gone in old_accounts - new_accounts:
         store.index_remove(("entries", "account", gone), found.seq)
     for added in new_accounts - old_accounts:
