@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import connexion
+from connexion.exceptions import OAuthScopeProblem
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 from starlette.exceptions import HTTPException
@@ -104,6 +105,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.add_error_handler(LedgerError, problems.on_ledger_error)
     app.add_error_handler(connexion.ProblemException, problems.on_problem)
+    # Connexion's 403 for missing scopes is a Starlette HTTPException, not a ProblemException.
+    app.add_error_handler(OAuthScopeProblem, problems.on_problem)
     app.add_error_handler(HTTPException, problems.on_http_error)
     app.add_error_handler(Exception, problems.on_unexpected)
     return RequestContext(

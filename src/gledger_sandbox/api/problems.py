@@ -20,7 +20,7 @@ from connexion.exceptions import (
     ProblemException,
     UnsupportedMediaTypeProblem,
 )
-from connexion.lifecycle import ConnexionRequest
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -127,13 +127,25 @@ def request_id_of(request: ConnexionRequest) -> str:
 
 
 # -- connexion error handlers ---------------------------------------------------------------
+# Connexion wants its own response type from error handlers; these convert at that boundary.
 
 
-def on_ledger_error(request: ConnexionRequest, error: LedgerError) -> Response:
+def _for_connexion(response: Response) -> ConnexionResponse:
+    extra = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
+    return ConnexionResponse(
+        status_code=response.status_code,
+        mimetype=PROBLEM_JSON,
+        content_type=PROBLEM_JSON,
+        body=bytes(response.body),
+        headers=extra,
+    )
+
+
+def _on_ledger_error(request: ConnexionRequest, error: LedgerError) -> Response:
     return ledger_error_response(error, request_id_of(request))
 
 
-def on_problem(request: ConnexionRequest, problem: ProblemException) -> Response:
+def _on_problem(request: ConnexionRequest, problem: ProblemException | OAuthScopeProblem) -> Response:
     """Connexion's own problems (validation, security, media type), in our shape."""
     rid = request_id_of(request)
     detail = str(problem.detail or problem.title or "")
@@ -158,10 +170,10 @@ def on_problem(request: ConnexionRequest, problem: ProblemException) -> Response
         return problem_response(400, code, detail, rid, [FieldError("", code, detail)])
     if 400 <= problem.status < 500:
         return problem_response(problem.status, "validation.invalid_value", detail, rid)
-    return on_unexpected(request, problem)
+    return _on_unexpected(request, problem)
 
 
-def on_http_error(request: ConnexionRequest, error: HTTPException) -> Response:
+def _on_http_error(request: ConnexionRequest, error: HTTPException) -> Response:
     """Routing: an unknown path is 404; a known path with another method is 405 with ``Allow``."""
     rid = request_id_of(request)
     if error.status_code == 405:
@@ -174,8 +186,26 @@ def on_http_error(request: ConnexionRequest, error: HTTPException) -> Response:
     return problem_response(error.status_code, "invalid_request", str(error.detail), rid)
 
 
-def on_unexpected(request: ConnexionRequest, error: Exception) -> Response:
+def _on_unexpected(request: ConnexionRequest, error: Exception) -> Response:
     """A bug of ours: log it with the request id, answer 500 without a trace."""
     rid = request_id_of(request)
     logger.error("unhandled error in request %s", rid, exc_info=error)
     return problem_response(500, "internal_error", "An unexpected error occurred.", rid)
+
+
+def on_ledger_error(request: ConnexionRequest, error: LedgerError) -> ConnexionResponse:
+    return _for_connexion(_on_ledger_error(request, error))
+
+
+def on_problem(
+    request: ConnexionRequest, problem: ProblemException | OAuthScopeProblem
+) -> ConnexionResponse:
+    return _for_connexion(_on_problem(request, problem))
+
+
+def on_http_error(request: ConnexionRequest, error: HTTPException) -> ConnexionResponse:
+    return _for_connexion(_on_http_error(request, error))
+
+
+def on_unexpected(request: ConnexionRequest, error: Exception) -> ConnexionResponse:
+    return _for_connexion(_on_unexpected(request, error))
