@@ -1,0 +1,112 @@
+"""The ``gledger-sandbox`` command: parses arguments and calls the packages; no logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from gledger_sandbox import __version__, resources
+
+
+def _timestamp(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gledger-sandbox", description=__doc__)
+    parser.add_argument("--version", action="version", version=__version__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the sandbox (in-memory, seeded fixtures)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--seed", type=int, default=0, help="seed of the default tenant's data")
+    serve.add_argument("--fixture", default="merchant", help="fixture profile of the default tenant")
+    serve.add_argument("--api-key", help="API key of the default tenant (random if not given)")
+    serve.add_argument("--clock-start", type=_timestamp, help="freeze the default tenant's clock here")
+    serve.add_argument("--max-body-bytes", type=int, default=1024 * 1024)
+    serve.add_argument("--max-tenants", type=int, default=1000)
+    serve.add_argument("--tenant-ttl", type=float, default=24 * 3600, help="idle tenant expiry, s")
+    serve.add_argument("--async-post-delay", type=float, default=0.5, help="Prefer: respond-async, s")
+    serve.add_argument("--validate-responses", action="store_true", help="check answers against the spec")
+    serve.add_argument("--log-level", default="info")
+
+    spec = commands.add_parser("spec", help="the OpenAPI document")
+    spec_commands = spec.add_subparsers(dest="spec_command", required=True)
+    spec_commands.add_parser("validate", help="validate the spec (prance, openapi-spec-validator)")
+    bundle = spec_commands.add_parser("bundle", help="write the spec as one self-contained file")
+    bundle.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
+    bundle.add_argument("--format", choices=["json", "yaml"], default="json")
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from gledger_sandbox.api.app import build_services, create_app
+    from gledger_sandbox.api.settings import Settings
+
+    settings = Settings(
+        seed=args.seed,
+        fixture=args.fixture,
+        api_key=args.api_key,
+        clock_start=args.clock_start,
+        max_body_bytes=args.max_body_bytes,
+        max_tenants=args.max_tenants,
+        tenant_ttl_seconds=args.tenant_ttl,
+        async_post_delay=args.async_post_delay,
+        validate_responses=args.validate_responses,
+    )
+    services = build_services(settings)
+    tenant = next(iter(services.registry.tenants.values()))
+    base = f"http://{args.host}:{args.port}"
+    print(
+        f"GLedger Sandbox {__version__} on {base}\n"
+        f"  Swagger UI   {base}/v1/ui/\n"
+        f"  OpenAPI      {base}/v1/openapi.json\n"
+        f"  tenant       {tenant.id} (fixture {tenant.fixture}, seed {tenant.seed})\n"
+        f"  API key      {tenant.api_key}\n"
+        f"  try          curl -H 'Authorization: Bearer {tenant.api_key}' {base}/v1/ledgers",
+        flush=True,
+    )
+    uvicorn.run(create_app(settings, services), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def _spec(args: argparse.Namespace) -> int:
+    from gledger_sandbox.specfile import bundle, validate
+
+    if args.spec_command == "validate":
+        problems = validate()
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        print("spec is valid" if not problems else f"{len(problems)} problem(s)")
+        return 1 if problems else 0
+    document = bundle()
+    if args.format == "json":
+        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    else:
+        import yaml
+
+        text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    return _spec(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
