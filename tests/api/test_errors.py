@@ -58,7 +58,7 @@ def test_query_and_path_errors(sandbox: Sandbox) -> None:
     assert problem["errors"][0]["pointer"] == "/query/limit"
     problem = _problem(sandbox.client.get("/v1/entries", params={"colour": "red"}), 400, "validation.unknown_field")
     assert problem["errors"][0]["pointer"] == "/query/colour"
-    problem = _problem(sandbox.client.get("/v1/entries", params={"cursor": "bogus"}), 422, "validation.invalid_value")
+    problem = _problem(sandbox.client.get("/v1/entries", params={"cursor": "bogus"}), 400, "validation.invalid_cursor")
     assert problem["errors"][0]["pointer"] == "/query/cursor"
     _problem(sandbox.client.get("/v1/entries/ent_missing"), 404, "not_found")
 

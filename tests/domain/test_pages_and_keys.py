@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from gledger_sandbox.domain import postings
-from gledger_sandbox.domain.errors import IdempotencyError, InvalidRequest
+from gledger_sandbox.domain.errors import IdempotencyError, MalformedInput
 from gledger_sandbox.domain.idempotency import IdempotencyStore, StoredAnswer
 from gledger_sandbox.domain.pages import Order, PageRequest
 from tests.domain.helpers import C, D, START, chart, new_store, spec
@@ -71,7 +71,7 @@ def test_a_foreign_or_mismatched_cursor_is_refused() -> None:
     page = store.list_ledgers(PageRequest(1, None, Order.ASC))
     assert not page.has_more
     for bad in ("garbage!", "djE6YXNjOjE"):  # the second is a valid asc cursor used with desc
-        with pytest.raises(InvalidRequest) as refused:
+        with pytest.raises(MalformedInput) as refused:
             store.list_ledgers(PageRequest(1, bad, Order.DESC))
         assert refused.value.errors[0].pointer == "/query/cursor"
 

@@ -34,6 +34,7 @@ from gledger_sandbox.domain.errors import (
     InsufficientFunds,
     InvalidRequest,
     LedgerError,
+    MalformedInput,
     NotFound,
 )
 
@@ -44,6 +45,7 @@ TYPE_BASE = "https://docs.gledger.dev/problems/"
 REALM = 'Bearer realm="gledger-sandbox"'
 
 _STATUS_BY_CLASS: dict[type[LedgerError], int] = {
+    MalformedInput: 400,
     InvalidRequest: 422,
     InsufficientFunds: 422,
     AccountDisabled: 422,

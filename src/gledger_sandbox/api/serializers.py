@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from gledger_sandbox.domain.errors import InvalidRequest
+from gledger_sandbox.domain.errors import MalformedInput
 from gledger_sandbox.domain.models import (
     Account,
     AccountFlags,
@@ -50,7 +50,7 @@ def parse_timestamp(text: str, pointer: str) -> datetime:
             moment = moment.replace(tzinfo=UTC)
         return moment.astimezone(UTC)
     except (ValueError, OverflowError):
-        raise InvalidRequest.at(
+        raise MalformedInput.at(
             pointer, "validation.invalid_value", f"{text!r} is not an RFC 3339 date-time."
         ) from None
 

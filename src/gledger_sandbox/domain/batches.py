@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gledger_sandbox.domain.errors import LedgerError
+from gledger_sandbox.domain.errors import BatchRefused, LedgerError
 from gledger_sandbox.domain.models import Entry, EntrySpec
 from gledger_sandbox.domain.postings import create_entry
 from gledger_sandbox.domain.store import LedgerStore
@@ -16,8 +16,14 @@ def create_atomic(store: LedgerStore, specs: list[tuple[int, EntrySpec]]) -> lis
             try:
                 created.append(create_entry(store, spec))
             except LedgerError as error:
-                raise error.under(f"/entries/{index}") from error
+                raise refuse_batch(error, index) from error
         return created
+
+
+def refuse_batch(error: LedgerError, index: int) -> BatchRefused:
+    """The refusal of a whole atomic batch: the item's code and pointers, under its index."""
+    moved = error.under(f"/entries/{index}")
+    return BatchRefused(moved.code, f"Item {index} was refused: {moved.detail}", moved.errors)
 
 
 def create_each(

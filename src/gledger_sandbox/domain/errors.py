@@ -3,6 +3,8 @@
 The tree (the HTTP status of each leaf lives in one table, ``api/problems.py``)::
 
     LedgerError                      code, detail, field errors (JSON pointers)
+    ├── MalformedInput               a value cannot be read (a foreign cursor, a bad timestamp)
+    │     validation.invalid_cursor, validation.invalid_value
     ├── InvalidRequest               the request breaks a rule of the ledger
     │     validation.unbalanced_entry, validation.currency_mismatch, validation.too_few_lines,
     │     validation.account_not_in_ledger, validation.unknown_currency, validation.invalid_value,
@@ -59,8 +61,16 @@ class LedgerError(Exception):
         return cls(code, detail, (FieldError(pointer, code, detail),))
 
 
+class MalformedInput(LedgerError):
+    """A value in the request cannot be read at all: not a rule broken, a request misread."""
+
+
 class InvalidRequest(LedgerError):
     """The request is well-formed but breaks a rule of the ledger."""
+
+
+class BatchRefused(InvalidRequest):
+    """An atomic batch refused as a whole because one item was; carries that item's code."""
 
 
 class InsufficientFunds(LedgerError):

@@ -18,7 +18,7 @@ from typing import Generic, TypeVar
 
 from sortedcontainers import SortedList
 
-from gledger_sandbox.domain.errors import InvalidRequest
+from gledger_sandbox.domain.errors import MalformedInput
 
 T = TypeVar("T")
 
@@ -62,9 +62,9 @@ def decode_cursor(cursor: str, order: Order) -> int:
             raise ValueError(raw)
         return int(seq)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidRequest.at(
+        raise MalformedInput.at(
             "/query/cursor",
-            "validation.invalid_value",
+            "validation.invalid_cursor",
             "The cursor is not one this list returned with this order.",
         ) from None
 

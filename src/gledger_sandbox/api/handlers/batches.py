@@ -40,10 +40,11 @@ def _answer(outcome: Entry | LedgerError) -> StoredAnswer:
     return StoredAnswer(status_of(outcome), body, "application/problem+json")
 
 
-def _as_error(stored: Response, index: int) -> LedgerError:
+def _as_error(stored: Response) -> LedgerError:
+    """A stored refusal (an item key's earlier answer) as the error it was."""
     problem = json.loads(bytes(stored.body))
     errors = tuple(FieldError(e["pointer"], e["code"], e["detail"]) for e in problem["errors"])
-    return LedgerError(problem["code"], problem["detail"], errors).under(f"/entries/{index}")
+    return LedgerError(problem["code"], problem["detail"], errors)
 
 
 class _Items:
@@ -91,11 +92,12 @@ async def create_entry_batch(body: dict[str, Any]) -> Response:
 
 
 def _atomic(caller: Tenant, items: _Items) -> Response:
-    refused = [(i, _as_error(r, i)) for i, r in items.early.items() if r.status_code >= 400]
-    refused += [(i, e.under(f"/entries/{i}")) for i, e in items.invalid.items()]
+    refused = [(i, _as_error(r)) for i, r in items.early.items() if r.status_code >= 400]
+    refused += list(items.invalid.items())
     try:
         if refused:
-            raise min(refused, key=lambda pair: pair[0])[1]
+            index, error = min(refused, key=lambda pair: pair[0])
+            raise batches.refuse_batch(error, index)
         created = dict(zip((i for i, _ in items.specs), batches.create_atomic(caller.store, items.specs), strict=True))
     except LedgerError:
         items.release_all()
