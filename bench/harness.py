@@ -111,12 +111,15 @@ def _stop(server: Server) -> None:
 
 
 @contextmanager
-def running(name: str, argv: Sequence[str], port: int, ready_path: str) -> Iterator[Server]:
+def running(
+    name: str, argv: Sequence[str], port: int, ready_path: str, env: dict[str, str] | None = None
+) -> Iterator[Server]:
     RESULTS.mkdir(exist_ok=True)
     log = RESULTS / f"{name}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            list(argv), stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=BENCH
+            list(argv), stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=BENCH,
+            env={**os.environ, **(env or {})},
         )
     server = Server(name, f"http://{HOST}:{port}", process)
     try:
@@ -127,11 +130,14 @@ def running(name: str, argv: Sequence[str], port: int, ready_path: str) -> Itera
 
 
 @contextmanager
-def sandbox(name: str = "sandbox") -> Iterator[Server]:
+def sandbox(name: str = "sandbox", gc_log: Path | None = None) -> Iterator[Server]:
+    """Our server, as ``gledger-sandbox serve`` runs it (through gc_serve.py with ``gc_log``)."""
     port = free_port()
-    argv = [sys.executable, "-m", "gledger_sandbox", "serve", "--host", HOST, "--port", str(port),
+    launcher = [str(BENCH / "gc_serve.py")] if gc_log else ["-m", "gledger_sandbox", "serve"]
+    argv = [sys.executable, *launcher, "--host", HOST, "--port", str(port),
             "--api-key", API_KEY, "--log-level", "warning"]
-    with running(name, argv, port, "/healthz") as server:
+    env = {"BENCH_GC_LOG": str(gc_log)} if gc_log else None
+    with running(name, argv, port, "/healthz", env) as server:
         yield server
 
 

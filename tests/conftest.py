@@ -13,8 +13,8 @@ import httpx
 import pytest
 import uvicorn
 
-from gledger_sandbox.api.app import create_app
 from gledger_sandbox.api.settings import Settings
+from gledger_sandbox.bootstrap import sandbox_app
 
 DEFAULT_KEY = "gls_test_default_tenant_key"
 
@@ -62,7 +62,7 @@ TEST_SETTINGS = Settings(
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[ServerThread]:
-    with ServerThread(create_app(TEST_SETTINGS)) as running:
+    with ServerThread(sandbox_app(TEST_SETTINGS)[0]) as running:
         yield running
 
 

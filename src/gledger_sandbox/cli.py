@@ -48,8 +48,8 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from gledger_sandbox.api.app import build_services, create_app
     from gledger_sandbox.api.settings import Settings
+    from gledger_sandbox.bootstrap import sandbox_app
 
     settings = Settings(
         seed=args.seed,
@@ -62,7 +62,7 @@ def _serve(args: argparse.Namespace) -> int:
         async_post_delay=args.async_post_delay,
         validate_responses=args.validate_responses,
     )
-    services = build_services(settings)
+    app, services = sandbox_app(settings)
     tenant = next(iter(services.registry.tenants.values()))
     base = f"http://{args.host}:{args.port}"
     print(
@@ -74,7 +74,7 @@ def _serve(args: argparse.Namespace) -> int:
         f"  try          curl -H 'Authorization: Bearer {tenant.api_key}' {base}/v1/ledgers",
         flush=True,
     )
-    uvicorn.run(create_app(settings, services), host=args.host, port=args.port, log_level=args.log_level)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
 

@@ -1,8 +1,8 @@
-"""The composition root: one function builds a whole server from its settings.
+"""The web app: connexion serving the spec around the services ``bootstrap`` wires.
 
-Nothing is built at import time. ``create_app`` wires the registry (with the fixture seeder),
-connexion serving the spec (validators, security, error handlers), the outer request-context
-middleware, and the ticker that runs each tenant's scheduled work.
+Nothing is built at import time. ``create_app`` wires connexion (validators, security, error
+handlers), the outer request-context middleware, and the ticker that runs each tenant's
+scheduled work, around services built by ``gledger_sandbox.bootstrap``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from typing import Any
 
 import connexion
@@ -25,34 +24,9 @@ from gledger_sandbox.api import problems
 from gledger_sandbox.api.middleware import RequestContext
 from gledger_sandbox.api.operations import resolve
 from gledger_sandbox.api.security import security_map
-from gledger_sandbox.api.settings import Services, Settings
+from gledger_sandbox.api.settings import Services
 from gledger_sandbox.api.validation import VALIDATORS
 from gledger_sandbox.domain.errors import LedgerError
-from gledger_sandbox.domain.tenants import TenantRegistry
-from gledger_sandbox.seeding.profiles import Seeder
-
-
-def build_services(settings: Settings) -> Services:
-    """The registry, seeded with the default tenant unless the settings say otherwise."""
-    seeder = Seeder(resources.fixtures_dir())
-    registry = TenantRegistry(
-        seeder,
-        fixtures=seeder.profiles,
-        seed=settings.seed,
-        max_tenants=settings.max_tenants,
-        tenant_ttl=timedelta(seconds=settings.tenant_ttl_seconds),
-        token_ttl=timedelta(seconds=settings.token_ttl_seconds),
-    )
-    services = Services(settings, registry)
-    if settings.default_tenant:
-        registry.create(
-            settings.fixture,
-            settings.seed,
-            settings.clock_start,
-            api_key=settings.api_key,
-            expires=False,
-        )
-    return services
 
 
 def run_due_work(services: Services) -> None:
@@ -84,10 +58,9 @@ def _lifespan(services: Services) -> Any:
     return lifespan
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> ASGIApp:
-    """A complete sandbox server as an ASGI app."""
-    settings = settings or Settings()
-    services = services or build_services(settings)
+def create_app(services: Services) -> ASGIApp:
+    """A complete sandbox server as an ASGI app, serving ``services``."""
+    settings = services.settings
     ui = SwaggerUIOptions(spec_path="/v1/openapi.json", swagger_ui_path="/v1/ui")
     app = connexion.AsyncApp(
         __name__,

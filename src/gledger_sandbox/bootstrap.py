@@ -1,0 +1,46 @@
+"""Wires a whole sandbox from its settings: the one place that knows every package.
+
+The registry gets the fixture seeder; the default tenant is seeded; the web app serves it.
+Both the command line and the tests start a sandbox through here.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from starlette.types import ASGIApp
+
+from gledger_sandbox import resources
+from gledger_sandbox.api.app import create_app
+from gledger_sandbox.api.settings import Services, Settings
+from gledger_sandbox.domain.tenants import TenantRegistry
+from gledger_sandbox.seeding.profiles import Seeder
+
+
+def build_services(settings: Settings) -> Services:
+    """The registry, seeded with the default tenant unless the settings say otherwise."""
+    seeder = Seeder(resources.fixtures_dir())
+    registry = TenantRegistry(
+        seeder,
+        fixtures=seeder.profiles,
+        seed=settings.seed,
+        max_tenants=settings.max_tenants,
+        tenant_ttl=timedelta(seconds=settings.tenant_ttl_seconds),
+        token_ttl=timedelta(seconds=settings.token_ttl_seconds),
+    )
+    services = Services(settings, registry)
+    if settings.default_tenant:
+        registry.create(
+            settings.fixture,
+            settings.seed,
+            settings.clock_start,
+            api_key=settings.api_key,
+            expires=False,
+        )
+    return services
+
+
+def sandbox_app(settings: Settings | None = None) -> tuple[ASGIApp, Services]:
+    """A ready sandbox: the ASGI app and the services behind it."""
+    services = build_services(settings or Settings())
+    return create_app(services), services
