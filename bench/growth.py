@@ -1,11 +1,14 @@
-"""Does an operation's cost grow with the data? The same requests on a 1k-entry and a 100k-entry tenant.
+"""Does an operation's cost grow with the data? The same requests on a 1k and a 100k-entry tenant.
 
 One sandbox server holds two fresh tenants, each with one ledger and the same accounts, loaded
 through ``POST /v1/entries/batch`` (100 entries a request) with 1,000 and 100,000 entries of the
-same shape: most post cash/revenue/tax, one in 1,000 uses the ``rare`` account, one in 500 is
-pending. Each operation is then measured on both tenants in turns (wrk, one connection, so the
-latency is the service time), the order swapping every round; the report gives the median p50
-per operation and size, and the ratio 100k/1k (goal: <= 1.2 for the main operations).
+same shape: most post cash/revenue/tax; in either tenant exactly 20 entries, spread evenly over
+its history, use the ``rare`` account, and 20 others are pending, so a filtered page holds the
+same 20 entries at both sizes and only the amount of data around them differs.
+
+Each operation is then measured on both tenants in turns (wrk, one connection, so the latency is
+the service time), the order swapping every round; the report gives the median p50 per operation
+and size, and the ratio 100k/1k (goal: <= 1.2 for the main operations).
 
 The server runs through gc_serve.py, which records the garbage collector's full collections:
 they pause the whole process, whatever tenant a request is for, and their cost grows with the
@@ -58,46 +61,77 @@ class Operation:
 
 
 def post_body(t: Tenant) -> str:
-    return json.dumps({"ledger_id": t.ledger_id, "lines": [
-        {"account_id": t.accounts["cash"], "direction": "debit", "amount": 100},
-        {"account_id": t.accounts["revenue"], "direction": "credit", "amount": 100}]})
+    return json.dumps(
+        {
+            "ledger_id": t.ledger_id,
+            "lines": [
+                {"account_id": t.accounts["cash"], "direction": "debit", "amount": 100},
+                {"account_id": t.accounts["revenue"], "direction": "credit", "amount": 100},
+            ],
+        }
+    )
 
 
 OPERATIONS = [
     Operation("POST entry", "POST", lambda t: "/v1/entries", body=post_body),
     Operation("GET balance", "GET", lambda t: f"/v1/accounts/{t.accounts['cash']}/balance"),
-    Operation("GET page (ledger_id, limit 50)", "GET",
-              lambda t: f"/v1/entries?ledger_id={t.ledger_id}&limit=50"),
-    Operation("GET page, filter account_id=rare", "GET",
-              lambda t: f"/v1/entries?account_id={t.accounts['rare']}&limit=50"),
-    Operation("GET page, filter status=pending", "GET",
-              lambda t: "/v1/entries?status=pending&limit=50"),
-    Operation("GET page, ledger_id + status=pending", "GET",
-              lambda t: f"/v1/entries?ledger_id={t.ledger_id}&status=pending&limit=50"),
-    Operation("GET statement page of cash (info)", "GET",
-              lambda t: f"/v1/accounts/{t.accounts['cash']}/lines?limit=50", goal=False),
-    Operation("GET balance as_of before all entries (info)", "GET",
-              lambda t: f"/v1/accounts/{t.accounts['cash']}/balance?as_of=2000-01-01T00:00:00Z",
-              goal=False),
+    Operation(
+        "GET page (ledger_id, limit 50)",
+        "GET",
+        lambda t: f"/v1/entries?ledger_id={t.ledger_id}&limit=50",
+    ),
+    Operation(
+        "GET page, filter account_id=rare",
+        "GET",
+        lambda t: f"/v1/entries?account_id={t.accounts['rare']}&limit=50",
+    ),
+    Operation(
+        "GET page, filter status=pending", "GET", lambda t: "/v1/entries?status=pending&limit=50"
+    ),
+    Operation(
+        "GET page, ledger_id + status=pending",
+        "GET",
+        lambda t: f"/v1/entries?ledger_id={t.ledger_id}&status=pending&limit=50",
+    ),
+    Operation(
+        "GET statement page of cash (info)",
+        "GET",
+        lambda t: f"/v1/accounts/{t.accounts['cash']}/lines?limit=50",
+        goal=False,
+    ),
+    Operation(
+        "GET balance as_of before all entries (info)",
+        "GET",
+        lambda t: f"/v1/accounts/{t.accounts['cash']}/balance?as_of=2000-01-01T00:00:00Z",
+        goal=False,
+    ),
 ]
 
 
 # -- loading -------------------------------------------------------------------------------
 
 
-def entry_item(t: Tenant, i: int) -> dict[str, Any]:
-    """Entry number ``i`` of a tenant: the same shape at every size."""
+RARE_ENTRIES = 20
+"""Entries on the rare account, and pending entries, in a tenant of any size."""
+
+
+def entry_item(t: Tenant, i: int, every: int) -> dict[str, Any]:
+    """Entry number ``i`` of a tenant: the same shape at every size; one in ``every`` is special."""
     amount, tax = 1000 + i % 500, 80 + i % 40
     acct = t.accounts
-    if i % 1000 == 999:
-        lines = [{"account_id": acct["rare"], "direction": "debit", "amount": amount},
-                 {"account_id": acct["revenue"], "direction": "credit", "amount": amount}]
+    if i % every == every - 1:
+        lines = [
+            {"account_id": acct["rare"], "direction": "debit", "amount": amount},
+            {"account_id": acct["revenue"], "direction": "credit", "amount": amount},
+        ]
     else:
-        lines = [{"account_id": acct["cash"], "direction": "debit", "amount": amount + tax},
-                 {"account_id": acct["revenue"], "direction": "credit", "amount": amount},
-                 {"account_id": acct["tax"], "direction": "credit", "amount": tax}]
+        lines = [
+            {"account_id": acct["cash"], "direction": "debit", "amount": amount + tax},
+            {"account_id": acct["revenue"], "direction": "credit", "amount": amount},
+            {"account_id": acct["tax"], "direction": "credit", "amount": tax},
+        ]
     item: dict[str, Any] = {"ledger_id": t.ledger_id, "lines": lines, "source_type": "invoice"}
-    if i % 500 == 250:
+    if i % every == every // 2:
         item["status"] = "pending"
     return item
 
@@ -109,8 +143,11 @@ def new_tenant(server: Server, label: str) -> Tenant:
     api = Api(server.url, api_key)
     ledger = api.call("POST", "/v1/ledgers", json={"name": f"bench {label}"})["id"]
     accounts = {
-        code: api.call("POST", f"/v1/ledgers/{ledger}/accounts",
-                       json={"code": code, "name": code, "kind": kind, "currency": "USD"})["id"]
+        code: api.call(
+            "POST",
+            f"/v1/ledgers/{ledger}/accounts",
+            json={"code": code, "name": code, "kind": kind, "currency": "USD"},
+        )["id"]
         for code, kind in ACCOUNTS.items()
     }
     api.close()
@@ -121,9 +158,10 @@ def load(server: Server, t: Tenant, entries: int, per_batch: int = 100) -> None:
     """``entries`` entries through the batch endpoint; times the first and last tenth of batches."""
     api = Api(server.url, t.api_key)
     batch_ms: list[float] = []
+    every = max(2, entries // RARE_ENTRIES)
     started = time.monotonic()
     for first in range(0, entries, per_batch):
-        items = [entry_item(t, i) for i in range(first, min(first + per_batch, entries))]
+        items = [entry_item(t, i, every) for i in range(first, min(first + per_batch, entries))]
         sent = time.perf_counter()
         api.call("POST", "/v1/entries/batch", json={"entries": items})
         batch_ms.append((time.perf_counter() - sent) * 1000)
@@ -158,8 +196,11 @@ def measure_one(server: Server, op: Operation, t: Tenant, seconds: float, cap: i
     args = [t.api_key, op.method, op.path(t), body, harness.nonce(), str(max_requests)]
     result = harness.run_wrk(server.url, "single.lua", args, seconds=seconds, connections=1)
     if result.non2xx or result.socket_errors:
-        print(f"  !! {op.name} on {t.label}: non-2xx {result.non2xx_by_status}, "
-              f"socket errors {result.socket_errors}", flush=True)
+        print(
+            f"  !! {op.name} on {t.label}: non-2xx {result.non2xx_by_status}, "
+            f"socket errors {result.socket_errors}",
+            flush=True,
+        )
     return result
 
 
@@ -173,9 +214,12 @@ def measure(server: Server, tenants: list[Tenant], args: argparse.Namespace) -> 
                 result = measure_one(server, op, t, seconds, cap)
                 if round_no > 0:
                     samples.append(Sample(round_no, op.name, t.label, result))
-                    print(f"  round {round_no} {op.name:<46} {t.label:>5}: "
-                          f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  "
-                          f"n={result.requests}", flush=True)
+                    print(
+                        f"  round {round_no} {op.name:<46} {t.label:>5}: "
+                        f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  "
+                        f"n={result.requests}",
+                        flush=True,
+                    )
     return samples
 
 
@@ -205,14 +249,21 @@ def gc_pauses(log: Path, start: float, end: float) -> GcPauses:
 
 def op_row(op: Operation, samples: list[Sample], small: str, large: str) -> str:
     def med(label: str, attr: str) -> float:
-        return harness.median([getattr(s.result, attr) for s in samples
-                               if s.operation == op.name and s.tenant == label])
+        return harness.median(
+            [
+                getattr(s.result, attr)
+                for s in samples
+                if s.operation == op.name and s.tenant == label
+            ]
+        )
 
     p50s, p50l = med(small, "p50_ms"), med(large, "p50_ms")
     ratio = p50l / p50s if p50s else float("nan")
     verdict = ("ok" if ratio <= 1.2 else "OVER") if op.goal else "info"
-    return (f"| {op.name} | {p50s:.2f} | {p50l:.2f} | **{ratio:.2f}** | {verdict} | "
-            f"{med(small, 'p99_ms'):.2f} | {med(large, 'p99_ms'):.2f} |")
+    return (
+        f"| {op.name} | {p50s:.2f} | {p50l:.2f} | **{ratio:.2f}** | {verdict} | "
+        f"{med(small, 'p99_ms'):.2f} | {med(large, 'p99_ms'):.2f} |"
+    )
 
 
 def report(tenants: list[Tenant], samples: list[Sample], context: dict[str, Any]) -> str:
@@ -228,12 +279,16 @@ def report(tenants: list[Tenant], samples: list[Sample], context: dict[str, Any]
         *(op_row(op, samples, small, large) for op in OPERATIONS),
         "",
         "entries per tenant, before -> after the measurements: "
-        + ", ".join(f"{t.label}: {context['counts_before'][t.label]} -> "
-                    f"{context['counts_after'][t.label]}" for t in tenants),
+        + ", ".join(
+            f"{t.label}: {context['counts_before'][t.label]} -> {context['counts_after'][t.label]}"
+            for t in tenants
+        ),
         "loading (batch of 100, sequential): "
-        + "; ".join(f"{t.label}: {t.load_seconds:.1f} s, batch p50 first tenth "
-                    f"{t.batch_ms_first:.1f} ms, last tenth {t.batch_ms_last:.1f} ms"
-                    for t in tenants),
+        + "; ".join(
+            f"{t.label}: {t.load_seconds:.1f} s, batch p50 first tenth "
+            f"{t.batch_ms_first:.1f} ms, last tenth {t.batch_ms_last:.1f} ms"
+            for t in tenants
+        ),
         f"server RSS after loading: {context['rss_mib']:.0f} MiB",
         f"full GC collections (gen 2) while loading: {load_gc.count}, total "
         f"{load_gc.total_ms:.0f} ms, longest {load_gc.max_ms:.0f} ms; while measuring: "
@@ -248,8 +303,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--large", type=int, default=100_000, help="entries of the large tenant")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=3.0, help="per operation, size, round")
-    parser.add_argument("--post-requests", type=int, default=200,
-                        help="POSTs per run (bounds how much the small tenant grows)")
+    parser.add_argument(
+        "--post-requests",
+        type=int,
+        default=200,
+        help="POSTs per run (bounds how much the small tenant grows)",
+    )
     return parser.parse_args()
 
 
@@ -276,8 +335,12 @@ def main() -> None:
         counts_after = {t.label: entry_count(server, t) for t in tenants}
         measure_end = time.time()
     context = {
-        "rounds": args.rounds, "seconds": args.seconds, "post_requests": args.post_requests,
-        "counts_before": counts_before, "counts_after": counts_after, "rss_mib": rss,
+        "rounds": args.rounds,
+        "seconds": args.seconds,
+        "post_requests": args.post_requests,
+        "counts_before": counts_before,
+        "counts_after": counts_after,
+        "rss_mib": rss,
         "gc_load": gc_pauses(gc_log, load_start, load_end),
         "gc_measure": gc_pauses(gc_log, load_end, measure_end),
     }
@@ -285,9 +348,13 @@ def main() -> None:
     print("\n" + text)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (harness.RESULTS / f"growth-{stamp}.md").write_text(text + "\n")
-    (harness.RESULTS / f"growth-{stamp}.json").write_text(json.dumps(
-        {"samples": [asdict(s) for s in samples], "tenants": [asdict(t) for t in tenants]},
-        indent=2) + "\n")
+    (harness.RESULTS / f"growth-{stamp}.json").write_text(
+        json.dumps(
+            {"samples": [asdict(s) for s in samples], "tenants": [asdict(t) for t in tenants]},
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

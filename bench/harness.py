@@ -54,9 +54,7 @@ def ensure_prism() -> Path:
     """bench/node_modules/.bin/prism, installed from bench/package-lock.json if missing."""
     if not PRISM_BIN.exists():
         print("prism not found: npm ci in bench/", flush=True)
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"], cwd=BENCH, check=True, timeout=600
-        )
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=BENCH, check=True, timeout=600)
     return PRISM_BIN
 
 
@@ -118,7 +116,11 @@ def running(
     log = RESULTS / f"{name}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            list(argv), stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=BENCH,
+            list(argv),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=BENCH,
             env={**os.environ, **(env or {})},
         )
     server = Server(name, f"http://{HOST}:{port}", process)
@@ -134,8 +136,18 @@ def sandbox(name: str = "sandbox", gc_log: Path | None = None) -> Iterator[Serve
     """Our server, as ``gledger-sandbox serve`` runs it (through gc_serve.py with ``gc_log``)."""
     port = free_port()
     launcher = [str(BENCH / "gc_serve.py")] if gc_log else ["-m", "gledger_sandbox", "serve"]
-    argv = [sys.executable, *launcher, "--host", HOST, "--port", str(port),
-            "--api-key", API_KEY, "--log-level", "warning"]
+    argv = [
+        sys.executable,
+        *launcher,
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--api-key",
+        API_KEY,
+        "--log-level",
+        "warning",
+    ]
     env = {"BENCH_GC_LOG": str(gc_log)} if gc_log else None
     with running(name, argv, port, "/healthz", env) as server:
         yield server
@@ -144,7 +156,9 @@ def sandbox(name: str = "sandbox", gc_log: Path | None = None) -> Iterator[Serve
 def bundle_spec(target: Path) -> Path:
     subprocess.run(
         [sys.executable, "-m", "gledger_sandbox", "spec", "bundle", "-o", str(target)],
-        check=True, timeout=120, stdout=subprocess.DEVNULL,
+        check=True,
+        timeout=120,
+        stdout=subprocess.DEVNULL,
     )
     return target
 
@@ -153,8 +167,17 @@ def bundle_spec(target: Path) -> Path:
 def prism(spec: Path, name: str = "prism") -> Iterator[Server]:
     """``prism mock`` of the bundled spec: static examples, request validation, warn-level logs."""
     port = free_port()
-    argv = [str(ensure_prism()), "mock", "--host", HOST, "--port", str(port),
-            "--verboseLevel", "warn", str(spec)]
+    argv = [
+        str(ensure_prism()),
+        "mock",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--verboseLevel",
+        "warn",
+        str(spec),
+    ]
     with running(name, argv, port, "/healthz") as server:
         yield server
 
@@ -197,8 +220,19 @@ def run_wrk(
     threads: int = 1,
 ) -> WrkResult:
     """One wrk run of ``lua/<script>``; it stops by itself after ``seconds`` (or its cap)."""
-    argv = [ensure_wrk(), f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s",
-            "-s", str(LUA / script), url, "--", *args]
+    argv = [
+        ensure_wrk(),
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds:g}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(LUA / script),
+        url,
+        "--",
+        *args,
+    ]
     env = {**os.environ, "BENCH_LUA_DIR": str(LUA)}
     done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=seconds + 60)
     for line in done.stdout.splitlines():

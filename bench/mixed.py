@@ -1,4 +1,4 @@
-"""Mixed workload, the sandbox against Prism, side by side: 40% POST entry, 30% GET balance, 30% GET a page.
+"""Mixed workload, sandbox vs Prism side by side: 40% POST entry, 30% GET balance, 30% GET a page.
 
 Both servers run at once (an idle one costs nothing) and are measured in turns: each round runs
 wrk for ``--seconds`` against one, then the other, the order swapping every round. The report
@@ -40,8 +40,15 @@ class Target:
     debit_account: str
     credit_account: str
 
-    def wrk_args(self, run_nonce: str) -> list[str]:
-        return [self.api_key, self.ledger_id, self.debit_account, self.credit_account, run_nonce]
+    def wrk_args(self, run_nonce: str, limit: int) -> list[str]:
+        return [
+            self.api_key,
+            self.ledger_id,
+            self.debit_account,
+            self.credit_account,
+            run_nonce,
+            str(limit),
+        ]
 
 
 @dataclass(frozen=True)
@@ -65,39 +72,58 @@ def sandbox_target(server: Server) -> Target:
     admin.close()
     api = Api(server.url, api_key)
     ledger = api.first_ledger()
-    target = Target("sandbox", server, api_key, ledger, api.account_id(ledger, "cash"),
-                    api.account_id(ledger, "revenue"))
+    target = Target(
+        "sandbox",
+        server,
+        api_key,
+        ledger,
+        api.account_id(ledger, "cash"),
+        api.account_id(ledger, "revenue"),
+    )
     api.close()
     return target
 
 
 def prism_target(server: Server, like: Target) -> Target:
     """Prism keeps no state: any well-formed ids and bearer token do."""
-    return Target("prism", server, like.api_key, like.ledger_id, like.debit_account,
-                  like.credit_account)
+    return Target(
+        "prism", server, like.api_key, like.ledger_id, like.debit_account, like.credit_account
+    )
 
 
-def run_once(target: Target, round_no: int, seconds: float, connections: int, threads: int) -> Run:
+def run_once(target: Target, round_no: int, seconds: float, args: argparse.Namespace) -> Run:
     before, started = cpu_seconds(target.server.pid), time.monotonic()
-    result = harness.run_wrk(target.server.url, "mixed.lua", target.wrk_args(harness.nonce()),
-                             seconds=seconds, connections=connections, threads=threads)
+    result = harness.run_wrk(
+        target.server.url,
+        "mixed.lua",
+        target.wrk_args(harness.nonce(), args.limit),
+        seconds=seconds,
+        connections=args.connections,
+        threads=args.threads,
+    )
     cpu = (cpu_seconds(target.server.pid) - before) / (time.monotonic() - started) * 100
     return Run(round_no, target.name, result, cpu)
 
 
-def sample_answers(target: Target) -> dict[str, Any]:
+def sample_answers(target: Target, limit: int) -> dict[str, Any]:
     """Status and body size of one request of each kind (outside the measurement)."""
     headers = {"Authorization": f"Bearer {target.api_key}"}
-    body = {"ledger_id": target.ledger_id, "lines": [
-        {"account_id": target.debit_account, "direction": "debit", "amount": 100},
-        {"account_id": target.credit_account, "direction": "credit", "amount": 100}]}
+    body = {
+        "ledger_id": target.ledger_id,
+        "lines": [
+            {"account_id": target.debit_account, "direction": "debit", "amount": 100},
+            {"account_id": target.credit_account, "direction": "credit", "amount": 100},
+        ],
+    }
     with httpx.Client(base_url=target.server.url, headers=headers, timeout=30) as client:
         answers = {
-            "post_entry": client.post("/v1/entries", json=body,
-                                      headers={"Idempotency-Key": harness.nonce()}),
+            "post_entry": client.post(
+                "/v1/entries", json=body, headers={"Idempotency-Key": harness.nonce()}
+            ),
             "get_balance": client.get(f"/v1/accounts/{target.debit_account}/balance"),
-            "list_page": client.get("/v1/entries",
-                                    params={"ledger_id": target.ledger_id, "limit": 50}),
+            "list_page": client.get(
+                "/v1/entries", params={"ledger_id": target.ledger_id, "limit": limit}
+            ),
         }
     return {op: {"status": r.status_code, "bytes": len(r.content)} for op, r in answers.items()}
 
@@ -109,8 +135,10 @@ def median_run(runs: list[Run], target: str) -> Run:
 
 def fmt_run(run: Run) -> str:
     r = run.result
-    return (f"| {run.round} | {run.target} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
-            f"{r.non2xx} | {run.server_cpu_percent:.0f}% |")
+    return (
+        f"| {run.round} | {run.target} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
+        f"{r.non2xx} | {run.server_cpu_percent:.0f}% |"
+    )
 
 
 def report(runs: list[Run], samples: dict[str, Any], args: argparse.Namespace) -> str:
@@ -122,7 +150,7 @@ def report(runs: list[Run], samples: dict[str, Any], args: argparse.Namespace) -
     ]
     lines = [
         f"mixed: {args.rounds} rounds x {args.seconds:g} s, wrk -t{args.threads} "
-        f"-c{args.connections}, 40% POST entry / 30% GET balance / 30% GET page of 50",
+        f"-c{args.connections}, 40% POST entry / 30% GET balance / 30% GET page of {args.limit}",
         "",
         "| round | server | req/s | p50 ms | p99 ms | non-2xx | server CPU |",
         "| --- | --- | --- | --- | --- | --- | --- |",
@@ -132,8 +160,11 @@ def report(runs: list[Run], samples: dict[str, Any], args: argparse.Namespace) -
         "",
         "| server | req/s | p50 ms | p99 ms | non-2xx |",
         "| --- | --- | --- | --- | --- |",
-        *(f"| {r.target} | {r.result.rps:,.0f} | {r.result.p50_ms:.2f} | {r.result.p99_ms:.2f} | "
-          f"{r.result.non2xx} |" for r in (ours, theirs)),
+        *(
+            f"| {r.target} | {r.result.rps:,.0f} | {r.result.p50_ms:.2f} | {r.result.p99_ms:.2f} | "
+            f"{r.result.non2xx} |"
+            for r in (ours, theirs)
+        ),
         "",
         f"ratio ours/Prism, median rounds: req/s {ours.result.rps / theirs.result.rps:.2f}, "
         f"p50 {ours.result.p50_ms / theirs.result.p50_ms:.2f}, "
@@ -153,6 +184,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=3.0, help="s per server before round 1")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--limit", type=int, default=50, help="limit of the listed page")
     return parser.parse_args()
 
 
@@ -163,7 +195,7 @@ def measure(ours_server: Server, prism_server: Server, args: argparse.Namespace)
         pair = [ours, prism_target(prism_server, ours)]
         seconds = args.warmup if round_no == 0 else args.seconds
         for target in pair if round_no % 2 else reversed(pair):
-            run = run_once(target, round_no, seconds, args.connections, args.threads)
+            run = run_once(target, round_no, seconds, args)
             print(fmt_run(run), flush=True)
             if round_no > 0:
                 runs.append(run)
@@ -179,14 +211,18 @@ def main() -> None:
         with harness.sandbox() as ours_server, harness.prism(spec) as prism_server:
             runs = measure(ours_server, prism_server, args)
             first = sandbox_target(ours_server)
-            samples = {t.name: sample_answers(t) for t in (first, prism_target(prism_server, first))}
+            samples = {
+                t.name: sample_answers(t, args.limit)
+                for t in (first, prism_target(prism_server, first))
+            }
     text = report(runs, samples, args)
     print("\n" + text)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     harness.RESULTS.mkdir(exist_ok=True)
     (harness.RESULTS / f"mixed-{stamp}.md").write_text(text + "\n")
     (harness.RESULTS / f"mixed-{stamp}.json").write_text(
-        json.dumps([asdict(r) for r in runs], indent=2) + "\n")
+        json.dumps([asdict(r) for r in runs], indent=2) + "\n"
+    )
 
 
 if __name__ == "__main__":

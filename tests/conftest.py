@@ -30,7 +30,9 @@ class ServerThread:
 
     def __init__(self, app: Any) -> None:
         self.port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -127,7 +129,13 @@ def books(sandbox: Sandbox) -> Books:
     }
     accounts = {}
     for code, (kind, currency, flags) in chart.items():
-        body = {"code": code, "name": code.title(), "kind": kind, "currency": currency, "flags": flags}
+        body = {
+            "code": code,
+            "name": code.title(),
+            "kind": kind,
+            "currency": currency,
+            "flags": flags,
+        }
         created = sandbox.client.post(f"/v1/ledgers/{ledger_id}/accounts", json=body)
         assert created.status_code == 201, created.text
         accounts[code] = created.json()["id"]

@@ -52,7 +52,9 @@ def test_cli_bundle_writes_one_self_contained_file(tmp_path: Path) -> None:
     out = tmp_path / "gledger.json"
     done = subprocess.run(
         [sys.executable, "-m", "gledger_sandbox", "spec", "bundle", "-o", str(out)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     document = json.loads(out.read_text())
@@ -60,6 +62,8 @@ def test_cli_bundle_writes_one_self_contained_file(tmp_path: Path) -> None:
     assert '"$ref"' not in out.read_text()
     validated = subprocess.run(
         [sys.executable, "-m", "gledger_sandbox", "spec", "validate"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert validated.returncode == 0 and "valid" in validated.stdout

@@ -1,6 +1,6 @@
 -- The mixed workload: in every 10 requests, 4 POST /v1/entries (each with a unique
--- Idempotency-Key), 3 GET /v1/accounts/{id}/balance and 3 GET /v1/entries (a page of 50).
--- Arguments (after `--`): api_key ledger_id debit_account credit_account run_nonce
+-- Idempotency-Key), 3 GET /v1/accounts/{id}/balance and 3 GET /v1/entries?ledger_id=..&limit=..
+-- Arguments (after `--`): api_key ledger_id debit_account credit_account run_nonce limit
 dofile(os.getenv("BENCH_LUA_DIR") .. "/report.lua")
 
 local CYCLE = { "post", "balance", "list", "post", "balance", "list", "post", "balance", "list", "post" }
@@ -9,11 +9,12 @@ local counter = 0
 
 function init(args)
   local api_key, ledger, debit, credit, nonce = args[1], args[2], args[3], args[4], args[5]
+  local limit = args[6] or "50"
   post_body = string.format(
     '{"ledger_id": "%s", "lines": [{"account_id": "%s", "direction": "debit", "amount": 100}, '
       .. '{"account_id": "%s", "direction": "credit", "amount": 100}]}', ledger, debit, credit)
   balance_path = "/v1/accounts/" .. debit .. "/balance"
-  list_path = "/v1/entries?ledger_id=" .. ledger .. "&limit=50"
+  list_path = "/v1/entries?ledger_id=" .. ledger .. "&limit=" .. limit
   headers = { ["Authorization"] = "Bearer " .. api_key }
   key_prefix = nonce .. "-" .. wrk.thread:get("thread_id") .. "-"
   -- Start each thread at another point of the cycle so the mix holds at every instant.

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gledger_sandbox import __version__, resources
+from gledger_sandbox import __version__
 
 
 def _timestamp(text: str) -> datetime:
@@ -26,14 +26,22 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--seed", type=int, default=0, help="seed of the default tenant's data")
-    serve.add_argument("--fixture", default="merchant", help="fixture profile of the default tenant")
+    serve.add_argument(
+        "--fixture", default="merchant", help="fixture profile of the default tenant"
+    )
     serve.add_argument("--api-key", help="API key of the default tenant (random if not given)")
-    serve.add_argument("--clock-start", type=_timestamp, help="freeze the default tenant's clock here")
+    serve.add_argument(
+        "--clock-start", type=_timestamp, help="freeze the default tenant's clock here"
+    )
     serve.add_argument("--max-body-bytes", type=int, default=1024 * 1024)
     serve.add_argument("--max-tenants", type=int, default=1000)
     serve.add_argument("--tenant-ttl", type=float, default=24 * 3600, help="idle tenant expiry, s")
-    serve.add_argument("--async-post-delay", type=float, default=0.5, help="Prefer: respond-async, s")
-    serve.add_argument("--validate-responses", action="store_true", help="check answers against the spec")
+    serve.add_argument(
+        "--async-post-delay", type=float, default=0.5, help="Prefer: respond-async, s"
+    )
+    serve.add_argument(
+        "--validate-responses", action="store_true", help="check answers against the spec"
+    )
     serve.add_argument("--log-level", default="info")
 
     spec = commands.add_parser("spec", help="the OpenAPI document")

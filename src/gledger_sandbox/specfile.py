@@ -12,7 +12,9 @@ def bundle() -> dict[str, Any]:
     """The spec with every ``$ref`` resolved: one document for SDK generators and docs."""
     from prance import ResolvingParser
 
-    parser = ResolvingParser(str(resources.root_spec()), backend="openapi-spec-validator", strict=False)
+    parser = ResolvingParser(
+        str(resources.root_spec()), backend="openapi-spec-validator", strict=False
+    )
     document: dict[str, Any] = parser.specification
     return document
 
@@ -31,4 +33,6 @@ def validate() -> list[str]:
         for method, operation in item.items()
         if method in resources.METHODS
     )
-    return [f"operationId {name!r} is used {count} times" for name, count in ids.items() if count > 1]
+    return [
+        f"operationId {name!r} is used {count} times" for name, count in ids.items() if count > 1
+    ]

@@ -13,9 +13,18 @@ def _balance(sandbox: Sandbox, account_id: str, **params: str) -> dict:  # type:
     return response.json()  # type: ignore[no-any-return]
 
 
-def test_a_posted_entry_moves_balances_and_shows_on_the_statement(sandbox: Sandbox, books: Books) -> None:
-    body = entry_body(books, ("cash", "debit", 10800), ("revenue", "credit", 10000), ("tax", "credit", 800),
-                      source_type="invoice", source_id="in_1", external_id="inv-1")
+def test_a_posted_entry_moves_balances_and_shows_on_the_statement(
+    sandbox: Sandbox, books: Books
+) -> None:
+    body = entry_body(
+        books,
+        ("cash", "debit", 10800),
+        ("revenue", "credit", 10000),
+        ("tax", "credit", 800),
+        source_type="invoice",
+        source_id="in_1",
+        external_id="inv-1",
+    )
     created = sandbox.client.post("/v1/entries", json=body)
     assert created.status_code == 201, created.text
     entry = created.json()
@@ -28,19 +37,37 @@ def test_a_posted_entry_moves_balances_and_shows_on_the_statement(sandbox: Sandb
     assert revenue["posted"]["amount"] == 10000
     lines = sandbox.client.get(f"/v1/accounts/{books.accounts['cash']}/lines").json()
     assert [(l["entry_id"], l["balance_after"]) for l in lines["data"]] == [(entry["id"], 10800)]
-    per_code = sandbox.client.get(f"/v1/ledgers/{books.ledger_id}/balances", params={"currency": "USD"}).json()
+    per_code = sandbox.client.get(
+        f"/v1/ledgers/{books.ledger_id}/balances", params={"currency": "USD"}
+    ).json()
     assert {b["code"]: b["balance"] for b in per_code["data"]}["tax"] == 800
     assert sandbox.client.get(f"/v1/entries/{entry['id']}").json() == entry
 
 
 def test_list_filters(sandbox: Sandbox, books: Books) -> None:
     post = sandbox.client.post
-    a = post("/v1/entries", json=entry_body(books, ("cash", "debit", 5), ("revenue", "credit", 5),
-                                            source_type="checkout_session", source_id="cs_1",
-                                            effective_at="2026-01-10T00:00:00Z")).json()
-    b = post("/v1/entries", json=entry_body(books, ("cash_eur", "debit", 7), ("revenue_eur", "credit", 7),
-                                            status="pending", external_id="x-7",
-                                            effective_at="2026-02-10T00:00:00Z")).json()
+    a = post(
+        "/v1/entries",
+        json=entry_body(
+            books,
+            ("cash", "debit", 5),
+            ("revenue", "credit", 5),
+            source_type="checkout_session",
+            source_id="cs_1",
+            effective_at="2026-01-10T00:00:00Z",
+        ),
+    ).json()
+    b = post(
+        "/v1/entries",
+        json=entry_body(
+            books,
+            ("cash_eur", "debit", 7),
+            ("revenue_eur", "credit", 7),
+            status="pending",
+            external_id="x-7",
+            effective_at="2026-02-10T00:00:00Z",
+        ),
+    ).json()
 
     def ids(**params: str) -> list[str]:
         response = sandbox.client.get("/v1/entries", params=params)
@@ -60,13 +87,17 @@ def test_list_filters(sandbox: Sandbox, books: Books) -> None:
 
 def test_pagination_over_http_is_stable_under_inserts(sandbox: Sandbox, books: Books) -> None:
     for _ in range(7):
-        sandbox.client.post("/v1/entries", json=entry_body(books, ("cash", "debit", 1), ("revenue", "credit", 1)))
+        sandbox.client.post(
+            "/v1/entries", json=entry_body(books, ("cash", "debit", 1), ("revenue", "credit", 1))
+        )
     seen, cursor = [], None
     while True:
         params = {"limit": "3", "order": "asc", **({"cursor": cursor} if cursor else {})}
         page = sandbox.client.get("/v1/entries", params=params).json()
         seen += [e["id"] for e in page["data"]]
-        sandbox.client.post("/v1/entries", json=entry_body(books, ("cash", "debit", 1), ("revenue", "credit", 1)))
+        sandbox.client.post(
+            "/v1/entries", json=entry_body(books, ("cash", "debit", 1), ("revenue", "credit", 1))
+        )
         if not page["has_more"]:
             break
         cursor = page["next_cursor"]
@@ -78,9 +109,13 @@ def test_pending_entry_lifecycle(sandbox: Sandbox, books: Books) -> None:
     entry = sandbox.client.post("/v1/entries", json=body).json()
     assert _balance(sandbox, books.accounts["cash"])["pending"]["amount"] == 300
     assert _balance(sandbox, books.accounts["cash"])["posted"]["amount"] == 0
-    changed = sandbox.client.patch(f"/v1/entries/{entry['id']}", json={"description": "Held", "version": 1})
+    changed = sandbox.client.patch(
+        f"/v1/entries/{entry['id']}", json={"description": "Held", "version": 1}
+    )
     assert changed.status_code == 200 and changed.json()["version"] == 2
-    stale = sandbox.client.patch(f"/v1/entries/{entry['id']}", json={"description": "x", "version": 1})
+    stale = sandbox.client.patch(
+        f"/v1/entries/{entry['id']}", json={"description": "x", "version": 1}
+    )
     assert stale.status_code == 409 and stale.json()["code"] == "conflict.version_mismatch"
     posted = sandbox.client.post(f"/v1/entries/{entry['id']}/post")
     assert posted.status_code == 200 and posted.json()["status"] == "posted"
@@ -90,9 +125,13 @@ def test_pending_entry_lifecycle(sandbox: Sandbox, books: Books) -> None:
 
 
 def test_posted_entries_are_immutable_except_metadata(sandbox: Sandbox, books: Books) -> None:
-    entry = sandbox.client.post("/v1/entries", json=entry_body(books, ("cash", "debit", 9), ("revenue", "credit", 9))).json()
-    lines = [{"account_id": books.accounts["cash"], "direction": "debit", "amount": 10},
-             {"account_id": books.accounts["revenue"], "direction": "credit", "amount": 10}]
+    entry = sandbox.client.post(
+        "/v1/entries", json=entry_body(books, ("cash", "debit", 9), ("revenue", "credit", 9))
+    ).json()
+    lines = [
+        {"account_id": books.accounts["cash"], "direction": "debit", "amount": 10},
+        {"account_id": books.accounts["revenue"], "direction": "credit", "amount": 10},
+    ]
     refused = sandbox.client.patch(f"/v1/entries/{entry['id']}", json={"lines": lines})
     assert refused.status_code == 409
     problem = refused.json()
@@ -103,12 +142,23 @@ def test_posted_entries_are_immutable_except_metadata(sandbox: Sandbox, books: B
 
 
 def test_reverse_links_both_ways_once(sandbox: Sandbox, books: Books) -> None:
-    entry = sandbox.client.post("/v1/entries", json=entry_body(books, ("cash", "debit", 40), ("revenue", "credit", 40))).json()
-    reversal = sandbox.client.post(f"/v1/entries/{entry['id']}/reverse", json={"description": "Mistake"})
+    entry = sandbox.client.post(
+        "/v1/entries", json=entry_body(books, ("cash", "debit", 40), ("revenue", "credit", 40))
+    ).json()
+    reversal = sandbox.client.post(
+        f"/v1/entries/{entry['id']}/reverse", json={"description": "Mistake"}
+    )
     assert reversal.status_code == 201, reversal.text
     assert reversal.json()["links"]["reverses"] == entry["id"]
-    assert sandbox.client.get(f"/v1/entries/{entry['id']}").json()["links"]["reversed_by"] == reversal.json()["id"]
-    assert _balance(sandbox, books.accounts["cash"])["posted"] == {"debits": 40, "credits": 40, "amount": 0}
+    assert (
+        sandbox.client.get(f"/v1/entries/{entry['id']}").json()["links"]["reversed_by"]
+        == reversal.json()["id"]
+    )
+    assert _balance(sandbox, books.accounts["cash"])["posted"] == {
+        "debits": 40,
+        "credits": 40,
+        "amount": 0,
+    }
     twice = sandbox.client.post(f"/v1/entries/{entry['id']}/reverse")
     assert twice.status_code == 409 and twice.json()["code"] == "entry.already_reversed"
 
@@ -133,7 +183,9 @@ def test_insufficient_funds_and_lock_version(sandbox: Sandbox, books: Books) -> 
     body = entry_body(books, ("cash", "debit", 5), ("revenue", "credit", 5))
     body["lines"][0]["lock_version"] = 3
     stale = sandbox.client.post("/v1/entries", json=body)
-    assert stale.status_code == 409 and stale.json()["errors"][0]["pointer"] == "/lines/0/lock_version"
+    assert (
+        stale.status_code == 409 and stale.json()["errors"][0]["pointer"] == "/lines/0/lock_version"
+    )
 
 
 def test_atomic_batch_all_or_nothing_and_per_item_results(sandbox: Sandbox, books: Books) -> None:
@@ -143,7 +195,9 @@ def test_atomic_batch_all_or_nothing_and_per_item_results(sandbox: Sandbox, book
     assert refused.status_code == 422
     assert refused.json()["errors"][0]["pointer"] == "/entries/2/lines"
     assert sandbox.client.get("/v1/entries").json()["data"] == []
-    each = sandbox.client.post("/v1/entries/batch", json={"atomic": False, "entries": [good, bad, good]})
+    each = sandbox.client.post(
+        "/v1/entries/batch", json={"atomic": False, "entries": [good, bad, good]}
+    )
     assert each.status_code == 200
     assert [r["status"] for r in each.json()["results"]] == [201, 422, 201]
     assert each.json()["results"][1]["error"]["errors"][0]["pointer"] == "/entries/1/lines"
@@ -152,19 +206,33 @@ def test_atomic_batch_all_or_nothing_and_per_item_results(sandbox: Sandbox, book
     assert _balance(sandbox, books.accounts["cash"])["posted"]["amount"] == 8
 
 
-def test_batch_items_share_idempotency_keys_with_single_creates(sandbox: Sandbox, books: Books) -> None:
+def test_batch_items_share_idempotency_keys_with_single_creates(
+    sandbox: Sandbox, books: Books
+) -> None:
     single = entry_body(books, ("cash", "debit", 3), ("revenue", "credit", 3))
     first = sandbox.client.post("/v1/entries", json=single, headers={"Idempotency-Key": "item-1"})
-    batch = {"entries": [{**single, "idempotency_key": "item-1"},
-                         {**entry_body(books, ("cash", "debit", 4), ("revenue", "credit", 4)), "idempotency_key": "item-2"}]}
+    batch = {
+        "entries": [
+            {**single, "idempotency_key": "item-1"},
+            {
+                **entry_body(books, ("cash", "debit", 4), ("revenue", "credit", 4)),
+                "idempotency_key": "item-2",
+            },
+        ]
+    }
     done = sandbox.client.post("/v1/entries/batch", json=batch)
     assert done.status_code == 201, done.text
     assert done.json()["data"][0] == first.json()
-    again = sandbox.client.post("/v1/entries", json=batch["entries"][1] | {}, headers={"Idempotency-Key": "item-2"})
+    again = sandbox.client.post(
+        "/v1/entries", json=batch["entries"][1] | {}, headers={"Idempotency-Key": "item-2"}
+    )
     assert again.status_code == 400  # idempotency_key is no field of a single create
     assert again.json()["errors"][0]["pointer"] == "/idempotency_key"
-    replay = sandbox.client.post("/v1/entries", json=entry_body(books, ("cash", "debit", 4), ("revenue", "credit", 4)),
-                                 headers={"Idempotency-Key": "item-2"})
+    replay = sandbox.client.post(
+        "/v1/entries",
+        json=entry_body(books, ("cash", "debit", 4), ("revenue", "credit", 4)),
+        headers={"Idempotency-Key": "item-2"},
+    )
     assert replay.headers.get("Idempotent-Replayed") == "true"
     assert replay.json() == done.json()["data"][1]
     assert _balance(sandbox, books.accounts["cash"])["posted"]["amount"] == 7

@@ -22,9 +22,15 @@ def _problem(response: httpx.Response, status: int, code: str) -> dict:  # type:
 
 
 def test_schema_errors_point_at_every_offending_field(sandbox: Sandbox, books: Books) -> None:
-    body = {"ledger_id": books.ledger_id, "lines": [{"direction": "sideways", "amount": -1}, {"amount": "7"}], "colour": "red"}
+    body = {
+        "ledger_id": books.ledger_id,
+        "lines": [{"direction": "sideways", "amount": -1}, {"amount": "7"}],
+        "colour": "red",
+    }
     response = sandbox.client.post("/v1/entries", json=body)
-    problem = _problem(response, 400, response.json()["errors"][0]["code"])  # the first, in pointer order
+    problem = _problem(
+        response, 400, response.json()["errors"][0]["code"]
+    )  # the first, in pointer order
     pointers = {(e["pointer"], e["code"]) for e in problem["errors"]}
     assert ("/lines/0/direction", "validation.invalid_value") in pointers
     assert ("/lines/0/amount", "validation.invalid_value") in pointers
@@ -34,17 +40,29 @@ def test_schema_errors_point_at_every_offending_field(sandbox: Sandbox, books: B
 
 
 def test_missing_required_field(sandbox: Sandbox) -> None:
-    problem = _problem(sandbox.client.post("/v1/ledgers", json={}), 400, "validation.required_field_missing")
-    assert problem["errors"] == [{"pointer": "/name", "code": "validation.required_field_missing", "detail": "name is required."}]
+    problem = _problem(
+        sandbox.client.post("/v1/ledgers", json={}), 400, "validation.required_field_missing"
+    )
+    assert problem["errors"] == [
+        {
+            "pointer": "/name",
+            "code": "validation.required_field_missing",
+            "detail": "name is required.",
+        }
+    ]
 
 
 def test_domain_errors_are_422_with_pointers(sandbox: Sandbox, books: Books) -> None:
     unbalanced = entry_body(books, ("cash", "debit", 100), ("revenue", "credit", 90))
-    problem = _problem(sandbox.client.post("/v1/entries", json=unbalanced), 422, "validation.unbalanced_entry")
+    problem = _problem(
+        sandbox.client.post("/v1/entries", json=unbalanced), 422, "validation.unbalanced_entry"
+    )
     assert problem["errors"][0]["pointer"] == "/lines"
     wrong_currency = entry_body(books, ("cash", "debit", 1), ("revenue", "credit", 1))
     wrong_currency["lines"][1]["currency"] = "EUR"
-    problem = _problem(sandbox.client.post("/v1/entries", json=wrong_currency), 422, "validation.currency_mismatch")
+    problem = _problem(
+        sandbox.client.post("/v1/entries", json=wrong_currency), 422, "validation.currency_mismatch"
+    )
     assert problem["errors"][0]["pointer"] == "/lines/1/currency"
     duplicate = entry_body(books, ("cash", "debit", 1), ("revenue", "credit", 1), external_id="dup")
     assert sandbox.client.post("/v1/entries", json=duplicate).status_code == 201
@@ -52,22 +70,46 @@ def test_domain_errors_are_422_with_pointers(sandbox: Sandbox, books: Books) -> 
 
 
 def test_query_and_path_errors(sandbox: Sandbox) -> None:
-    problem = _problem(sandbox.client.get("/v1/entries", params={"limit": "0"}), 400, "validation.invalid_value")
+    problem = _problem(
+        sandbox.client.get("/v1/entries", params={"limit": "0"}), 400, "validation.invalid_value"
+    )
     assert problem["errors"][0]["pointer"] == "/query/limit"
-    problem = _problem(sandbox.client.get("/v1/entries", params={"limit": "many"}), 400, "validation.invalid_type")
+    problem = _problem(
+        sandbox.client.get("/v1/entries", params={"limit": "many"}), 400, "validation.invalid_type"
+    )
     assert problem["errors"][0]["pointer"] == "/query/limit"
-    problem = _problem(sandbox.client.get("/v1/entries", params={"colour": "red"}), 400, "validation.unknown_field")
+    problem = _problem(
+        sandbox.client.get("/v1/entries", params={"colour": "red"}), 400, "validation.unknown_field"
+    )
     assert problem["errors"][0]["pointer"] == "/query/colour"
-    problem = _problem(sandbox.client.get("/v1/entries", params={"cursor": "bogus"}), 400, "validation.invalid_cursor")
+    problem = _problem(
+        sandbox.client.get("/v1/entries", params={"cursor": "bogus"}),
+        400,
+        "validation.invalid_cursor",
+    )
     assert problem["errors"][0]["pointer"] == "/query/cursor"
     _problem(sandbox.client.get("/v1/entries/ent_missing"), 404, "not_found")
 
 
 def test_undecodable_and_malformed_bodies(sandbox: Sandbox) -> None:
     headers = {"Content-Type": "application/json"}
-    _problem(sandbox.client.post("/v1/ledgers", content=b'{"name": "\xff\xfe"}', headers=headers), 400, "validation.malformed_body")
-    _problem(sandbox.client.post("/v1/ledgers", content=b'{"name": ', headers=headers), 400, "validation.malformed_body")
-    _problem(sandbox.client.post("/v1/ledgers", content=b"name=x", headers={"Content-Type": "text/plain"}), 415, "unsupported_media_type")
+    _problem(
+        sandbox.client.post("/v1/ledgers", content=b'{"name": "\xff\xfe"}', headers=headers),
+        400,
+        "validation.malformed_body",
+    )
+    _problem(
+        sandbox.client.post("/v1/ledgers", content=b'{"name": ', headers=headers),
+        400,
+        "validation.malformed_body",
+    )
+    _problem(
+        sandbox.client.post(
+            "/v1/ledgers", content=b"name=x", headers={"Content-Type": "text/plain"}
+        ),
+        415,
+        "unsupported_media_type",
+    )
 
 
 def test_too_large_body_is_413_and_loses_nothing(sandbox: Sandbox, server: ServerThread) -> None:
@@ -78,7 +120,9 @@ def test_too_large_body_is_413_and_loses_nothing(sandbox: Sandbox, server: Serve
         for _ in range(100):
             yield b" " * 1024
 
-    chunked = sandbox.client.post("/v1/ledgers", content=chunks(), headers={"Content-Type": "application/json"})
+    chunked = sandbox.client.post(
+        "/v1/ledgers", content=chunks(), headers={"Content-Type": "application/json"}
+    )
     _problem(chunked, 413, "payload_too_large")
     assert sandbox.client.get("/v1/ledgers").json()["data"] == []
 
@@ -94,7 +138,9 @@ def test_unknown_routes_and_methods(anonymous: httpx.Client) -> None:
 
 def test_request_and_correlation_ids_and_traceparent(sandbox: Sandbox) -> None:
     trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-    response = sandbox.client.get("/v1/ledgers", headers={"X-Correlation-Id": "order-42", "traceparent": trace})
+    response = sandbox.client.get(
+        "/v1/ledgers", headers={"X-Correlation-Id": "order-42", "traceparent": trace}
+    )
     assert response.headers["X-GLedger-Request-Id"].startswith("req_")
     assert response.headers["X-Correlation-Id"] == "order-42"
     assert response.headers["traceparent"].startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-")
@@ -107,8 +153,12 @@ def test_request_and_correlation_ids_and_traceparent(sandbox: Sandbox) -> None:
     "method,path",
     [("get", "/v1/ledgers"), ("post", "/v1/entries"), ("get", "/v1/sandbox/tenant")],
 )
-def test_missing_or_bad_credentials_are_401(anonymous: httpx.Client, method: str, path: str) -> None:
+def test_missing_or_bad_credentials_are_401(
+    anonymous: httpx.Client, method: str, path: str
+) -> None:
     for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic dTpw"}):
-        response = anonymous.request(method, path, headers=headers, json={} if method == "post" else None)
+        response = anonymous.request(
+            method, path, headers=headers, json={} if method == "post" else None
+        )
         _problem(response, 401, "unauthorized")
         assert response.headers["WWW-Authenticate"].startswith("Bearer")

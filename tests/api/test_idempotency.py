@@ -9,10 +9,15 @@ def test_replay_is_byte_identical_and_writes_once(sandbox: Sandbox, books: Books
     body = entry_body(books, ("cash", "debit", 25), ("revenue", "credit", 25))
     key = {"Idempotency-Key": "order-1001"}
     first = sandbox.client.post("/v1/entries", json=body, headers=key)
-    second = sandbox.client.post("/v1/entries", json=dict(reversed(list(body.items()))), headers=key)
+    second = sandbox.client.post(
+        "/v1/entries", json=dict(reversed(list(body.items()))), headers=key
+    )
     assert first.status_code == second.status_code == 201
     assert second.content == first.content
-    assert second.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
+    assert (
+        second.headers["Idempotent-Replayed"] == "true"
+        and "Idempotent-Replayed" not in first.headers
+    )
     assert len(sandbox.client.get("/v1/entries").json()["data"]) == 1
 
 
@@ -26,16 +31,30 @@ def test_a_refusal_is_replayed_too(sandbox: Sandbox, books: Books) -> None:
 
 def test_a_reused_key_with_another_body_is_422(sandbox: Sandbox, books: Books) -> None:
     key = {"Idempotency-Key": "order-1002"}
-    sandbox.client.post("/v1/entries", json=entry_body(books, ("cash", "debit", 1), ("revenue", "credit", 1)), headers=key)
-    clash = sandbox.client.post("/v1/entries", json=entry_body(books, ("cash", "debit", 2), ("revenue", "credit", 2)), headers=key)
+    sandbox.client.post(
+        "/v1/entries",
+        json=entry_body(books, ("cash", "debit", 1), ("revenue", "credit", 1)),
+        headers=key,
+    )
+    clash = sandbox.client.post(
+        "/v1/entries",
+        json=entry_body(books, ("cash", "debit", 2), ("revenue", "credit", 2)),
+        headers=key,
+    )
     assert clash.status_code == 422 and clash.json()["code"] == "idempotency.key_reused"
     assert clash.json()["errors"][0]["pointer"] == "/header/Idempotency-Key"
 
 
-def test_keys_are_scoped_per_route_and_tenant(server: ServerThread, sandbox: Sandbox, books: Books) -> None:
+def test_keys_are_scoped_per_route_and_tenant(
+    server: ServerThread, sandbox: Sandbox, books: Books
+) -> None:
     key = {"Idempotency-Key": "shared"}
     ledger = sandbox.client.post("/v1/ledgers", json={"name": "A"}, headers=key)
-    entry = sandbox.client.post("/v1/entries", json=entry_body(books, ("cash", "debit", 1), ("revenue", "credit", 1)), headers=key)
+    entry = sandbox.client.post(
+        "/v1/entries",
+        json=entry_body(books, ("cash", "debit", 1), ("revenue", "credit", 1)),
+        headers=key,
+    )
     assert ledger.status_code == entry.status_code == 201
     other = new_sandbox(server)
     with other.client:

@@ -60,7 +60,9 @@ def _operation_ids() -> list[str]:
         op["operationId"]
         for item in bundle()["paths"].values()
         for op in item.values()
-        if isinstance(op, dict) and "operationId" in op and op["operationId"] not in SELF_DESTRUCTIVE
+        if isinstance(op, dict)
+        and "operationId" in op
+        and op["operationId"] not in SELF_DESTRUCTIVE
     )
 
 
@@ -78,8 +80,13 @@ def test_every_operation_conforms_and_never_fails(
         pytest.skip(f"{operation_id} takes no input to make invalid")
 
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
-              suppress_health_check=list(HealthCheck), database=None)
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
     def run(case: Any) -> None:
         case.call_and_validate(excluded_checks=[ignored_auth])
 
@@ -92,12 +99,18 @@ def test_stateful_sequences_through_links(fuzz_target: tuple[str, dict[str, str]
     base = schema.as_state_machine()
 
     class Machine(base):  # type: ignore[misc, valid-type]
-        def validate_response(self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any) -> None:
-            case.validate_response(response, additional_checks=additional_checks, excluded_checks=[ignored_auth])
+        def validate_response(
+            self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any
+        ) -> None:
+            case.validate_response(
+                response, additional_checks=additional_checks, excluded_checks=[ignored_auth]
+            )
 
         def setup(self) -> None:
             # Each sequence starts from the same empty sandbox, or Hypothesis sees flaky data.
-            reset = httpx.post(f"{url}/v1/sandbox/reset", json={"fixture": "empty"}, headers=headers)
+            reset = httpx.post(
+                f"{url}/v1/sandbox/reset", json={"fixture": "empty"}, headers=headers
+            )
             assert reset.status_code == 200, reset.text
 
     Machine.TestCase.settings = settings(

@@ -6,7 +6,13 @@ from datetime import UTC, datetime
 
 from gledger_sandbox.domain.clock import SandboxClock
 from gledger_sandbox.domain.ids import IdGenerator
-from gledger_sandbox.domain.models import AccountFlags, AccountKind, AccountSpec, EntrySpec, LineSpec
+from gledger_sandbox.domain.models import (
+    AccountFlags,
+    AccountKind,
+    AccountSpec,
+    EntrySpec,
+    LineSpec,
+)
 from gledger_sandbox.domain.money import Direction
 from gledger_sandbox.domain.store import LedgerStore
 
@@ -29,13 +35,20 @@ def chart(store: LedgerStore) -> tuple[str, dict[str, str]]:
         ("cash_eur", AccountKind.ASSET, "EUR", AccountFlags()),
         ("revenue_eur", AccountKind.REVENUE, "EUR", AccountFlags()),
     ]:
-        accounts[code] = store.create_account(ledger.id, AccountSpec(code, code, kind, currency, flags=flags)).id
+        accounts[code] = store.create_account(
+            ledger.id, AccountSpec(code, code, kind, currency, flags=flags)
+        ).id
     return ledger.id, accounts
 
 
-def spec(ledger_id: str, accounts: dict[str, str], *lines: tuple[str, Direction, int], **extra: object) -> EntrySpec:
+def spec(
+    ledger_id: str, accounts: dict[str, str], *lines: tuple[str, Direction, int], **extra: object
+) -> EntrySpec:
     return EntrySpec(
         ledger_id,
-        tuple(LineSpec(direction, amount, account_id=accounts[code]) for code, direction, amount in lines),
+        tuple(
+            LineSpec(direction, amount, account_id=accounts[code])
+            for code, direction, amount in lines
+        ),
         **extra,  # type: ignore[arg-type]
     )

@@ -10,11 +10,18 @@ from gledger_sandbox.domain import postings
 from gledger_sandbox.domain.errors import IdempotencyError, MalformedInput
 from gledger_sandbox.domain.idempotency import IdempotencyStore, StoredAnswer
 from gledger_sandbox.domain.pages import Order, PageRequest
-from tests.domain.helpers import C, D, START, chart, new_store, spec
+from tests.domain.helpers import START, C, D, chart, new_store, spec
 
 
 def _walk(store, order: Order, insert_every_page: bool, limit: int = 3) -> list[str]:  # type: ignore[no-untyped-def]
-    ledger, acc = next(iter([(l.id, {a.code: a.id for a in store.accounts.values()}) for l in store.ledgers.values()]))
+    ledger, acc = next(
+        iter(
+            [
+                (l.id, {a.code: a.id for a in store.accounts.values()})
+                for l in store.ledgers.values()
+            ]
+        )
+    )
     seen: list[str] = []
     cursor = None
     while True:
@@ -31,7 +38,10 @@ def _walk(store, order: Order, insert_every_page: bool, limit: int = 3) -> list[
 def test_pages_neither_skip_nor_repeat_under_inserts(order: Order) -> None:
     store = new_store()
     ledger, acc = chart(store)
-    first = [postings.create_entry(store, spec(ledger, acc, ("cash", D, 1), ("revenue", C, 1))).id for _ in range(10)]
+    first = [
+        postings.create_entry(store, spec(ledger, acc, ("cash", D, 1), ("revenue", C, 1))).id
+        for _ in range(10)
+    ]
     seen = _walk(store, order, insert_every_page=True)
     assert len(seen) == len(set(seen))
     if order is Order.DESC:
@@ -45,14 +55,18 @@ def test_a_sparse_filter_returns_short_pages_but_finds_every_row() -> None:
     ledger, acc = chart(store)
     wanted = []
     for i in range(2500):
-        e = postings.create_entry(store, spec(ledger, acc, ("cash", D, 1), ("revenue", C, 1), description=str(i)))
+        e = postings.create_entry(
+            store, spec(ledger, acc, ("cash", D, 1), ("revenue", C, 1), description=str(i))
+        )
         if i % 1000 == 0:
             wanted.append(e.id)
     found, cursor, pages = [], None, 0
     start, end = START - timedelta(seconds=1), START + timedelta(seconds=1)
     while True:
         # The effective range matches every row here; the external filter below none but three.
-        page = postings.list_entries(store, PageRequest(50, cursor, Order.ASC), effective_from=start, effective_to=end)
+        page = postings.list_entries(
+            store, PageRequest(50, cursor, Order.ASC), effective_from=start, effective_to=end
+        )
         pages += 1
         found += [e.id for e in page.items if e.description in {"0", "1000", "2000"}]
         if not page.has_more:
@@ -84,7 +98,9 @@ def test_idempotency_replays_refuses_and_expires() -> None:
         keys.begin(scope, "body-a", START)
     assert in_flight.value.code == "idempotency.key_in_use"
     keys.complete(scope, StoredAnswer(201, b"{}", "application/json"))
-    assert keys.begin(scope, "body-a", START + timedelta(hours=23)) == StoredAnswer(201, b"{}", "application/json")
+    assert keys.begin(scope, "body-a", START + timedelta(hours=23)) == StoredAnswer(
+        201, b"{}", "application/json"
+    )
     with pytest.raises(IdempotencyError) as reused:
         keys.begin(scope, "body-b", START)
     assert reused.value.code == "idempotency.key_reused"

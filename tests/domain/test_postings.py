@@ -15,10 +15,15 @@ from tests.domain.helpers import C, D, chart, new_store, spec
 def test_a_balanced_entry_posts_and_moves_both_balances() -> None:
     store = new_store()
     ledger, acc = chart(store)
-    entry = postings.create_entry(store, spec(ledger, acc, ("cash", D, 10800), ("revenue", C, 10000), ("tax", C, 800)))
+    entry = postings.create_entry(
+        store, spec(ledger, acc, ("cash", D, 10800), ("revenue", C, 10000), ("tax", C, 800))
+    )
     assert entry.status is EntryStatus.POSTED
     assert store.accounts[acc["cash"]].posted == Totals(10800, 0)
-    assert store.accounts[acc["revenue"]].posted.signed(store.accounts[acc["revenue"]].normal_balance) == 10000
+    assert (
+        store.accounts[acc["revenue"]].posted.signed(store.accounts[acc["revenue"]].normal_balance)
+        == 10000
+    )
     assert store.accounts[acc["cash"]].lock_version == 1
 
 
@@ -42,7 +47,14 @@ def test_balance_is_checked_per_currency() -> None:
     assert [e.detail.split(":")[0] for e in refused.value.errors] == ["EUR", "USD"]
     both = postings.create_entry(
         store,
-        spec(ledger, acc, ("cash", D, 100), ("revenue", C, 100), ("cash_eur", D, 5), ("revenue_eur", C, 5)),
+        spec(
+            ledger,
+            acc,
+            ("cash", D, 100),
+            ("revenue", C, 100),
+            ("cash_eur", D, 5),
+            ("revenue_eur", C, 5),
+        ),
     )
     assert both.status is EntryStatus.POSTED
 
@@ -51,7 +63,13 @@ def test_every_offending_line_is_reported_with_its_pointer() -> None:
     store = new_store()
     ledger, acc = chart(store)
     bad = spec(ledger, acc, ("cash", D, 100), ("revenue", C, 100))
-    bad = type(bad)(ledger, (LineSpec(D, 0, account_id=acc["cash"], currency="EUR"), LineSpec(C, 100, account_code="revenue")))
+    bad = type(bad)(
+        ledger,
+        (
+            LineSpec(D, 0, account_id=acc["cash"], currency="EUR"),
+            LineSpec(C, 100, account_code="revenue"),
+        ),
+    )
     with pytest.raises(InvalidRequest) as refused:
         postings.create_entry(store, bad)
     assert {(e.pointer, e.code) for e in refused.value.errors} == {
@@ -63,12 +81,27 @@ def test_every_offending_line_is_reported_with_its_pointer() -> None:
 def test_accounts_must_exist_and_belong_to_the_entry_ledger() -> None:
     store = new_store()
     ledger, acc = chart(store)
-    other, other_acc = chart(store)
+    _other, other_acc = chart(store)
     with pytest.raises(NotFound) as missing:
-        postings.create_entry(store, type(spec(ledger, acc))(ledger, (LineSpec(D, 1, account_id="acct_nope"), LineSpec(C, 1, account_id=acc["cash"]))))
+        postings.create_entry(
+            store,
+            type(spec(ledger, acc))(
+                ledger,
+                (LineSpec(D, 1, account_id="acct_nope"), LineSpec(C, 1, account_id=acc["cash"])),
+            ),
+        )
     assert missing.value.errors[0].pointer == "/lines/0/account_id"
     with pytest.raises(InvalidRequest) as foreign:
-        postings.create_entry(store, type(spec(ledger, acc))(ledger, (LineSpec(D, 1, account_id=other_acc["cash"]), LineSpec(C, 1, account_id=acc["cash"]))))
+        postings.create_entry(
+            store,
+            type(spec(ledger, acc))(
+                ledger,
+                (
+                    LineSpec(D, 1, account_id=other_acc["cash"]),
+                    LineSpec(C, 1, account_id=acc["cash"]),
+                ),
+            ),
+        )
     assert foreign.value.code == "validation.account_not_in_ledger"
 
 
@@ -76,17 +109,25 @@ def test_external_id_is_unique_per_ledger_only() -> None:
     store = new_store()
     ledger, acc = chart(store)
     other, other_acc = chart(store)
-    postings.create_entry(store, spec(ledger, acc, ("cash", D, 1), ("revenue", C, 1), external_id="inv-1"))
+    postings.create_entry(
+        store, spec(ledger, acc, ("cash", D, 1), ("revenue", C, 1), external_id="inv-1")
+    )
     with pytest.raises(Conflict) as duplicate:
-        postings.create_entry(store, spec(ledger, acc, ("cash", D, 1), ("revenue", C, 1), external_id="inv-1"))
+        postings.create_entry(
+            store, spec(ledger, acc, ("cash", D, 1), ("revenue", C, 1), external_id="inv-1")
+        )
     assert duplicate.value.code == "duplicate_entry"
-    postings.create_entry(store, spec(other, other_acc, ("cash", D, 1), ("revenue", C, 1), external_id="inv-1"))
+    postings.create_entry(
+        store, spec(other, other_acc, ("cash", D, 1), ("revenue", C, 1), external_id="inv-1")
+    )
 
 
 def test_pending_entries_resolve_once() -> None:
     store = new_store()
     ledger, acc = chart(store)
-    entry = postings.create_entry(store, spec(ledger, acc, ("cash", D, 50), ("revenue", C, 50), status=EntryStatus.PENDING))
+    entry = postings.create_entry(
+        store, spec(ledger, acc, ("cash", D, 50), ("revenue", C, 50), status=EntryStatus.PENDING)
+    )
     cash = store.accounts[acc["cash"]]
     assert cash.posted == Totals() and cash.pending_view == Totals(50, 0)
     postings.post_entry(store, entry.id)
@@ -101,7 +142,9 @@ def test_pending_entries_resolve_once() -> None:
 def test_voiding_releases_pending_amounts() -> None:
     store = new_store()
     ledger, acc = chart(store)
-    entry = postings.create_entry(store, spec(ledger, acc, ("cash", D, 50), ("revenue", C, 50), status=EntryStatus.PENDING))
+    entry = postings.create_entry(
+        store, spec(ledger, acc, ("cash", D, 50), ("revenue", C, 50), status=EntryStatus.PENDING)
+    )
     postings.void_entry(store, entry.id)
     assert store.accounts[acc["cash"]].pending == Totals()
     assert entry.status is EntryStatus.VOIDED and entry.voided_at is not None
@@ -123,7 +166,9 @@ def test_posted_entries_change_only_in_metadata() -> None:
 def test_pending_lines_can_be_replaced_and_balances_follow() -> None:
     store = new_store()
     ledger, acc = chart(store)
-    entry = postings.create_entry(store, spec(ledger, acc, ("cash", D, 50), ("revenue", C, 50), status=EntryStatus.PENDING))
+    entry = postings.create_entry(
+        store, spec(ledger, acc, ("cash", D, 50), ("revenue", C, 50), status=EntryStatus.PENDING)
+    )
     new_lines = spec(ledger, acc, ("cash_eur", D, 7), ("revenue_eur", C, 7)).lines
     postings.update_entry(store, entry.id, {"lines": new_lines})
     assert store.accounts[acc["cash"]].pending == Totals()
@@ -156,7 +201,9 @@ def test_an_account_flag_refuses_overdrafts_with_insufficient_funds() -> None:
     wallet = store.accounts[acc["wallet"]]
     assert wallet.posted == Totals(0, 100) and wallet.lock_version == 1
     # A pending debit holds the funds: a second one cannot spend them again.
-    postings.create_entry(store, spec(ledger, acc, ("wallet", D, 60), ("cash", C, 60), status=EntryStatus.PENDING))
+    postings.create_entry(
+        store, spec(ledger, acc, ("wallet", D, 60), ("cash", C, 60), status=EntryStatus.PENDING)
+    )
     with pytest.raises(InsufficientFunds):
         postings.create_entry(store, spec(ledger, acc, ("wallet", D, 60), ("cash", C, 60)))
 
@@ -165,11 +212,17 @@ def test_lock_version_on_a_line_guards_against_stale_reads() -> None:
     store = new_store()
     ledger, acc = chart(store)
     postings.create_entry(store, spec(ledger, acc, ("cash", D, 1), ("revenue", C, 1)))
-    lines = (LineSpec(D, 1, account_id=acc["cash"], lock_version=0), LineSpec(C, 1, account_id=acc["revenue"]))
+    lines = (
+        LineSpec(D, 1, account_id=acc["cash"], lock_version=0),
+        LineSpec(C, 1, account_id=acc["revenue"]),
+    )
     with pytest.raises(Conflict) as stale:
         postings.create_entry(store, type(spec(ledger, acc))(ledger, lines))
     assert stale.value.code == "conflict.lock_version_mismatch"
-    fresh = (LineSpec(D, 1, account_id=acc["cash"], lock_version=1), LineSpec(C, 1, account_id=acc["revenue"]))
+    fresh = (
+        LineSpec(D, 1, account_id=acc["cash"], lock_version=1),
+        LineSpec(C, 1, account_id=acc["revenue"]),
+    )
     postings.create_entry(store, type(spec(ledger, acc))(ledger, fresh))
 
 
@@ -195,7 +248,16 @@ def test_balance_as_of_counts_only_lines_effective_by_then() -> None:
     store = new_store()
     ledger, acc = chart(store)
     for days, amount in [(-3, 100), (-2, 20), (-1, 3)]:
-        postings.create_entry(store, spec(ledger, acc, ("cash", D, amount), ("revenue", C, amount), effective_at=START + timedelta(days=days)))
+        postings.create_entry(
+            store,
+            spec(
+                ledger,
+                acc,
+                ("cash", D, amount),
+                ("revenue", C, amount),
+                effective_at=START + timedelta(days=days),
+            ),
+        )
     cash = store.accounts[acc["cash"]]
     assert store.posted_as_of(cash, START - timedelta(days=2)).signed(D) == 120
     assert store.posted_as_of(cash, START - timedelta(days=5)).signed(D) == 0

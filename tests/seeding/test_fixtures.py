@@ -16,7 +16,9 @@ def _everything(client: httpx.Client, path: str, **params: str) -> list[bytes]:
     """Every page of a list, as raw bytes."""
     pages, cursor = [], None
     while True:
-        response = client.get(path, params={**params, "limit": "500", **({"cursor": cursor} if cursor else {})})
+        response = client.get(
+            path, params={**params, "limit": "500", **({"cursor": cursor} if cursor else {})}
+        )
         assert response.status_code == 200, response.text
         pages.append(response.content)
         body = response.json()
@@ -31,8 +33,12 @@ def test_same_profile_and_seed_give_byte_identical_listings(server: ServerThread
     other = new_sandbox(server, fixture="merchant", seed=100, clock_start=CLOCK)
     with one.client, two.client, other.client:
         ledger_id = one.client.get("/v1/ledgers").json()["data"][0]["id"]
-        for path in ("/v1/ledgers", "/v1/entries", f"/v1/ledgers/{ledger_id}/accounts",
-                     f"/v1/ledgers/{ledger_id}/balances"):
+        for path in (
+            "/v1/ledgers",
+            "/v1/entries",
+            f"/v1/ledgers/{ledger_id}/accounts",
+            f"/v1/ledgers/{ledger_id}/balances",
+        ):
             assert _everything(one.client, path) == _everything(two.client, path), path
         assert _everything(one.client, "/v1/entries") != _everything(other.client, "/v1/entries")
 
@@ -41,27 +47,51 @@ def test_the_merchant_scenario_obeys_the_ledger(server: ServerThread) -> None:
     box = new_sandbox(server, fixture="merchant", seed=5)
     with box.client:
         ledger = box.client.get("/v1/ledgers").json()["data"][0]
-        accounts = box.client.get(f"/v1/ledgers/{ledger['id']}/accounts", params={"limit": "100"}).json()["data"]
+        accounts = box.client.get(
+            f"/v1/ledgers/{ledger['id']}/accounts", params={"limit": "100"}
+        ).json()["data"]
         codes = {a["code"] for a in accounts}
-        assert {"cash", "accounts_receivable", "revenue", "refunds", "platform_fee", "tax",
-                "payouts_in_transit"} <= codes
-        entries = [e for page in _everything(box.client, "/v1/entries", order="asc")
-                   for e in httpx.Response(200, content=page).json()["data"]]
+        assert {
+            "cash",
+            "accounts_receivable",
+            "revenue",
+            "refunds",
+            "platform_fee",
+            "tax",
+            "payouts_in_transit",
+        } <= codes
+        entries = [
+            e
+            for page in _everything(box.client, "/v1/entries", order="asc")
+            for e in httpx.Response(200, content=page).json()["data"]
+        ]
         assert len(entries) > 60
-        assert {e["source_type"] for e in entries} >= {"checkout_session", "invoice", "refund", "payout"}
+        assert {e["source_type"] for e in entries} >= {
+            "checkout_session",
+            "invoice",
+            "refund",
+            "payout",
+        }
         assert any(e["status"] == "pending" for e in entries)
         posted_sum: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for entry in entries:
             assert entry["source_id"], entry
             per_currency: dict[str, int] = defaultdict(int)
             for line in entry["lines"]:
-                per_currency[line["currency"]] += line["amount"] if line["direction"] == "debit" else -line["amount"]
+                per_currency[line["currency"]] += (
+                    line["amount"] if line["direction"] == "debit" else -line["amount"]
+                )
                 if entry["status"] == "posted":
                     posted_sum[line["account_id"]][line["direction"] == "credit"] += line["amount"]
             assert set(per_currency.values()) == {0}, entry
         for account in accounts:
             balance = box.client.get(f"/v1/accounts/{account['id']}/balance").json()
             debits, credits = posted_sum[account["id"]]
-            assert (balance["posted"]["debits"], balance["posted"]["credits"]) == (debits, credits), account["code"]
-        effective = [datetime.fromisoformat(e["effective_at"].replace("Z", "+00:00")) for e in entries]
+            assert (balance["posted"]["debits"], balance["posted"]["credits"]) == (
+                debits,
+                credits,
+            ), account["code"]
+        effective = [
+            datetime.fromisoformat(e["effective_at"].replace("Z", "+00:00")) for e in entries
+        ]
         assert max(effective) <= datetime.now(UTC)

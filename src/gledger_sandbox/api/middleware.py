@@ -68,7 +68,9 @@ class RequestContext:
                 await response(scope, receive, send_with_ids)
                 return
             scope["headers"] = [
-                (k, v) for k, v in scope["headers"] if k not in (b"content-length", b"transfer-encoding")
+                (k, v)
+                for k, v in scope["headers"]
+                if k not in (b"content-length", b"transfer-encoding")
             ] + [(b"content-length", str(len(body)).encode())]
             receive = _replay(body, receive)
         await self.app(scope, receive, send_with_ids)
@@ -83,7 +85,9 @@ class RequestContext:
         trace = _TRACEPARENT.match(_header(scope, b"traceparent") or "")
         if trace and trace.group(1) != "0" * 32:
             span = secrets.token_hex(8)
-            headers.append((b"traceparent", f"00-{trace.group(1)}-{span}-{trace.group(3)}".encode()))
+            headers.append(
+                (b"traceparent", f"00-{trace.group(1)}-{span}-{trace.group(3)}".encode())
+            )
         return headers
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:

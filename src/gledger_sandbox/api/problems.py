@@ -121,7 +121,9 @@ def ledger_error_response(error: LedgerError, request_id: str) -> Response:
     status = status_of(error)
     headers = {"WWW-Authenticate": REALM + ', error="invalid_client"'} if status == 401 else None
     extra = {"error": error.code} if isinstance(error, AccessError) else {}
-    return problem_response(status, error.code, error.detail, request_id, error.errors, headers, **extra)
+    return problem_response(
+        status, error.code, error.detail, request_id, error.errors, headers, **extra
+    )
 
 
 def request_id_of(request: ConnexionRequest) -> str:
@@ -133,7 +135,9 @@ def request_id_of(request: ConnexionRequest) -> str:
 
 
 def _for_connexion(response: Response) -> ConnexionResponse:
-    extra = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
+    extra = {
+        k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")
+    }
     return ConnexionResponse(
         status_code=response.status_code,
         mimetype=PROBLEM_JSON,
@@ -147,7 +151,9 @@ def _on_ledger_error(request: ConnexionRequest, error: LedgerError) -> Response:
     return ledger_error_response(error, request_id_of(request))
 
 
-def _on_problem(request: ConnexionRequest, problem: ProblemException | OAuthScopeProblem) -> Response:
+def _on_problem(
+    request: ConnexionRequest, problem: ProblemException | OAuthScopeProblem
+) -> Response:
     """Connexion's own problems (validation, security, media type), in our shape."""
     rid = request_id_of(request)
     detail = str(problem.detail or problem.title or "")
@@ -161,14 +167,20 @@ def _on_problem(request: ConnexionRequest, problem: ProblemException | OAuthScop
     if isinstance(problem, OAuthProblem):
         header = REALM + ', error="invalid_token"'
         detail = "A valid API key or access token is required: Authorization: Bearer <credential>."
-        return problem_response(401, "unauthorized", detail, rid, headers={"WWW-Authenticate": header})
+        return problem_response(
+            401, "unauthorized", detail, rid, headers={"WWW-Authenticate": header}
+        )
     if isinstance(problem, UnsupportedMediaTypeProblem):
         return problem_response(415, "unsupported_media_type", detail, rid)
     if isinstance(problem, ExtraParameterProblem):
         errors = [FieldError("/query", "validation.unknown_field", detail)]
         return problem_response(400, "validation.unknown_field", detail, rid, errors)
     if isinstance(problem, BadRequestProblem):
-        code = "validation.required_field_missing" if "required" in detail else "validation.invalid_value"
+        code = (
+            "validation.required_field_missing"
+            if "required" in detail
+            else "validation.invalid_value"
+        )
         return problem_response(400, code, detail, rid, [FieldError("", code, detail)])
     if 400 <= problem.status < 500:
         return problem_response(problem.status, "validation.invalid_value", detail, rid)

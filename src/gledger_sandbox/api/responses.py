@@ -31,7 +31,9 @@ JSON = "application/json"
 REPLAYED = "Idempotent-Replayed"
 
 
-def json_response(document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    document: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     return Response(serializers.dumps(document), status, headers=headers, media_type=JSON)
 
 
@@ -51,7 +53,9 @@ def fingerprint(path: str, body: Any) -> str:
 
 
 def replay(answer: StoredAnswer) -> Response:
-    return Response(answer.body, answer.status, headers={REPLAYED: "true"}, media_type=answer.content_type)
+    return Response(
+        answer.body, answer.status, headers={REPLAYED: "true"}, media_type=answer.content_type
+    )
 
 
 def store_answer(response: Response) -> StoredAnswer:

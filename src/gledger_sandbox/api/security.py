@@ -38,11 +38,11 @@ def security_map(registry: TenantRegistry) -> dict[str, type]:
     def by_api_key(token: str) -> TokenInfo | None:
         return _token_info(registry.by_api_key(token))
 
-    class AccessTokens(OAuthSecurityHandler):  # type: ignore[misc]
+    class AccessTokens(OAuthSecurityHandler):
         def get_tokeninfo_func(self, security_definition: dict[str, Any]) -> Callable[..., Any]:
             return by_token
 
-    class ApiKeys(BearerSecurityHandler):  # type: ignore[misc]
+    class ApiKeys(BearerSecurityHandler):
         def _resolve_func(self, security_scheme: dict[str, Any]) -> Callable[..., Any]:
             return by_api_key
 

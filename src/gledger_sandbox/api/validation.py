@@ -11,6 +11,7 @@ import json
 from collections.abc import AsyncGenerator, Iterable
 from typing import Any
 
+from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import ProblemException
 from connexion.json_schema import Draft4RequestValidator
 from connexion.lifecycle import ConnexionRequest
@@ -20,7 +21,6 @@ from connexion.validators import (
     JSONRequestBodyValidator,
     ParameterValidator,
 )
-from connexion.datastructures import MediaTypeDict
 from jsonschema import Draft4Validator, ValidationError
 from starlette.types import Scope
 
@@ -55,15 +55,19 @@ def field_errors(error: ValidationError, prefix: str = "") -> list[FieldError]:
     code = _CODES.get(str(error.validator), "validation.invalid_value")
     instance = error.instance if isinstance(error.instance, dict) else {}
     if error.validator == "required":
-        missing = [name for name in error.validator_value if name not in instance]
+        required = error.validator_value if isinstance(error.validator_value, list) else []
+        missing = [name for name in required if name not in instance]
         return [
             FieldError(pointer([*at, name], prefix), code, f"{name} is required.")
             for name in missing
         ]
     if error.validator == "additionalProperties":
-        known = set(error.schema.get("properties", {}))
+        schema = error.schema if isinstance(error.schema, dict) else {}
+        known = set(schema.get("properties", {}))
         return [
-            FieldError(pointer([*at, name], prefix), code, f"{name} is not a field of this request.")
+            FieldError(
+                pointer([*at, name], prefix), code, f"{name} is not a field of this request."
+            )
             for name in instance
             if name not in known
         ]
@@ -96,7 +100,9 @@ class JSONBodyValidator(JSONRequestBodyValidator):
             raise RequestInvalid(
                 [FieldError("", "validation.required_field_missing", "A JSON body is required.")]
             )
-        validator = Draft4RequestValidator(self._schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+        validator = Draft4RequestValidator(
+            self._schema, format_checker=Draft4Validator.FORMAT_CHECKER
+        )
         errors = all_errors(validator, body)
         if errors:
             raise RequestInvalid(errors)
@@ -109,7 +115,9 @@ class FormBodyValidator(FormDataValidator):
     def _validate(self, body: Any) -> dict[str, Any] | None:
         if not isinstance(body, dict):
             raise RequestInvalid([FieldError("", "validation.malformed_body", "Not a form body.")])
-        validator = Draft4RequestValidator(self._schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+        validator = Draft4RequestValidator(
+            self._schema, format_checker=Draft4Validator.FORMAT_CHECKER
+        )
         errors = all_errors(validator, body)
         if self._strict_validation:
             known = set(self._schema.get("properties", {}))
@@ -131,7 +139,9 @@ class Parameters(ParameterValidator):
         if self.strict_validation:
             extra = self.validate_query_parameter_list(request, self.security_query_params)
             errors += [
-                FieldError(f"/query/{name}", "validation.unknown_field", f"{name} is no parameter here.")
+                FieldError(
+                    f"/query/{name}", "validation.unknown_field", f"{name} is no parameter here."
+                )
                 for name in sorted(extra)
             ]
         sources = {
@@ -154,7 +164,9 @@ class Parameters(ParameterValidator):
             if param.get("required"):
                 return [FieldError(at, "validation.required_field_missing", f"{name} is required.")]
             return []
-        validator = Draft4Validator(param.get("schema", {}), format_checker=Draft4Validator.FORMAT_CHECKER)
+        validator = Draft4Validator(
+            param.get("schema", {}), format_checker=Draft4Validator.FORMAT_CHECKER
+        )
         return [
             FieldError(at, _CODES.get(str(e.validator), "validation.invalid_value"), e.message)
             for e in validator.iter_errors(value)

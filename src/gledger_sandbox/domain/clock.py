@@ -18,7 +18,7 @@ class SandboxClock:
     Readings never go backwards, even if the machine's clock does.
     """
 
-    __slots__ = ("_source", "_frozen_at", "_offset", "_last")
+    __slots__ = ("_frozen_at", "_last", "_offset", "_source")
 
     def __init__(
         self,

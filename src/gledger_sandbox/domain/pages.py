@@ -54,7 +54,7 @@ def encode_cursor(seq: int, order: Order) -> str:
 
 
 def decode_cursor(cursor: str, order: Order) -> int:
-    """The ``seq`` a cursor stands for; a cursor that is not ours, or of the other order, is refused."""
+    """The ``seq`` a cursor stands for; refuses a cursor not ours, or of the other order."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         version, cursor_order, seq = raw.split(":")
@@ -71,13 +71,14 @@ def decode_cursor(cursor: str, order: Order) -> int:
 
 def _walk(seqs: SortedList, request: PageRequest) -> Iterable[int]:
     after = decode_cursor(request.cursor, request.order) if request.cursor else None
+    walk: Iterable[int]
     if request.order is Order.ASC:
-        if after is None:
-            return iter(seqs)
-        return seqs.irange(minimum=after, inclusive=(False, False))
-    if after is None:
-        return reversed(seqs)
-    return seqs.irange(maximum=after, inclusive=(False, False), reverse=True)
+        walk = iter(seqs) if after is None else seqs.irange(minimum=after, inclusive=(False, False))
+    elif after is None:
+        walk = reversed(seqs)
+    else:
+        walk = seqs.irange(maximum=after, inclusive=(False, False), reverse=True)
+    return walk
 
 
 def paginate(

@@ -37,7 +37,7 @@ from gledger_sandbox.domain.models import (
     LineSpec,
     StatementLine,
 )
-from gledger_sandbox.domain.money import MAX_AMOUNT, Direction, Totals
+from gledger_sandbox.domain.money import MAX_AMOUNT, Totals
 from gledger_sandbox.domain.pages import Page, PageRequest, paginate
 from gledger_sandbox.domain.store import LedgerStore
 
@@ -130,14 +130,18 @@ def _check_balanced(lines: list[Line]) -> None:
     _raise_collected(errors, InvalidRequest)
 
 
-def _check_accounts_usable(store: LedgerStore, specs: tuple[LineSpec, ...], lines: list[Line]) -> None:
+def _check_accounts_usable(
+    store: LedgerStore, specs: tuple[LineSpec, ...], lines: list[Line]
+) -> None:
     disabled: list[FieldError] = []
     stale: list[FieldError] = []
     for i, (spec, line) in enumerate(zip(specs, lines, strict=True)):
         account = store.accounts[line.account_id]
         if account.status is AccountStatus.DISABLED:
             disabled.append(
-                FieldError(f"/lines/{i}", "account.disabled", f"Account {account.code} is disabled.")
+                FieldError(
+                    f"/lines/{i}", "account.disabled", f"Account {account.code} is disabled."
+                )
             )
         if spec.lock_version is not None and spec.lock_version != account.lock_version:
             stale.append(
@@ -230,7 +234,9 @@ def _index_keys(entry: Entry) -> list[tuple[Any, ...]]:
         ("entries", "ledger", entry.ledger_id),
         ("entries", "status", entry.status),
     ]
-    keys += [("entries", "account", a) for a in dict.fromkeys(line.account_id for line in entry.lines)]
+    keys += [
+        ("entries", "account", a) for a in dict.fromkeys(line.account_id for line in entry.lines)
+    ]
     if entry.source_type is not None:
         keys.append(("entries", "source_type", entry.source_type))
         if entry.source_id is not None:
@@ -382,9 +388,7 @@ def reverse_entry(
         reversal = create_entry(store, spec)
         store.uow.set(reversal, "links", EntryLinks(reverses=original.id))
         links = original.links
-        store.uow.set(
-            original, "links", EntryLinks(links.reverses, reversal.id, links.related)
-        )
+        store.uow.set(original, "links", EntryLinks(links.reverses, reversal.id, links.related))
         _touch(store, original, reversal.created_at)
     return reversal
 
@@ -407,8 +411,11 @@ def update_entry(store: LedgerStore, entry_id: str, changes: dict[str, Any]) -> 
                 f"Entry {found.id} is {found.status.value}: only its metadata can change. "
                 "Correct it with a reversal.",
                 tuple(
-                    FieldError(f"/{name}", "entry.immutable", f"{name} of a {found.status.value} "
-                               "entry cannot change.")
+                    FieldError(
+                        f"/{name}",
+                        "entry.immutable",
+                        f"{name} of a {found.status.value} entry cannot change.",
+                    )
                     for name in frozen
                 ),
             )

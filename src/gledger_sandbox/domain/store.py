@@ -1,4 +1,4 @@
-"""The ledger store of one tenant: its resources, their indexes, and the ledger and account commands.
+"""The ledger store of one tenant: its resources, indexes, and the ledger and account commands.
 
 Everything lives in memory. Reads are cheap by construction: a balance is a pair of running totals
 on the account (O(1)); every list walks a sequence-ordered index (O(limit), see ``pages``).
@@ -230,7 +230,9 @@ class LedgerStore:
 
     def release_external_id(self, ledger_id: str, external_id: str) -> None:
         owner = self._external_ids.pop((ledger_id, external_id))
-        self.uow.on_rollback(lambda: self._external_ids.__setitem__((ledger_id, external_id), owner))
+        self.uow.on_rollback(
+            lambda: self._external_ids.__setitem__((ledger_id, external_id), owner)
+        )
 
     def counts(self) -> dict[str, int]:
         return {

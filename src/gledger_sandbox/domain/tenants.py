@@ -212,6 +212,8 @@ class TenantRegistry:
                 "/scope", "invalid_scope", f"Unknown scope(s): {', '.join(unknown)}."
             )
         now = self._wall()
-        grant = AccessToken("glat_" + secrets.token_urlsafe(32), tenant.id, asked, now + self.token_ttl)
+        grant = AccessToken(
+            "glat_" + secrets.token_urlsafe(32), tenant.id, asked, now + self.token_ttl
+        )
         self._tokens[grant.token] = grant
         return grant

@@ -13,7 +13,7 @@ from typing import Any
 
 
 class UnitOfWork:
-    __slots__ = ("_undo", "_on_begin")
+    __slots__ = ("_on_begin", "_undo")
 
     def __init__(self) -> None:
         self._undo: list[Callable[[], None]] | None = None

@@ -76,6 +76,8 @@ class Seeder:
                     ),
                 )
                 accounts[created.code] = created.id
-            charts[spec["key"]] = Chart(ledger.id, spec["currency"], accounts, spec.get("opening_balance"))
+            charts[spec["key"]] = Chart(
+                ledger.id, spec["currency"], accounts, spec.get("opening_balance")
+            )
         if profile.scenario is not None:
             play_scenario(tenant, charts[profile.scenario["ledger"]], profile.scenario, fake)

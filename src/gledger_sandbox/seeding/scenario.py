@@ -95,8 +95,12 @@ def _checkout(story: _Story, when: datetime) -> None:
     customer = story.fake.name()
     entry = story.post(
         when,
-        [("cash", DEBIT, gross - fee), ("platform_fee", DEBIT, fee), ("revenue", CREDIT, net),
-         ("tax", CREDIT, tax)],
+        [
+            ("cash", DEBIT, gross - fee),
+            ("platform_fee", DEBIT, fee),
+            ("revenue", CREDIT, net),
+            ("tax", CREDIT, tax),
+        ],
         f"Card checkout by {customer}",
         ("checkout_session", story.source_id("cs")),
         metadata={"customer": customer, "email": story.fake.email()},
@@ -120,8 +124,11 @@ def _invoice(story: _Story, when: datetime) -> None:
     recent = story.now - timedelta(days=story.config["pending_invoice_days"])
     story.post(
         min(paid, story.now),
-        [("cash", DEBIT, gross - fee), ("platform_fee", DEBIT, fee),
-         ("accounts_receivable", CREDIT, gross)],
+        [
+            ("cash", DEBIT, gross - fee),
+            ("platform_fee", DEBIT, fee),
+            ("accounts_receivable", CREDIT, gross),
+        ],
         f"Invoice paid by {company}",
         source,
         status=EntryStatus.PENDING if when >= recent else EntryStatus.POSTED,
@@ -151,12 +158,20 @@ def _payout(story: _Story, when: datetime) -> None:
     if amount <= 0:
         return
     source = ("payout", story.source_id("po"))
-    story.post(when, [("payouts_in_transit", DEBIT, amount), ("cash", CREDIT, amount)],
-               "Payout to bank", source)
+    story.post(
+        when,
+        [("payouts_in_transit", DEBIT, amount), ("cash", CREDIT, amount)],
+        "Payout to bank",
+        source,
+    )
     landed = when + timedelta(days=2)
     if landed <= story.now:
-        story.post(landed, [("bank", DEBIT, amount), ("payouts_in_transit", CREDIT, amount)],
-                   "Payout arrived at bank", source)
+        story.post(
+            landed,
+            [("bank", DEBIT, amount), ("payouts_in_transit", CREDIT, amount)],
+            "Payout arrived at bank",
+            source,
+        )
 
 
 _EVENTS = {"checkout": _checkout, "invoice": _invoice, "refund": _refund, "payout": _payout}
@@ -169,9 +184,15 @@ def play_scenario(tenant: Tenant, chart: Chart, config: dict[str, Any], fake: Fa
     start = now - timedelta(days=config["days"])
     if chart.opening_balance:
         opening = chart.opening_balance
-        story.post(start, [(opening["debit"], DEBIT, opening["amount"]),
-                           (opening["credit"], CREDIT, opening["amount"])],
-                   "Opening balance", ("opening_balance", story.source_id("ob")))
+        story.post(
+            start,
+            [
+                (opening["debit"], DEBIT, opening["amount"]),
+                (opening["credit"], CREDIT, opening["amount"]),
+            ],
+            "Opening balance",
+            ("opening_balance", story.source_id("ob")),
+        )
     kinds = list(config["mix"])
     weights = [config["mix"][k] for k in kinds]
     per_day = config["events_per_day"]

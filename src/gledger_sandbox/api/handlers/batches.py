@@ -36,7 +36,9 @@ def _answer(outcome: Entry | LedgerError) -> StoredAnswer:
     """What a single create would have answered for this item."""
     if isinstance(outcome, Entry):
         return StoredAnswer(201, serializers.dumps(serializers.entry(outcome)), JSON)
-    body = problem_body(status_of(outcome), outcome.code, outcome.detail, request_id(), outcome.errors)
+    body = problem_body(
+        status_of(outcome), outcome.code, outcome.detail, request_id(), outcome.errors
+    )
     return StoredAnswer(status_of(outcome), body, "application/problem+json")
 
 
@@ -98,7 +100,13 @@ def _atomic(caller: Tenant, items: _Items) -> Response:
         if refused:
             index, error = min(refused, key=lambda pair: pair[0])
             raise batches.refuse_batch(error, index)
-        created = dict(zip((i for i, _ in items.specs), batches.create_atomic(caller.store, items.specs), strict=True))
+        created = dict(
+            zip(
+                (i for i, _ in items.specs),
+                batches.create_atomic(caller.store, items.specs),
+                strict=True,
+            )
+        )
     except LedgerError:
         items.release_all()
         raise
@@ -128,5 +136,7 @@ def _each(caller: Tenant, items: _Items) -> Response:
             results.append({"index": index, "status": 201, "entry": serializers.entry(outcome)})
         else:
             answer = _answer(outcome.under(f"/entries/{index}"))
-            results.append({"index": index, "status": answer.status, "error": json.loads(answer.body)})
+            results.append(
+                {"index": index, "status": answer.status, "error": json.loads(answer.body)}
+            )
     return json_response({"results": results}, 200)

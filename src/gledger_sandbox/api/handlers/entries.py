@@ -66,7 +66,9 @@ async def list_entries(
             else None
         ),
         effective_to=(
-            serializers.parse_timestamp(effective_to, "/query/effective_to") if effective_to else None
+            serializers.parse_timestamp(effective_to, "/query/effective_to")
+            if effective_to
+            else None
         ),
     )
     return json_response(serializers.page(found, serializers.entry))
