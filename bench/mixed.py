@@ -4,10 +4,10 @@ Both servers run at once (an idle one costs nothing) and are measured in turns: 
 wrk for ``--seconds`` against one, then the other, the order swapping every round. The report
 gives every round, the median round of each server and the ratio ours/Prism.
 
-The sandbox gets a fresh ``merchant`` tenant every round, so every round starts from the same
-state (about 200 entries). Prism serves ``prism mock`` of the bundled spec: it validates each
-request against the spec and answers the operation's example, so its POST creates nothing and
-its page is the spec's example page (one entry), while ours is 50 real entries.
+The sandbox gets a fresh ``merchant`` tenant every round (deleted after it), so every round starts
+from the same state (about 200 entries). Prism serves ``prism mock`` of the bundled spec: it
+validates each request against the spec and answers the operation's example, so its POST creates
+nothing and its page is the spec's example page (one entry), while ours is 50 real entries.
 
     python bench/mixed.py                      # 3 rounds x 10 s, 8 connections, 1 wrk thread
     python bench/mixed.py --rounds 5 --seconds 20 --connections 16
@@ -82,6 +82,12 @@ def sandbox_target(server: Server) -> Target:
     )
     api.close()
     return target
+
+
+def drop_tenant(target: Target) -> None:
+    api = Api(target.server.url, target.api_key)
+    api.client.delete("/v1/sandbox/tenant").raise_for_status()
+    api.close()
 
 
 def prism_target(server: Server, like: Target) -> Target:
@@ -199,6 +205,7 @@ def measure(ours_server: Server, prism_server: Server, args: argparse.Namespace)
             print(fmt_run(run), flush=True)
             if round_no > 0:
                 runs.append(run)
+        drop_tenant(ours)  # the next round starts from the same state, with no extra heap
     return runs
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,6 +111,8 @@ def _spec(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # connexion 3.3 imports starlette's test client at import time, which warns; not ours.
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)

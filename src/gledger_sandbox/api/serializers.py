@@ -100,7 +100,10 @@ def totals(amounts: Totals, normal: Direction) -> Json:
 
 
 def balance(found: Account, posted: Totals, as_of: datetime | None) -> Json:
+    """An account's balance; as of a past time only posted history counts, so pending and
+    available equal posted then."""
     normal = found.normal_balance
+    pending, available = (posted, posted) if as_of else (found.pending_view, found.available)
     return {
         "account_id": found.id,
         "ledger_id": found.ledger_id,
@@ -110,8 +113,8 @@ def balance(found: Account, posted: Totals, as_of: datetime | None) -> Json:
         "lock_version": found.lock_version,
         "as_of": timestamp(as_of),
         "posted": totals(posted, normal),
-        "pending": totals(found.pending_view, normal),
-        "available": totals(found.available, normal),
+        "pending": totals(pending, normal),
+        "available": totals(available, normal),
     }
 
 
