@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import httpx
+
 from tests.conftest import Books, Sandbox, ServerThread, entry_body, new_sandbox
 
 
@@ -61,3 +63,15 @@ def test_keys_are_scoped_per_route_and_tenant(
         theirs = other.client.post("/v1/ledgers", json={"name": "A"}, headers=key)
     assert theirs.status_code == 201 and "Idempotent-Replayed" not in theirs.headers
     assert "Idempotent-Replayed" not in entry.headers
+
+
+def test_tenant_creation_honours_its_key(server: ServerThread) -> None:
+    key = {"Idempotency-Key": "signup-7f3c9a1e-unguessable"}
+    first = httpx.post(f"{server.url}/v1/sandbox/tenants", json={"fixture": "empty"}, headers=key)
+    again = httpx.post(f"{server.url}/v1/sandbox/tenants", json={"fixture": "empty"}, headers=key)
+    assert first.status_code == again.status_code == 201
+    assert again.content == first.content and again.headers["Idempotent-Replayed"] == "true"
+    other = httpx.post(
+        f"{server.url}/v1/sandbox/tenants", json={"fixture": "merchant"}, headers=key
+    )
+    assert other.status_code == 422 and other.json()["code"] == "idempotency.key_reused"

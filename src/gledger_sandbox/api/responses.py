@@ -11,6 +11,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, ParamSpec
 
 from connexion.context import scope as request_scope
@@ -63,18 +64,28 @@ def store_answer(response: Response) -> StoredAnswer:
 
 
 def answer_or_refusal(
-    store: IdempotencyStore, scope: tuple[str, str], print_: str, tenant: Tenant
+    store: IdempotencyStore, scope: tuple[str, str], print_: str, now: datetime
 ) -> Response | None:
     """The stored answer to replay, a refusal of a clashing key, or None to go ahead."""
     try:
-        stored = store.begin(scope, print_, tenant.clock.now())
+        stored = store.begin(scope, print_, now)
     except LedgerError as error:
         return ledger_error_response(error, request_id())
     return replay(stored) if stored is not None else None
 
 
-def idempotent(route: str) -> Callable[[Handler[P]], Handler[P]]:
-    """Make a POST handler honour ``Idempotency-Key``, scoped to its tenant and ``route``."""
+KeySpace = Callable[[], tuple[IdempotencyStore, datetime]]
+"""Where a route's keys live, and the time that ages them."""
+
+
+def tenant_keys() -> tuple[IdempotencyStore, datetime]:
+    """The caller's tenant keys, aged by its sandbox clock: the scope of every ledger write."""
+    caller = principal().tenant
+    return caller.idempotency, caller.clock.now()
+
+
+def idempotent(route: str, keys: KeySpace = tenant_keys) -> Callable[[Handler[P]], Handler[P]]:
+    """Make a POST handler honour ``Idempotency-Key``, scoped to ``keys`` and ``route``."""
 
     def wrap(handler: Handler[P]) -> Handler[P]:
         @functools.wraps(handler)
@@ -82,10 +93,10 @@ def idempotent(route: str) -> Callable[[Handler[P]], Handler[P]]:
             key = header("idempotency-key")
             if key is None:
                 return await handler(*args, **kwargs)
-            tenant = principal().tenant
+            store, now = keys()
             scope = (route, key)
             print_ = fingerprint(request_scope["path"], kwargs.get("body"))
-            early = answer_or_refusal(tenant.idempotency, scope, print_, tenant)
+            early = answer_or_refusal(store, scope, print_, now)
             if early is not None:
                 return early
             try:
@@ -93,9 +104,9 @@ def idempotent(route: str) -> Callable[[Handler[P]], Handler[P]]:
             except LedgerError as error:
                 response = ledger_error_response(error, request_id())
             except BaseException:
-                tenant.idempotency.abandon(scope)
+                store.abandon(scope)
                 raise
-            tenant.idempotency.complete(scope, store_answer(response))
+            store.complete(scope, store_answer(response))
             return response
 
         return with_key

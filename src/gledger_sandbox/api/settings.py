@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from gledger_sandbox.domain.idempotency import IdempotencyStore
 from gledger_sandbox.domain.tenants import TenantRegistry
 
 
@@ -30,3 +31,5 @@ class Services:
     registry: TenantRegistry
     scheduled: set[str] = field(default_factory=set)
     """Tenants with work on their schedule: the ticker visits only these."""
+    tenant_creation_keys: IdempotencyStore = field(default_factory=IdempotencyStore)
+    """Idempotency keys of POST /v1/sandbox/tenants, which has no tenant yet to scope them to."""

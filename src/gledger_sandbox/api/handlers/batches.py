@@ -64,7 +64,7 @@ class _Items:
             if key is not None:
                 scope = (ENTRY_ROUTE[0], key)
                 early = answer_or_refusal(
-                    caller.idempotency, scope, fingerprint(ENTRY_ROUTE[1], body), caller
+                    caller.idempotency, scope, fingerprint(ENTRY_ROUTE[1], body), caller.clock.now()
                 )
                 if early is not None:
                     self.early[index] = early

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from starlette.responses import Response
 
 from gledger_sandbox.api import serializers
-from gledger_sandbox.api.responses import json_response, services, tenant
+from gledger_sandbox.api.responses import idempotent, json_response, services, tenant
+from gledger_sandbox.domain.clock import wall_clock
+from gledger_sandbox.domain.idempotency import IdempotencyStore
 from gledger_sandbox.domain.tenants import SCOPES
 
 
+def _creation_keys() -> tuple[IdempotencyStore, datetime]:
+    """Server-wide keys on wall time: a replay returns the same credentials, so keys must be
+    unguessable (the spec says so)."""
+    return services().tenant_creation_keys, wall_clock()
+
+
+@idempotent("createTenant", keys=_creation_keys)
 async def create_tenant(body: dict[str, Any] | None = None) -> Response:
     body = body or {}
     start = body.get("clock_start")
