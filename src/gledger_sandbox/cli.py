@@ -43,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--validate-responses", action="store_true", help="check answers against the spec"
     )
+    serve.add_argument(
+        "--rate-limit",
+        metavar="REQUESTS/SECONDS",
+        help="per-credential limit, e.g. 100/60 (429 rate_limited beyond; default: none)",
+    )
     serve.add_argument("--log-level", default="info")
 
     spec = commands.add_parser("spec", help="the OpenAPI document")
@@ -57,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from gledger_sandbox.api.ratelimit import RateLimit
     from gledger_sandbox.api.settings import Settings
     from gledger_sandbox.bootstrap import sandbox_app
 
@@ -70,6 +76,7 @@ def _serve(args: argparse.Namespace) -> int:
         tenant_ttl_seconds=args.tenant_ttl,
         async_post_delay=args.async_post_delay,
         validate_responses=args.validate_responses,
+        rate_limit=RateLimit.parse(args.rate_limit) if args.rate_limit else None,
     )
     app, services = sandbox_app(settings)
     tenant = next(iter(services.registry.tenants.values()))

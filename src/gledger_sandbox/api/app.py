@@ -23,6 +23,7 @@ from gledger_sandbox import resources
 from gledger_sandbox.api import problems
 from gledger_sandbox.api.middleware import RequestContext
 from gledger_sandbox.api.operations import resolve
+from gledger_sandbox.api.ratelimit import RateLimiter
 from gledger_sandbox.api.security import security_map
 from gledger_sandbox.api.settings import Services
 from gledger_sandbox.api.validation import VALIDATORS
@@ -82,8 +83,9 @@ def create_app(services: Services) -> ASGIApp:
     app.add_error_handler(OAuthScopeProblem, problems.on_problem)
     app.add_error_handler(HTTPException, problems.on_http_error)
     app.add_error_handler(Exception, problems.on_unexpected)
+    limited = RateLimiter(app, settings.rate_limit) if settings.rate_limit else app
     return RequestContext(
-        app,
+        limited,
         max_body_bytes=settings.max_body_bytes,
         allow_for=resources.allow_table(),
         services=services,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from gledger_sandbox.api.ratelimit import RateLimit
 from gledger_sandbox.domain.idempotency import IdempotencyStore
 from gledger_sandbox.domain.tenants import TenantRegistry
 
@@ -22,6 +23,8 @@ class Settings:
     async_post_delay: float = 0.5
     tick_seconds: float = 0.05
     validate_responses: bool = False
+    rate_limit: RateLimit | None = None
+    """Requests per window and credential; None serves without limits."""
     default_tenant: bool = True
 
 

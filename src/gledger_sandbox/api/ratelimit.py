@@ -1,0 +1,96 @@
+"""Per-credential rate limits: a fixed window of N requests per W seconds.
+
+When enabled, every response carries the IETF ``RateLimit-Policy`` and ``RateLimit`` header
+fields, and a request over the quota gets 429 ``rate_limited`` with ``Retry-After``. The
+credential is the ``Authorization`` header (hashed, never stored as is); anonymous calls, such
+as tenant creation, count against the client's address. Counters live for one window only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gledger_sandbox.api.problems import problem_response
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    requests: int
+    seconds: float
+
+    @classmethod
+    def parse(cls, text: str) -> RateLimit:
+        """``"100/60"``: 100 requests per 60 seconds."""
+        requests, _, seconds = text.partition("/")
+        limit = cls(int(requests), float(seconds or 1))
+        if limit.requests < 1 or limit.seconds <= 0:
+            raise ValueError(f"not a rate limit: {text!r} (use REQUESTS/SECONDS, e.g. 100/60)")
+        return limit
+
+
+def _credential(scope: Scope) -> bytes:
+    for key, value in scope.get("headers", ()):
+        if key == b"authorization":
+            return hashlib.blake2b(value, digest_size=16).digest()
+    client = scope.get("client") or ("?", 0)
+    return f"address:{client[0]}".encode()
+
+
+class RateLimiter:
+    """Counts each credential's requests in the current window; refuses those over the quota."""
+
+    def __init__(
+        self, app: ASGIApp, limit: RateLimit, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.app = app
+        self.limit = limit
+        self._monotonic = monotonic
+        self._window = -1
+        self._counts: dict[bytes, int] = {}
+        self._policy = f'"default";q={limit.requests};w={math.ceil(limit.seconds)}'.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        now = self._monotonic()
+        window = int(now // self.limit.seconds)
+        if window != self._window:
+            self._window, self._counts = window, {}
+        who = _credential(scope)
+        used = self._counts.get(who, 0) + 1
+        self._counts[who] = used
+        reset = max(1, math.ceil((window + 1) * self.limit.seconds - now))
+        remaining = max(0, self.limit.requests - used)
+        headers = [
+            (b"ratelimit-policy", self._policy),
+            (b"ratelimit", f'"default";r={remaining};t={reset}'.encode()),
+        ]
+        if used > self.limit.requests:
+            quota = f"{self.limit.requests} requests in {self.limit.seconds:g} s"
+            detail = f"Over {quota} for this credential; retry in {reset} s."
+            refusal = problem_response(
+                429,
+                "rate_limited",
+                detail,
+                str(scope.get("gledger.request_id", "")),
+                headers={"Retry-After": str(reset)},
+            )
+            await refusal(scope, receive, _with_headers(send, headers))
+            return
+        await self.app(scope, receive, _with_headers(send, headers))
+
+
+def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
+    async def send_with(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return send_with
