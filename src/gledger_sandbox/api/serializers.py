@@ -183,13 +183,19 @@ def entry(found: Entry) -> Json:
     }
 
 
-def tenant(found: Tenant) -> Json:
+def _tenant_identity(found: Tenant) -> Json:
     return {
         "tenant_id": found.id,
         "fixture": found.fixture,
         "seed": found.seed,
         "created_at": timestamp(found.created_at),
         "expires_at": timestamp(found.expires_at),
+    }
+
+
+def tenant(found: Tenant) -> Json:
+    return {
+        **_tenant_identity(found),
         "clock": {"now": timestamp(found.clock.now()), "frozen": found.clock.frozen},
         "counts": found.store.counts(),
     }
@@ -197,15 +203,11 @@ def tenant(found: Tenant) -> Json:
 
 def tenant_credentials(found: Tenant, scopes: tuple[str, ...]) -> Json:
     return {
-        "tenant_id": found.id,
-        "fixture": found.fixture,
-        "seed": found.seed,
+        **_tenant_identity(found),
         "api_key": found.api_key,
         "client_id": found.client_id,
         "client_secret": found.client_secret,
         "scopes": list(scopes),
-        "created_at": timestamp(found.created_at),
-        "expires_at": timestamp(found.expires_at),
     }
 
 
