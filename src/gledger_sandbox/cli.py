@@ -64,7 +64,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from gledger_sandbox.api.ratelimit import RateLimit
     from gledger_sandbox.api.settings import Settings
-    from gledger_sandbox.bootstrap import sandbox_app
+    from gledger_sandbox.bootstrap import sandbox_app, tune_garbage_collector
 
     settings = Settings(
         seed=args.seed,
@@ -79,6 +79,7 @@ def _serve(args: argparse.Namespace) -> int:
         rate_limit=RateLimit.parse(args.rate_limit) if args.rate_limit else None,
     )
     app, services = sandbox_app(settings)
+    tune_garbage_collector()
     tenant = next(iter(services.registry.tenants.values()))
     base = f"http://{args.host}:{args.port}"
     print(

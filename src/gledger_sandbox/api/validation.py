@@ -74,6 +74,21 @@ def field_errors(error: ValidationError, prefix: str = "") -> list[FieldError]:
     return [FieldError(pointer(at, prefix), code, error.message)]
 
 
+_VALIDATORS: dict[int, tuple[Any, Draft4Validator]] = {}
+
+
+def validator_for(
+    schema: dict[str, Any], kind: type[Draft4Validator] = Draft4RequestValidator
+) -> Draft4Validator:
+    """One validator per schema of the spec, built on first use (the schemas live as long as
+    the app; the entry keeps its schema alive, so its id is never reused)."""
+    cached = _VALIDATORS.get(id(schema))
+    if cached is None or cached[0] is not schema:
+        cached = (schema, kind(schema, format_checker=Draft4Validator.FORMAT_CHECKER))
+        _VALIDATORS[id(schema)] = cached
+    return cached[1]
+
+
 def all_errors(validator: Draft4Validator, instance: Any, prefix: str = "") -> list[FieldError]:
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
     return [field for error in errors for field in field_errors(error, prefix)]
@@ -100,10 +115,7 @@ class JSONBodyValidator(JSONRequestBodyValidator):
             raise RequestInvalid(
                 [FieldError("", "validation.required_field_missing", "A JSON body is required.")]
             )
-        validator = Draft4RequestValidator(
-            self._schema, format_checker=Draft4Validator.FORMAT_CHECKER
-        )
-        errors = all_errors(validator, body)
+        errors = all_errors(validator_for(self._schema), body)
         if errors:
             raise RequestInvalid(errors)
         return None
@@ -115,10 +127,7 @@ class FormBodyValidator(FormDataValidator):
     def _validate(self, body: Any) -> dict[str, Any] | None:
         if not isinstance(body, dict):
             raise RequestInvalid([FieldError("", "validation.malformed_body", "Not a form body.")])
-        validator = Draft4RequestValidator(
-            self._schema, format_checker=Draft4Validator.FORMAT_CHECKER
-        )
-        errors = all_errors(validator, body)
+        errors = all_errors(validator_for(self._schema), body)
         if self._strict_validation:
             known = set(self._schema.get("properties", {}))
             errors += [
@@ -164,9 +173,7 @@ class Parameters(ParameterValidator):
             if param.get("required"):
                 return [FieldError(at, "validation.required_field_missing", f"{name} is required.")]
             return []
-        validator = Draft4Validator(
-            param.get("schema", {}), format_checker=Draft4Validator.FORMAT_CHECKER
-        )
+        validator = validator_for(param.setdefault("schema", {}), Draft4Validator)
         return [
             FieldError(at, _CODES.get(str(e.validator), "validation.invalid_value"), e.message)
             for e in validator.iter_errors(value)

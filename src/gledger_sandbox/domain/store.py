@@ -35,6 +35,32 @@ from gledger_sandbox.domain.unit_of_work import UnitOfWork
 IndexKey = tuple[Any, ...]
 
 
+class _Counter:
+    __slots__ = ("seq",)
+
+    def __init__(self) -> None:
+        self.seq = 0
+
+
+def _nothing() -> None:
+    return None
+
+
+def _snapshot(counter: _Counter, ids: IdGenerator) -> Callable[[], Callable[[], None]]:
+    """Take the sequence and id counters at the start of a unit; give back their restorer."""
+
+    def take() -> Callable[[], None]:
+        seq, id_state = counter.seq, ids.state()
+
+        def restore() -> None:
+            counter.seq = seq
+            ids.restore(id_state)
+
+        return restore
+
+    return take
+
+
 class LedgerStore:
     """Ledgers, accounts, entries and statements of one tenant, with their indexes."""
 
@@ -42,8 +68,10 @@ class LedgerStore:
         self.ids = ids
         self.clock = clock
         self.uow = UnitOfWork()
-        self._seq = 0
-        self.uow.snapshot_on_begin(self._snapshot_counters)
+        self._counter = _Counter()
+        # A closure over the counters, not a bound method: no store <-> unit-of-work cycle, so a
+        # dropped tenant is freed by reference counting alone.
+        self.uow.snapshot_on_begin(_snapshot(self._counter, ids))
         self.ledgers: dict[str, Ledger] = {}
         self.accounts: dict[str, Account] = {}
         self.entries: dict[str, Entry] = {}
@@ -57,19 +85,10 @@ class LedgerStore:
 
     # -- primitives ------------------------------------------------------------------------
 
-    def _snapshot_counters(self) -> Callable[[], None]:
-        seq, id_state = self._seq, self.ids.state()
-
-        def restore() -> None:
-            self._seq = seq
-            self.ids.restore(id_state)
-
-        return restore
-
     def next_seq(self) -> int:
-        self.uow.on_rollback(lambda: None)  # asserts a unit of work is open
-        self._seq += 1
-        return self._seq
+        self.uow.on_rollback(_nothing)  # asserts a unit of work is open
+        self._counter.seq += 1
+        return self._counter.seq
 
     def index_add(self, key: IndexKey, seq: int) -> None:
         index = self._indexes.get(key)
