@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from gledger_sandbox.domain import postings
+from gledger_sandbox.domain import entry_queries, postings
 from gledger_sandbox.domain.errors import IdempotencyError, MalformedInput
 from gledger_sandbox.domain.idempotency import IdempotencyStore, StoredAnswer
 from gledger_sandbox.domain.pages import Order, PageRequest
@@ -25,7 +25,7 @@ def _walk(store, order: Order, insert_every_page: bool, limit: int = 3) -> list[
     seen: list[str] = []
     cursor = None
     while True:
-        page = postings.list_entries(store, PageRequest(limit, cursor, order))
+        page = entry_queries.list_entries(store, PageRequest(limit, cursor, order))
         seen += [e.id for e in page.items]
         if insert_every_page:
             postings.create_entry(store, spec(ledger, acc, ("cash", D, 1), ("revenue", C, 1)))
@@ -64,7 +64,7 @@ def test_a_sparse_filter_returns_short_pages_but_finds_every_row() -> None:
     start, end = START - timedelta(seconds=1), START + timedelta(seconds=1)
     while True:
         # The effective range matches every row here; the external filter below none but three.
-        page = postings.list_entries(
+        page = entry_queries.list_entries(
             store, PageRequest(50, cursor, Order.ASC), effective_from=start, effective_to=end
         )
         pages += 1
@@ -74,7 +74,7 @@ def test_a_sparse_filter_returns_short_pages_but_finds_every_row() -> None:
         cursor = page.next_cursor
     assert found == wanted and pages == 50
     ids = {e.id for e in store.entries.values() if e.description == "1000"}
-    page = postings.list_entries(store, PageRequest(50, None, Order.ASC), effective_to=start)
+    page = entry_queries.list_entries(store, PageRequest(50, None, Order.ASC), effective_to=start)
     assert page.items == [] and page.has_more  # 2500 rows examined at most 1000 per page
     assert ids
 

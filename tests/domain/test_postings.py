@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gledger_sandbox.domain import batches, postings
+from gledger_sandbox.domain import batches, entry_queries, postings
 from gledger_sandbox.domain.errors import Conflict, InsufficientFunds, InvalidRequest, NotFound
 from gledger_sandbox.domain.models import EntryStatus, LineSpec
 from gledger_sandbox.domain.money import Totals
@@ -173,9 +173,9 @@ def test_pending_lines_can_be_replaced_and_balances_follow() -> None:
     postings.update_entry(store, entry.id, {"lines": new_lines})
     assert store.accounts[acc["cash"]].pending == Totals()
     assert store.accounts[acc["cash_eur"]].pending == Totals(7, 0)
-    page = postings.list_entries(store, PageRequest(), account_id=acc["cash_eur"])
+    page = entry_queries.list_entries(store, PageRequest(), account_id=acc["cash_eur"])
     assert [e.id for e in page.items] == [entry.id]
-    assert postings.list_entries(store, PageRequest(), account_id=acc["cash"]).items == []
+    assert entry_queries.list_entries(store, PageRequest(), account_id=acc["cash"]).items == []
 
 
 def test_reversal_swaps_lines_links_both_ways_and_happens_once() -> None:

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from gledger_sandbox.api import serializers
 from gledger_sandbox.api.handlers.pages import page_request
 from gledger_sandbox.api.responses import header, idempotent, json_response, services, tenant
-from gledger_sandbox.domain import postings
+from gledger_sandbox.domain import entry_queries, postings
 from gledger_sandbox.domain.models import EntryStatus
 
 
@@ -51,7 +51,7 @@ async def list_entries(
     effective_from: str | None = None,
     effective_to: str | None = None,
 ) -> Response:
-    found = postings.list_entries(
+    found = entry_queries.list_entries(
         tenant().store,
         page_request(limit, cursor, order),
         ledger_id=ledger_id,
