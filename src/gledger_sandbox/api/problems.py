@@ -59,7 +59,6 @@ _STATUS_BY_CODE = {
     "idempotency.key_reused": 422,
     "invalid_client": 401,
     "tenant_limit_reached": 429,
-    "validation.invalid_value": 422,
 }
 _TITLES = {
     400: "Invalid request",

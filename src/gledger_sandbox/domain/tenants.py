@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from gledger_sandbox.domain.clock import SandboxClock, wall_clock
-from gledger_sandbox.domain.errors import AccessError
+from gledger_sandbox.domain.errors import AccessError, InvalidRequest
 from gledger_sandbox.domain.idempotency import IdempotencyStore
 from gledger_sandbox.domain.ids import IdGenerator
 from gledger_sandbox.domain.schedule import PostingSchedule
@@ -115,7 +115,7 @@ class TenantRegistry:
     ) -> Tenant:
         """A new tenant seeded from ``fixture``; ``expires=False`` pins it (the default tenant)."""
         if fixture not in self.fixtures:
-            raise AccessError.at(
+            raise InvalidRequest.at(
                 "/fixture", "validation.invalid_value", f"No fixture profile named {fixture!r}."
             )
         now = self._wall()
@@ -148,7 +148,7 @@ class TenantRegistry:
     def reset(self, tenant: Tenant, fixture: str | None = None, seed: int | None = None) -> Tenant:
         """Drop a tenant's data and seed it anew; its credentials stay valid."""
         if fixture is not None and fixture not in self.fixtures:
-            raise AccessError.at(
+            raise InvalidRequest.at(
                 "/fixture", "validation.invalid_value", f"No fixture profile named {fixture!r}."
             )
         tenant.fixture = fixture or tenant.fixture
