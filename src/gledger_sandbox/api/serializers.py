@@ -252,15 +252,24 @@ def entry_spec(body: Json) -> EntrySpec:
     )
 
 
+def _metadata_cleared(changes: Json) -> Json:
+    """A PATCH's ``metadata: null`` clears it: the stored value is an empty map."""
+    if "metadata" in changes and changes["metadata"] is None:
+        changes["metadata"] = {}
+    return changes
+
+
+def ledger_changes(body: Json) -> Json:
+    return _metadata_cleared(dict(body))
+
+
 def entry_changes(body: Json) -> Json:
     changes = dict(body)
     if "lines" in changes:
         changes["lines"] = tuple(line_spec(line) for line in changes["lines"])
     if "effective_at" in changes:
         changes["effective_at"] = parse_timestamp(changes["effective_at"], "/effective_at")
-    if changes.get("metadata", {}) is None:
-        changes["metadata"] = {}
-    return changes
+    return _metadata_cleared(changes)
 
 
 def flags(body: Json | None, current: AccountFlags | None = None) -> AccountFlags:
@@ -295,6 +304,4 @@ def account_changes(body: Json, current: Account) -> Json:
         changes["status"] = AccountStatus(changes["status"])
     if "flags" in changes:
         changes["flags"] = flags(changes["flags"], current.flags)
-    if changes.get("metadata", {}) is None:
-        changes["metadata"] = {}
-    return changes
+    return _metadata_cleared(changes)

@@ -213,16 +213,28 @@ class LedgerStore:
         return account
 
     def list_accounts(
-        self, ledger_id: str, page: PageRequest, code: str | None, kind: AccountKind | None
+        self,
+        ledger_id: str,
+        page: PageRequest,
+        code: str | None = None,
+        kind: AccountKind | None = None,
+        currency: str | None = None,
     ) -> Page[Account]:
+        """A ledger's accounts, walking the narrowest index; the other filters checked per row."""
         self.ledger(ledger_id)
         if code is not None:
             account_id = self._account_codes.get((ledger_id, code))
             seqs = SortedList([self.accounts[account_id].seq]) if account_id else EMPTY
-            accept = (lambda a: a.kind is kind) if kind is not None else None
-            return paginate(seqs, self.fetch, page, accept)
-        key = ("accounts", ledger_id, kind) if kind is not None else ("accounts", ledger_id)
-        return paginate(self.index(key), self.fetch, page)
+        else:
+            key = ("accounts", ledger_id, kind) if kind is not None else ("accounts", ledger_id)
+            seqs = self.index(key)
+
+        def accept(account: Account) -> bool:
+            return (kind is None or account.kind is kind) and (
+                currency is None or account.currency == currency
+            )
+
+        return paginate(seqs, self.fetch, page, accept)
 
     def list_statement(self, account_id: str, page: PageRequest) -> Page[StatementLine]:
         self.account(account_id)

@@ -137,8 +137,9 @@ def _invoice(story: _Story, when: datetime) -> None:
 
 
 def _refund(story: _Story, when: datetime) -> None:
-    if not story.checkouts:
-        return _checkout(story, when)
+    if not story.checkouts:  # nothing to refund yet: the customer buys instead
+        _checkout(story, when)
+        return
     charge, charged = story.checkouts.pop(story.rng.randrange(len(story.checkouts)))
     gross = charged if story.rng.random() < 0.6 else story.rng.randint(500, charged)
     net, tax, _ = story.split(gross)
@@ -149,7 +150,6 @@ def _refund(story: _Story, when: datetime) -> None:
         ("refund", story.source_id("re")),
         related=(charge.id,),
     )
-    return None
 
 
 def _payout(story: _Story, when: datetime) -> None:

@@ -10,7 +10,6 @@ from gledger_sandbox.api import serializers
 from gledger_sandbox.api.handlers.pages import page_request
 from gledger_sandbox.api.responses import idempotent, json_response, tenant
 from gledger_sandbox.domain.models import AccountKind
-from gledger_sandbox.domain.pages import paginate
 
 
 @idempotent("createAccount")
@@ -66,12 +65,7 @@ async def list_ledger_balances(
     order: str = "desc",
     currency: str | None = None,
 ) -> Response:
-    store = tenant().store
-    store.ledger(ledger_id)
-    found = paginate(
-        store.index(("accounts", ledger_id)),
-        store.fetch,
-        page_request(limit, cursor, order),
-        (lambda a: a.currency == currency) if currency else None,
+    found = tenant().store.list_accounts(
+        ledger_id, page_request(limit, cursor, order), currency=currency
     )
     return json_response(serializers.page(found, serializers.ledger_balance))

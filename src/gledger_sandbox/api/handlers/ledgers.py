@@ -29,7 +29,5 @@ async def get_ledger(ledger_id: str) -> Response:
 
 
 async def update_ledger(ledger_id: str, body: dict[str, Any]) -> Response:
-    changes = dict(body)
-    if "metadata" in changes and changes["metadata"] is None:
-        changes["metadata"] = {}
+    changes = serializers.ledger_changes(body)
     return json_response(serializers.ledger(tenant().store.update_ledger(ledger_id, changes)))
