@@ -13,14 +13,33 @@ from starlette.types import ASGIApp
 
 from gledger_sandbox import resources
 from gledger_sandbox.api.app import create_app
+from gledger_sandbox.api.runner import SandboxRunner
 from gledger_sandbox.api.settings import Services, Settings
-from gledger_sandbox.domain.tenants import TenantRegistry
+from gledger_sandbox.api.streams import event_bytes
+from gledger_sandbox.domain.events import Retention
+from gledger_sandbox.domain.tenants import TenantPolicy, TenantRegistry
+from gledger_sandbox.domain.webhooks import RetryPolicy
 from gledger_sandbox.seeding.profiles import Seeder
+from gledger_sandbox.webhooks.worker import DeliveryWorker
 
 
 def build_services(settings: Settings) -> Services:
     """The registry, seeded with the default tenant unless the settings say otherwise."""
     seeder = Seeder(resources.fixtures_dir())
+    hooks = settings.webhooks
+    worker = DeliveryWorker(event_bytes, timeout=hooks.timeout_seconds)
+    runner = SandboxRunner(worker, settings.tick_seconds)
+    policy = TenantPolicy(
+        retention=Retention(
+            max_age=timedelta(seconds=settings.event_retention_seconds),
+            max_count=settings.event_retention_count,
+        ),
+        retries=RetryPolicy(
+            schedule=tuple(delay * hooks.retry_scale for delay in hooks.retry_schedule),
+            jitter=hooks.jitter,
+        ),
+        on_events=runner.on_events,
+    )
     registry = TenantRegistry(
         seeder,
         fixtures=seeder.profiles,
@@ -28,8 +47,9 @@ def build_services(settings: Settings) -> Services:
         max_tenants=settings.max_tenants,
         tenant_ttl=timedelta(seconds=settings.tenant_ttl_seconds),
         token_ttl=timedelta(seconds=settings.token_ttl_seconds),
+        policy=policy,
     )
-    services = Services(settings, registry)
+    services = Services(settings, registry, runner)
     if settings.default_tenant:
         registry.create(
             settings.fixture,

@@ -1,13 +1,12 @@
 """The web app: connexion serving the spec around the services ``bootstrap`` wires.
 
 Nothing is built at import time. ``create_app`` wires connexion (validators, security, error
-handlers), the outer request-context middleware, and the ticker that runs each tenant's
-scheduled work, around services built by ``gledger_sandbox.bootstrap``.
+handlers), the WebSocket feed in front of it (connexion cannot route WebSockets), the outer
+request-context middleware, and the runner that does each tenant's work between requests.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,7 +16,8 @@ from connexion.exceptions import OAuthScopeProblem
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketClose
 
 from gledger_sandbox import resources
 from gledger_sandbox.api import problems
@@ -26,37 +26,38 @@ from gledger_sandbox.api.operations import resolve
 from gledger_sandbox.api.ratelimit import RateLimiter
 from gledger_sandbox.api.security import security_map
 from gledger_sandbox.api.settings import Services
+from gledger_sandbox.api.streams import websocket_feed
 from gledger_sandbox.api.validation import VALIDATORS
 from gledger_sandbox.domain.errors import LedgerError
 
-
-def run_due_work(services: Services) -> None:
-    """Post what became due on each tenant's clock; forget tenants with nothing left to do."""
-    for tenant_id in list(services.scheduled):
-        tenant = services.registry.tenants.get(tenant_id)
-        if tenant is None or tenant.schedule.next_due() is None:
-            services.scheduled.discard(tenant_id)
-            continue
-        tenant.schedule.run_due(tenant.store, tenant.clock.now())
+WEBSOCKET_PATH = "/v1/events/ws"
 
 
 def _lifespan(services: Services) -> Any:
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
-        async def tick() -> None:
-            while True:
-                await asyncio.sleep(services.settings.tick_seconds)
-                run_due_work(services)
-
-        ticker = asyncio.create_task(tick())
+        await services.runner.start(services.registry)
         try:
             yield
         finally:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+            await services.runner.stop()
 
     return lifespan
+
+
+def _with_websocket_feed(app: ASGIApp) -> ASGIApp:
+    """The event WebSocket in front of connexion; everything else goes on to connexion."""
+
+    async def route(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            if scope["path"] == WEBSOCKET_PATH:
+                await websocket_feed(WebSocket(scope, receive, send))
+            else:
+                await WebSocketClose(code=4404, reason="no such WebSocket")(scope, receive, send)
+            return
+        await app(scope, receive, send)
+
+    return route
 
 
 def create_app(services: Services) -> ASGIApp:
@@ -83,7 +84,8 @@ def create_app(services: Services) -> ASGIApp:
     app.add_error_handler(OAuthScopeProblem, problems.on_problem)
     app.add_error_handler(HTTPException, problems.on_http_error)
     app.add_error_handler(Exception, problems.on_unexpected)
-    limited = RateLimiter(app, settings.rate_limit) if settings.rate_limit else app
+    routed = _with_websocket_feed(app)
+    limited = RateLimiter(routed, settings.rate_limit) if settings.rate_limit else routed
     return RequestContext(
         limited,
         max_body_bytes=settings.max_body_bytes,

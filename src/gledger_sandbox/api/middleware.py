@@ -2,6 +2,7 @@
 
 - Every response carries ``X-GLedger-Request-Id``; a client's ``X-Correlation-Id`` is echoed, and a
   valid W3C ``traceparent`` is continued (same trace, a new span of ours).
+- The request's ids are recorded on the events it causes (``domain.events.caused_by``).
 - A body over the limit is refused with 413 before anything reads it; a chunked body is read
   whole (up to the limit) and handed on with its ``Content-Length``, so validation sees it.
 """
@@ -15,6 +16,7 @@ from collections.abc import Callable, Sequence
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gledger_sandbox.api.problems import problem_response
+from gledger_sandbox.domain.events import Cause, caused_by
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 _CORRELATION = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -44,7 +46,7 @@ class RequestContext:
         self.services = services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         request_id = "req_" + secrets.token_hex(12)
@@ -52,7 +54,20 @@ class RequestContext:
         scope["gledger.allow_for"] = self.allow_for
         scope["gledger.services"] = self.services
         echoed = self._echoed_headers(scope, request_id)
+        if scope["type"] == "websocket":
+            await self.app(scope, receive, send)
+            return
+        with caused_by(Cause(request_id, scope.get("gledger.correlation_id"))):
+            await self._http(scope, receive, send, request_id, echoed)
 
+    async def _http(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        request_id: str,
+        echoed: Sequence[tuple[bytes, bytes]],
+    ) -> None:
         async def send_with_ids(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))

@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from gledger_sandbox.api.handlers import accounts, auth, batches, entries, health, ledgers, sandbox
+from gledger_sandbox.api.handlers import (
+    accounts,
+    auth,
+    batches,
+    entries,
+    events,
+    health,
+    ledgers,
+    sandbox,
+    webhooks,
+)
 
 HANDLERS: dict[str, Callable[..., Any]] = {
     "getHealth": health.get_health,
@@ -33,6 +43,21 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     "voidEntry": entries.void_entry,
     "reverseEntry": entries.reverse_entry,
     "createEntryBatch": batches.create_entry_batch,
+    "getClock": sandbox.get_clock,
+    "advanceClock": sandbox.advance_clock,
+    "listEvents": events.list_events,
+    "getEvent": events.get_event,
+    "streamEvents": events.stream_events,
+    "createWebhookEndpoint": webhooks.create_webhook_endpoint,
+    "listWebhookEndpoints": webhooks.list_webhook_endpoints,
+    "getWebhookEndpoint": webhooks.get_webhook_endpoint,
+    "updateWebhookEndpoint": webhooks.update_webhook_endpoint,
+    "deleteWebhookEndpoint": webhooks.delete_webhook_endpoint,
+    "rotateWebhookSecret": webhooks.rotate_webhook_secret,
+    "testWebhookEndpoint": webhooks.test_webhook_endpoint,
+    "listWebhookDeliveries": webhooks.list_webhook_deliveries,
+    "retryWebhookDelivery": webhooks.retry_webhook_delivery,
+    "replayWebhookDeliveries": webhooks.replay_webhook_deliveries,
 }
 
 

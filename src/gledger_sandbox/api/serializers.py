@@ -12,7 +12,9 @@ from typing import Any
 
 import orjson
 
+from gledger_sandbox.api.runner import AdvanceReport
 from gledger_sandbox.domain.errors import MalformedInput
+from gledger_sandbox.domain.events import Event, EventPage
 from gledger_sandbox.domain.models import (
     Account,
     AccountFlags,
@@ -29,6 +31,13 @@ from gledger_sandbox.domain.models import (
 from gledger_sandbox.domain.money import Direction, Totals
 from gledger_sandbox.domain.pages import Page
 from gledger_sandbox.domain.tenants import Tenant
+from gledger_sandbox.domain.webhooks import (
+    Attempt,
+    Delivery,
+    EndpointSpec,
+    EndpointStatus,
+    WebhookEndpoint,
+)
 
 Json = dict[str, Any]
 
@@ -167,6 +176,8 @@ def entry(found: Entry) -> Json:
         "effective_at": timestamp(found.effective_at),
         "posted_at": timestamp(found.posted_at),
         "voided_at": timestamp(found.voided_at),
+        "void_reason": found.void_reason.value if found.void_reason else None,
+        "expires_at": timestamp(found.expires_at),
         "created_at": timestamp(found.created_at),
         "updated_at": timestamp(found.updated_at),
         "source_type": found.source_type,
@@ -236,9 +247,15 @@ def line_spec(body: Json) -> LineSpec:
     )
 
 
+def optional_timestamp(body: Json, name: str) -> datetime | None:
+    text = body.get(name)
+    return parse_timestamp(text, "/" + name) if text else None
+
+
 def entry_spec(body: Json) -> EntrySpec:
     effective_at = body.get("effective_at")
     return EntrySpec(
+        expires_at=optional_timestamp(body, "expires_at"),
         ledger_id=body["ledger_id"],
         lines=tuple(line_spec(line) for line in body["lines"]),
         status=EntryStatus(body.get("status", "posted")),
@@ -269,6 +286,8 @@ def entry_changes(body: Json) -> Json:
         changes["lines"] = tuple(line_spec(line) for line in changes["lines"])
     if "effective_at" in changes:
         changes["effective_at"] = parse_timestamp(changes["effective_at"], "/effective_at")
+    if "expires_at" in changes:
+        changes["expires_at"] = optional_timestamp(changes, "expires_at")
     return _metadata_cleared(changes)
 
 
@@ -305,3 +324,122 @@ def account_changes(body: Json, current: Account) -> Json:
     if "flags" in changes:
         changes["flags"] = flags(changes["flags"], current.flags)
     return _metadata_cleared(changes)
+
+
+# -- events, webhooks and the clock ----------------------------------------------------------
+
+RESOURCES: dict[type, Any] = {}
+"""How the data of an event renders, by the type of the snapshot it holds (filled below)."""
+
+
+def event(found: Event) -> Json:
+    return {
+        "id": found.id,
+        "sequence": found.seq,
+        "type": found.type,
+        "created_at": timestamp(found.created_at),
+        "data": RESOURCES[type(found.data)](found.data),
+        "request_id": found.cause.request_id,
+        "correlation_id": found.cause.correlation_id,
+    }
+
+
+def event_page(found: EventPage) -> Json:
+    return {
+        "data": [event(e) for e in found.events],
+        "has_more": found.has_more,
+        "next_after": found.next_after,
+    }
+
+
+def webhook_endpoint(found: WebhookEndpoint, secret: str | None = None) -> Json:
+    """An endpoint; its secret only in the answer that creates or rotates it."""
+    shown = {"secret": secret} if secret is not None else {}
+    return {
+        "id": found.id,
+        "url": found.url,
+        "description": found.description,
+        "event_types": list(found.event_types),
+        "status": found.status.value,
+        "disabled_reason": found.disabled_reason,
+        **shown,
+        "secrets_in_use": len(found.secrets),
+        "previous_secret_expires_at": timestamp(
+            max((s.expires_at for s in found.secrets if s.expires_at), default=None)
+        ),
+        "metadata": found.metadata,
+        "created_at": timestamp(found.created_at),
+        "updated_at": timestamp(found.updated_at),
+    }
+
+
+def attempt(found: Attempt) -> Json:
+    return {
+        "number": found.number,
+        "started_at": timestamp(found.started_at),
+        "duration_ms": found.duration_ms,
+        "response_status": found.response_status,
+        "error": found.error,
+    }
+
+
+def delivery(found: Delivery) -> Json:
+    last = found.attempts[-1] if found.attempts else None
+    return {
+        "id": found.id,
+        "endpoint_id": found.endpoint_id,
+        "event_id": found.event.id,
+        "event_type": found.event.type,
+        "event_sequence": found.event.seq,
+        "sequence": found.sequence,
+        "status": found.status.value,
+        "attempt_count": len(found.attempts),
+        "last_response_status": last.response_status if last else None,
+        "next_attempt_at": timestamp(found.next_attempt_at),
+        "attempts": [attempt(a) for a in found.attempts],
+        "created_at": timestamp(found.created_at),
+    }
+
+
+def endpoint_spec(body: Json) -> EndpointSpec:
+    return EndpointSpec(
+        url=body["url"],
+        event_types=tuple(body.get("event_types") or ()),
+        description=body.get("description"),
+        metadata=body.get("metadata") or {},
+    )
+
+
+def endpoint_changes(body: Json) -> Json:
+    changes = dict(body)
+    if "status" in changes:
+        changes["status"] = EndpointStatus(changes["status"])
+    if "event_types" in changes:
+        changes["event_types"] = tuple(changes["event_types"] or ())
+    return _metadata_cleared(changes)
+
+
+def clock(found: Tenant) -> Json:
+    due = found.next_due()
+    return {
+        "now": timestamp(found.clock.now()),
+        "frozen": found.clock.frozen,
+        "next_due_at": timestamp(due),
+    }
+
+
+def advance(report: AdvanceReport) -> Json:
+    return {
+        "previous": timestamp(report.previous),
+        "now": timestamp(report.now),
+        "steps": report.steps,
+        "entries_posted": report.entries_posted,
+        "entries_expired": report.entries_expired,
+        "webhook_attempts": len(report.attempts),
+        "webhook_attempts_succeeded": sum(a.succeeded for a in report.attempts),
+    }
+
+
+RESOURCES.update(
+    {Ledger: ledger, Account: account, Entry: entry, WebhookEndpoint: webhook_endpoint}
+)

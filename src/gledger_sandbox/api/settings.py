@@ -6,8 +6,32 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from gledger_sandbox.api.ratelimit import RateLimit
+from gledger_sandbox.api.runner import SandboxRunner
 from gledger_sandbox.domain.idempotency import IdempotencyStore
 from gledger_sandbox.domain.tenants import TenantRegistry
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSettings:
+    keepalive_seconds: float = 15.0
+    retry_ms: int = 3000
+    """The reconnection delay SSE clients are told to use."""
+    max_lag: int = 10_000
+    """Events a reader may fall behind the head before it is dropped (it resumes from its id)."""
+    send_timeout: float = 10.0
+    """Seconds a reader's socket may refuse a write before the reader is dropped."""
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    """Seconds of sandbox time between attempts (Standard Webhooks' reference schedule)."""
+    retry_scale: float = 1.0
+    """Multiplies the schedule: 0.001 compresses ten hours into 36 seconds."""
+    jitter: float = 0.1
+    timeout_seconds: float = 5.0
+    secret_grace_seconds: float = 24 * 3600
+    """How long a rotated-out secret keeps signing, unless the rotation says otherwise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,13 +50,16 @@ class Settings:
     rate_limit: RateLimit | None = None
     """Requests per window and credential; None serves without limits."""
     default_tenant: bool = True
+    event_retention_seconds: float = 30 * 24 * 3600
+    event_retention_count: int = 1_000_000
+    streams: StreamSettings = StreamSettings()
+    webhooks: WebhookSettings = WebhookSettings()
 
 
 @dataclass(slots=True)
 class Services:
     settings: Settings
     registry: TenantRegistry
-    scheduled: set[str] = field(default_factory=set)
-    """Tenants with work on their schedule: the ticker visits only these."""
+    runner: SandboxRunner
     tenant_creation_keys: IdempotencyStore = field(default_factory=IdempotencyStore)
     """Idempotency keys of POST /v1/sandbox/tenants, which has no tenant yet to scope them to."""

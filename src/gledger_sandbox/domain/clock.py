@@ -40,6 +40,13 @@ class SandboxClock:
         self._last = reading
         return reading
 
+    def advance_to(self, moment: datetime) -> datetime:
+        """Move the clock forward to ``moment`` (no change if it is already past it)."""
+        gap = moment - self.now()
+        if gap > timedelta(0):
+            self._offset += gap
+        return self.now()
+
     def advance(self, seconds: float) -> datetime:
         """Move the clock forward; returns the new now."""
         if seconds < 0:

@@ -4,7 +4,7 @@ The tree (the HTTP status of each leaf lives in one table, ``api/problems.py``):
 
     LedgerError                      code, detail, field errors (JSON pointers)
     ├── MalformedInput               a value cannot be read (a foreign cursor, a bad timestamp)
-    │     validation.invalid_cursor, validation.invalid_value
+    │     validation.invalid_cursor, validation.invalid_value, events.cursor_out_of_range
     ├── InvalidRequest               the request breaks a rule of the ledger
     │     validation.unbalanced_entry, validation.currency_mismatch, validation.too_few_lines,
     │     validation.account_not_in_ledger, validation.unknown_currency, validation.invalid_value,
@@ -15,6 +15,7 @@ The tree (the HTTP status of each leaf lives in one table, ``api/problems.py``):
     ├── Conflict                     the request clashes with the current state
     │     duplicate_entry, duplicate_account_code, entry.immutable, entry.invalid_transition,
     │     entry.already_reversed, conflict.lock_version_mismatch, conflict.version_mismatch
+    ├── CursorExpired                events.cursor_expired (the events after it are not retained)
     ├── IdempotencyError             idempotency.key_reused, idempotency.key_in_use
     └── AccessError                  unauthorized, invalid_client, invalid_grant, invalid_scope,
                                      tenant_limit_reached
@@ -92,6 +93,10 @@ class NotFound(LedgerError):
 
 class Conflict(LedgerError):
     """The request clashes with the current state of a resource."""
+
+
+class CursorExpired(LedgerError):
+    """An events cursor points before the oldest retained event: reading on would leave a gap."""
 
 
 class IdempotencyError(LedgerError):

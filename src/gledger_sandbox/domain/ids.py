@@ -16,8 +16,9 @@ class IdGenerator:
 
     __slots__ = ("_count", "_key")
 
-    def __init__(self, seed: int) -> None:
-        self._key = seed.to_bytes(8, "big", signed=True)
+    def __init__(self, seed: int, stream: bytes = b"") -> None:
+        """``stream`` names an independent sequence under the same seed."""
+        self._key = seed.to_bytes(8, "big", signed=True) + stream
         self._count = 0
 
     def new(self, prefix: str) -> str:

@@ -41,6 +41,11 @@ class EntryStatus(StrEnum):
     VOIDED = "voided"
 
 
+class VoidReason(StrEnum):
+    REQUESTED = "requested"
+    EXPIRED = "expired"
+
+
 @dataclass(slots=True)
 class Ledger:
     id: str
@@ -128,6 +133,9 @@ class Entry:
     links: EntryLinks = field(default_factory=EntryLinks)
     posted_at: datetime | None = None
     voided_at: datetime | None = None
+    expires_at: datetime | None = None
+    """A pending entry still pending then is voided by the sandbox clock (reason ``expired``)."""
+    void_reason: VoidReason | None = None
     version: int = 1
 
 
@@ -171,6 +179,7 @@ class EntrySpec:
     source_id: str | None = None
     related_entry_ids: tuple[str, ...] = ()
     metadata: Metadata = field(default_factory=dict)
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from gledger_sandbox.domain import events
 from gledger_sandbox.domain.errors import (
     AccountDisabled,
     Conflict,
@@ -36,11 +37,28 @@ from gledger_sandbox.domain.models import (
     Line,
     LineSpec,
     StatementLine,
+    VoidReason,
 )
 from gledger_sandbox.domain.money import MAX_AMOUNT, Totals
 from gledger_sandbox.domain.store import LedgerStore
 
 EDITABLE_WHEN_FINAL = frozenset({"metadata", "version"})
+
+
+def _check_expiry(store: LedgerStore, status: EntryStatus, expires_at: datetime | None) -> None:
+    if expires_at is None:
+        return
+    if status is not EntryStatus.PENDING:
+        raise InvalidRequest.at(
+            "/expires_at", "validation.invalid_value", "Only a pending entry can expire."
+        )
+    if expires_at <= store.clock.now():
+        raise InvalidRequest.at(
+            "/expires_at",
+            "validation.invalid_value",
+            "expires_at must be later than now on the sandbox clock "
+            f"({store.clock.now().isoformat()}).",
+        )
 
 
 def _raise_collected(errors: list[FieldError], kind: type[LedgerError]) -> None:
@@ -245,13 +263,14 @@ def _index_keys(entry: Entry) -> list[tuple[Any, ...]]:
     return keys
 
 
-def create_entry(store: LedgerStore, spec: EntrySpec) -> Entry:
+def create_entry(store: LedgerStore, spec: EntrySpec, *, reverses: str | None = None) -> Entry:
     """Validate and record an entry, posting it at once unless it is created ``pending``."""
     ledger = store.ledger(spec.ledger_id, "/ledger_id")
     if spec.status is EntryStatus.VOIDED:
         raise InvalidRequest.at(
             "/status", "validation.invalid_value", "An entry is created pending or posted."
         )
+    _check_expiry(store, spec.status, spec.expires_at)
     for i, related in enumerate(spec.related_entry_ids):
         if related not in store.entries:
             raise NotFound("entry", related, f"/related_entry_ids/{i}")
@@ -281,7 +300,10 @@ def create_entry(store: LedgerStore, spec: EntrySpec) -> Entry:
             source_type=spec.source_type,
             source_id=spec.source_id,
             metadata=dict(spec.metadata),
-            links=EntryLinks(related=tuple(dict.fromkeys(spec.related_entry_ids))),
+            links=EntryLinks(
+                reverses=reverses, related=tuple(dict.fromkeys(spec.related_entry_ids))
+            ),
+            expires_at=spec.expires_at,
         )
         store.uow.put(store.entries, entry.id, entry)
         store.register(seq, entry)
@@ -293,7 +315,10 @@ def create_entry(store: LedgerStore, spec: EntrySpec) -> Entry:
             _post(store, entry, now)
         else:
             _apply(store, entry, "pending", 1)
+            if entry.expires_at is not None:
+                store.expire_later(entry)
         _check_flags(store, entry.lines)
+        store.events.append(events.ENTRY_CREATED, entry)
         return entry
 
 
@@ -323,10 +348,13 @@ def post_entry(store: LedgerStore, entry_id: str) -> Entry:
         _set_status(store, found, EntryStatus.POSTED)
         _touch(store, found, now)
         _check_flags(store, found.lines)
+        store.events.append(events.ENTRY_POSTED, found)
     return found
 
 
-def void_entry(store: LedgerStore, entry_id: str) -> Entry:
+def void_entry(
+    store: LedgerStore, entry_id: str, reason: VoidReason = VoidReason.REQUESTED
+) -> Entry:
     found = entry(store, entry_id)
     _require_pending(found, "voided")
     with store.uow.atomic():
@@ -334,7 +362,9 @@ def void_entry(store: LedgerStore, entry_id: str) -> Entry:
         _apply(store, found, "pending", -1)
         _set_status(store, found, EntryStatus.VOIDED)
         store.uow.set(found, "voided_at", now)
+        store.uow.set(found, "void_reason", reason)
         _touch(store, found, now)
+        store.events.append(events.ENTRY_VOIDED, found)
     return found
 
 
@@ -384,11 +414,11 @@ def reverse_entry(
         metadata=metadata or {},
     )
     with store.uow.atomic():
-        reversal = create_entry(store, spec)
-        store.uow.set(reversal, "links", EntryLinks(reverses=original.id))
+        reversal = create_entry(store, spec, reverses=original.id)
         links = original.links
         store.uow.set(original, "links", EntryLinks(links.reverses, reversal.id, links.related))
         _touch(store, original, reversal.created_at)
+        store.events.append(events.ENTRY_REVERSED, original)
     return reversal
 
 
@@ -425,9 +455,15 @@ def update_entry(store: LedgerStore, entry_id: str, changes: dict[str, Any]) -> 
         for name in ("description", "metadata", "effective_at"):
             if name in changes:
                 store.uow.set(found, name, changes[name])
+        if "expires_at" in changes:
+            _check_expiry(store, found.status, changes["expires_at"])
+            store.uow.set(found, "expires_at", changes["expires_at"])
+            if found.expires_at is not None:
+                store.expire_later(found)
         if "lines" in changes:
             _replace_pending_lines(store, found, changes["lines"])
         _touch(store, found, now)
+        store.events.append(events.ENTRY_UPDATED, found)
     return found
 
 

@@ -8,6 +8,7 @@ Entry commands live in ``postings``; they use the primitives here.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Callable
 from datetime import datetime
@@ -15,8 +16,10 @@ from typing import Any
 
 from sortedcontainers import SortedKeyList, SortedList
 
+from gledger_sandbox.domain import events
 from gledger_sandbox.domain.clock import SandboxClock
 from gledger_sandbox.domain.errors import Conflict, InvalidRequest, NotFound
+from gledger_sandbox.domain.events import EventLog, Retention
 from gledger_sandbox.domain.ids import IdGenerator
 from gledger_sandbox.domain.models import (
     Account,
@@ -64,10 +67,26 @@ def _snapshot(counter: _Counter, ids: IdGenerator) -> Callable[[], Callable[[], 
 class LedgerStore:
     """Ledgers, accounts, entries and statements of one tenant, with their indexes."""
 
-    def __init__(self, ids: IdGenerator, clock: SandboxClock) -> None:
+    def __init__(
+        self,
+        ids: IdGenerator,
+        clock: SandboxClock,
+        *,
+        retention: Retention = Retention(),
+        events_after: int = 0,
+        on_events: Callable[[], None] | None = None,
+    ) -> None:
         self.ids = ids
         self.clock = clock
         self.uow = UnitOfWork()
+        self.events = EventLog(
+            ids,
+            clock,
+            self.uow,
+            retention=retention,
+            starts_after=events_after,
+            on_publish=on_events,
+        )
         self._counter = _Counter()
         # A closure over the counters, not a bound method: no store <-> unit-of-work cycle, so a
         # dropped tenant is freed by reference counting alone.
@@ -82,6 +101,8 @@ class LedgerStore:
         self._external_ids: dict[tuple[str, str], str] = {}
         # Per account, posted lines keyed by (effective_at, seq): balances as of a past time.
         self._effective: dict[str, SortedKeyList] = {}
+        # Pending entries with an expiry, by (expires_at, seq, id); stale rows are skipped.
+        self.expiring: list[tuple[datetime, int, str]] = []
 
     # -- primitives ------------------------------------------------------------------------
 
@@ -122,6 +143,16 @@ class LedgerStore:
         effective.add(line)
         self.uow.on_rollback(lambda: effective.discard(line))
 
+    def expire_later(self, entry: Entry) -> None:
+        assert entry.expires_at is not None
+        row = (entry.expires_at, entry.seq, entry.id)
+        heapq.heappush(self.expiring, row)
+        self.uow.on_rollback(lambda: self._unexpire(row))
+
+    def _unexpire(self, row: tuple[datetime, int, str]) -> None:
+        self.expiring.remove(row)
+        heapq.heapify(self.expiring)
+
     # -- ledgers ---------------------------------------------------------------------------
 
     def create_ledger(self, name: str, description: str | None, metadata: Metadata) -> Ledger:
@@ -132,6 +163,7 @@ class LedgerStore:
             self.uow.put(self.ledgers, ledger.id, ledger)
             self.register(seq, ledger)
             self.index_add(("ledgers",), seq)
+            self.events.append(events.LEDGER_CREATED, ledger)
             return ledger
 
     def ledger(self, ledger_id: str, pointer: str = "") -> Ledger:
@@ -147,6 +179,7 @@ class LedgerStore:
                 if name in changes:
                     self.uow.set(ledger, name, changes[name])
             self.uow.set(ledger, "updated_at", self.clock.now())
+            self.events.append(events.LEDGER_UPDATED, ledger)
         return ledger
 
     def list_ledgers(self, page: PageRequest) -> Page[Ledger]:
@@ -189,6 +222,7 @@ class LedgerStore:
             self.register(seq, account)
             self.index_add(("accounts", ledger.id), seq)
             self.index_add(("accounts", ledger.id, account.kind), seq)
+            self.events.append(events.ACCOUNT_CREATED, account)
             return account
 
     def account(self, account_id: str, pointer: str = "") -> Account:
@@ -210,6 +244,7 @@ class LedgerStore:
                 if name in changes:
                     self.uow.set(account, name, changes[name])
             self.uow.set(account, "updated_at", self.clock.now())
+            self.events.append(events.ACCOUNT_UPDATED, account)
         return account
 
     def list_accounts(

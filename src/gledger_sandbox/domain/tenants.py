@@ -8,6 +8,7 @@ Expiry of idle tenants and tokens runs on wall time, not on the tenant's sandbox
 
 from __future__ import annotations
 
+import functools
 import hmac
 import random
 import secrets
@@ -17,13 +18,31 @@ from datetime import datetime, timedelta
 
 from gledger_sandbox.domain.clock import SandboxClock, wall_clock
 from gledger_sandbox.domain.errors import AccessError, InvalidRequest
+from gledger_sandbox.domain.events import Retention
 from gledger_sandbox.domain.idempotency import IdempotencyStore
 from gledger_sandbox.domain.ids import IdGenerator
 from gledger_sandbox.domain.schedule import PostingSchedule
 from gledger_sandbox.domain.store import LedgerStore
+from gledger_sandbox.domain.webhooks import RetryPolicy, Webhooks
 
 SCOPES = ("ledger.read", "ledger.write", "admin")
 MAX_SEED = 2**31 - 1
+
+Listener = Callable[[str], None]
+"""Told a tenant's id when its event log has new events, or was replaced by a reset."""
+
+
+def _quiet(_tenant_id: str) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class TenantPolicy:
+    """What every tenant of a server shares: event retention, webhook retries, who to tell."""
+
+    retention: Retention = Retention()
+    retries: RetryPolicy = RetryPolicy()
+    on_events: Listener = _quiet
 
 
 @dataclass(slots=True)
@@ -38,9 +57,13 @@ class Tenant:
     client_secret: str
     ttl: timedelta | None
     expires_at: datetime | None
+    policy: TenantPolicy = TenantPolicy()
     store: LedgerStore = field(init=False)
     idempotency: IdempotencyStore = field(init=False)
     schedule: PostingSchedule = field(init=False)
+    webhooks: Webhooks = field(init=False)
+    generation: int = 0
+    """Bumped by each reset: feeds reading an older generation's log end."""
 
     def __post_init__(self) -> None:
         self.fresh_state()
@@ -50,11 +73,30 @@ class Tenant:
         return self.store.clock
 
     def fresh_state(self) -> None:
-        """An empty store, clock and key space, as at creation (the seeder fills them)."""
+        """An empty store, clock, key space and webhook set, as at creation (seeded after).
+
+        The new event log goes on from the old one's last sequence (see ``events``).
+        """
+        events_after = self.store.events.last_seq if self.generation else 0
+        self.generation += 1
         clock = SandboxClock(frozen_at=self.clock_start)
-        self.store = LedgerStore(IdGenerator(self.seed), clock)
+        self.store = LedgerStore(
+            IdGenerator(self.seed),
+            clock,
+            retention=self.policy.retention,
+            events_after=events_after,
+            on_events=functools.partial(self.policy.on_events, self.id),
+        )
         self.idempotency = IdempotencyStore()
         self.schedule = PostingSchedule()
+        self.webhooks = Webhooks(
+            IdGenerator(self.seed, b"webhooks"), clock, self.store.events, self.policy.retries
+        )
+
+    def next_due(self) -> datetime | None:
+        """The earliest sandbox time at which scheduled work (postings, retries) falls due."""
+        times = [self.schedule.next_due(self.store), self.webhooks.next_due()]
+        return min((t for t in times if t is not None), default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +132,9 @@ class TenantRegistry:
         tenant_ttl: timedelta = timedelta(hours=24),
         token_ttl: timedelta = timedelta(hours=1),
         wall: Callable[[], datetime] = wall_clock,
+        policy: TenantPolicy = TenantPolicy(),
     ) -> None:
+        self.policy = policy
         self._seeder = seeder
         self.fixtures = fixtures
         self._ids = IdGenerator(seed)
@@ -138,6 +182,7 @@ class TenantRegistry:
             client_secret="cs_" + secrets.token_urlsafe(32),
             ttl=ttl,
             expires_at=now + ttl if ttl else None,
+            policy=self.policy,
         )
         self._seeder(tenant)
         self.tenants[tenant.id] = tenant
@@ -155,9 +200,12 @@ class TenantRegistry:
         tenant.seed = tenant.seed if seed is None else seed
         tenant.fresh_state()
         self._seeder(tenant)
+        self.policy.on_events(tenant.id)
         return tenant
 
     def delete(self, tenant: Tenant) -> None:
+        tenant.generation += 1  # its open feeds end
+        self.policy.on_events(tenant.id)
         self.tenants.pop(tenant.id, None)
         self._api_keys.pop(tenant.api_key, None)
         self._clients.pop(tenant.client_id, None)

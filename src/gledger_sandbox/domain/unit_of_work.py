@@ -2,7 +2,8 @@
 
 A command runs inside :meth:`UnitOfWork.atomic`; if it raises, every change it made is undone in
 reverse order, so a refused request, or a failed item of an atomic batch, leaves nothing behind.
-Nested ``atomic`` blocks join the outer one: the outermost block decides.
+Nested ``atomic`` blocks join the outer one: the outermost block decides. What must only happen
+once the changes stand (telling streams and webhooks about new events) waits for the commit.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from typing import Any
 
 
 class UnitOfWork:
-    __slots__ = ("_on_begin", "_undo")
+    __slots__ = ("_on_begin", "_on_commit", "_undo")
 
     def __init__(self) -> None:
         self._undo: list[Callable[[], None]] | None = None
         self._on_begin: list[Callable[[], Callable[[], None]]] = []
+        self._on_commit: list[Callable[[], None]] = []
 
     def snapshot_on_begin(self, take: Callable[[], Callable[[], None]]) -> None:
         """Register state taken at the start of every unit (``take`` returns its restorer)."""
@@ -34,9 +36,20 @@ class UnitOfWork:
         except BaseException:
             for undo in reversed(self._undo):
                 undo()
+            self._on_commit.clear()
             raise
         finally:
             self._undo = None
+        hooks, self._on_commit = self._on_commit, []
+        for hook in hooks:
+            hook()
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` once the outermost unit ends without error (never on a rollback)."""
+        if self._undo is None:
+            raise RuntimeError("store changed outside a unit of work")
+        if hook not in self._on_commit:
+            self._on_commit.append(hook)
 
     def on_rollback(self, undo: Callable[[], None]) -> None:
         if self._undo is None:

@@ -32,7 +32,6 @@ async def create_entry(body: dict[str, Any]) -> Response:
         return json_response(serializers.entry(created), 201)
     delay = timedelta(seconds=services().settings.async_post_delay)
     caller.schedule.post_later(created, delay, caller.clock.now())
-    services().scheduled.add(caller.id)
     return json_response(
         serializers.entry(created), 202, headers={"Preference-Applied": "respond-async"}
     )

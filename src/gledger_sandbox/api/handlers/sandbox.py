@@ -46,3 +46,13 @@ async def reset_tenant(body: dict[str, Any] | None = None) -> Response:
 async def delete_tenant() -> Response:
     services().registry.delete(tenant())
     return Response(status_code=204)
+
+
+async def get_clock() -> Response:
+    return json_response(serializers.clock(tenant()))
+
+
+async def advance_clock(body: dict[str, Any]) -> Response:
+    """Move the clock forward and run what falls due on the way; answers what ran."""
+    report = await services().runner.advance(tenant(), body["seconds"])
+    return json_response(serializers.advance(report))

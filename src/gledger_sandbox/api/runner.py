@@ -1,0 +1,169 @@
+"""The live side of every tenant: what happens between requests, on the tenant's own clock.
+
+- New events wake the tenant's open streams and send its webhooks at once.
+- A ticker runs what falls due on real-time clocks: asynchronous postings, expiries, retries.
+- ``advance`` moves a clock forward by stepping through each due moment in turn, running (and
+  awaiting) all the work due then, so an hour's retries happen in order within one request.
+
+Everything runs on the server's one event loop; attempts are tasks, tracked per tenant so an
+advance can wait for them before the clock moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from gledger_sandbox.domain.schedule import DueWork
+from gledger_sandbox.domain.tenants import Tenant, TenantRegistry
+from gledger_sandbox.domain.webhooks import Attempt, Delivery
+from gledger_sandbox.webhooks.worker import DeliveryWorker
+
+MAX_STEPS = 10_000
+"""Due moments one advance steps through at most (a guard, far above any retry schedule)."""
+
+
+@dataclass(slots=True)
+class AdvanceReport:
+    previous: datetime
+    now: datetime
+    steps: int = 0
+    entries_posted: int = 0
+    entries_expired: int = 0
+    attempts: list[Attempt] = field(default_factory=list)
+
+    def add(self, work: DueWork) -> None:
+        self.entries_posted += len(work.posted)
+        self.entries_expired += len(work.expired)
+
+
+def _forget(running: dict[str, asyncio.Task[Attempt]], key: str, _: object) -> None:
+    running.pop(key, None)
+
+
+class SandboxRunner:
+    def __init__(self, worker: DeliveryWorker, tick_seconds: float) -> None:
+        self.worker = worker
+        self.tick_seconds = tick_seconds
+        self.registry: TenantRegistry | None = None
+        self._attempts: dict[str, dict[str, asyncio.Task[Attempt]]] = defaultdict(dict)
+        """Attempts under way, per tenant, by delivery id."""
+        self._wakeups: dict[str, asyncio.Event] = {}
+        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._ticker: asyncio.Task[None] | None = None
+
+    # -- events ----------------------------------------------------------------------------
+
+    def on_events(self, tenant_id: str) -> None:
+        """A tenant committed events (or was reset): wake its feeds, send its webhooks."""
+        wakeup = self._wakeups.pop(tenant_id, None)
+        if wakeup is not None:
+            wakeup.set()
+        if self._ticker is None or self.registry is None:
+            return  # not serving yet (seeding at start-up): nothing listens
+        tenant = self.registry.tenants.get(tenant_id)
+        if tenant is None:
+            self._locks.pop(tenant_id, None)
+            self._attempts.pop(tenant_id, None)
+        elif tenant.webhooks.endpoints:
+            self.dispatch(tenant)
+
+    async def wait_for_events(self, tenant_id: str, timeout: float) -> bool:
+        """Wait until the tenant has news, or ``timeout`` seconds; True if woken."""
+        wakeup = self._wakeups.get(tenant_id)
+        if wakeup is None:
+            wakeup = self._wakeups[tenant_id] = asyncio.Event()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await wakeup.wait()
+                return True
+        return False
+
+    # -- due work --------------------------------------------------------------------------
+
+    def dispatch(self, tenant: Tenant) -> None:
+        """Make deliveries for new events and start every attempt due now."""
+        tenant.webhooks.collect()
+        running = self._attempts[tenant.id]
+        for delivery in tenant.webhooks.take_due():
+            task = asyncio.get_running_loop().create_task(
+                self.worker.attempt(tenant.webhooks, delivery)
+            )
+            running[delivery.id] = task
+            task.add_done_callback(functools.partial(_forget, running, delivery.id))
+
+    async def deliver_now(self, tenant: Tenant, delivery: Delivery) -> None:
+        """Start the due attempts and wait for this delivery's (a retry, a ping)."""
+        self.dispatch(tenant)
+        task = self._attempts[tenant.id].get(delivery.id)
+        if task is not None:
+            await task
+
+    def run_due(self, tenant: Tenant) -> DueWork:
+        """Post and expire the entries due now, then send what is due."""
+        work = tenant.schedule.run_due(tenant.store, tenant.clock.now())
+        self.dispatch(tenant)
+        return work
+
+    async def settle(self, tenant: Tenant) -> list[Attempt]:
+        """Run everything due now and wait for every attempt of the tenant to end."""
+        done: list[Attempt] = []
+        self.dispatch(tenant)
+        while running := self._attempts.get(tenant.id):
+            done += await asyncio.gather(*running.values())
+            self.dispatch(tenant)
+        return done
+
+    async def advance(self, tenant: Tenant, seconds: float) -> AdvanceReport:
+        """Move the tenant's clock forward, running the work of each due moment on the way."""
+        async with self._locks[tenant.id]:
+            clock = tenant.clock
+            report = AdvanceReport(previous=clock.now(), now=clock.now())
+            target = report.previous + timedelta(seconds=seconds)
+            report.attempts += await self.settle(tenant)
+            while report.steps < MAX_STEPS:
+                due = tenant.next_due()
+                if due is None or due > target:
+                    break
+                clock.advance_to(due)
+                report.steps += 1
+                report.add(self.run_due(tenant))
+                report.attempts += await self.settle(tenant)
+            clock.advance_to(target)
+            report.add(self.run_due(tenant))
+            report.attempts += await self.settle(tenant)
+            tenant.store.events.trim()
+            report.now = clock.now()
+            return report
+
+    # -- the ticker ------------------------------------------------------------------------
+
+    async def start(self, registry: TenantRegistry) -> None:
+        self.registry = registry
+        await self.worker.start()
+        self._ticker = asyncio.get_running_loop().create_task(self._tick())
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+        running = [task for tasks in self._attempts.values() for task in tasks.values()]
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        await self.worker.close()
+
+    async def _tick(self) -> None:
+        assert self.registry is not None
+        while True:
+            await asyncio.sleep(self.tick_seconds)
+            for tenant in list(self.registry.tenants.values()):
+                due = tenant.next_due()
+                if due is not None and due <= tenant.clock.now():
+                    self.run_due(tenant)

@@ -1,0 +1,319 @@
+"""Live feeds of a tenant's events: Server-Sent Events and a WebSocket, on the same cursor.
+
+A feed reads the event log itself from its cursor, so an open stream holds no buffer of its
+own and costs no thread: a waiting coroutine per stream, woken when its tenant commits events.
+A reader that falls more than ``max_lag`` events behind, or whose socket takes longer than
+``send_timeout`` to accept a write, is dropped with a reason; it resumes from its last id.
+
+SSE (``GET /v1/events/stream``) goes through connexion like any operation (the spec validates
+its parameters, security checks its scopes) and answers with :class:`EventStreamResponse`.
+The WebSocket (``/v1/events/ws``) is a Starlette route in front of connexion, which cannot
+route WebSockets; it authenticates with the same credentials (see :func:`websocket_feed`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import orjson
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from gledger_sandbox.api import serializers
+from gledger_sandbox.api.problems import problem_body, status_of
+from gledger_sandbox.api.runner import SandboxRunner
+from gledger_sandbox.api.settings import StreamSettings
+from gledger_sandbox.domain.errors import LedgerError, MalformedInput
+from gledger_sandbox.domain.events import EVENT_TYPES, Event
+from gledger_sandbox.domain.tenants import Principal, Tenant, TenantRegistry
+
+BATCH = 256
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRequest:
+    after: int
+    types: frozenset[str] | None = None
+    max_events: int | None = None
+    timeout: float | None = None
+
+
+class FeedEnded(Exception):
+    """Why a feed stopped early: a problem to tell the reader, with a machine-readable code."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+
+
+def feed_request(
+    after: str | int | None,
+    types: list[str] | None,
+    max_events: int | None,
+    timeout: float | None,
+    tenant: Tenant,
+    pointer: str = "/query/after",
+) -> FeedRequest:
+    """A feed's cursor and bounds, checked against the log (410 for an expired cursor)."""
+    log = tenant.store.events
+    if after is None:
+        position = log.last_seq
+    elif isinstance(after, int) or (after.isascii() and after.isdigit()):
+        position = int(after)
+    else:
+        raise MalformedInput.at(
+            pointer, "validation.invalid_cursor", "A cursor is an event sequence number."
+        )
+    log.check_cursor(position, pointer)
+    unknown = sorted(set(types or ()) - set(EVENT_TYPES))
+    if unknown:
+        raise MalformedInput.at(
+            "/query/types", "validation.invalid_value", f"Unknown event type(s): {unknown}."
+        )
+    return FeedRequest(position, frozenset(types) if types else None, max_events, timeout)
+
+
+async def follow(
+    runner: SandboxRunner, tenant: Tenant, request: FeedRequest, settings: StreamSettings
+) -> AsyncIterator[list[Event] | None]:
+    """Batches of events after the cursor as they commit; None when a keep-alive is due.
+
+    Ends when ``max_events`` were sent or ``timeout`` passed; raises :class:`FeedEnded` when the
+    tenant is reset or deleted, or the reader lags too far behind.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + request.timeout if request.timeout is not None else None
+    generation = tenant.generation
+    log = tenant.store.events
+    cursor = request.after
+    left = request.max_events
+    while left is None or left > 0:
+        if tenant.generation != generation:
+            raise FeedEnded(410, "events.log_reset", "The tenant was reset or deleted.")
+        if log.last_seq - cursor > settings.max_lag or cursor < log.dropped_through:
+            raise FeedEnded(
+                409,
+                "events.reader_too_slow",
+                f"This reader fell more than {settings.max_lag} events behind; "
+                f"resume from event {cursor}.",
+            )
+        events = log.after(cursor, request.types, min(BATCH, left or BATCH))
+        if events:
+            cursor = events[-1].seq
+            if left is not None:
+                left -= len(events)
+            yield events
+            continue
+        cursor = max(cursor, log.last_seq)  # nothing of the wanted types up to the head
+        wait = settings.keepalive_seconds
+        if deadline is not None:
+            wait = min(wait, deadline - loop.time())
+            if wait <= 0:
+                return
+        if not await runner.wait_for_events(tenant.id, wait):
+            yield None
+
+
+def event_bytes(event: Event) -> bytes:
+    """The event's JSON, rendered once and shared by every feed and webhook."""
+    if event.wire is None:
+        event.wire = serializers.dumps(serializers.event(event))
+    return event.wire
+
+
+def sse_frame(event: Event) -> bytes:
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (event.seq, event.type.encode(), event_bytes(event))
+
+
+class EventStreamResponse(Response):
+    """``text/event-stream`` of a feed; ends on the feed's bounds or the client's leaving."""
+
+    media_type = "text/event-stream"
+
+    def __init__(
+        self, chunks: Callable[[], AsyncIterator[bytes]], settings: StreamSettings
+    ) -> None:
+        super().__init__(
+            None,
+            200,
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            media_type=self.media_type,
+        )
+        self._chunks = chunks
+        self._settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        pump = asyncio.ensure_future(self._pump(send))
+        gone = asyncio.ensure_future(_disconnected(receive))
+        await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (pump, gone):
+            task.cancel()
+        await asyncio.gather(pump, gone, return_exceptions=True)
+
+    async def _pump(self, send: Send) -> None:
+        try:
+            async for chunk in self._chunks():
+                await asyncio.wait_for(
+                    send({"type": "http.response.body", "body": chunk, "more_body": True}),
+                    self._settings.send_timeout,
+                )
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except TimeoutError:
+            return  # the client stopped reading: drop it (it resumes from its last id)
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def sse_chunks(
+    runner: SandboxRunner,
+    tenant: Tenant,
+    request: FeedRequest,
+    settings: StreamSettings,
+    request_id: str,
+) -> AsyncIterator[bytes]:
+    yield b": gledger event stream\nretry: %d\n\n" % settings.retry_ms
+    try:
+        async for batch in follow(runner, tenant, request, settings):
+            yield b": keep-alive\n\n" if batch is None else b"".join(map(sse_frame, batch))
+    except FeedEnded as ended:
+        problem = problem_body(ended.status, ended.code, ended.detail, request_id)
+        yield b"event: error\ndata: %s\n\n" % problem
+
+
+# -- WebSocket ------------------------------------------------------------------------------
+
+WS_AUTH_SECONDS = 10.0
+CLOSE_CODES = {400: 4400, 401: 4401, 403: 4403, 409: 4409, 410: 4410}
+
+
+def _message(kind: str, **fields: object) -> str:
+    return orjson.dumps({"kind": kind, **fields}).decode()
+
+
+def _ws_event(event: Event) -> str:
+    return (b'{"kind":"event","event":%s}' % event_bytes(event)).decode()
+
+
+async def _first_message(websocket: WebSocket) -> dict[str, object]:
+    async with asyncio.timeout(WS_AUTH_SECONDS):
+        text = await websocket.receive_text()
+    try:
+        message = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        message = None
+    if not isinstance(message, dict):
+        raise FeedEnded(400, "validation.invalid_json", "The first message must be a JSON object.")
+    return message
+
+
+def _principal(registry: TenantRegistry, token: str | None) -> Principal:
+    found = (registry.by_api_key(token) or registry.by_access_token(token)) if token else None
+    if found is None:
+        raise FeedEnded(401, "unauthorized", "Missing, unknown or expired credential.")
+    if "ledger.read" not in found.scopes:
+        raise FeedEnded(403, "insufficient_scope", "Reading events needs the ledger.read scope.")
+    return found
+
+
+def _bearer(websocket: WebSocket) -> str | None:
+    authorization = websocket.headers.get("authorization", "")
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+async def websocket_feed(websocket: WebSocket) -> None:
+    """``/v1/events/ws``: authenticate, then send the feed as JSON text messages.
+
+    The credential (an API key or an access token) comes as ``Authorization: Bearer``, as the
+    ``access_token`` query parameter, or, when neither is given, in a first message
+    ``{"access_token": ..., "after": ..., "types": [...]}`` sent within 10 seconds. The cursor and
+    bounds are the query parameters ``after``, ``types`` (comma separated), ``max_events`` and
+    ``timeout``, or the same fields of that first message.
+    """
+    services = websocket.scope["gledger.services"]
+    runner: SandboxRunner = services.runner
+    settings: StreamSettings = services.settings.streams
+    request_id = websocket.scope.get("gledger.request_id", "")
+    await websocket.accept()
+    try:
+        params: dict[str, object] = dict(websocket.query_params)
+        token = _bearer(websocket) or websocket.query_params.get("access_token")
+        if token is None:
+            params = await _first_message(websocket)
+            given = params.get("access_token")
+            token = given if isinstance(given, str) else None
+        tenant = _principal(services.registry, token).tenant
+        request = feed_request(*_feed_params(params), tenant)
+        await websocket.send_text(_message("ready", after=request.after))
+        async for batch in follow(runner, tenant, request, settings):
+            for event in batch or ():
+                await asyncio.wait_for(websocket.send_text(_ws_event(event)), settings.send_timeout)
+        await websocket.send_text(_message("end"))
+        await websocket.close(1000)
+    except (WebSocketDisconnect, TimeoutError):
+        return
+    except LedgerError as error:
+        await _refuse(websocket, status_of(error), error.code, error.detail, request_id)
+    except FeedEnded as ended:
+        await _refuse(websocket, ended.status, ended.code, ended.detail, request_id)
+
+
+def _feed_params(
+    params: dict[str, object],
+) -> tuple[str | int | None, list[str] | None, int | None, float | None]:
+    """The cursor and bounds from query parameters (strings) or a first message (JSON)."""
+    after = params.get("after")
+    types = params.get("types")
+    if isinstance(types, str):
+        types = [t for t in types.split(",") if t]
+    if types is not None and not (
+        isinstance(types, list) and all(isinstance(t, str) for t in types)
+    ):
+        raise MalformedInput.at("/types", "validation.invalid_value", "types is a list of names.")
+    return (
+        after if isinstance(after, str | int) and not isinstance(after, bool) else None,
+        types,
+        _count(params.get("max_events"), "/max_events"),
+        _seconds(params.get("timeout"), "/timeout"),
+    )
+
+
+def _count(value: object, pointer: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise MalformedInput.at(pointer, "validation.invalid_value", "A whole number from 1.")
+    return value
+
+
+def _seconds(value: object, pointer: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value) if isinstance(value, str | int | float) else -1.0
+    except ValueError:
+        seconds = -1.0
+    if isinstance(value, bool) or not 0 < seconds <= 86400:
+        raise MalformedInput.at(pointer, "validation.invalid_value", "Seconds, up to 86400.")
+    return seconds
+
+
+async def _refuse(websocket: WebSocket, status: int, code: str, detail: str, rid: str) -> None:
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+        problem = orjson.loads(problem_body(status, code, detail, rid))
+        await websocket.send_text(_message("error", problem=problem))
+        await websocket.close(CLOSE_CODES.get(status, 1008), code)

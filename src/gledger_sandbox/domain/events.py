@@ -1,0 +1,254 @@
+"""The event log of a tenant: one append-only record of every change, behind every feed.
+
+Each command appends its events inside its own unit of work, so a change and its event stand or
+fall together; readers (the events API, the streams, the webhook worker) hear of new events only
+after the commit. An event holds a snapshot of the resource as it was right after the change.
+
+Sequences increase strictly for the life of a tenant, across resets too: a reset starts a new log
+after the old one's last sequence, so a cursor into the old log reads as expired, never as a
+position in the new one. Retention (an age on the sandbox clock and a count) drops the oldest
+events; a cursor that points before the retained ones is refused, never answered with a gap.
+"""
+
+from __future__ import annotations
+
+import copy
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from heapq import merge
+from itertools import islice
+from typing import Any
+
+from gledger_sandbox.domain.clock import SandboxClock
+from gledger_sandbox.domain.errors import CursorExpired, MalformedInput, NotFound
+from gledger_sandbox.domain.ids import IdGenerator
+from gledger_sandbox.domain.unit_of_work import UnitOfWork
+
+LEDGER_CREATED = "ledger.created"
+LEDGER_UPDATED = "ledger.updated"
+ACCOUNT_CREATED = "account.created"
+ACCOUNT_UPDATED = "account.updated"
+ENTRY_CREATED = "entry.created"
+ENTRY_UPDATED = "entry.updated"
+ENTRY_POSTED = "entry.posted"
+ENTRY_VOIDED = "entry.voided"
+ENTRY_REVERSED = "entry.reversed"
+
+EVENT_TYPES = (
+    LEDGER_CREATED,
+    LEDGER_UPDATED,
+    ACCOUNT_CREATED,
+    ACCOUNT_UPDATED,
+    ENTRY_CREATED,
+    ENTRY_UPDATED,
+    ENTRY_POSTED,
+    ENTRY_VOIDED,
+    ENTRY_REVERSED,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """The request behind a change: our request id and the client's correlation id."""
+
+    request_id: str | None = None
+    correlation_id: str | None = None
+
+
+NO_CAUSE = Cause()
+_cause: ContextVar[Cause] = ContextVar("gledger_cause", default=NO_CAUSE)
+
+
+def current_cause() -> Cause:
+    return _cause.get()
+
+
+@contextmanager
+def caused_by(cause: Cause) -> Iterator[None]:
+    """Record ``cause`` on the events appended inside the block (set per request by the api)."""
+    token = _cause.set(cause)
+    try:
+        yield
+    finally:
+        _cause.reset(token)
+
+
+@dataclass(slots=True)
+class Event:
+    id: str
+    seq: int
+    type: str
+    created_at: datetime
+    data: Any
+    """A snapshot of the changed resource (a copy: later changes do not show through)."""
+    cause: Cause
+    wire: bytes | None = None
+    """The event rendered once by the api and shared by every feed (an event never changes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    max_age: timedelta = timedelta(days=30)
+    max_count: int = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    events: list[Event]
+    has_more: bool
+    next_after: int
+    """The sequence to read on from: the last event returned, or the cursor given."""
+
+
+class EventLog:
+    """Events in sequence order, with a per-type index; appends are O(1), pages O(limit)."""
+
+    def __init__(
+        self,
+        ids: IdGenerator,
+        clock: SandboxClock,
+        uow: UnitOfWork,
+        *,
+        retention: Retention = Retention(),
+        starts_after: int = 0,
+        on_publish: Callable[[], None] | None = None,
+    ) -> None:
+        self._ids = ids
+        self._clock = clock
+        self._uow = uow
+        self.retention = retention
+        self._events: list[Event] = []
+        self._start = 0  # index of the first retained event in _events
+        self._by_type: dict[str, list[int]] = {}
+        self._by_id: dict[str, Event] = {}
+        self.dropped_through = starts_after
+        """The sequence of the last event no longer held (the previous log's end, at first)."""
+        self.last_seq = starts_after
+        self._published = starts_after
+        self._on_publish = on_publish
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def append(self, event_type: str, resource: Any) -> Event:
+        """Record a change inside the current unit of work; readers see it after the commit."""
+        event = Event(
+            id=self._ids.new("evt"),
+            seq=self.last_seq + 1,
+            type=event_type,
+            created_at=self._clock.now(),
+            data=copy.copy(resource),
+            cause=_cause.get(),
+        )
+        self._uow.on_rollback(self._drop_newest)
+        self._events.append(event)
+        self._by_type.setdefault(event_type, []).append(event.seq)
+        self._by_id[event.id] = event
+        self.last_seq = event.seq
+        self._uow.after_commit(self._publish)
+        return event
+
+    def _drop_newest(self) -> None:
+        event = self._events.pop()
+        self._by_type[event.type].pop()
+        del self._by_id[event.id]
+        self.last_seq = event.seq - 1
+
+    def _publish(self) -> None:
+        self._published = self.last_seq
+        self.trim()
+        if self._on_publish is not None:
+            self._on_publish()
+
+    def trim(self) -> None:
+        """Drop what retention no longer keeps: events too old on the sandbox clock, or too many."""
+        oldest_kept = self._clock.now() - self.retention.max_age
+        over = len(self) - self.retention.max_count
+        while self._start < len(self._events):
+            event = self._events[self._start]
+            if over <= 0 and event.created_at >= oldest_kept:
+                break
+            del self._by_id[event.id]
+            self.dropped_through = event.seq
+            self._start += 1
+            over -= 1
+        if self._start > 1024 and self._start * 2 > len(self._events):
+            del self._events[: self._start]
+            self._start = 0
+            for seqs in self._by_type.values():
+                del seqs[: bisect_right(seqs, self.dropped_through)]
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._events) - self._start
+
+    @property
+    def first_seq(self) -> int:
+        """The sequence of the oldest event held (``last_seq + 1`` when none is)."""
+        return self.dropped_through + 1
+
+    def get(self, event_id: str) -> Event:
+        found = self._by_id.get(event_id)
+        if found is None or found.seq > self._published:
+            raise NotFound("event", event_id)
+        return found
+
+    def seq_before(self, moment: datetime) -> int:
+        """The sequence just before the first held event created at or after ``moment``."""
+        held = self._events
+        index = bisect_left(held, moment, lo=self._start, key=lambda e: e.created_at)
+        return held[index - 1].seq if index > self._start else self.dropped_through
+
+    def check_cursor(self, after: int, pointer: str = "/query/after") -> None:
+        """Refuse a cursor whose next events are no longer held, or that no event has reached."""
+        if after < self.dropped_through:
+            raise CursorExpired.at(
+                pointer,
+                "events.cursor_expired",
+                f"Events after {after} are no longer retained: the oldest held is "
+                f"{self.first_seq}. Read from {self.dropped_through} and reconcile any gap "
+                "from the resources themselves.",
+            )
+        if after > self._published:
+            raise MalformedInput.at(
+                pointer,
+                "events.cursor_out_of_range",
+                f"No event has sequence {after}: the log ends at {self._published}. "
+                "(A tenant reset starts a new log; read it from its first sequence.)",
+            )
+
+    def page(self, after: int, types: Iterable[str] | None, limit: int) -> EventPage:
+        """Up to ``limit`` events after sequence ``after``, of ``types`` if given, in order."""
+        self.check_cursor(after)
+        wanted = self._seqs_after(after, types)
+        found = [self._at(seq) for seq in islice(wanted, limit)]
+        has_more = next(wanted, None) is not None
+        return EventPage(found, has_more, found[-1].seq if found else after)
+
+    def after(self, after: int, types: frozenset[str] | None, limit: int) -> list[Event]:
+        """Like :meth:`page`, for a feed that already checked its cursor."""
+        return [self._at(seq) for seq in islice(self._seqs_after(after, types), limit)]
+
+    def _at(self, seq: int) -> Event:
+        return self._events[self._start + seq - self.first_seq]
+
+    def _seqs_after(self, after: int, types: Iterable[str] | None) -> Iterator[int]:
+        after = max(after, self.dropped_through)
+        end = self._published
+        if types is None:
+            return iter(range(after + 1, end + 1))
+        walks = []
+        for event_type in set(types):
+            seqs = self._by_type.get(event_type)
+            if seqs:
+                walks.append(_from(seqs, bisect_right(seqs, after)))
+        return (seq for seq in merge(*walks) if seq <= end)
+
+
+def _from(seqs: list[int], start: int) -> Iterator[int]:
+    """The list from ``start`` on, without walking the part before it."""
+    return (seqs[i] for i in range(start, len(seqs)))

@@ -1,0 +1,467 @@
+"""Webhook endpoints and their deliveries: who wants which events, and what became of each.
+
+A delivery is one event for one endpoint. It is created when its event is committed (for every
+enabled endpoint that wants the type), attempted at once, and retried on the sandbox clock after
+each failure, following the retry policy, until a 2xx answer or the policy gives up. A 410 answer
+disables the endpoint. Nothing here does I/O: the webhook worker makes the attempts and reports
+each outcome back with :meth:`Webhooks.finish_attempt`.
+
+Each endpoint numbers its deliveries (``sequence``) in event order, so a receiver that gets them
+out of order, or twice, can put them back in order and drop repeats.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sortedcontainers import SortedList
+
+from gledger_sandbox.domain.clock import SandboxClock
+from gledger_sandbox.domain.errors import Conflict, InvalidRequest, NotFound
+from gledger_sandbox.domain.events import NO_CAUSE, Event, EventLog
+from gledger_sandbox.domain.ids import IdGenerator
+from gledger_sandbox.domain.models import Metadata
+from gledger_sandbox.domain.pages import EMPTY, Page, PageRequest, paginate
+
+TEST_EVENT = "webhook.test"
+MAX_REPLAY = 10_000
+
+
+class EndpointStatus(StrEnum):
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    """Waiting for its first attempt or for a retry (``next_attempt_at``)."""
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    """Given up: the retry policy ran out, or the endpoint answered 410."""
+
+
+@dataclass(frozen=True, slots=True)
+class SigningSecret:
+    value: str
+    expires_at: datetime | None = None
+    """When a rotated-out secret stops signing; None for the current one."""
+
+
+@dataclass(slots=True)
+class WebhookEndpoint:
+    id: str
+    seq: int
+    url: str
+    description: str | None
+    event_types: tuple[str, ...]
+    """The types delivered; empty means every type."""
+    status: EndpointStatus
+    secrets: tuple[SigningSecret, ...]
+    """The current secret first, then rotated-out ones still inside their grace period."""
+    metadata: Metadata
+    created_at: datetime
+    updated_at: datetime
+    disabled_reason: str | None = None
+    cursor: int = 0
+    """The last event sequence this endpoint has had deliveries made for."""
+    sequence: int = 0
+    """The last delivery sequence number given out."""
+
+    def wants(self, event_type: str) -> bool:
+        return not self.event_types or event_type in self.event_types
+
+    def signing_secrets(self, now: datetime) -> list[str]:
+        return [s.value for s in self.secrets if s.expires_at is None or s.expires_at > now]
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    number: int
+    started_at: datetime
+    duration_ms: float
+    response_status: int | None
+    error: str | None
+    """Why no answer came (refused, timed out), or None when one did."""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.response_status is not None and 200 <= self.response_status < 300
+
+
+@dataclass(slots=True)
+class Delivery:
+    id: str
+    seq: int
+    endpoint_id: str
+    event: Event
+    sequence: int
+    created_at: datetime
+    status: DeliveryStatus = DeliveryStatus.PENDING
+    attempts: list[Attempt] = field(default_factory=list)
+    next_attempt_at: datetime | None = None
+    retries: bool = True
+    """False for a test ping: one attempt, whatever its outcome."""
+    in_flight: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Delays between attempts, in sandbox seconds: ``len(schedule) + 1`` attempts in all.
+
+    The default follows the Standard Webhooks reference schedule (5 s, 5 min, 30 min, 2 h, 5 h,
+    10 h, 10 h). ``jitter`` adds up to that fraction, derived from the delivery id, so retries of
+    many deliveries spread out yet a run reproduces; a frozen clock (deterministic mode) uses none.
+    """
+
+    schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    jitter: float = 0.1
+
+    def delay(self, delivery: Delivery, frozen: bool) -> timedelta | None:
+        """The wait before the next attempt, or None once the schedule is spent."""
+        done = len(delivery.attempts)
+        if not delivery.retries or done > len(self.schedule):
+            return None
+        base = self.schedule[done - 1]
+        if frozen or not self.jitter:
+            return timedelta(seconds=base)
+        digest = hashlib.blake2b(f"{delivery.id}:{done}".encode(), digest_size=4).digest()
+        spread = int.from_bytes(digest, "big") / 2**32
+        return timedelta(seconds=base * (1 + self.jitter * spread))
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSpec:
+    url: str
+    event_types: tuple[str, ...] = ()
+    description: str | None = None
+    metadata: Metadata = field(default_factory=dict)
+
+
+class Webhooks:
+    """A tenant's endpoints and deliveries, and the order their next attempts fall due in."""
+
+    def __init__(
+        self, ids: IdGenerator, clock: SandboxClock, log: EventLog, policy: RetryPolicy
+    ) -> None:
+        self._ids = ids
+        self._clock = clock
+        self.log = log
+        self.policy = policy
+        self.endpoints: dict[str, WebhookEndpoint] = {}
+        self.deliveries: dict[str, Delivery] = {}
+        self._by_seq: dict[int, Any] = {}
+        self._endpoint_index: SortedList = SortedList()
+        self._deliveries_of: dict[str, SortedList] = {}
+        self._due: list[tuple[datetime, int, str]] = []
+        self._seq = 0
+        self.in_flight = 0
+        """Attempts under way (the worker awaits them before the clock moves on)."""
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    # -- endpoints -------------------------------------------------------------------------
+
+    def create_endpoint(self, spec: EndpointSpec, secret: str) -> WebhookEndpoint:
+        """A new endpoint; it receives the events committed from now on."""
+        now = self._clock.now()
+        endpoint = WebhookEndpoint(
+            id=self._ids.new("we"),
+            seq=self._next_seq(),
+            url=spec.url,
+            description=spec.description,
+            event_types=tuple(dict.fromkeys(spec.event_types)),
+            status=EndpointStatus.ENABLED,
+            secrets=(SigningSecret(secret),),
+            metadata=dict(spec.metadata),
+            created_at=now,
+            updated_at=now,
+            cursor=self.log.last_seq,
+        )
+        self.endpoints[endpoint.id] = endpoint
+        self._by_seq[endpoint.seq] = endpoint
+        self._endpoint_index.add(endpoint.seq)
+        self._deliveries_of[endpoint.id] = SortedList()
+        return endpoint
+
+    def endpoint(self, endpoint_id: str) -> WebhookEndpoint:
+        found = self.endpoints.get(endpoint_id)
+        if found is None:
+            raise NotFound("webhook endpoint", endpoint_id)
+        return found
+
+    def list_endpoints(self, page: PageRequest) -> Page[WebhookEndpoint]:
+        return paginate(self._endpoint_index, self._by_seq.__getitem__, page)
+
+    def update_endpoint(self, endpoint_id: str, changes: dict[str, Any]) -> WebhookEndpoint:
+        """Change an endpoint; enabling it again resumes its pending deliveries.
+
+        Events committed while it was disabled are not delivered (replay a range for them).
+        """
+        endpoint = self.endpoint(endpoint_id)
+        for name in ("url", "description", "metadata"):
+            if name in changes:
+                setattr(endpoint, name, changes[name])
+        if "event_types" in changes:
+            endpoint.event_types = tuple(dict.fromkeys(changes["event_types"]))
+        status = changes.get("status")
+        if status is not None and status is not endpoint.status:
+            endpoint.status = status
+            if status is EndpointStatus.ENABLED:
+                endpoint.disabled_reason = None
+                endpoint.cursor = self.log.last_seq
+                self._requeue_pending(endpoint)
+            else:
+                endpoint.disabled_reason = "disabled by request"
+        endpoint.updated_at = self._clock.now()
+        return endpoint
+
+    def delete_endpoint(self, endpoint_id: str) -> None:
+        """Forget an endpoint and its delivery log; pending attempts are dropped."""
+        endpoint = self.endpoint(endpoint_id)
+        del self.endpoints[endpoint.id]
+        del self._by_seq[endpoint.seq]
+        self._endpoint_index.discard(endpoint.seq)
+        for seq in self._deliveries_of.pop(endpoint.id):
+            delivery = self._by_seq.pop(seq)
+            del self.deliveries[delivery.id]
+
+    def rotate_secret(self, endpoint_id: str, secret: str, grace: timedelta) -> WebhookEndpoint:
+        """A new current secret; the old one keeps signing alongside it for ``grace``."""
+        endpoint = self.endpoint(endpoint_id)
+        now = self._clock.now()
+        current, *older = endpoint.secrets
+        kept = [s for s in older if s.expires_at is not None and s.expires_at > now]
+        retired = [SigningSecret(current.value, now + grace)] if grace > timedelta(0) else []
+        endpoint.secrets = (SigningSecret(secret), *retired, *kept)
+        endpoint.updated_at = now
+        return endpoint
+
+    # -- deliveries ------------------------------------------------------------------------
+
+    def collect(self) -> int:
+        """Make deliveries for the events committed since each endpoint last looked."""
+        made = 0
+        head = self.log.last_seq
+        for endpoint in self.endpoints.values():
+            if endpoint.status is not EndpointStatus.ENABLED or endpoint.cursor >= head:
+                continue
+            types = frozenset(endpoint.event_types) if endpoint.event_types else None
+            # Retention only drops events far older than any delivery lag; start at what is held.
+            after = max(endpoint.cursor, self.log.dropped_through)
+            for event in self.log.after(after, types, head - after):
+                self._new_delivery(endpoint, event)
+                made += 1
+            endpoint.cursor = head
+        return made
+
+    def _new_delivery(
+        self, endpoint: WebhookEndpoint, event: Event, retries: bool = True
+    ) -> Delivery:
+        now = self._clock.now()
+        endpoint.sequence += 1
+        delivery = Delivery(
+            id=self._ids.new("whd"),
+            seq=self._next_seq(),
+            endpoint_id=endpoint.id,
+            event=event,
+            sequence=endpoint.sequence,
+            created_at=now,
+            retries=retries,
+        )
+        self.deliveries[delivery.id] = delivery
+        self._by_seq[delivery.seq] = delivery
+        self._deliveries_of[endpoint.id].add(delivery.seq)
+        self._schedule(delivery, now)
+        return delivery
+
+    def ping(self, endpoint_id: str) -> Delivery:
+        """A ``webhook.test`` delivery to one endpoint: one attempt, not an event of the log."""
+        endpoint = self.endpoint(endpoint_id)
+        event = Event(
+            id=self._ids.new("evt"),
+            seq=0,
+            type=TEST_EVENT,
+            created_at=self._clock.now(),
+            data=endpoint,
+            cause=NO_CAUSE,
+        )
+        return self._new_delivery(endpoint, event, retries=False)
+
+    def delivery(self, delivery_id: str) -> Delivery:
+        found = self.deliveries.get(delivery_id)
+        if found is None:
+            raise NotFound("webhook delivery", delivery_id)
+        return found
+
+    def list_deliveries(
+        self,
+        endpoint_id: str,
+        page: PageRequest,
+        status: DeliveryStatus | None = None,
+        event_type: str | None = None,
+    ) -> Page[Delivery]:
+        self.endpoint(endpoint_id)
+
+        def accept(delivery: Delivery) -> bool:
+            return (status is None or delivery.status is status) and (
+                event_type is None or delivery.event.type == event_type
+            )
+
+        seqs = self._deliveries_of.get(endpoint_id, EMPTY)
+        return paginate(seqs, self._by_seq.__getitem__, page, accept)
+
+    def retry(self, delivery_id: str) -> Delivery:
+        """Attempt one delivery again now, whatever became of it (the attempt count goes on)."""
+        delivery = self.delivery(delivery_id)
+        self._require_enabled(self.endpoint(delivery.endpoint_id))
+        if delivery.in_flight:
+            raise Conflict.at(
+                "/status",
+                "webhook.delivery_in_flight",
+                f"Delivery {delivery.id} is being attempted right now; retry after it ends.",
+            )
+        delivery.status = DeliveryStatus.PENDING
+        self._schedule(delivery, self._clock.now())
+        return delivery
+
+    def replay(
+        self,
+        endpoint_id: str,
+        since: datetime | None,
+        until: datetime | None,
+        failed_only: bool,
+    ) -> list[Delivery]:
+        """Deliver a range of events again: new deliveries, or new attempts of the failed ones."""
+        endpoint = self.endpoint(endpoint_id)
+        self._require_enabled(endpoint)
+        if since is not None and until is not None and since >= until:
+            raise InvalidRequest.at(
+                "/until", "validation.invalid_range", "until must be later than since."
+            )
+        if failed_only:
+            chosen = [
+                self._by_seq[seq]
+                for seq in self._deliveries_of[endpoint.id]
+                if self._by_seq[seq].status is DeliveryStatus.FAILED
+                and _within(self._by_seq[seq].event.created_at, since, until)
+            ]
+            self._check_replay_size(len(chosen))
+            for delivery in chosen:
+                delivery.status = DeliveryStatus.PENDING
+                self._schedule(delivery, self._clock.now())
+            return chosen
+        types = frozenset(endpoint.event_types) if endpoint.event_types else None
+        events = list(self._events_between(since, until, types))
+        self._check_replay_size(len(events))
+        return [self._new_delivery(endpoint, event) for event in events]
+
+    def _events_between(
+        self, since: datetime | None, until: datetime | None, types: frozenset[str] | None
+    ) -> Iterable[Event]:
+        after = self.log.seq_before(since) if since is not None else self.log.dropped_through
+        while True:
+            batch = self.log.after(after, types, 1000)
+            for event in batch:
+                if until is not None and event.created_at >= until:
+                    return
+                yield event
+            if len(batch) < 1000:
+                return
+            after = batch[-1].seq
+
+    @staticmethod
+    def _check_replay_size(count: int) -> None:
+        if count > MAX_REPLAY:
+            raise InvalidRequest.at(
+                "/since",
+                "webhook.replay_too_large",
+                f"The range holds {count} deliveries; replay at most {MAX_REPLAY} at a time.",
+            )
+
+    @staticmethod
+    def _require_enabled(endpoint: WebhookEndpoint) -> None:
+        if endpoint.status is not EndpointStatus.ENABLED:
+            raise Conflict.at(
+                "/status",
+                "webhook.endpoint_disabled",
+                f"Endpoint {endpoint.id} is disabled ({endpoint.disabled_reason}); "
+                "enable it first.",
+            )
+
+    # -- attempts --------------------------------------------------------------------------
+
+    def _schedule(self, delivery: Delivery, when: datetime) -> None:
+        delivery.next_attempt_at = when
+        heapq.heappush(self._due, (when, delivery.seq, delivery.id))
+
+    def _requeue_pending(self, endpoint: WebhookEndpoint) -> None:
+        for seq in self._deliveries_of[endpoint.id]:
+            delivery = self._by_seq[seq]
+            if delivery.status is DeliveryStatus.PENDING and not delivery.in_flight:
+                now = self._clock.now()
+                self._schedule(delivery, max(delivery.next_attempt_at or now, now))
+
+    def next_due(self) -> datetime | None:
+        while self._due and self._stale(self._due[0]):
+            heapq.heappop(self._due)
+        return self._due[0][0] if self._due else None
+
+    def _stale(self, row: tuple[datetime, int, str]) -> bool:
+        when, _, delivery_id = row
+        delivery = self.deliveries.get(delivery_id)
+        if delivery is None or delivery.in_flight or delivery.next_attempt_at != when:
+            return True
+        if delivery.status is not DeliveryStatus.PENDING:
+            return True
+        endpoint = self.endpoints.get(delivery.endpoint_id)
+        return endpoint is None or endpoint.status is not EndpointStatus.ENABLED
+
+    def take_due(self) -> list[Delivery]:
+        """The deliveries whose attempt is due now, marked in flight, in due order."""
+        now = self._clock.now()
+        taken = []
+        while (due := self.next_due()) is not None and due <= now:
+            _, _, delivery_id = heapq.heappop(self._due)
+            delivery = self.deliveries[delivery_id]
+            delivery.in_flight = True
+            self.in_flight += 1
+            taken.append(delivery)
+        return taken
+
+    def finish_attempt(self, delivery: Delivery, attempt: Attempt) -> None:
+        """Record an attempt's outcome: done, retried later, or given up."""
+        delivery.in_flight = False
+        self.in_flight -= 1
+        delivery.attempts.append(attempt)
+        delivery.next_attempt_at = None
+        if attempt.succeeded:
+            delivery.status = DeliveryStatus.SUCCEEDED
+            return
+        endpoint = self.endpoints.get(delivery.endpoint_id)
+        if attempt.response_status == 410 and endpoint is not None:
+            endpoint.status = EndpointStatus.DISABLED
+            endpoint.disabled_reason = "the receiver answered 410 Gone"
+            endpoint.updated_at = self._clock.now()
+            delivery.status = DeliveryStatus.FAILED
+            return
+        wait = self.policy.delay(delivery, self._clock.frozen)
+        if wait is None:
+            delivery.status = DeliveryStatus.FAILED
+            return
+        delivery.status = DeliveryStatus.PENDING
+        self._schedule(delivery, attempt.started_at + wait)
+
+
+def _within(moment: datetime, since: datetime | None, until: datetime | None) -> bool:
+    return (since is None or moment >= since) and (until is None or moment < until)

@@ -1,0 +1,107 @@
+"""The delivery worker: makes webhook attempts over HTTP and reports each outcome.
+
+One ``httpx.AsyncClient`` for the whole server, a timeout per attempt, and a cap on attempts in
+flight, so a slow receiver costs a waiting coroutine, never a thread. ``webhook-timestamp`` is
+wall-clock time (receivers check it against their own clock to refuse replays); the sandbox time
+of the change is in the payload's ``created_at``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+import httpx
+
+from gledger_sandbox import __version__
+from gledger_sandbox.domain.clock import wall_clock
+from gledger_sandbox.domain.events import Event
+from gledger_sandbox.domain.webhooks import Attempt, Delivery, Webhooks
+from gledger_sandbox.webhooks.signing import signature_header
+
+SEQUENCE_HEADER = "x-gledger-sequence"
+"""The endpoint's delivery sequence number: order and dedupe across retries and replays."""
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        render: Callable[[Event], bytes],
+        *,
+        timeout: float = 5.0,
+        concurrency: int = 64,
+        wall: Callable[[], datetime] = wall_clock,
+    ) -> None:
+        self._render = render
+        self.timeout = timeout
+        self._slots = asyncio.Semaphore(concurrency)
+        self._wall = wall
+        self._client: httpx.AsyncClient | None = None
+
+    async def start(self) -> None:
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(self.timeout),
+            follow_redirects=False,
+            headers={"user-agent": f"gledger-sandbox-webhooks/{__version__}"},
+        )
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def headers(self, webhooks: Webhooks, delivery: Delivery, body: bytes) -> dict[str, str]:
+        """The signed headers of one attempt (the id stays the event's across attempts)."""
+        endpoint = webhooks.endpoints[delivery.endpoint_id]
+        stamp = int(self._wall().timestamp())
+        signing = endpoint.signing_secrets(webhooks.now())
+        return {
+            "content-type": "application/json",
+            "webhook-id": delivery.event.id,
+            "webhook-timestamp": str(stamp),
+            "webhook-signature": signature_header(signing, delivery.event.id, stamp, body),
+            SEQUENCE_HEADER: str(delivery.sequence),
+            "x-gledger-delivery-id": delivery.id,
+            "x-gledger-attempt": str(len(delivery.attempts) + 1),
+        }
+
+    async def attempt(self, webhooks: Webhooks, delivery: Delivery) -> Attempt:
+        """Send one attempt of a delivery taken from ``webhooks`` and record its outcome there."""
+        async with self._slots:
+            started_at = webhooks.now()
+            began = time.perf_counter()
+            status: int | None = None
+            error: str | None = None
+            endpoint = webhooks.endpoints.get(delivery.endpoint_id)
+            try:
+                if endpoint is None:
+                    error = "the endpoint was deleted"
+                else:
+                    status = await self._send(endpoint.url, webhooks, delivery)
+            except httpx.TimeoutException:
+                error = f"no answer within {self.timeout:g} s"
+            except httpx.HTTPError as failure:
+                error = f"{type(failure).__name__}: {failure}".rstrip(": ")
+            attempt = Attempt(
+                number=len(delivery.attempts) + 1,
+                started_at=started_at,
+                duration_ms=round((time.perf_counter() - began) * 1000, 3),
+                response_status=status,
+                error=error,
+            )
+            webhooks.finish_attempt(delivery, attempt)
+            return attempt
+
+    async def _send(self, url: str, webhooks: Webhooks, delivery: Delivery) -> int:
+        if self._client is None:
+            raise httpx.TransportError("the delivery worker is not running")
+        body = self._render(delivery.event)
+        request = self._client.build_request(
+            "POST", url, content=body, headers=self.headers(webhooks, delivery, body)
+        )
+        # Only the status matters: the receiver's body is never read.
+        response = await self._client.send(request, stream=True)
+        await response.aclose()
+        return response.status_code

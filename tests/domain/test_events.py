@@ -1,0 +1,152 @@
+"""The event log: one event per change in the same unit of work, paged by cursor, retained."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from gledger_sandbox.domain import batches, postings
+from gledger_sandbox.domain.clock import SandboxClock
+from gledger_sandbox.domain.errors import CursorExpired, InvalidRequest, MalformedInput
+from gledger_sandbox.domain.events import Cause, Retention, caused_by
+from gledger_sandbox.domain.ids import IdGenerator
+from gledger_sandbox.domain.models import EntryStatus, VoidReason
+from gledger_sandbox.domain.schedule import PostingSchedule
+from gledger_sandbox.domain.store import LedgerStore
+from tests.domain.helpers import START, C, D, chart, new_store, spec
+
+
+def types_of(store: LedgerStore, after: int = 0) -> list[str]:
+    return [e.type for e in store.events.page(after, None, 500).events]
+
+
+def test_every_command_appends_its_event_with_a_snapshot_and_a_strictly_rising_sequence() -> None:
+    store = new_store()
+    ledger, acc = chart(store)
+    assert types_of(store) == ["ledger.created"] + ["account.created"] * 6
+    head = store.events.last_seq
+    pending = postings.create_entry(
+        store, spec(ledger, acc, ("cash", D, 100), ("revenue", C, 100), status=EntryStatus.PENDING)
+    )
+    postings.update_entry(store, pending.id, {"description": "renamed"})
+    postings.post_entry(store, pending.id)
+    reversal = postings.reverse_entry(store, pending.id)
+    other = postings.create_entry(
+        store, spec(ledger, acc, ("cash", D, 5), ("revenue", C, 5), status=EntryStatus.PENDING)
+    )
+    postings.void_entry(store, other.id)
+    store.update_account(acc["cash"], {"name": "Till"})
+    store.update_ledger(ledger, {"name": "Books 2"})
+    events = store.events.page(head, None, 500).events
+    assert [e.type for e in events] == [
+        "entry.created",
+        "entry.updated",
+        "entry.posted",
+        "entry.created",
+        "entry.reversed",
+        "entry.created",
+        "entry.voided",
+        "account.updated",
+        "ledger.updated",
+    ]
+    assert [e.seq for e in events] == list(range(head + 1, head + 10))
+    # Each event holds the resource as it was then, not as it is now.
+    created, updated, posted = events[0].data, events[1].data, events[2].data
+    assert (created.status, created.description) == (EntryStatus.PENDING, None)
+    assert (updated.status, updated.description) == (EntryStatus.PENDING, "renamed")
+    assert posted.status is EntryStatus.POSTED
+    assert events[3].data.id == reversal.id and events[3].data.links.reverses == pending.id
+    assert events[4].data.links.reversed_by == reversal.id
+
+
+def test_a_refused_command_or_failed_atomic_batch_leaves_no_event_and_no_gap() -> None:
+    store = new_store()
+    ledger, acc = chart(store)
+    head = store.events.last_seq
+    with pytest.raises(InvalidRequest):
+        postings.create_entry(store, spec(ledger, acc, ("cash", D, 100), ("revenue", C, 99)))
+    good = spec(ledger, acc, ("cash", D, 1), ("revenue", C, 1))
+    bad = spec(ledger, acc, ("cash", D, 1), ("revenue", C, 2))
+    with pytest.raises(InvalidRequest):
+        batches.create_atomic(store, list(enumerate([good, good, bad])))
+    assert store.events.last_seq == head
+    postings.create_entry(store, good)
+    assert [e.seq for e in store.events.page(head, None, 10).events] == [head + 1]
+
+
+def test_events_record_the_request_that_caused_them() -> None:
+    store = new_store()
+    with caused_by(Cause("req_1", "order-42")):
+        store.create_ledger("Books", None, {})
+    store.create_ledger("Seeded", None, {})
+    first, second = store.events.page(0, None, 10).events
+    assert first.cause == Cause("req_1", "order-42")
+    assert second.cause == Cause(None, None)
+
+
+def test_pages_filter_by_type_and_say_where_to_read_on() -> None:
+    store = new_store()
+    ledger, acc = chart(store)
+    for amount in range(1, 6):
+        postings.create_entry(store, spec(ledger, acc, ("cash", D, amount), ("revenue", C, amount)))
+    page = store.events.page(0, ["entry.created", "ledger.created"], 3)
+    assert [e.type for e in page.events] == ["ledger.created", "entry.created", "entry.created"]
+    assert page.has_more
+    rest = store.events.page(page.next_after, ["entry.created"], 10)
+    assert [e.data.lines[0].amount for e in rest.events] == [3, 4, 5]
+    assert not rest.has_more
+    empty = store.events.page(rest.next_after, None, 10)
+    assert (empty.events, empty.has_more, empty.next_after) == ([], False, rest.next_after)
+    with pytest.raises(MalformedInput) as ahead:
+        store.events.page(store.events.last_seq + 1, None, 10)
+    assert ahead.value.code == "events.cursor_out_of_range"
+
+
+def test_retention_drops_the_oldest_and_refuses_cursors_before_them() -> None:
+    clock = SandboxClock(frozen_at=START)
+    store = LedgerStore(
+        IdGenerator(1), clock, retention=Retention(max_age=timedelta(days=1), max_count=5)
+    )
+    for n in range(8):
+        store.create_ledger(f"L{n}", None, {})
+    assert len(store.events) == 5 and store.events.first_seq == 4
+    assert [e.seq for e in store.events.page(3, None, 10).events] == [4, 5, 6, 7, 8]
+    with pytest.raises(CursorExpired) as expired:
+        store.events.page(2, None, 10)
+    assert expired.value.code == "events.cursor_expired"
+    assert expired.value.errors[0].pointer == "/query/after"
+    clock.advance(2 * 86400)
+    store.create_ledger("late", None, {})
+    assert [e.seq for e in store.events.page(8, None, 10).events] == [9]
+    assert store.events.first_seq == 9
+
+
+def test_an_expiring_pending_entry_is_voided_when_its_time_comes() -> None:
+    store = new_store()
+    ledger, acc = chart(store)
+    schedule = PostingSchedule()
+    with pytest.raises(InvalidRequest):
+        postings.create_entry(
+            store,
+            spec(ledger, acc, ("cash", D, 1), ("revenue", C, 1), expires_at=START),
+        )
+    held = postings.create_entry(
+        store,
+        spec(
+            ledger,
+            acc,
+            ("cash", D, 7),
+            ("revenue", C, 7),
+            status=EntryStatus.PENDING,
+            expires_at=START + timedelta(hours=1),
+        ),
+    )
+    assert schedule.next_due(store) == START + timedelta(hours=1)
+    assert schedule.run_due(store, store.clock.now()).expired == []
+    store.clock.advance(3600)
+    done = schedule.run_due(store, store.clock.now())
+    assert [e.id for e in done.expired] == [held.id]
+    assert (held.status, held.void_reason) == (EntryStatus.VOIDED, VoidReason.EXPIRED)
+    assert store.accounts[acc["cash"]].pending.debits == 0
+    assert types_of(store)[-1] == "entry.voided"
