@@ -13,7 +13,7 @@ import httpx
 import pytest
 import uvicorn
 
-from gledger_sandbox.api.settings import Settings
+from gledger_sandbox.api.settings import Settings, StreamSettings, WebhookSettings
 from gledger_sandbox.bootstrap import sandbox_app
 
 DEFAULT_KEY = "gls_test_default_tenant_key"
@@ -59,6 +59,8 @@ TEST_SETTINGS = Settings(
     validate_responses=True,
     async_post_delay=0.2,
     max_body_bytes=64 * 1024,
+    streams=StreamSettings(keepalive_seconds=0.3, send_timeout=1.0),
+    webhooks=WebhookSettings(timeout_seconds=1.0),
 )
 
 

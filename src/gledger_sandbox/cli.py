@@ -18,7 +18,16 @@ def _timestamp(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _seconds_list(text: str) -> tuple[float, ...]:
+    delays = tuple(float(part) for part in text.split(",") if part.strip())
+    if not delays or any(d <= 0 for d in delays):
+        raise argparse.ArgumentTypeError("give positive seconds, comma separated")
+    return delays
+
+
 def _parser() -> argparse.ArgumentParser:
+    from gledger_sandbox.api.settings import WebhookSettings
+
     parser = argparse.ArgumentParser(prog="gledger-sandbox", description=__doc__)
     parser.add_argument("--version", action="version", version=__version__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -48,6 +57,33 @@ def _parser() -> argparse.ArgumentParser:
         metavar="REQUESTS/SECONDS",
         help="per-credential limit, e.g. 100/60 (429 rate_limited beyond; default: none)",
     )
+    serve.add_argument(
+        "--event-retention",
+        type=float,
+        default=30 * 24 * 3600,
+        help="seconds of sandbox time events are kept (older cursors get 410)",
+    )
+    serve.add_argument("--event-retention-count", type=int, default=1_000_000)
+    serve.add_argument(
+        "--webhook-retry-schedule",
+        type=_seconds_list,
+        default=WebhookSettings().retry_schedule,
+        metavar="S,S,...",
+        help="seconds between webhook attempts (default: 5,300,1800,7200,18000,36000,36000)",
+    )
+    serve.add_argument(
+        "--webhook-retry-scale",
+        type=float,
+        default=1.0,
+        help="multiply the retry schedule (0.001 turns hours into seconds)",
+    )
+    serve.add_argument("--webhook-timeout", type=float, default=5.0, help="per attempt, s")
+    serve.add_argument(
+        "--webhook-jitter", type=float, default=0.1, help="fraction added to retries (0: none)"
+    )
+    serve.add_argument(
+        "--stream-keepalive", type=float, default=15.0, help="SSE keep-alive comment every N s"
+    )
     serve.add_argument("--log-level", default="info")
 
     spec = commands.add_parser("spec", help="the OpenAPI document")
@@ -63,7 +99,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from gledger_sandbox.api.ratelimit import RateLimit
-    from gledger_sandbox.api.settings import Settings
+    from gledger_sandbox.api.settings import Settings, StreamSettings, WebhookSettings
     from gledger_sandbox.bootstrap import sandbox_app, tune_garbage_collector
 
     settings = Settings(
@@ -77,6 +113,15 @@ def _serve(args: argparse.Namespace) -> int:
         async_post_delay=args.async_post_delay,
         validate_responses=args.validate_responses,
         rate_limit=RateLimit.parse(args.rate_limit) if args.rate_limit else None,
+        event_retention_seconds=args.event_retention,
+        event_retention_count=args.event_retention_count,
+        streams=StreamSettings(keepalive_seconds=args.stream_keepalive),
+        webhooks=WebhookSettings(
+            retry_schedule=args.webhook_retry_schedule,
+            retry_scale=args.webhook_retry_scale,
+            jitter=args.webhook_jitter,
+            timeout_seconds=args.webhook_timeout,
+        ),
     )
     app, services = sandbox_app(settings)
     tune_garbage_collector()
@@ -88,6 +133,7 @@ def _serve(args: argparse.Namespace) -> int:
         f"  OpenAPI      {base}/v1/openapi.json\n"
         f"  tenant       {tenant.id} (fixture {tenant.fixture}, seed {tenant.seed})\n"
         f"  API key      {tenant.api_key}\n"
+        f"  events       {base}/v1/events/stream (SSE), {base.replace('http', 'ws')}/v1/events/ws\n"
         f"  try          curl -H 'Authorization: Bearer {tenant.api_key}' {base}/v1/ledgers",
         flush=True,
     )

@@ -16,8 +16,6 @@ class StreamSettings:
     keepalive_seconds: float = 15.0
     retry_ms: int = 3000
     """The reconnection delay SSE clients are told to use."""
-    max_lag: int = 10_000
-    """Events a reader may fall behind the head before it is dropped (it resumes from its id)."""
     send_timeout: float = 10.0
     """Seconds a reader's socket may refuse a write before the reader is dropped."""
 

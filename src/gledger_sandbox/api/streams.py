@@ -2,8 +2,10 @@
 
 A feed reads the event log itself from its cursor, so an open stream holds no buffer of its
 own and costs no thread: a waiting coroutine per stream, woken when its tenant commits events.
-A reader that falls more than ``max_lag`` events behind, or whose socket takes longer than
-``send_timeout`` to accept a write, is dropped with a reason; it resumes from its last id.
+A reader far behind just catches up from the log. What a slow reader can hold is bounded by the
+transport's write buffer: when its socket accepts nothing for ``send_timeout`` seconds the
+reader is dropped, and it resumes from its last id. A reader whose cursor falls out of the
+log's retention is told so (``events.cursor_expired``), never given a gap.
 
 SSE (``GET /v1/events/stream``) goes through connexion like any operation (the spec validates
 its parameters, security checks its scopes) and answers with :class:`EventStreamResponse`.
@@ -85,7 +87,7 @@ async def follow(
     """Batches of events after the cursor as they commit; None when a keep-alive is due.
 
     Ends when ``max_events`` were sent or ``timeout`` passed; raises :class:`FeedEnded` when the
-    tenant is reset or deleted, or the reader lags too far behind.
+    tenant is reset or deleted, or the events after the cursor are no longer retained.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + request.timeout if request.timeout is not None else None
@@ -96,12 +98,12 @@ async def follow(
     while left is None or left > 0:
         if tenant.generation != generation:
             raise FeedEnded(410, "events.log_reset", "The tenant was reset or deleted.")
-        if log.last_seq - cursor > settings.max_lag or cursor < log.dropped_through:
+        if cursor < log.dropped_through:
             raise FeedEnded(
-                409,
-                "events.reader_too_slow",
-                f"This reader fell more than {settings.max_lag} events behind; "
-                f"resume from event {cursor}.",
+                410,
+                "events.cursor_expired",
+                f"This reader fell behind the log's retention: events after {cursor} are no "
+                f"longer held (the oldest is {log.first_seq}).",
             )
         events = log.after(cursor, request.types, min(BATCH, left or BATCH))
         if events:
@@ -145,6 +147,8 @@ class EventStreamResponse(Response):
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             media_type=self.media_type,
         )
+        # No Content-Length: the body is a stream of unknown length.
+        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
         self._chunks = chunks
         self._settings = settings
 
@@ -183,10 +187,12 @@ async def sse_chunks(
     settings: StreamSettings,
     request_id: str,
 ) -> AsyncIterator[bytes]:
-    yield b": gledger event stream\nretry: %d\n\n" % settings.retry_ms
+    # Neither the retry hint nor a keep-alive ends with a blank line: a blank line makes some
+    # clients (httpx-sse among them) dispatch an empty event. The hint goes with the first event.
+    yield b": gledger event stream\nretry: %d\n" % settings.retry_ms
     try:
         async for batch in follow(runner, tenant, request, settings):
-            yield b": keep-alive\n\n" if batch is None else b"".join(map(sse_frame, batch))
+            yield b": keep-alive\n" if batch is None else b"".join(map(sse_frame, batch))
     except FeedEnded as ended:
         problem = problem_body(ended.status, ended.code, ended.detail, request_id)
         yield b"event: error\ndata: %s\n\n" % problem

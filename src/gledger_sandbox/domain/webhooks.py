@@ -198,10 +198,22 @@ class Webhooks:
         found = self.endpoints.get(endpoint_id)
         if found is None:
             raise NotFound("webhook endpoint", endpoint_id)
-        return found
+        return self._forget_expired_secrets(found)
 
     def list_endpoints(self, page: PageRequest) -> Page[WebhookEndpoint]:
-        return paginate(self._endpoint_index, self._by_seq.__getitem__, page)
+        def fetch(seq: int) -> WebhookEndpoint:
+            return self._forget_expired_secrets(self._by_seq[seq])
+
+        return paginate(self._endpoint_index, fetch, page)
+
+    def _forget_expired_secrets(self, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+        """Drop rotated-out secrets past their grace period, so reads show what signs."""
+        now = self._clock.now()
+        current, *older = endpoint.secrets
+        kept = tuple(s for s in older if s.expires_at is not None and s.expires_at > now)
+        if len(kept) != len(older):
+            endpoint.secrets = (current, *kept)
+        return endpoint
 
     def update_endpoint(self, endpoint_id: str, changes: dict[str, Any]) -> WebhookEndpoint:
         """Change an endpoint; enabling it again resumes its pending deliveries.
@@ -288,6 +300,7 @@ class Webhooks:
     def ping(self, endpoint_id: str) -> Delivery:
         """A ``webhook.test`` delivery to one endpoint: one attempt, not an event of the log."""
         endpoint = self.endpoint(endpoint_id)
+        self._require_enabled(endpoint)
         event = Event(
             id=self._ids.new("evt"),
             seq=0,
