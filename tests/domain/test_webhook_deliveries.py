@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from gledger_sandbox.domain.events import Retention
 from gledger_sandbox.domain.ids import IdGenerator
+from gledger_sandbox.domain.pages import PageRequest
 from gledger_sandbox.domain.store import LedgerStore
 from gledger_sandbox.domain.webhooks import (
     Attempt,
@@ -104,3 +106,23 @@ def test_rotation_keeps_the_old_secret_signing_for_its_grace_period() -> None:
     assert endpoint.signing_secrets(hooks.now()) == ["whsec_NEW"]
     hooks.rotate_secret(endpoint.id, "whsec_NOW", timedelta(0))
     assert [s.value for s in endpoint.secrets] == ["whsec_NOW"]
+
+
+def test_finished_deliveries_are_forgotten_with_the_events_retention() -> None:
+    hooks, store = setup()
+    hooks.log.retention = Retention(max_age=timedelta(days=1))
+    endpoint = hooks.create_endpoint(EndpointSpec("http://x.test/"), "whsec_AA")
+    store.create_ledger("one", None, {})
+    store.create_ledger("two", None, {})
+    hooks.collect()
+    done, waiting = hooks.take_due()
+    hooks.finish_attempt(done, answer(hooks, 200, 1))
+    hooks.finish_attempt(waiting, answer(hooks, 500, 1))
+    store.clock.advance(2 * 86400)
+    hooks.collect()
+    assert set(hooks.deliveries) == {waiting.id}  # a pending one is never forgotten
+    waiting.status = DeliveryStatus.FAILED
+    hooks.collect()
+    assert hooks.deliveries == {}
+    page = hooks.list_deliveries(endpoint.id, PageRequest())
+    assert page.items == []

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -158,6 +159,7 @@ class Webhooks:
         self._by_seq: dict[int, Any] = {}
         self._endpoint_index: SortedList = SortedList()
         self._deliveries_of: dict[str, SortedList] = {}
+        self._oldest_first: deque[Delivery] = deque()
         self._due: list[tuple[datetime, int, str]] = []
         self._seq = 0
         self.in_flight = 0
@@ -261,8 +263,30 @@ class Webhooks:
 
     # -- deliveries ------------------------------------------------------------------------
 
+    def forget_old_deliveries(self) -> None:
+        """Drop finished deliveries older than the event log's retention, oldest first.
+
+        The delivery log is kept as long as the events are; a delivery still pending holds
+        back the ones after it, so nothing unfinished is ever forgotten.
+        """
+        retention = self.log.retention
+        oldest_kept = self._clock.now() - retention.max_age
+        while self._oldest_first:
+            delivery = self._oldest_first[0]
+            if delivery.id in self.deliveries:
+                too_many = len(self.deliveries) > retention.max_count
+                if delivery.status is DeliveryStatus.PENDING or delivery.in_flight:
+                    return
+                if delivery.created_at >= oldest_kept and not too_many:
+                    return
+                del self.deliveries[delivery.id]
+                del self._by_seq[delivery.seq]
+                self._deliveries_of[delivery.endpoint_id].discard(delivery.seq)
+            self._oldest_first.popleft()
+
     def collect(self) -> int:
         """Make deliveries for the events committed since each endpoint last looked."""
+        self.forget_old_deliveries()
         made = 0
         head = self.log.last_seq
         for endpoint in self.endpoints.values():
@@ -292,6 +316,7 @@ class Webhooks:
             retries=retries,
         )
         self.deliveries[delivery.id] = delivery
+        self._oldest_first.append(delivery)
         self._by_seq[delivery.seq] = delivery
         self._deliveries_of[endpoint.id].add(delivery.seq)
         self._schedule(delivery, now)
