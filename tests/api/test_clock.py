@@ -84,3 +84,22 @@ def test_the_clock_refuses_to_go_back_and_expiry_must_be_ahead(frozen: Sandbox) 
         "/v1/entries", json=entry(ledger, cash, revenue, expires_at="2026-03-03T00:00:00Z")
     )
     assert posted.status_code == 422 and posted.json()["code"] == "validation.invalid_value"
+
+
+def test_a_voided_expiring_entry_leaves_nothing_due_and_far_advances_are_refused(
+    frozen: Sandbox,
+) -> None:
+    ledger, cash, revenue = chart(frozen)
+    held = frozen.client.post(
+        "/v1/entries",
+        json=entry(ledger, cash, revenue, status="pending", expires_at="2026-03-02T10:00:00Z"),
+    ).json()
+    assert frozen.client.get("/v1/sandbox/clock").json()["next_due_at"] == "2026-03-02T10:00:00Z"
+    frozen.client.post(f"/v1/entries/{held['id']}/void")
+    assert frozen.client.get("/v1/sandbox/clock").json()["next_due_at"] is None
+    report = frozen.client.post("/v1/sandbox/clock/advance", json={"seconds": 7200}).json()
+    assert (report["steps"], report["entries_expired"]) == (0, 0)
+    voided = frozen.client.get(f"/v1/entries/{held['id']}").json()
+    assert voided["void_reason"] == "requested"
+    huge = frozen.client.post("/v1/sandbox/clock/advance", json={"seconds": 31622400})
+    assert huge.status_code == 200

@@ -91,9 +91,17 @@ def test_pages_filter_by_type_and_bad_cursors_are_refused_clearly(
     gone = sandbox.client.get("/v1/events", params={"after": 1})
     assert gone.status_code == 410 and gone.json()["code"] == "events.cursor_expired"
     assert gone.json()["errors"][0]["pointer"] == "/query/after"
-    fresh = events(sandbox, after=last, limit=3)["data"]
-    assert [e["sequence"] for e in fresh] == [last + 1, last + 2, last + 3]
+    # Even a reader that was at the old head is told (one sequence is skipped at a reset) ...
+    at_head = sandbox.client.get("/v1/events", params={"after": last})
+    assert at_head.status_code == 410 and at_head.json()["code"] == "events.cursor_expired"
+    # ... and after=0 reads the new log from its start.
+    fresh = events(sandbox, after=0, limit=3)["data"]
+    assert [e["sequence"] for e in fresh] == [last + 2, last + 3, last + 4]
     assert fresh[0]["type"] == "ledger.created"
+    huge = sandbox.client.get("/v1/events/stream", headers={"Last-Event-ID": "9" * 5000})
+    assert huge.status_code == 400 and huge.json()["errors"][0]["pointer"].startswith("/header")
+    too_big = sandbox.client.get("/v1/events", params={"after": "9" * 30})
+    assert too_big.status_code == 400
 
 
 def read_sse(client: httpx.Client, limit: int, **params: Any) -> list[Any]:
@@ -156,10 +164,27 @@ def test_sse_delivers_live_events_and_keeps_an_idle_stream_alive(
     reader.join(timeout=10)
     assert [e.event for e in received] == ["entry.posted", "entry.posted"]
     assert all(json.loads(e.data)["data"]["status"] == "posted" for e in received)
-    with sandbox.client.stream("GET", "/v1/events/stream", params={"timeout": 1}) as response:
-        raw = response.read()
+    # Keep-alives keep coming to a filtered reader while other events wake it all the time.
+    busy = threading.Event()
+
+    def write_ledgers() -> None:
+        while not busy.is_set():
+            sandbox.client.post("/v1/ledgers", json={"name": "noise"})
+            time.sleep(0.05)
+
+    writer = threading.Thread(target=write_ledgers)
+    writer.start()
+    try:
+        with sandbox.client.stream(
+            "GET", "/v1/events/stream", params={"timeout": 1.2, "types": "entry.voided"}
+        ) as response:
+            raw = response.read()
+    finally:
+        busy.set()
+        writer.join(timeout=10)
     comments = [line for line in raw.split(b"\n") if line.startswith(b":")]
-    assert b"retry: 3000" in raw and comments.count(b": keep-alive") >= 2
+    assert b"retry: 3000" in raw and comments.count(b": keep-alive") >= 3
+    assert b"ledger.created" not in raw
 
 
 def test_sse_refuses_bad_cursors_and_credentials_before_streaming(
@@ -230,6 +255,16 @@ def test_the_websocket_feed_shares_the_cursor_and_the_credentials(
         message = json.loads(socket.recv(timeout=5))
         assert message["event"]["type"] == "entry.voided"
         assert message["event"]["data"]["id"] == created["id"]
+    with connect(url) as socket:
+        socket.send(json.dumps({"access_token": key, "after": -1}))
+        refusal = json.loads(socket.recv(timeout=5))
+        assert refusal["problem"]["code"] == "validation.invalid_cursor"
+    with connect(url) as socket:
+        socket.send(json.dumps({"access_token": key, "after": 1.5}))
+        assert json.loads(socket.recv(timeout=5))["problem"]["status"] == 400
+    with connect(url) as socket:
+        socket.send(b"\x00binary")
+        assert json.loads(socket.recv(timeout=5))["problem"]["code"] == "validation.invalid_json"
     with connect(f"{url}?access_token=nope") as socket:
         refusal = json.loads(socket.recv(timeout=5))
         assert refusal["kind"] == "error" and refusal["problem"]["code"] == "unauthorized"

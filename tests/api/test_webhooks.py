@@ -235,7 +235,10 @@ def test_endpoints_are_listed_filtered_and_deleted_within_their_tenant(
         assert other.client.get(f"/v1/webhook-endpoints/{first['id']}").status_code == 404
     finally:
         other.client.close()
-    bad = frozen.client.post("/v1/webhook-endpoints", json={"url": "ftp://nope"})
+    for url in ["ftp://nope", "http://[::1/", "https://a\tb/", "http:///no-host"]:
+        bad = frozen.client.post("/v1/webhook-endpoints", json={"url": url})
+        assert bad.status_code == 400 and bad.json()["errors"][0]["pointer"] == "/url", url
+    bad = frozen.client.patch(f"/v1/webhook-endpoints/{first['id']}", json={"url": "http://[::1/"})
     assert bad.status_code == 400 and bad.json()["errors"][0]["pointer"] == "/url"
     assert frozen.client.delete(f"/v1/webhook-endpoints/{first['id']}").status_code == 204
     assert frozen.client.get(f"/v1/webhook-endpoints/{first['id']}").status_code == 404

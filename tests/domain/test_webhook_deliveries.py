@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from gledger_sandbox.domain.clock import SandboxClock
 from gledger_sandbox.domain.events import Retention
 from gledger_sandbox.domain.ids import IdGenerator
 from gledger_sandbox.domain.pages import PageRequest
@@ -16,7 +17,7 @@ from gledger_sandbox.domain.webhooks import (
     RetryPolicy,
     Webhooks,
 )
-from tests.domain.helpers import new_store
+from tests.domain.helpers import START, new_store
 
 
 def setup(policy: RetryPolicy = RetryPolicy(schedule=(5, 60))) -> tuple[Webhooks, LedgerStore]:
@@ -121,8 +122,27 @@ def test_finished_deliveries_are_forgotten_with_the_events_retention() -> None:
     store.clock.advance(2 * 86400)
     hooks.collect()
     assert set(hooks.deliveries) == {waiting.id}  # a pending one is never forgotten
-    waiting.status = DeliveryStatus.FAILED
+    (retried,) = hooks.take_due()
+    hooks.finish_attempt(retried, answer(hooks, 204, 2))
+    hooks.collect()
+    assert set(hooks.deliveries) == {waiting.id}  # finished just now: kept for a day
+    store.clock.advance(86401)
     hooks.collect()
     assert hooks.deliveries == {}
-    page = hooks.list_deliveries(endpoint.id, PageRequest())
-    assert page.items == []
+    assert hooks.list_deliveries(endpoint.id, PageRequest()).items == []
+
+
+def test_count_retention_never_costs_a_delivery() -> None:
+    made: list[int] = []
+    store = LedgerStore(
+        IdGenerator(7),
+        SandboxClock(frozen_at=START),
+        retention=Retention(max_count=5),
+        on_events=lambda: made.append(hooks.collect()),
+    )
+    hooks = Webhooks(IdGenerator(7, b"webhooks"), store.clock, store.events, RetryPolicy())
+    hooks.create_endpoint(EndpointSpec("http://x.test/"), "whsec_AA")
+    with store.uow.atomic():
+        for n in range(10):
+            store.create_ledger(f"L{n}", None, {})
+    assert made == [10] and len(store.events) == 5

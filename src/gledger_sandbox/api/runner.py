@@ -14,14 +14,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from gledger_sandbox.domain.errors import InvalidRequest
 from gledger_sandbox.domain.schedule import DueWork
 from gledger_sandbox.domain.tenants import Tenant, TenantRegistry
 from gledger_sandbox.domain.webhooks import Attempt, Delivery
 from gledger_sandbox.webhooks.worker import DeliveryWorker
+
+logger = logging.getLogger("gledger_sandbox.runner")
 
 MAX_STEPS = 10_000
 """Due moments one advance steps through at most (a guard, far above any retry schedule)."""
@@ -50,8 +54,9 @@ class SandboxRunner:
         self.worker = worker
         self.tick_seconds = tick_seconds
         self.registry: TenantRegistry | None = None
-        self._attempts: dict[str, dict[str, asyncio.Task[Attempt]]] = defaultdict(dict)
-        """Attempts under way, per tenant, by delivery id."""
+        self._attempts: dict[str, dict[str, asyncio.Task[Attempt]]] = {}
+        """Attempts under way, per tenant (of its current generation), by delivery id."""
+        self._generations: dict[str, int] = {}
         self._wakeups: dict[str, asyncio.Event] = {}
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._ticker: asyncio.Task[None] | None = None
@@ -67,10 +72,21 @@ class SandboxRunner:
             return  # not serving yet (seeding at start-up): nothing listens
         tenant = self.registry.tenants.get(tenant_id)
         if tenant is None:
-            self._locks.pop(tenant_id, None)
-            self._attempts.pop(tenant_id, None)
+            self._forget(tenant_id)
         elif tenant.webhooks.endpoints:
             self.dispatch(tenant)
+
+    def _forget(self, tenant_id: str) -> None:
+        """A tenant deleted or reset: its old attempts (still running) are no longer its own."""
+        self._locks.pop(tenant_id, None)
+        self._attempts.pop(tenant_id, None)
+        self._generations.pop(tenant_id, None)
+
+    def _running(self, tenant: Tenant) -> dict[str, asyncio.Task[Attempt]]:
+        if self._generations.get(tenant.id) != tenant.generation:
+            self._forget(tenant.id)  # delivery ids repeat after a reset: start a fresh table
+            self._generations[tenant.id] = tenant.generation
+        return self._attempts.setdefault(tenant.id, {})
 
     async def wait_for_events(self, tenant_id: str, timeout: float) -> bool:
         """Wait until the tenant has news, or ``timeout`` seconds; True if woken."""
@@ -88,8 +104,11 @@ class SandboxRunner:
     def dispatch(self, tenant: Tenant) -> None:
         """Make deliveries for new events and start every attempt due now."""
         tenant.webhooks.collect()
-        running = self._attempts[tenant.id]
-        for delivery in tenant.webhooks.take_due():
+        due = tenant.webhooks.take_due()
+        if not due:
+            return
+        running = self._running(tenant)
+        for delivery in due:
             task = asyncio.get_running_loop().create_task(
                 self.worker.attempt(tenant.webhooks, delivery)
             )
@@ -99,9 +118,9 @@ class SandboxRunner:
     async def deliver_now(self, tenant: Tenant, delivery: Delivery) -> None:
         """Start the due attempts and wait for this delivery's (a retry, a ping)."""
         self.dispatch(tenant)
-        task = self._attempts[tenant.id].get(delivery.id)
+        task = self._attempts.get(tenant.id, {}).get(delivery.id)
         if task is not None:
-            await task
+            await asyncio.gather(task, return_exceptions=True)
 
     def run_due(self, tenant: Tenant) -> DueWork:
         """Post and expire the entries due now, then send what is due."""
@@ -114,16 +133,22 @@ class SandboxRunner:
         done: list[Attempt] = []
         self.dispatch(tenant)
         while running := self._attempts.get(tenant.id):
-            done += await asyncio.gather(*running.values())
+            ended = await asyncio.gather(*running.values(), return_exceptions=True)
+            done += [attempt for attempt in ended if isinstance(attempt, Attempt)]
             self.dispatch(tenant)
         return done
 
     async def advance(self, tenant: Tenant, seconds: float) -> AdvanceReport:
         """Move the tenant's clock forward, running the work of each due moment on the way."""
+        clock = tenant.clock
+        try:
+            target = clock.now() + timedelta(seconds=seconds)
+        except OverflowError:
+            raise InvalidRequest.at(
+                "/seconds", "validation.invalid_value", "That is past the end of the calendar."
+            ) from None
         async with self._locks[tenant.id]:
-            clock = tenant.clock
             report = AdvanceReport(previous=clock.now(), now=clock.now())
-            target = report.previous + timedelta(seconds=seconds)
             report.attempts += await self.settle(tenant)
             while report.steps < MAX_STEPS:
                 due = tenant.next_due()
@@ -164,6 +189,9 @@ class SandboxRunner:
         while True:
             await asyncio.sleep(self.tick_seconds)
             for tenant in list(self.registry.tenants.values()):
-                due = tenant.next_due()
-                if due is not None and due <= tenant.clock.now():
-                    self.run_due(tenant)
+                try:
+                    due = tenant.next_due()
+                    if due is not None and due <= tenant.clock.now():
+                        self.run_due(tenant)
+                except Exception:  # one tenant's fault must not stop every tenant's clock
+                    logger.exception("due work of tenant %s failed", tenant.id)

@@ -10,6 +10,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import orjson
 
 from gledger_sandbox.api.runner import AdvanceReport
@@ -401,9 +402,23 @@ def delivery(found: Delivery) -> Json:
     }
 
 
+def webhook_url(text: str) -> str:
+    """A URL the delivery worker can call: http(s), with a host; else 400 at ``/url``."""
+    try:
+        url = httpx.URL(text)
+        usable = url.scheme in ("http", "https") and bool(url.host)
+    except (httpx.InvalidURL, ValueError, TypeError):
+        usable = False
+    if not usable:
+        raise MalformedInput.at(
+            "/url", "validation.invalid_value", f"{text!r} is not an http(s) URL with a host."
+        )
+    return text
+
+
 def endpoint_spec(body: Json) -> EndpointSpec:
     return EndpointSpec(
-        url=body["url"],
+        url=webhook_url(body["url"]),
         event_types=tuple(body.get("event_types") or ()),
         description=body.get("description"),
         metadata=body.get("metadata") or {},
@@ -412,6 +427,8 @@ def endpoint_spec(body: Json) -> EndpointSpec:
 
 def endpoint_changes(body: Json) -> Json:
     changes = dict(body)
+    if "url" in changes:
+        changes["url"] = webhook_url(changes["url"])
     if "status" in changes:
         changes["status"] = EndpointStatus(changes["status"])
     if "event_types" in changes:

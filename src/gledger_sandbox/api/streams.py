@@ -66,12 +66,15 @@ def feed_request(
     log = tenant.store.events
     if after is None:
         position = log.last_seq
-    elif isinstance(after, int) or (after.isascii() and after.isdigit()):
+    elif isinstance(after, int) and not isinstance(after, bool):
+        position = after
+    elif isinstance(after, str) and after.isascii() and after.isdigit() and len(after) <= 19:
         position = int(after)
     else:
         raise MalformedInput.at(
             pointer, "validation.invalid_cursor", "A cursor is an event sequence number."
         )
+    position = log.start(position)
     log.check_cursor(position, pointer)
     unknown = sorted(set(types or ()) - set(EVENT_TYPES))
     if unknown:
@@ -95,7 +98,10 @@ async def follow(
     log = tenant.store.events
     cursor = request.after
     left = request.max_events
+    last_write = loop.time()
     while left is None or left > 0:
+        if deadline is not None and loop.time() >= deadline:
+            return
         if tenant.generation != generation:
             raise FeedEnded(410, "events.log_reset", "The tenant was reset or deleted.")
         if cursor < log.dropped_through:
@@ -110,16 +116,21 @@ async def follow(
             cursor = events[-1].seq
             if left is not None:
                 left -= len(events)
+            last_write = loop.time()
             yield events
             continue
         cursor = max(cursor, log.last_seq)  # nothing of the wanted types up to the head
-        wait = settings.keepalive_seconds
+        # A keep-alive is due a fixed time after the last write, however often other types of
+        # events wake this reader meanwhile.
+        keepalive_due = last_write + settings.keepalive_seconds
+        if loop.time() >= keepalive_due:
+            last_write = loop.time()
+            yield None
+            continue
+        wait = keepalive_due - loop.time()
         if deadline is not None:
             wait = min(wait, deadline - loop.time())
-            if wait <= 0:
-                return
-        if not await runner.wait_for_events(tenant.id, wait):
-            yield None
+        await runner.wait_for_events(tenant.id, max(wait, 0.0))
 
 
 def event_bytes(event: Event) -> bytes:
@@ -214,9 +225,11 @@ def _ws_event(event: Event) -> str:
 
 async def _first_message(websocket: WebSocket) -> dict[str, object]:
     async with asyncio.timeout(WS_AUTH_SECONDS):
-        text = await websocket.receive_text()
+        received = await websocket.receive()
+    if received["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(received.get("code", 1000))
     try:
-        message = orjson.loads(text)
+        message = orjson.loads(received.get("text") or received.get("bytes") or b"")
     except orjson.JSONDecodeError:
         message = None
     if not isinstance(message, dict):
@@ -263,17 +276,41 @@ async def websocket_feed(websocket: WebSocket) -> None:
         tenant = _principal(services.registry, token).tenant
         request = feed_request(*_feed_params(params), tenant)
         await websocket.send_text(_message("ready", after=request.after))
-        async for batch in follow(runner, tenant, request, settings):
-            for event in batch or ():
-                await asyncio.wait_for(websocket.send_text(_ws_event(event)), settings.send_timeout)
-        await websocket.send_text(_message("end"))
-        await websocket.close(1000)
+        pump = asyncio.ensure_future(_pump_websocket(websocket, runner, tenant, request, settings))
+        gone = asyncio.ensure_future(_client_left(websocket))
+        await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
+        gone.cancel()
+        if not pump.done():
+            pump.cancel()  # the client left: nothing more to send
+        await asyncio.gather(pump, gone, return_exceptions=True)
+        if not pump.cancelled():
+            pump.result()  # a refusal (FeedEnded) is told below
     except (WebSocketDisconnect, TimeoutError):
         return
     except LedgerError as error:
         await _refuse(websocket, status_of(error), error.code, error.detail, request_id)
     except FeedEnded as ended:
         await _refuse(websocket, ended.status, ended.code, ended.detail, request_id)
+
+
+async def _pump_websocket(
+    websocket: WebSocket,
+    runner: SandboxRunner,
+    tenant: Tenant,
+    request: FeedRequest,
+    settings: StreamSettings,
+) -> None:
+    async for batch in follow(runner, tenant, request, settings):
+        for event in batch or ():
+            await asyncio.wait_for(websocket.send_text(_ws_event(event)), settings.send_timeout)
+    await websocket.send_text(_message("end"))
+    await websocket.close(1000)
+
+
+async def _client_left(websocket: WebSocket) -> None:
+    """Returns when the client closes; what it sends meanwhile is ignored."""
+    while (await websocket.receive())["type"] != "websocket.disconnect":
+        pass
 
 
 def _feed_params(
@@ -288,8 +325,12 @@ def _feed_params(
         isinstance(types, list) and all(isinstance(t, str) for t in types)
     ):
         raise MalformedInput.at("/types", "validation.invalid_value", "types is a list of names.")
+    if after is not None and not (
+        isinstance(after, str) or (isinstance(after, int) and not isinstance(after, bool))
+    ):
+        raise MalformedInput.at("/after", "validation.invalid_cursor", "after is a sequence.")
     return (
-        after if isinstance(after, str | int) and not isinstance(after, bool) else None,
+        after,
         types,
         _count(params.get("max_events"), "/max_events"),
         _seconds(params.get("timeout"), "/timeout"),
@@ -299,7 +340,7 @@ def _feed_params(
 def _count(value: object, pointer: str) -> int | None:
     if value is None:
         return None
-    if isinstance(value, str) and value.isascii() and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise MalformedInput.at(pointer, "validation.invalid_value", "A whole number from 1.")
@@ -311,7 +352,7 @@ def _seconds(value: object, pointer: str) -> float | None:
         return None
     try:
         seconds = float(value) if isinstance(value, str | int | float) else -1.0
-    except ValueError:
+    except (ValueError, OverflowError):
         seconds = -1.0
     if isinstance(value, bool) or not 0 < seconds <= 86400:
         raise MalformedInput.at(pointer, "validation.invalid_value", "Seconds, up to 86400.")

@@ -5,9 +5,10 @@ fall together; readers (the events API, the streams, the webhook worker) hear of
 after the commit. An event holds a snapshot of the resource as it was right after the change.
 
 Sequences increase strictly for the life of a tenant, across resets too: a reset starts a new log
-after the old one's last sequence, so a cursor into the old log reads as expired, never as a
-position in the new one. Retention (an age on the sandbox clock and a count) drops the oldest
-events; a cursor that points before the retained ones is refused, never answered with a gap.
+one past the old one's last sequence, so every cursor into the old log, its head included, reads
+as expired, never as a position in the new one. A cursor of 0 reads from the oldest event held.
+Retention (an age on the sandbox clock and a count) drops the oldest events; a cursor that
+points before the retained ones is refused, never answered with a gap.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ ENTRY_UPDATED = "entry.updated"
 ENTRY_POSTED = "entry.posted"
 ENTRY_VOIDED = "entry.voided"
 ENTRY_REVERSED = "entry.reversed"
+
+MAX_SEQUENCE = 2**63 - 1
 
 EVENT_TYPES = (
     LEDGER_CREATED,
@@ -94,6 +97,13 @@ class Event:
 class Retention:
     max_age: timedelta = timedelta(days=30)
     max_count: int = 1_000_000
+
+    def oldest_kept(self, now: datetime) -> datetime:
+        """The earliest time still retained (clamped at the calendar's start)."""
+        try:
+            return now - self.max_age
+        except OverflowError:
+            return datetime.min.replace(tzinfo=now.tzinfo)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,13 +169,14 @@ class EventLog:
 
     def _publish(self) -> None:
         self._published = self.last_seq
-        self.trim()
+        # Listeners first (webhooks take their deliveries now), then retention.
         if self._on_publish is not None:
             self._on_publish()
+        self.trim()
 
     def trim(self) -> None:
         """Drop what retention no longer keeps: events too old on the sandbox clock, or too many."""
-        oldest_kept = self._clock.now() - self.retention.max_age
+        oldest_kept = self.retention.oldest_kept(self._clock.now())
         over = len(self) - self.retention.max_count
         while self._start < len(self._events):
             event = self._events[self._start]
@@ -203,8 +214,16 @@ class EventLog:
         index = bisect_left(held, moment, lo=self._start, key=lambda e: e.created_at)
         return held[index - 1].seq if index > self._start else self.dropped_through
 
+    def start(self, after: int) -> int:
+        """The position to read after: 0 means from the oldest event held."""
+        return self.dropped_through if after == 0 else after
+
     def check_cursor(self, after: int, pointer: str = "/query/after") -> None:
         """Refuse a cursor whose next events are no longer held, or that no event has reached."""
+        if after < 0 or after > MAX_SEQUENCE:
+            raise MalformedInput.at(
+                pointer, "validation.invalid_cursor", "A cursor is an event sequence number."
+            )
         if after < self.dropped_through:
             raise CursorExpired.at(
                 pointer,
@@ -223,6 +242,7 @@ class EventLog:
 
     def page(self, after: int, types: Iterable[str] | None, limit: int) -> EventPage:
         """Up to ``limit`` events after sequence ``after``, of ``types`` if given, in order."""
+        after = self.start(after)
         self.check_cursor(after)
         wanted = self._seqs_after(after, types)
         found = [self._at(seq) for seq in islice(wanted, limit)]

@@ -21,6 +21,12 @@ class IdGenerator:
         self._key = seed.to_bytes(8, "big", signed=True) + stream
         self._count = 0
 
+    def stream(self, name: bytes) -> IdGenerator:
+        """An independent generator under the same seed (its ids never shift this one's)."""
+        other = IdGenerator(0)
+        other._key = self._key + b"/" + name
+        return other
+
     def new(self, prefix: str) -> str:
         self._count += 1
         digest = hashlib.blake2b(self._count.to_bytes(8, "big"), key=self._key, digest_size=13)

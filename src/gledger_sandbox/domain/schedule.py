@@ -1,7 +1,8 @@
 """Ledger work the sandbox does later, on the tenant's clock.
 
 Entries accepted asynchronously post when due; pending entries with an ``expires_at`` are voided
-when it passes. Each runs as the request that asked for it (its events carry that request's ids).
+when it passes. Both run in due order, each as the request that asked for it (its events carry
+that request's ids): the 202 that accepted the entry, or the write that set its expiry.
 """
 
 from __future__ import annotations
@@ -37,30 +38,41 @@ class PostingSchedule:
         heapq.heappush(self._due, (now + delay, entry.seq, entry.id, current_cause()))
 
     def next_due(self, store: LedgerStore) -> datetime | None:
-        times = [self._due[0][0]] if self._due else []
-        if store.expiring:
-            times.append(store.expiring[0][0])
+        """When the next live piece of work falls due (rows made stale meanwhile are dropped)."""
+        while self._due and not _pending(store, self._due[0][2]):
+            heapq.heappop(self._due)
+        while store.expiring and not _still_expiring(store, store.expiring[0]):
+            heapq.heappop(store.expiring)
+        times = [heap[0][0] for heap in (self._due, store.expiring) if heap]
         return min(times, default=None)
 
     def run_due(self, store: LedgerStore, now: datetime) -> DueWork:
-        """Post and expire what is due by ``now``, earliest first."""
+        """Post and expire what is due by ``now``, earliest first across both kinds."""
         done = DueWork()
-        while self._due and self._due[0][0] <= now:
-            _, _, entry_id, cause = heapq.heappop(self._due)
-            entry = store.entries.get(entry_id)
-            if entry is None or entry.status is not EntryStatus.PENDING:
-                continue  # voided (or changed) meanwhile: nothing to do
-            try:
+        while (due := self.next_due(store)) is not None and due <= now:
+            posting_first = bool(self._due) and (
+                not store.expiring or self._due[0][:2] <= store.expiring[0][:2]
+            )
+            if posting_first:
+                _, _, entry_id, cause = heapq.heappop(self._due)
+                try:
+                    with caused_by(cause):
+                        done.posted.append(post_entry(store, entry_id))
+                except LedgerError:
+                    continue  # a pending entry's funds are reserved, so this is not expected
+            else:
+                _, _, entry_id, cause = heapq.heappop(store.expiring)
                 with caused_by(cause):
-                    done.posted.append(post_entry(store, entry_id))
-            except LedgerError:
-                continue  # a pending entry's funds are reserved, so this is not expected
-        while store.expiring and store.expiring[0][0] <= now:
-            expires_at, _, entry_id = heapq.heappop(store.expiring)
-            entry = store.entries.get(entry_id)
-            if entry is None or entry.status is not EntryStatus.PENDING:
-                continue
-            if entry.expires_at != expires_at:
-                continue  # its expiry moved; a later row stands for it
-            done.expired.append(void_entry(store, entry_id, VoidReason.EXPIRED))
+                    done.expired.append(void_entry(store, entry_id, VoidReason.EXPIRED))
         return done
+
+
+def _pending(store: LedgerStore, entry_id: str) -> bool:
+    entry = store.entries.get(entry_id)
+    return entry is not None and entry.status is EntryStatus.PENDING
+
+
+def _still_expiring(store: LedgerStore, row: tuple[datetime, int, str, Cause]) -> bool:
+    """A row stands while its entry is pending with that same expiry (a PATCH adds a new row)."""
+    expires_at, _, entry_id, _ = row
+    return _pending(store, entry_id) and store.entries[entry_id].expires_at == expires_at

@@ -19,7 +19,7 @@ from sortedcontainers import SortedKeyList, SortedList
 from gledger_sandbox.domain import events
 from gledger_sandbox.domain.clock import SandboxClock
 from gledger_sandbox.domain.errors import Conflict, InvalidRequest, NotFound
-from gledger_sandbox.domain.events import EventLog, Retention
+from gledger_sandbox.domain.events import Cause, EventLog, Retention
 from gledger_sandbox.domain.ids import IdGenerator
 from gledger_sandbox.domain.models import (
     Account,
@@ -49,15 +49,16 @@ def _nothing() -> None:
     return None
 
 
-def _snapshot(counter: _Counter, ids: IdGenerator) -> Callable[[], Callable[[], None]]:
+def _snapshot(counter: _Counter, *ids: IdGenerator) -> Callable[[], Callable[[], None]]:
     """Take the sequence and id counters at the start of a unit; give back their restorer."""
 
     def take() -> Callable[[], None]:
-        seq, id_state = counter.seq, ids.state()
+        seq, id_states = counter.seq, [generator.state() for generator in ids]
 
         def restore() -> None:
             counter.seq = seq
-            ids.restore(id_state)
+            for generator, state in zip(ids, id_states, strict=True):
+                generator.restore(state)
 
         return restore
 
@@ -79,8 +80,9 @@ class LedgerStore:
         self.ids = ids
         self.clock = clock
         self.uow = UnitOfWork()
+        event_ids = ids.stream(b"events")
         self.events = EventLog(
-            ids,
+            event_ids,
             clock,
             self.uow,
             retention=retention,
@@ -90,7 +92,7 @@ class LedgerStore:
         self._counter = _Counter()
         # A closure over the counters, not a bound method: no store <-> unit-of-work cycle, so a
         # dropped tenant is freed by reference counting alone.
-        self.uow.snapshot_on_begin(_snapshot(self._counter, ids))
+        self.uow.snapshot_on_begin(_snapshot(self._counter, ids, event_ids))
         self.ledgers: dict[str, Ledger] = {}
         self.accounts: dict[str, Account] = {}
         self.entries: dict[str, Entry] = {}
@@ -101,8 +103,8 @@ class LedgerStore:
         self._external_ids: dict[tuple[str, str], str] = {}
         # Per account, posted lines keyed by (effective_at, seq): balances as of a past time.
         self._effective: dict[str, SortedKeyList] = {}
-        # Pending entries with an expiry, by (expires_at, seq, id); stale rows are skipped.
-        self.expiring: list[tuple[datetime, int, str]] = []
+        # Pending entries with an expiry, by (expires_at, seq, id, cause); stale rows are skipped.
+        self.expiring: list[tuple[datetime, int, str, Cause]] = []
 
     # -- primitives ------------------------------------------------------------------------
 
@@ -144,12 +146,13 @@ class LedgerStore:
         self.uow.on_rollback(lambda: effective.discard(line))
 
     def expire_later(self, entry: Entry) -> None:
+        """Void the pending entry at its ``expires_at``, as the request that set it."""
         assert entry.expires_at is not None
-        row = (entry.expires_at, entry.seq, entry.id)
+        row = (entry.expires_at, entry.seq, entry.id, events.current_cause())
         heapq.heappush(self.expiring, row)
         self.uow.on_rollback(lambda: self._unexpire(row))
 
-    def _unexpire(self, row: tuple[datetime, int, str]) -> None:
+    def _unexpire(self, row: tuple[datetime, int, str, Cause]) -> None:
         self.expiring.remove(row)
         heapq.heapify(self.expiring)
 

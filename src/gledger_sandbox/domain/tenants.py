@@ -77,7 +77,9 @@ class Tenant:
 
         The new event log goes on from the old one's last sequence (see ``events``).
         """
-        events_after = self.store.events.last_seq if self.generation else 0
+        # One sequence is skipped, so that even a reader at the old log's head is told of the
+        # reset (410) instead of reading on into the new data.
+        events_after = self.store.events.last_seq + 1 if self.generation else 0
         self.generation += 1
         clock = SandboxClock(frozen_at=self.clock_start)
         self.store = LedgerStore(
@@ -205,12 +207,12 @@ class TenantRegistry:
 
     def delete(self, tenant: Tenant) -> None:
         tenant.generation += 1  # its open feeds end
-        self.policy.on_events(tenant.id)
         self.tenants.pop(tenant.id, None)
         self._api_keys.pop(tenant.api_key, None)
         self._clients.pop(tenant.client_id, None)
         for token in [t for t, grant in self._tokens.items() if grant.tenant_id == tenant.id]:
             del self._tokens[token]
+        self.policy.on_events(tenant.id)
 
     def _sweep(self, now: datetime) -> None:
         for tenant in [t for t in self.tenants.values() if self._expired(t, now)]:

@@ -8,9 +8,12 @@ once the changes stand (telling streams and webhooks about new events) waits for
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+
+logger = logging.getLogger("gledger_sandbox.domain")
 
 
 class UnitOfWork:
@@ -42,7 +45,11 @@ class UnitOfWork:
             self._undo = None
         hooks, self._on_commit = self._on_commit, []
         for hook in hooks:
-            hook()
+            try:
+                hook()
+            except Exception:
+                # The change stands: a listener's fault must not turn it into an error.
+                logger.exception("an after-commit hook failed")
 
     def after_commit(self, hook: Callable[[], None]) -> None:
         """Run ``hook`` once the outermost unit ends without error (never on a rollback)."""

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from itertools import islice
 from typing import Any
 
 from sortedcontainers import SortedList
@@ -32,6 +33,8 @@ from gledger_sandbox.domain.pages import EMPTY, Page, PageRequest, paginate
 
 TEST_EVENT = "webhook.test"
 MAX_REPLAY = 10_000
+MAX_ENDPOINTS = 16
+"""Endpoints per tenant (every commit visits each one)."""
 
 
 class EndpointStatus(StrEnum):
@@ -159,7 +162,8 @@ class Webhooks:
         self._by_seq: dict[int, Any] = {}
         self._endpoint_index: SortedList = SortedList()
         self._deliveries_of: dict[str, SortedList] = {}
-        self._oldest_first: deque[Delivery] = deque()
+        self._finished: deque[tuple[datetime, Delivery]] = deque()
+        """Deliveries in the order they finished (succeeded or gave up), for forgetting."""
         self._due: list[tuple[datetime, int, str]] = []
         self._seq = 0
         self.in_flight = 0
@@ -176,6 +180,11 @@ class Webhooks:
 
     def create_endpoint(self, spec: EndpointSpec, secret: str) -> WebhookEndpoint:
         """A new endpoint; it receives the events committed from now on."""
+        if len(self.endpoints) >= MAX_ENDPOINTS:
+            raise InvalidRequest(
+                "webhook.endpoint_limit_reached",
+                f"A tenant has at most {MAX_ENDPOINTS} webhook endpoints; delete one first.",
+            )
         now = self._clock.now()
         endpoint = WebhookEndpoint(
             id=self._ids.new("we"),
@@ -264,25 +273,25 @@ class Webhooks:
     # -- deliveries ------------------------------------------------------------------------
 
     def forget_old_deliveries(self) -> None:
-        """Drop finished deliveries older than the event log's retention, oldest first.
+        """Drop deliveries finished longer ago than the event log's retention, oldest first.
 
-        The delivery log is kept as long as the events are; a delivery still pending holds
-        back the ones after it, so nothing unfinished is ever forgotten.
+        Nothing unfinished is forgotten. Pending deliveries stay bounded all the same: only
+        enabled endpoints get new ones, and those are attempted until they finish.
         """
         retention = self.log.retention
-        oldest_kept = self._clock.now() - retention.max_age
-        while self._oldest_first:
-            delivery = self._oldest_first[0]
-            if delivery.id in self.deliveries:
-                too_many = len(self.deliveries) > retention.max_count
-                if delivery.status is DeliveryStatus.PENDING or delivery.in_flight:
-                    return
-                if delivery.created_at >= oldest_kept and not too_many:
-                    return
+        oldest_kept = retention.oldest_kept(self._clock.now())
+        while self._finished:
+            finished_at, delivery = self._finished[0]
+            too_many = len(self.deliveries) > retention.max_count
+            if finished_at >= oldest_kept and not too_many:
+                return
+            self._finished.popleft()
+            if delivery.status is DeliveryStatus.PENDING or delivery.in_flight:
+                continue  # retried since: it goes back in when it finishes again
+            if self.deliveries.get(delivery.id) is delivery:
                 del self.deliveries[delivery.id]
                 del self._by_seq[delivery.seq]
                 self._deliveries_of[delivery.endpoint_id].discard(delivery.seq)
-            self._oldest_first.popleft()
 
     def collect(self) -> int:
         """Make deliveries for the events committed since each endpoint last looked."""
@@ -316,7 +325,6 @@ class Webhooks:
             retries=retries,
         )
         self.deliveries[delivery.id] = delivery
-        self._oldest_first.append(delivery)
         self._by_seq[delivery.seq] = delivery
         self._deliveries_of[endpoint.id].add(delivery.seq)
         self._schedule(delivery, now)
@@ -400,7 +408,7 @@ class Webhooks:
                 self._schedule(delivery, self._clock.now())
             return chosen
         types = frozenset(endpoint.event_types) if endpoint.event_types else None
-        events = list(self._events_between(since, until, types))
+        events = list(islice(self._events_between(since, until, types), MAX_REPLAY + 1))
         self._check_replay_size(len(events))
         return [self._new_delivery(endpoint, event) for event in events]
 
@@ -424,7 +432,7 @@ class Webhooks:
             raise InvalidRequest.at(
                 "/since",
                 "webhook.replay_too_large",
-                f"The range holds {count} deliveries; replay at most {MAX_REPLAY} at a time.",
+                f"The range holds more than {MAX_REPLAY} deliveries; replay a narrower one.",
             )
 
     @staticmethod
@@ -477,6 +485,13 @@ class Webhooks:
             taken.append(delivery)
         return taken
 
+    def abandon_attempt(self, delivery: Delivery) -> None:
+        """An attempt that never ended (the server stopped): due again at once, uncounted."""
+        if delivery.in_flight:
+            delivery.in_flight = False
+            self.in_flight -= 1
+            self._schedule(delivery, self._clock.now())
+
     def finish_attempt(self, delivery: Delivery, attempt: Attempt) -> None:
         """Record an attempt's outcome: done, retried later, or given up."""
         delivery.in_flight = False
@@ -484,21 +499,25 @@ class Webhooks:
         delivery.attempts.append(attempt)
         delivery.next_attempt_at = None
         if attempt.succeeded:
-            delivery.status = DeliveryStatus.SUCCEEDED
+            self._finish(delivery, DeliveryStatus.SUCCEEDED)
             return
         endpoint = self.endpoints.get(delivery.endpoint_id)
         if attempt.response_status == 410 and endpoint is not None:
             endpoint.status = EndpointStatus.DISABLED
             endpoint.disabled_reason = "the receiver answered 410 Gone"
             endpoint.updated_at = self._clock.now()
-            delivery.status = DeliveryStatus.FAILED
+            self._finish(delivery, DeliveryStatus.FAILED)
             return
         wait = self.policy.delay(delivery, self._clock.frozen)
         if wait is None:
-            delivery.status = DeliveryStatus.FAILED
+            self._finish(delivery, DeliveryStatus.FAILED)
             return
         delivery.status = DeliveryStatus.PENDING
         self._schedule(delivery, attempt.started_at + wait)
+
+    def _finish(self, delivery: Delivery, status: DeliveryStatus) -> None:
+        delivery.status = status
+        self._finished.append((self._clock.now(), delivery))
 
 
 def _within(moment: datetime, since: datetime | None, until: datetime | None) -> bool:

@@ -69,30 +69,43 @@ class DeliveryWorker:
 
     async def attempt(self, webhooks: Webhooks, delivery: Delivery) -> Attempt:
         """Send one attempt of a delivery taken from ``webhooks`` and record its outcome there."""
-        async with self._slots:
-            started_at = webhooks.now()
-            began = time.perf_counter()
-            status: int | None = None
-            error: str | None = None
-            endpoint = webhooks.endpoints.get(delivery.endpoint_id)
-            try:
-                if endpoint is None:
-                    error = "the endpoint was deleted"
-                else:
-                    status = await self._send(endpoint.url, webhooks, delivery)
-            except httpx.TimeoutException:
-                error = f"no answer within {self.timeout:g} s"
-            except httpx.HTTPError as failure:
-                error = f"{type(failure).__name__}: {failure}".rstrip(": ")
-            attempt = Attempt(
-                number=len(delivery.attempts) + 1,
-                started_at=started_at,
-                duration_ms=round((time.perf_counter() - began) * 1000, 3),
-                response_status=status,
-                error=error,
-            )
-            webhooks.finish_attempt(delivery, attempt)
-            return attempt
+        finished = False
+        try:
+            async with self._slots:
+                started_at = webhooks.now()
+                began = time.perf_counter()
+                status, error = await self._outcome(webhooks, delivery)
+                attempt = Attempt(
+                    number=len(delivery.attempts) + 1,
+                    started_at=started_at,
+                    duration_ms=round((time.perf_counter() - began) * 1000, 3),
+                    response_status=status,
+                    error=error,
+                )
+                webhooks.finish_attempt(delivery, attempt)
+                finished = True
+                return attempt
+        finally:
+            if not finished:  # cancelled (the server is stopping): try again later
+                webhooks.abandon_attempt(delivery)
+
+    async def _outcome(
+        self, webhooks: Webhooks, delivery: Delivery
+    ) -> tuple[int | None, str | None]:
+        """The receiver's status, or why there is none; never raises for the receiver's sake."""
+        endpoint = webhooks.endpoints.get(delivery.endpoint_id)
+        if endpoint is None:
+            return None, "the endpoint was deleted"
+        try:
+            # One deadline for the whole attempt: a receiver trickling bytes cannot stretch it.
+            async with asyncio.timeout(self.timeout):
+                return await self._send(endpoint.url, webhooks, delivery), None
+        except (TimeoutError, httpx.TimeoutException):
+            return None, f"no answer within {self.timeout:g} s"
+        except httpx.HTTPError as failure:
+            return None, f"{type(failure).__name__}: {failure}".rstrip(": ")
+        except Exception as failure:  # an URL httpx cannot use, a TLS library fault, ...
+            return None, f"{type(failure).__name__}: {failure}".rstrip(": ")
 
     async def _send(self, url: str, webhooks: Webhooks, delivery: Delivery) -> int:
         if self._client is None:
