@@ -130,7 +130,9 @@ async def follow(
         wait = keepalive_due - loop.time()
         if deadline is not None:
             wait = min(wait, deadline - loop.time())
-        await runner.wait_for_events(tenant.id, max(wait, 0.0))
+        if await runner.wait_for_events(tenant.id, max(wait, 0.0)) and settings.coalesce_seconds:
+            # Let a burst gather: one write per reader for many events, not one per event.
+            await asyncio.sleep(settings.coalesce_seconds)
 
 
 def event_bytes(event: Event) -> bytes:
@@ -177,10 +179,9 @@ class EventStreamResponse(Response):
     async def _pump(self, send: Send) -> None:
         try:
             async for chunk in self._chunks():
-                await asyncio.wait_for(
-                    send({"type": "http.response.body", "body": chunk, "more_body": True}),
-                    self._settings.send_timeout,
-                )
+                # asyncio.timeout, not wait_for: no task per write (3.11's wait_for makes one).
+                async with asyncio.timeout(self._settings.send_timeout):
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except TimeoutError:
             return  # the client stopped reading: drop it (it resumes from its last id)
@@ -302,7 +303,8 @@ async def _pump_websocket(
 ) -> None:
     async for batch in follow(runner, tenant, request, settings):
         for event in batch or ():
-            await asyncio.wait_for(websocket.send_text(_ws_event(event)), settings.send_timeout)
+            async with asyncio.timeout(settings.send_timeout):
+                await websocket.send_text(_ws_event(event))
     await websocket.send_text(_message("end"))
     await websocket.close(1000)
 
