@@ -1,6 +1,7 @@
 """The live side of the sandbox: webhook delivery latency, and what open SSE streams cost the API.
 
-One sandbox server (``gledger-sandbox serve``, as shipped) and two measurements:
+One sandbox server (``gledger-sandbox serve``, run through gc_serve.py so that its full garbage
+collections are logged and reported per run) and two measurements:
 
 1. **Webhooks: event-to-delivery latency.** The bench process runs a minimal HTTP/1.1 receiver
    on 127.0.0.1 (``asyncio.start_server``; it answers 204 at once and records
@@ -15,22 +16,24 @@ One sandbox server (``gledger-sandbox serve``, as shipped) and two measurements:
    (``lua/mixed.lua``, as in ``mixed.py``) on another tenant for the whole measurement.
 
 2. **Streams: mixed throughput with 0 vs N open SSE streams.** The mixed workload (wrk -t1 -c8,
-   a fresh ``merchant`` tenant per run, deleted after it) in rounds of three runs, in an order
-   that swaps every round: (a) no stream open; (b) ``--streams`` SSE streams open on a separate
-   idle tenant (they get only keep-alives: the cost of open streams as such); (c) as many
-   streams on the loaded tenant itself with ``types=entry.created``, so every POST fans out to
-   all of them. The streams are opened by a helper process (this script with
-   ``--streams-helper``: asyncio, raw sockets, one protocol object per stream counting frames),
-   so they do not compete with the bench process; every stream has its 200 and first bytes
-   before wrk starts, and they keep reading throughout. In (c) the events each stream received
-   are compared with the ``entry.created`` events the round committed (from ``GET /v1/events``).
+   a fresh ``merchant`` tenant per run, deleted after it) in rounds of three runs, after a
+   warm-up, in an order that swaps every round: (a) no stream open; (b) ``--streams`` SSE
+   streams open on a separate idle tenant (they get only keep-alives: the cost of open streams
+   as such); (c) as many streams on the loaded tenant itself with ``types=entry.created``, so
+   every POST fans out to all of them. The streams are opened by a helper process (this
+   script with ``--streams-helper``: uvloop if installed, raw sockets, one protocol object per
+   stream counting frames), so they do not compete with wrk or the bench process; each run
+   reports the CPU of the server, of the helper and of the whole machine. Every stream has its
+   200 and first bytes before wrk starts, and they keep reading throughout. In (c) the events
+   each stream received are compared with the ``entry.created`` events the run committed (from
+   ``GET /v1/events``).
 
 The report gives the latency percentiles, every run, the median run (by req/s) per condition,
 and the ratios (b)/(a) and (c)/(a), median runs and per round. Goals (from the issue): webhook
 p99 < 50 ms; throughput with the streams open >= 0.8x without.
 
     python bench/live.py              # 500 webhooks x 2, 3 rounds x 3 runs x 10 s, 500 streams
-    python bench/live.py --quick      # a smoke run of about 40 s
+    python bench/live.py --quick      # a smoke run of about 30 s (its figures are not to be read)
     python bench/live.py --rate 100 --streams 1000 --rounds 5
 """
 
@@ -51,15 +54,16 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import httpx
 from standardwebhooks import Webhook, WebhookVerificationError
 
 import harness
+from growth import GcPauses, gc_pauses
 from harness import Api, Server, WrkResult
 from mixed import Target, cpu_seconds, drop_tenant, sandbox_target
 
@@ -167,7 +171,6 @@ class Receiver:
 
     def __init__(self) -> None:
         self.arrivals: list[Arrival] = []
-        self.malformed = 0
         self._server: asyncio.Server | None = None
 
     async def start(self) -> int:
@@ -194,13 +197,11 @@ class Receiver:
                 at = time.perf_counter()
                 writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
                 parts = request_line.split(" ")
-                if len(parts) != 3:
-                    self.malformed += 1
                 self.arrivals.append(Arrival(at, parts[1] if len(parts) > 1 else "", headers, body))
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
-            pass
+            pass  # the sender closed the connection (or sent something this parser cannot read)
         except ValueError:
-            self.malformed += 1
+            pass  # a Content-Length that is no number: drop the connection
         finally:
             writer.close()
 
@@ -241,6 +242,8 @@ class Latency:
     answer_to_arrival_ms: Summary
     post_ms: Summary
     server_cpu_percent: float
+    gc: GcPauses = field(default_factory=GcPauses)
+    """The server's full collections while posting."""
     load: WrkResult | None = None
     load_seconds: float = 0.0
 
@@ -349,7 +352,7 @@ async def webhook_run(
                     asyncio.to_thread(mixed_load, load_target, load_seconds, args)
                 )
                 await asyncio.sleep(args.lead)
-            cpu_before, started = cpu_seconds(server.pid), time.perf_counter()
+            cpu_before, started, wall = cpu_seconds(server.pid), time.perf_counter(), time.time()
             sent = await post_entries(client, target, args.posts, args.rate)
             post_seconds = time.perf_counter() - started
             cpu = (cpu_seconds(server.pid) - cpu_before) / post_seconds * 100
@@ -366,6 +369,7 @@ async def webhook_run(
     mine = [a for a in receiver.arrivals if a.path == path]
     result = latency_of(condition, sent, mine, secret, args, post_seconds, cpu)
     result.load, result.load_seconds = load, load_seconds
+    result.gc = gc_pauses(args.gc_log, wall, wall + post_seconds)
     return result
 
 
@@ -403,9 +407,8 @@ class _Stream(asyncio.Protocol):
         self._last = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.write(self.request)
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass of it
+        self.transport.write(self.request)
 
     def data_received(self, data: bytes) -> None:
         self.bytes += len(data)
@@ -492,6 +495,16 @@ async def _helper(config: dict[str, Any]) -> None:
             stream.transport.close()
 
 
+def run_helper(config: dict[str, Any]) -> None:
+    """The helper's main: on uvloop when installed (uvicorn's loop: less CPU per socket read)."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(_helper(config))
+    else:
+        uvloop.run(_helper(config))
+
+
 # -- 2. streams: the bench side ------------------------------------------------------------
 
 
@@ -536,7 +549,10 @@ def open_streams(server: Server, api_key: str, count: int, types: str) -> Iterat
     try:
         opened = _read_message(process, 120.0)
         if opened["ready"] != count:
-            raise RuntimeError(f"only {opened['ready']} of {count} streams started: {opened}")
+            raise RuntimeError(
+                f"only {opened['ready']} of {count} streams started: {opened}; "
+                f"see {harness.RESULTS / 'streams-helper.log'}"
+            )
         yield Streams(process, opened)
     finally:
         if process.poll() is None:
@@ -578,6 +594,8 @@ class StreamRun:
     condition: str
     result: WrkResult
     server_cpu_percent: float
+    machine_cpu_percent: float
+    """All processes on the machine (100% = one core): the server, wrk, the helper, others."""
     helper_cpu_percent: float = 0.0
     streams: int = 0
     connect_seconds: float = 0.0
@@ -587,10 +605,43 @@ class StreamRun:
     events_median: float = 0.0
     events_max: int = 0
     caught_up_seconds: float | None = None
-    """Seconds after wrk ended until every stream had every event (None: not within the wait)."""
+    """When every stream had every event, s after wrk ended (0: already then; None: not)."""
     keepalives: int = 0
     error_frames: int = 0
     received_mib: float = 0.0
+    gc: GcPauses = field(default_factory=GcPauses)
+    """The server's full collections during the run."""
+
+
+def machine_busy() -> tuple[float, float]:
+    """Busy and total CPU time of the whole machine so far (/proc/stat), in clock ticks."""
+    fields = [float(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+class CpuMeter:
+    """CPU used by some processes and by the whole machine between start and stop."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.percent: dict[str, float] = {}
+
+    def __enter__(self) -> CpuMeter:
+        self._before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self._machine = machine_busy()
+        self._started = time.monotonic()
+        self.wall = (time.time(), time.time())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        elapsed = time.monotonic() - self._started
+        self.wall = (self.wall[0], time.time())
+        for name, pid in self.pids.items():
+            self.percent[name] = (cpu_seconds(pid) - self._before[name]) / elapsed * 100
+        busy, total = machine_busy()
+        share = (busy - self._machine[0]) / max(total - self._machine[1], 1.0)
+        self.percent["machine"] = share * 100 * (os.cpu_count() or 1)
 
 
 def stream_run(
@@ -599,49 +650,49 @@ def stream_run(
     target = sandbox_target(server)
     try:
         if condition == "a":
-            before, started = cpu_seconds(server.pid), time.monotonic()
-            result = mixed_load(target, args.seconds, args)
-            cpu = (cpu_seconds(server.pid) - before) / (time.monotonic() - started) * 100
-            return StreamRun(round_no, condition, result, cpu)
+            with CpuMeter({"server": server.pid}) as cpu:
+                result = mixed_load(target, args.seconds, args)
+            return StreamRun(
+                round_no,
+                condition,
+                result,
+                cpu.percent["server"],
+                cpu.percent["machine"],
+                gc=gc_pauses(args.gc_log, *cpu.wall),
+            )
         key = target.api_key if condition == "c" else idle_key
         events_before = count_events(server, key, "entry.created")
         with open_streams(server, key, args.streams, "entry.created") as streams:
-            helper = streams.process.pid
-            before, helper_before = cpu_seconds(server.pid), cpu_seconds(helper)
-            started = time.monotonic()
-            result = mixed_load(target, args.seconds, args)
-            elapsed = time.monotonic() - started
-            cpu = (cpu_seconds(server.pid) - before) / elapsed * 100
-            helper_cpu = (cpu_seconds(helper) - helper_before) / elapsed * 100
+            with CpuMeter({"server": server.pid, "helper": streams.process.pid}) as cpu:
+                result = mixed_load(target, args.seconds, args)
             ended = time.monotonic()
-            counts = streams.ask("count")
+            at_end = streams.ask("count")
             expected = count_events(server, key, "entry.created") - events_before
-            caught_up: float | None = None
-            while time.monotonic() - ended < args.catch_up:
-                if min(counts["events"]) >= expected:
-                    caught_up = time.monotonic() - ended
-                    break
+            counts, looked = at_end, 0.0
+            while min(counts["events"]) < expected and looked < args.catch_up:
                 time.sleep(0.2)
-                counts = streams.ask("count")
+                counts, looked = streams.ask("count"), time.monotonic() - ended
             final = streams.ask("stop")
-        events = counts["events"]
+        events = at_end["events"]
         return StreamRun(
-            round_no,
-            condition,
-            result,
-            cpu,
-            helper_cpu,
-            args.streams,
-            streams.opened["seconds"],
-            final["open"],
-            expected,
-            min(events),
-            statistics.median(events),
-            max(events),
-            caught_up,
-            final["keepalives"],
-            final["errors"],
-            final["bytes"] / 2**20,
+            round=round_no,
+            condition=condition,
+            result=result,
+            server_cpu_percent=cpu.percent["server"],
+            machine_cpu_percent=cpu.percent["machine"],
+            helper_cpu_percent=cpu.percent["helper"],
+            streams=args.streams,
+            connect_seconds=streams.opened["seconds"],
+            open_after=final["open"],
+            events_expected=expected,
+            events_min=min(events),
+            events_median=statistics.median(events),
+            events_max=max(events),
+            caught_up_seconds=looked if min(counts["events"]) >= expected else None,
+            keepalives=final["keepalives"],
+            error_frames=final["errors"],
+            received_mib=final["bytes"] / 2**20,
+            gc=gc_pauses(args.gc_log, *cpu.wall),
         )
     finally:
         drop_tenant(target)
@@ -675,12 +726,16 @@ def server_log_notes(log: Path) -> list[str]:
     return [line for line in lines if any(w in line.lower() for w in words)]
 
 
+def fmt_gc(gc: GcPauses) -> str:
+    return f"{gc.count} ({gc.max_ms:.0f} ms)" if gc.count else "0"
+
+
 def fmt_latency(r: Latency) -> str:
     s, a, p = r.sent_to_arrival_ms, r.answer_to_arrival_ms, r.post_ms
     return (
         f"| {r.condition} | {r.delivered}/{r.posts} | {s.p50:.2f} | {s.p90:.2f} | {s.p99:.2f} | "
         f"{s.max:.2f} | {a.p50:.2f} | {a.p99:.2f} | {r.before_answer} | {p.p50:.2f} | "
-        f"{p.p99:.2f} | {r.server_cpu_percent:.0f}% |"
+        f"{p.p99:.2f} | {r.server_cpu_percent:.0f}% | {fmt_gc(r.gc)} |"
     )
 
 
@@ -695,7 +750,7 @@ def fmt_stream_run(run: StreamRun) -> str:
     return (
         f"| {run.round} | ({run.condition}) {CONDITIONS[run.condition]} | {r.rps:,.0f} | "
         f"{r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.non2xx} | {run.server_cpu_percent:.0f}% | "
-        f"{streams} |"
+        f"{run.machine_cpu_percent:.0f}% | {fmt_gc(run.gc)} | {streams} |"
     )
 
 
@@ -716,8 +771,8 @@ def webhook_section(latencies: list[Latency], args: argparse.Namespace) -> list[
         f"at a time, {pacing}; ms)",
         "",
         "| condition | delivered | sent->arrival p50 | p90 | p99 | max | answer->arrival p50 | "
-        "p99 | arrived before answer | POST p50 | POST p99 | server CPU |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "p99 | arrived before answer | POST p50 | POST p99 | server CPU | full GCs (longest) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         *(fmt_latency(r) for r in latencies),
         "",
     ]
@@ -757,9 +812,10 @@ def stream_section(runs: list[StreamRun], args: argparse.Namespace) -> list[str]
         f"### 2. Mixed throughput with 0 vs {args.streams} open SSE streams ({args.rounds} rounds "
         f"x 3 runs x {args.seconds:g} s, wrk -t{args.threads} -c{args.connections})",
         "",
-        "| round | condition | req/s | p50 ms | p99 ms | non-2xx | server CPU | streams open "
-        "at end | events, fewest per stream / committed | helper CPU |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| round | condition | req/s | p50 ms | p99 ms | non-2xx | server CPU | machine CPU | "
+        "full GCs (longest) | streams open at end | events at wrk's end, fewest per stream / "
+        "committed | helper CPU |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         *(fmt_stream_run(r) for r in runs),
         "",
         "median run per condition (by req/s):",
@@ -785,11 +841,12 @@ def stream_section(runs: list[StreamRun], args: argparse.Namespace) -> list[str]
     lines.append("")
     for run in runs:
         if run.condition == "c":
-            caught = (
-                f"every stream had every event {run.caught_up_seconds:.1f} s after wrk ended"
-                if run.caught_up_seconds is not None
-                else f"streams still behind {args.catch_up:g} s after wrk ended"
-            )
+            if run.caught_up_seconds == 0:
+                caught = "every stream had every event when wrk ended"
+            elif run.caught_up_seconds is not None:
+                caught = f"every stream had every event {run.caught_up_seconds:.1f} s after wrk"
+            else:
+                caught = f"streams still behind {args.catch_up:g} s after wrk ended"
             lines.append(
                 f"- round {run.round} (c): {run.events_expected:,} entry.created committed; events "
                 f"per stream at wrk's end min {run.events_min:,} / median "
@@ -849,20 +906,22 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--streams-helper", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
-        args.posts, args.streams, args.rounds, args.seconds, args.warmup = 100, 100, 1, 3.0, 1.0
+        args.posts, args.streams, args.rounds, args.seconds, args.warmup = 100, 100, 1, 3.0, 3.0
     return args
 
 
 def main() -> None:
     args = parse_args()
     if args.streams_helper:
-        asyncio.run(_helper(json.loads(args.streams_helper)))
+        run_helper(json.loads(args.streams_helper))
         return
     harness.ensure_wrk()
     raise_nofile(args.streams + 1024)  # the server inherits it
     harness.RESULTS.mkdir(exist_ok=True)
     name = "sandbox-live"
-    with harness.sandbox(name) as server:
+    args.gc_log = harness.RESULTS / "live-gc.jsonl"
+    args.gc_log.unlink(missing_ok=True)
+    with harness.sandbox(name, gc_log=args.gc_log) as server:
         nofile = open_files_limit(server.pid)
         if nofile < args.streams + 256:
             raise SystemExit(f"the server may open {nofile} files: too few for {args.streams}")
@@ -874,7 +933,7 @@ def main() -> None:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (harness.RESULTS / f"live-{stamp}.md").write_text(text + "\n")
     data = {
-        "args": {k: v for k, v in vars(args).items() if k != "streams_helper"},
+        "args": {k: str(v) for k, v in vars(args).items() if k != "streams_helper"},
         "webhooks": [asdict(r) for r in latencies],
         "streams": [asdict(r) for r in runs],
         "server_log_notes": notes,

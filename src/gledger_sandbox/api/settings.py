@@ -18,8 +18,6 @@ class StreamSettings:
     """The reconnection delay SSE clients are told to use."""
     send_timeout: float = 10.0
     """Seconds a reader's socket may refuse a write before the reader is dropped."""
-    coalesce_seconds: float = 0.02
-    """How long a woken reader lets new events gather before it writes (fan-out cost)."""
 
 
 @dataclass(frozen=True, slots=True)

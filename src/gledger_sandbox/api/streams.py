@@ -130,9 +130,7 @@ async def follow(
         wait = keepalive_due - loop.time()
         if deadline is not None:
             wait = min(wait, deadline - loop.time())
-        if await runner.wait_for_events(tenant.id, max(wait, 0.0)) and settings.coalesce_seconds:
-            # Let a burst gather: one write per reader for many events, not one per event.
-            await asyncio.sleep(settings.coalesce_seconds)
+        await runner.wait_for_events(tenant.id, max(wait, 0.0))
 
 
 def event_bytes(event: Event) -> bytes:
