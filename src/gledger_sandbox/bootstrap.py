@@ -18,7 +18,7 @@ from gledger_sandbox.api.settings import Services, Settings
 from gledger_sandbox.api.streams import event_bytes
 from gledger_sandbox.domain.events import Retention
 from gledger_sandbox.domain.tenants import TenantPolicy, TenantRegistry
-from gledger_sandbox.domain.webhooks import RetryPolicy
+from gledger_sandbox.domain.webhook_models import RetryPolicy
 from gledger_sandbox.seeding.profiles import Seeder
 from gledger_sandbox.webhooks.worker import DeliveryWorker
 

@@ -9,14 +9,14 @@ from gledger_sandbox.domain.events import Retention
 from gledger_sandbox.domain.ids import IdGenerator
 from gledger_sandbox.domain.pages import PageRequest
 from gledger_sandbox.domain.store import LedgerStore
-from gledger_sandbox.domain.webhooks import (
+from gledger_sandbox.domain.webhook_models import (
     Attempt,
     DeliveryStatus,
     EndpointSpec,
     EndpointStatus,
     RetryPolicy,
-    Webhooks,
 )
+from gledger_sandbox.domain.webhooks import Webhooks
 from tests.domain.helpers import START, new_store
 
 

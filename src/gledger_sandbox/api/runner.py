@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from gledger_sandbox.domain.errors import InvalidRequest
 from gledger_sandbox.domain.schedule import DueWork
 from gledger_sandbox.domain.tenants import Tenant, TenantRegistry
-from gledger_sandbox.domain.webhooks import Attempt, Delivery
+from gledger_sandbox.domain.webhook_models import Attempt, Delivery
 from gledger_sandbox.webhooks.worker import DeliveryWorker
 
 logger = logging.getLogger("gledger_sandbox.runner")

@@ -32,7 +32,7 @@ from gledger_sandbox.domain.models import (
 from gledger_sandbox.domain.money import Direction, Totals
 from gledger_sandbox.domain.pages import Page
 from gledger_sandbox.domain.tenants import Tenant
-from gledger_sandbox.domain.webhooks import (
+from gledger_sandbox.domain.webhook_models import (
     Attempt,
     Delivery,
     EndpointSpec,

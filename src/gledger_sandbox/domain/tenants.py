@@ -23,7 +23,8 @@ from gledger_sandbox.domain.idempotency import IdempotencyStore
 from gledger_sandbox.domain.ids import IdGenerator
 from gledger_sandbox.domain.schedule import PostingSchedule
 from gledger_sandbox.domain.store import LedgerStore
-from gledger_sandbox.domain.webhooks import RetryPolicy, Webhooks
+from gledger_sandbox.domain.webhook_models import RetryPolicy
+from gledger_sandbox.domain.webhooks import Webhooks
 
 SCOPES = ("ledger.read", "ledger.write", "admin")
 MAX_SEED = 2**31 - 1

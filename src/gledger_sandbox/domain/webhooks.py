@@ -1,5 +1,7 @@
 """Webhook endpoints and their deliveries: who wants which events, and what became of each.
 
+The values (endpoint, delivery, attempt, retry policy) are in ``webhook_models``.
+
 A delivery is one event for one endpoint. It is created when its event is committed (for every
 enabled endpoint that wants the type), attempted at once, and retried on the sandbox clock after
 each failure, following the retry policy, until a 2xx answer or the policy gives up. A 410 answer
@@ -12,13 +14,10 @@ out of order, or twice, can put them back in order and drop repeats.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from itertools import islice
 from typing import Any
 
@@ -28,123 +27,22 @@ from gledger_sandbox.domain.clock import SandboxClock
 from gledger_sandbox.domain.errors import Conflict, InvalidRequest, NotFound
 from gledger_sandbox.domain.events import NO_CAUSE, Event, EventLog
 from gledger_sandbox.domain.ids import IdGenerator
-from gledger_sandbox.domain.models import Metadata
 from gledger_sandbox.domain.pages import EMPTY, Page, PageRequest, paginate
+from gledger_sandbox.domain.webhook_models import (
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    EndpointSpec,
+    EndpointStatus,
+    RetryPolicy,
+    SigningSecret,
+    WebhookEndpoint,
+)
 
 TEST_EVENT = "webhook.test"
 MAX_REPLAY = 10_000
 MAX_ENDPOINTS = 16
 """Endpoints per tenant (every commit visits each one)."""
-
-
-class EndpointStatus(StrEnum):
-    ENABLED = "enabled"
-    DISABLED = "disabled"
-
-
-class DeliveryStatus(StrEnum):
-    PENDING = "pending"
-    """Waiting for its first attempt or for a retry (``next_attempt_at``)."""
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    """Given up: the retry policy ran out, or the endpoint answered 410."""
-
-
-@dataclass(frozen=True, slots=True)
-class SigningSecret:
-    value: str
-    expires_at: datetime | None = None
-    """When a rotated-out secret stops signing; None for the current one."""
-
-
-@dataclass(slots=True)
-class WebhookEndpoint:
-    id: str
-    seq: int
-    url: str
-    description: str | None
-    event_types: tuple[str, ...]
-    """The types delivered; empty means every type."""
-    status: EndpointStatus
-    secrets: tuple[SigningSecret, ...]
-    """The current secret first, then rotated-out ones still inside their grace period."""
-    metadata: Metadata
-    created_at: datetime
-    updated_at: datetime
-    disabled_reason: str | None = None
-    cursor: int = 0
-    """The last event sequence this endpoint has had deliveries made for."""
-    sequence: int = 0
-    """The last delivery sequence number given out."""
-
-    def wants(self, event_type: str) -> bool:
-        return not self.event_types or event_type in self.event_types
-
-    def signing_secrets(self, now: datetime) -> list[str]:
-        return [s.value for s in self.secrets if s.expires_at is None or s.expires_at > now]
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    number: int
-    started_at: datetime
-    duration_ms: float
-    response_status: int | None
-    error: str | None
-    """Why no answer came (refused, timed out), or None when one did."""
-
-    @property
-    def succeeded(self) -> bool:
-        return self.response_status is not None and 200 <= self.response_status < 300
-
-
-@dataclass(slots=True)
-class Delivery:
-    id: str
-    seq: int
-    endpoint_id: str
-    event: Event
-    sequence: int
-    created_at: datetime
-    status: DeliveryStatus = DeliveryStatus.PENDING
-    attempts: list[Attempt] = field(default_factory=list)
-    next_attempt_at: datetime | None = None
-    retries: bool = True
-    """False for a test ping: one attempt, whatever its outcome."""
-    in_flight: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Delays between attempts, in sandbox seconds: ``len(schedule) + 1`` attempts in all.
-
-    The default follows the Standard Webhooks reference schedule (5 s, 5 min, 30 min, 2 h, 5 h,
-    10 h, 10 h). ``jitter`` adds up to that fraction, derived from the delivery id, so retries of
-    many deliveries spread out yet a run reproduces; a frozen clock (deterministic mode) uses none.
-    """
-
-    schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
-    jitter: float = 0.1
-
-    def delay(self, delivery: Delivery, frozen: bool) -> timedelta | None:
-        """The wait before the next attempt, or None once the schedule is spent."""
-        done = len(delivery.attempts)
-        if not delivery.retries or done > len(self.schedule):
-            return None
-        base = self.schedule[done - 1]
-        if frozen or not self.jitter:
-            return timedelta(seconds=base)
-        digest = hashlib.blake2b(f"{delivery.id}:{done}".encode(), digest_size=4).digest()
-        spread = int.from_bytes(digest, "big") / 2**32
-        return timedelta(seconds=base * (1 + self.jitter * spread))
-
-
-@dataclass(frozen=True, slots=True)
-class EndpointSpec:
-    url: str
-    event_types: tuple[str, ...] = ()
-    description: str | None = None
-    metadata: Metadata = field(default_factory=dict)
 
 
 class Webhooks:
@@ -166,8 +64,6 @@ class Webhooks:
         """Deliveries in the order they finished (succeeded or gave up), for forgetting."""
         self._due: list[tuple[datetime, int, str]] = []
         self._seq = 0
-        self.in_flight = 0
-        """Attempts under way (the worker awaits them before the clock moves on)."""
 
     def now(self) -> datetime:
         return self._clock.now()
@@ -481,7 +377,6 @@ class Webhooks:
             _, _, delivery_id = heapq.heappop(self._due)
             delivery = self.deliveries[delivery_id]
             delivery.in_flight = True
-            self.in_flight += 1
             taken.append(delivery)
         return taken
 
@@ -489,13 +384,11 @@ class Webhooks:
         """An attempt that never ended (the server stopped): due again at once, uncounted."""
         if delivery.in_flight:
             delivery.in_flight = False
-            self.in_flight -= 1
             self._schedule(delivery, self._clock.now())
 
     def finish_attempt(self, delivery: Delivery, attempt: Attempt) -> None:
         """Record an attempt's outcome: done, retried later, or given up."""
         delivery.in_flight = False
-        self.in_flight -= 1
         delivery.attempts.append(attempt)
         delivery.next_attempt_at = None
         if attempt.succeeded:

@@ -18,7 +18,8 @@ import httpx
 from gledger_sandbox import __version__
 from gledger_sandbox.domain.clock import wall_clock
 from gledger_sandbox.domain.events import Event
-from gledger_sandbox.domain.webhooks import Attempt, Delivery, Webhooks
+from gledger_sandbox.domain.webhook_models import Attempt, Delivery
+from gledger_sandbox.domain.webhooks import Webhooks
 from gledger_sandbox.webhooks.signing import signature_header
 
 SEQUENCE_HEADER = "x-gledger-sequence"

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from gledger_sandbox.api import serializers
 from gledger_sandbox.api.handlers.pages import page_request
 from gledger_sandbox.api.responses import idempotent, json_response, services, tenant
-from gledger_sandbox.domain.webhooks import DeliveryStatus
+from gledger_sandbox.domain.webhook_models import DeliveryStatus
 from gledger_sandbox.webhooks.signing import new_secret
 
 
