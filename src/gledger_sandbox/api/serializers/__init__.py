@@ -1,7 +1,8 @@
-"""The JSON shape of every resource, both ways: the only module that knows field names.
+"""The JSON shape of every resource, both ways: the only package that knows field names.
 
 Out: domain objects to plain dicts (timestamps in UTC with a ``Z``). In: request bodies, already
-checked against the spec's schemas by connexion, to the domain's specs.
+checked against the spec's schemas by connexion, to the domain's specs. The core resources live
+here; newer areas (reports, settlements, reconciliation) get a module of their own beside it.
 """
 
 from __future__ import annotations
