@@ -89,8 +89,9 @@ class _Results:
 class Reconciliations:
     """The runs of one tenant and the lines they reconciled, kept in its store's unit of work."""
 
-    def __init__(self, store: LedgerStore) -> None:
+    def __init__(self, store: LedgerStore, max_window_lines: int = MAX_WINDOW_LINES) -> None:
         self.store = store
+        self.max_window_lines = max_window_lines
         self.runs: dict[str, Reconciliation] = {}
         self._results: dict[str, _Results] = {}
         self._reconciled: dict[str, set[str]] = {}
@@ -184,11 +185,11 @@ class Reconciliations:
         for count, posted in enumerate(
             self.store.effective_between(account.id, window.start, window.end), 1
         ):
-            if count > MAX_WINDOW_LINES:
+            if count > self.max_window_lines:
                 raise InvalidRequest.at(
                     "/window" if explicit else "/records",
                     "reconciliation.too_many_lines",
-                    f"More than {MAX_WINDOW_LINES} posted lines of {account.code} fall in the "
+                    f"More than {self.max_window_lines} posted lines of {account.code} fall in the "
                     "window: reconcile a shorter period.",
                 )
             if posted.line.id in reconciled:
