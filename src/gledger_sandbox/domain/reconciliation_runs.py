@@ -129,18 +129,7 @@ class Reconciliations:
         )
         if spec.dry_run:
             return found, tuple(items)
-        with store.uow.atomic():
-            found = replace(found, id=store.ids.new("rcn"), seq=store.next_seq())
-            stored = tuple(
-                replace(item, id=store.ids.new("rcm"), reconciliation_id=found.id) for item in items
-            )
-            self._store(found, stored)
-            self._mark_reconciled(account.id, stored)
-            for item in stored:
-                if item.status is ItemStatus.MATCHED:
-                    store.events.append(events.RECONCILIATION_MATCHED, item)
-            store.events.append(events.RECONCILIATION_COMPLETED, found)
-        return found, stored
+        return self._commit(found, items)
 
     def get(self, reconciliation_id: str) -> Reconciliation:
         found = self.runs.get(reconciliation_id)
@@ -208,6 +197,24 @@ class Reconciliations:
         return lines
 
     # -- storing ---------------------------------------------------------------------------
+
+    def _commit(
+        self, preview: Reconciliation, items: list[MatchItem]
+    ) -> tuple[Reconciliation, tuple[MatchItem, ...]]:
+        """The run with its ids, stored with its items, marks and events in one unit of work."""
+        store = self.store
+        with store.uow.atomic():
+            found = replace(preview, id=store.ids.new("rcn"), seq=store.next_seq())
+            stored = tuple(
+                replace(item, id=store.ids.new("rcm"), reconciliation_id=found.id) for item in items
+            )
+            self._store(found, stored)
+            self._mark_reconciled(found.account_id, stored)
+            for item in stored:
+                if item.status is ItemStatus.MATCHED:
+                    store.events.append(events.RECONCILIATION_MATCHED, item)
+            store.events.append(events.RECONCILIATION_COMPLETED, found)
+        return found, stored
 
     def _store(self, found: Reconciliation, items: tuple[MatchItem, ...]) -> None:
         assert found.id is not None
