@@ -13,6 +13,7 @@ from gledger_sandbox.api.handlers import (
     events,
     health,
     ledgers,
+    reconciliations,
     sandbox,
     webhooks,
 )
@@ -58,6 +59,9 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     "listWebhookDeliveries": webhooks.list_webhook_deliveries,
     "retryWebhookDelivery": webhooks.retry_webhook_delivery,
     "replayWebhookDeliveries": webhooks.replay_webhook_deliveries,
+    "createReconciliation": reconciliations.create_reconciliation,
+    "getReconciliation": reconciliations.get_reconciliation,
+    "listReconciliationMatches": reconciliations.list_reconciliation_matches,
 }
 
 

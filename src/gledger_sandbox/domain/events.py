@@ -38,6 +38,8 @@ ENTRY_UPDATED = "entry.updated"
 ENTRY_POSTED = "entry.posted"
 ENTRY_VOIDED = "entry.voided"
 ENTRY_REVERSED = "entry.reversed"
+RECONCILIATION_MATCHED = "reconciliation.matched"
+RECONCILIATION_COMPLETED = "reconciliation.completed"
 
 MAX_SEQUENCE = 2**63 - 1
 
@@ -51,6 +53,8 @@ EVENT_TYPES = (
     ENTRY_POSTED,
     ENTRY_VOIDED,
     ENTRY_REVERSED,
+    RECONCILIATION_MATCHED,
+    RECONCILIATION_COMPLETED,
 )
 
 

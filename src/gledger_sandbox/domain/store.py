@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -290,6 +290,21 @@ class LedgerStore:
         for later in effective.irange_key(min_key=(as_of, math.inf)):
             totals = totals.plus(later.line.direction, -later.line.amount)
         return totals
+
+    def effective_between(
+        self, account_id: str, start: datetime, end: datetime
+    ) -> Iterator[StatementLine]:
+        """An account's posted lines effective in [start, end), in effective order.
+
+        Costs O(log n) to find the start, then O(1) per line read: never a scan of the account.
+        """
+        effective = self._effective.get(account_id)
+        if effective is None:
+            return iter(())
+        found: Iterator[StatementLine] = effective.irange_key(
+            min_key=(start, -math.inf), max_key=(end, -math.inf), inclusive=(True, False)
+        )
+        return found
 
     def external_id_owner(self, ledger_id: str, external_id: str) -> str | None:
         return self._external_ids.get((ledger_id, external_id))

@@ -21,6 +21,7 @@ from gledger_sandbox.domain.errors import AccessError, InvalidRequest
 from gledger_sandbox.domain.events import Retention
 from gledger_sandbox.domain.idempotency import IdempotencyStore
 from gledger_sandbox.domain.ids import IdGenerator
+from gledger_sandbox.domain.reconciliation_runs import Reconciliations
 from gledger_sandbox.domain.schedule import PostingSchedule
 from gledger_sandbox.domain.store import LedgerStore
 from gledger_sandbox.domain.webhook_models import RetryPolicy
@@ -63,6 +64,7 @@ class Tenant:
     idempotency: IdempotencyStore = field(init=False)
     schedule: PostingSchedule = field(init=False)
     webhooks: Webhooks = field(init=False)
+    reconciliations: Reconciliations = field(init=False)
     generation: int = 0
     """Bumped by each reset: feeds reading an older generation's log end."""
 
@@ -92,6 +94,7 @@ class Tenant:
         )
         self.idempotency = IdempotencyStore()
         self.schedule = PostingSchedule()
+        self.reconciliations = Reconciliations(self.store)
         self.webhooks = Webhooks(
             IdGenerator(self.seed, b"webhooks"), clock, self.store.events, self.policy.retries
         )

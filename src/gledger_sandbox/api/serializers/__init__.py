@@ -461,3 +461,7 @@ def advance(report: AdvanceReport) -> Json:
 RESOURCES.update(
     {Ledger: ledger, Account: account, Entry: entry, WebhookEndpoint: webhook_endpoint}
 )
+
+# Newer areas keep their shapes in modules beside this one; importing them here registers the
+# resources their events carry.
+from gledger_sandbox.api.serializers import reconciliations as reconciliations  # noqa: E402
