@@ -13,7 +13,9 @@ from gledger_sandbox.api.handlers import (
     events,
     health,
     ledgers,
+    payouts,
     sandbox,
+    settlements,
     webhooks,
 )
 
@@ -43,6 +45,13 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     "voidEntry": entries.void_entry,
     "reverseEntry": entries.reverse_entry,
     "createEntryBatch": batches.create_entry_batch,
+    "createSettlement": settlements.create_settlement,
+    "listSettlements": settlements.list_settlements,
+    "getSettlement": settlements.get_settlement,
+    "createPayout": payouts.create_payout,
+    "listPayouts": payouts.list_payouts,
+    "getPayout": payouts.get_payout,
+    "cancelPayout": payouts.cancel_payout,
     "getClock": sandbox.get_clock,
     "advanceClock": sandbox.advance_clock,
     "listEvents": events.list_events,

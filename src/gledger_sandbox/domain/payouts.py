@@ -194,7 +194,7 @@ class Payouts:
         except LedgerError as error:
             raise error.renamed(_LINE_FIELDS) from None
 
-    def cancel(self, payout_id: str) -> Payout:
+    def cancel(self, payout_id: str, at: datetime | None = None) -> Payout:
         """Void the reservation of a payout still ``pending``; any later one is 409."""
         payout = self.get(payout_id)
         if payout.status is not PayoutStatus.PENDING:
@@ -204,9 +204,10 @@ class Payouts:
                 f"Payout {payout.id} is {payout.status.value}; only a pending payout "
                 "can be canceled.",
             )
+        now = at or self._store.clock.now()
         with self._store.uow.atomic():
-            self._return_funds(payout, self._store.clock.now())
-            self._end(payout, PayoutStatus.CANCELED, "canceled_at", self._store.clock.now())
+            self._return_funds(payout, now)
+            self._end(payout, PayoutStatus.CANCELED, "canceled_at", now)
         return payout
 
     def _return_funds(self, payout: Payout, at: datetime) -> None:

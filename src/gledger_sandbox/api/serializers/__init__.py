@@ -455,6 +455,8 @@ def advance(report: AdvanceReport) -> Json:
         "entries_expired": report.entries_expired,
         "webhook_attempts": len(report.attempts),
         "webhook_attempts_succeeded": sum(a.succeeded for a in report.attempts),
+        "settlements": [{"id": t.resource_id, "status": t.status} for t in report.settlements],
+        "payouts": [{"id": t.resource_id, "status": t.status} for t in report.payouts],
     }
 
 
