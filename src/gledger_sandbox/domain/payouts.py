@@ -125,10 +125,7 @@ class Payouts:
                 description=spec.description,
                 metadata=dict(spec.metadata),
             )
-            store.uow.put(self._by_id, payout.id, payout)
-            store.register(seq, payout)
-            for key in _index_keys(payout):
-                store.index_add(key, seq)
+            store.keep(self._by_id, payout, _index_keys(payout))
             self._due.push(now + IN_TRANSIT_AFTER, seq, payout.id)
             store.events.append(events.PAYOUT_CREATED, payout)
         return payout
@@ -329,7 +326,7 @@ class Payouts:
             keys.append(("payouts", "ledger", ledger_id))
         if status is not None:
             keys.append(("payouts", "status", status))
-        seqs = min((self._store.index(key) for key in keys), key=len)
+        seqs = self._store.narrowest(keys)
 
         def accept(p: Payout) -> bool:
             return (ledger_id is None or p.ledger_id == ledger_id) and (

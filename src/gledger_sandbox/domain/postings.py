@@ -310,10 +310,7 @@ def create_entry(store: LedgerStore, spec: EntrySpec, *, reverses: str | None = 
             ),
             expires_at=spec.expires_at,
         )
-        store.uow.put(store.entries, entry.id, entry)
-        store.register(seq, entry)
-        for key in _index_keys(entry):
-            store.index_add(key, seq)
+        store.keep(store.entries, entry, _index_keys(entry))
         if entry.external_id is not None:
             store.claim_external_id(ledger.id, entry.external_id, entry.id)
         if entry.status is EntryStatus.POSTED:

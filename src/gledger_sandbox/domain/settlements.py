@@ -75,10 +75,7 @@ class Settlements:
                 description=spec.description,
                 metadata=dict(spec.metadata),
             )
-            store.uow.put(self._by_id, settlement.id, settlement)
-            store.register(seq, settlement)
-            for key in _index_keys(settlement):
-                store.index_add(key, seq)
+            store.keep(self._by_id, settlement, _index_keys(settlement))
             if up_to > now:
                 self._due.push(up_to, seq, settlement.id)
                 store.events.append(events.SETTLEMENT_SCHEDULED, settlement)
@@ -231,7 +228,7 @@ class Settlements:
             keys.append(("settlements", "account", account_id))
         if status is not None:
             keys.append(("settlements", "status", status))
-        seqs = min((self._store.index(key) for key in keys), key=len)
+        seqs = self._store.narrowest(keys)
 
         def accept(s: Settlement) -> bool:
             return (

@@ -9,7 +9,7 @@ Entry commands live in ``postings``; they use the primitives here.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -133,6 +133,17 @@ class LedgerStore:
         self.index_remove((kind, "status", resource.status), resource.seq)
         self.uow.set(resource, "status", status)
         self.index_add((kind, "status", status), resource.seq)
+
+    def keep(self, table: dict[str, Any], resource: Any, keys: Iterable[IndexKey]) -> None:
+        """Hold a new resource by id (in ``table``) and by sequence, in each of its indexes."""
+        self.uow.put(table, resource.id, resource)
+        self.register(resource.seq, resource)
+        for key in keys:
+            self.index_add(key, resource.seq)
+
+    def narrowest(self, keys: Iterable[IndexKey]) -> SortedList:
+        """The smallest of these indexes: the one a list filtered by all of them walks."""
+        return min((self.index(key) for key in keys), key=len)
 
     def register(self, seq: int, resource: Any) -> None:
         self.uow.put(self._by_seq, seq, resource)
