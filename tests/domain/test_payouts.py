@@ -8,7 +8,7 @@ import pytest
 
 from gledger_sandbox.domain import postings
 from gledger_sandbox.domain.errors import Conflict, InsufficientFunds, InvalidRequest
-from gledger_sandbox.domain.models import AccountKind, AccountSpec, EntryStatus
+from gledger_sandbox.domain.models import AccountFlags, AccountKind, AccountSpec, EntryStatus
 from gledger_sandbox.domain.payouts import FAILURES, Payouts
 from gledger_sandbox.domain.schedule import PostingSchedule, Transition
 from gledger_sandbox.domain.settlement_models import AccountRef, PayoutSpec, PayoutStatus
@@ -140,3 +140,25 @@ def test_history_plays_through_the_clock_from_a_past_time() -> None:
     payout = books.payouts.create(books.payout(1_000), at=past)
     books.schedule.run_due(books.store, START)
     assert (payout.status, payout.paid_at) == (PayoutStatus.PAID, past + timedelta(days=2))
+
+
+def test_a_refused_step_is_undone_whole_and_the_payout_fails_with_the_funds_back() -> None:
+    books = Books()
+    no_debits = {"flags": AccountFlags(debits_must_not_exceed_credits=True)}
+    stuck = books.payouts.create(books.payout(5_000))
+    books.store.update_account(books.acc["payouts_in_transit"], no_debits)
+    assert books.advance(hours=1) == [Transition(stuck.id, "failed")]
+    assert (stuck.failure_code, stuck.in_transit_at) == ("could_not_process", None)
+    transit = books.store.entries[stuck.entries.transit]
+    assert (transit.status, transit.posted_at) == (EntryStatus.VOIDED, None)
+    assert books.balances("payouts_in_transit") == (0, 0)
+    assert books.balances("cash") == (1_000_000, 1_000_000)
+
+    books.store.update_account(books.acc["payouts_in_transit"], {"flags": AccountFlags()})
+    bounced = books.payouts.create(books.payout(7_000))
+    books.advance(hours=1)
+    books.store.update_account(books.acc["bank"], no_debits)
+    assert books.advance(days=2) == [Transition(bounced.id, "failed")]
+    assert bounced.failure_code == "could_not_process" and bounced.entries.arrival is None
+    assert books.balances("bank") == (0, 0)
+    assert books.balances("cash") == (1_000_000, 1_000_000)

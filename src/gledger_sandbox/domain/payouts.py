@@ -266,19 +266,20 @@ class Payouts:
     def _send(self, payout: Payout, at: datetime) -> None:
         store = self._store
         transit = store.entries[payout.entries.transit]
-        with store.uow.atomic():
-            if transit.status is EntryStatus.VOIDED:  # voided by hand: the funds are back
+        if transit.status is EntryStatus.VOIDED:  # voided by hand: the funds are back
+            with store.uow.atomic():
                 self._end(payout, PayoutStatus.CANCELED, "canceled_at", at)
-                return
-            if transit.status is EntryStatus.PENDING:
-                try:
-                    with store.uow.atomic():
-                        post_entry(store, transit.id)
-                except LedgerError as error:
-                    self._fail(payout, at, "could_not_process", error.detail)
-                    return
-            self._end(payout, PayoutStatus.IN_TRANSIT, "in_transit_at", at)
-            self._due.push(payout.expected_arrival_at, payout.seq, payout.id)
+            return
+        # One unit of its own (nested units join the outer one): a refused posting is undone
+        # whole before the payout fails.
+        try:
+            with store.uow.atomic():
+                if transit.status is EntryStatus.PENDING:
+                    post_entry(store, transit.id)
+                self._end(payout, PayoutStatus.IN_TRANSIT, "in_transit_at", at)
+                self._due.push(payout.expected_arrival_at, payout.seq, payout.id)
+        except LedgerError as error:
+            self._fail(payout, at, "could_not_process", error.detail)
 
     def _arrive(self, payout: Payout, at: datetime) -> None:
         store = self._store
