@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 
@@ -38,6 +39,8 @@ def test_same_profile_and_seed_give_byte_identical_listings(server: ServerThread
             "/v1/entries",
             f"/v1/ledgers/{ledger_id}/accounts",
             f"/v1/ledgers/{ledger_id}/balances",
+            "/v1/payouts",
+            "/v1/settlements",
         ):
             assert _everything(one.client, path) == _everything(two.client, path), path
         assert _everything(one.client, "/v1/entries") != _everything(other.client, "/v1/entries")
@@ -71,6 +74,7 @@ def test_the_merchant_scenario_obeys_the_ledger(server: ServerThread) -> None:
             "invoice",
             "refund",
             "payout",
+            "settlement",
         }
         assert any(e["status"] == "pending" for e in entries)
         posted_sum: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -95,3 +99,39 @@ def test_the_merchant_scenario_obeys_the_ledger(server: ServerThread) -> None:
             datetime.fromisoformat(e["effective_at"].replace("Z", "+00:00")) for e in entries
         ]
         assert max(effective) <= datetime.now(UTC)
+
+
+def test_a_fresh_merchant_sandbox_shows_payouts_in_every_state_and_tax_settlements(
+    server: ServerThread,
+) -> None:
+    box = new_sandbox(server, fixture="merchant", seed=5, clock_start=CLOCK)
+    with box.client:
+        payouts = box.client.get("/v1/payouts", params={"limit": "500", "order": "asc"}).json()
+        by_status: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for payout in payouts["data"]:
+            by_status[payout["status"]].append(payout)
+        assert set(by_status) == {"pending", "in_transit", "paid", "failed", "canceled"}
+        now = datetime.fromisoformat(CLOCK.replace("Z", "+00:00"))
+        for payout in by_status["paid"]:
+            assert _at(payout["paid_at"]) <= now
+            assert _at(payout["created_at"]) <= now - timedelta(days=2)
+        for payout in by_status["in_transit"] + by_status["pending"]:
+            assert _at(payout["created_at"]) > now - timedelta(days=2)
+        [bounced] = by_status["failed"]
+        assert (bounced["amount"], bounced["failure_code"]) == (400001, "account_closed")
+        assert bounced["entry_ids"]["return"] is not None
+        settlements = box.client.get("/v1/settlements").json()["data"]
+        assert len(settlements) == 3
+        assert {s["status"] for s in settlements} == {"completed"}
+        assert all(
+            s["amount"] > 0 and s["description"] == "Sales tax remitted" for s in settlements
+        )
+        # The clock carries on where the story ends: the pending payout moves in 30 minutes.
+        clock = box.client.get("/v1/sandbox/clock").json()
+        assert clock["next_due_at"] == "2026-06-01T00:30:00Z"
+        report = box.client.post("/v1/sandbox/clock/advance", json={"seconds": 1800}).json()
+        assert report["payouts"] == [{"id": by_status["pending"][0]["id"], "status": "in_transit"}]
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

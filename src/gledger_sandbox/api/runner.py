@@ -1,7 +1,8 @@
 """The live side of every tenant: what happens between requests, on the tenant's own clock.
 
 - New events wake the tenant's open streams and send its webhooks at once.
-- A ticker runs what falls due on real-time clocks: asynchronous postings, expiries, retries.
+- A ticker runs what falls due on real-time clocks: asynchronous postings, expiries, scheduled
+  settlements, payout steps, webhook retries.
 - ``advance`` moves a clock forward by stepping through each due moment in turn, running (and
   awaiting) all the work due then, so an hour's retries happen in order within one request.
 
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from gledger_sandbox.domain.errors import InvalidRequest
-from gledger_sandbox.domain.schedule import DueWork
+from gledger_sandbox.domain.schedule import DueWork, Transition
 from gledger_sandbox.domain.tenants import Tenant, TenantRegistry
 from gledger_sandbox.domain.webhook_models import Attempt, Delivery
 from gledger_sandbox.webhooks.worker import DeliveryWorker
@@ -39,10 +40,14 @@ class AdvanceReport:
     entries_posted: int = 0
     entries_expired: int = 0
     attempts: list[Attempt] = field(default_factory=list)
+    settlements: list[Transition] = field(default_factory=list)
+    payouts: list[Transition] = field(default_factory=list)
 
     def add(self, work: DueWork) -> None:
         self.entries_posted += len(work.posted)
         self.entries_expired += len(work.expired)
+        self.settlements += work.settlements
+        self.payouts += work.payouts
 
 
 def _forget(running: dict[str, asyncio.Task[Attempt]], key: str, _: object) -> None:
@@ -123,7 +128,7 @@ class SandboxRunner:
             await asyncio.gather(task, return_exceptions=True)
 
     def run_due(self, tenant: Tenant) -> DueWork:
-        """Post and expire the entries due now, then send what is due."""
+        """Run the ledger work due now (postings, expiries, settlements, payouts), then send."""
         work = tenant.schedule.run_due(tenant.store, tenant.clock.now())
         self.dispatch(tenant)
         return work

@@ -37,7 +37,7 @@ def list_entries(
             candidates.append(("entries", "source", source_type, source_id))
     if external_id is not None:
         candidates.append(("entries", "external_id", external_id))
-    seqs = min((store.index(key) for key in candidates), key=len)
+    seqs = store.narrowest(candidates)
 
     def accept(e: Entry) -> bool:
         return (

@@ -8,13 +8,17 @@ The tree (the HTTP status of each leaf lives in one table, ``api/problems.py``):
     ├── InvalidRequest               the request breaks a rule of the ledger
     │     validation.unbalanced_entry, validation.currency_mismatch, validation.too_few_lines,
     │     validation.account_not_in_ledger, validation.unknown_currency, validation.invalid_value,
-    │     validation.required_field_missing
-    ├── InsufficientFunds            insufficient_funds (an account flag would be broken)
+    │     validation.required_field_missing, settlement.nothing_to_settle,
+    │     settlement.currency_mismatch, settlement.same_account, settlement.out_of_order,
+    │     payout.same_account
+    ├── InsufficientFunds            insufficient_funds (an account flag would be broken, or a
+    │                                payout exceeds its source's available balance)
     ├── AccountDisabled              account.disabled
     ├── NotFound                     not_found (unknown id, or another tenant's)
     ├── Conflict                     the request clashes with the current state
     │     duplicate_entry, duplicate_account_code, entry.immutable, entry.invalid_transition,
-    │     entry.already_reversed, conflict.lock_version_mismatch, conflict.version_mismatch
+    │     entry.already_reversed, conflict.lock_version_mismatch, conflict.version_mismatch,
+    │     payout.not_cancelable
     ├── CursorExpired                events.cursor_expired (the events after it are not retained)
     ├── IdempotencyError             idempotency.key_reused, idempotency.key_in_use
     └── AccessError                  unauthorized, invalid_client, invalid_grant, invalid_scope,
@@ -52,8 +56,22 @@ class LedgerError(Exception):
         moved = tuple(FieldError(prefix + e.pointer, e.code, e.detail) for e in self.errors)
         if not moved:
             moved = (FieldError(prefix, self.code, self.detail),)
+        return self._with(moved)
+
+    def renamed(self, pointers: dict[str, str]) -> LedgerError:
+        """The same error with the pointers in ``pointers`` replaced (the lines of an entry a
+        command built become the fields of the request that chose their accounts)."""
+        return self._with(
+            tuple(
+                FieldError(pointers.get(e.pointer, e.pointer), e.code, e.detail)
+                for e in self.errors
+            )
+        )
+
+    def _with(self, errors: tuple[FieldError, ...]) -> LedgerError:
+        """A copy of this error (same class, code and detail) with other field errors."""
         clone = type(self).__new__(type(self))
-        LedgerError.__init__(clone, self.code, self.detail, moved)
+        LedgerError.__init__(clone, self.code, self.detail, errors)
         return clone
 
     @classmethod

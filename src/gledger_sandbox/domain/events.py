@@ -38,6 +38,14 @@ ENTRY_UPDATED = "entry.updated"
 ENTRY_POSTED = "entry.posted"
 ENTRY_VOIDED = "entry.voided"
 ENTRY_REVERSED = "entry.reversed"
+SETTLEMENT_SCHEDULED = "settlement.scheduled"
+SETTLEMENT_COMPLETED = "settlement.completed"
+SETTLEMENT_FAILED = "settlement.failed"
+PAYOUT_CREATED = "payout.created"
+PAYOUT_IN_TRANSIT = "payout.in_transit"
+PAYOUT_PAID = "payout.paid"
+PAYOUT_FAILED = "payout.failed"
+PAYOUT_CANCELED = "payout.canceled"
 RECONCILIATION_MATCHED = "reconciliation.matched"
 RECONCILIATION_COMPLETED = "reconciliation.completed"
 
@@ -53,6 +61,14 @@ EVENT_TYPES = (
     ENTRY_POSTED,
     ENTRY_VOIDED,
     ENTRY_REVERSED,
+    SETTLEMENT_SCHEDULED,
+    SETTLEMENT_COMPLETED,
+    SETTLEMENT_FAILED,
+    PAYOUT_CREATED,
+    PAYOUT_IN_TRANSIT,
+    PAYOUT_PAID,
+    PAYOUT_FAILED,
+    PAYOUT_CANCELED,
     RECONCILIATION_MATCHED,
     RECONCILIATION_COMPLETED,
 )

@@ -66,6 +66,33 @@ def _raise_collected(errors: list[FieldError], kind: type[LedgerError]) -> None:
         raise kind(errors[0].code, errors[0].detail, tuple(errors))
 
 
+def named_account(
+    store: LedgerStore,
+    ledger_id: str,
+    account_id: str | None,
+    account_code: str | None,
+    at: str = "/",
+) -> tuple[Account | None, list[FieldError]]:
+    """The account a request names by id, or by code in the ledger, and what is wrong with it.
+
+    ``at`` is where the pair of fields sits: ``/lines/0/`` for ``/lines/0/account_id``,
+    ``/contra_`` for ``/contra_account_id``. An unknown account raises ``NotFound``.
+    """
+    stem = at.rpartition("/")[2]
+    if (account_id is None) == (account_code is None):
+        detail = f"Give exactly one of {stem}account_id and {stem}account_code."
+        return None, [FieldError(f"{at}account_id", "validation.required_field_missing", detail)]
+    if account_id is not None:
+        account = store.account(account_id, f"{at}account_id")
+    else:
+        assert account_code is not None
+        account = store.account_by_code(ledger_id, account_code, f"{at}account_code")
+    if account.ledger_id == ledger_id:
+        return account, []
+    detail = f"Account {account.id} belongs to ledger {account.ledger_id}, not {ledger_id}."
+    return account, [FieldError(f"{at}account_id", "validation.account_not_in_ledger", detail)]
+
+
 def _resolve_lines(store: LedgerStore, ledger_id: str, specs: tuple[LineSpec, ...]) -> list[Line]:
     """Accounts and currencies of the lines, or every reason the lines are refused."""
     if len(specs) < 2:
@@ -76,28 +103,12 @@ def _resolve_lines(store: LedgerStore, ledger_id: str, specs: tuple[LineSpec, ..
     lines: list[Line] = []
     for i, spec in enumerate(specs):
         at = f"/lines/{i}"
-        if (spec.account_id is None) == (spec.account_code is None):
-            errors.append(
-                FieldError(
-                    f"{at}/account_id",
-                    "validation.required_field_missing",
-                    "Give exactly one of account_id and account_code.",
-                )
-            )
+        account, wrong = named_account(
+            store, ledger_id, spec.account_id, spec.account_code, f"{at}/"
+        )
+        errors += wrong
+        if account is None:
             continue
-        if spec.account_id is not None:
-            account = store.account(spec.account_id, f"{at}/account_id")
-        else:
-            assert spec.account_code is not None
-            account = store.account_by_code(ledger_id, spec.account_code, f"{at}/account_code")
-        if account.ledger_id != ledger_id:
-            errors.append(
-                FieldError(
-                    f"{at}/account_id",
-                    "validation.account_not_in_ledger",
-                    f"Account {account.id} belongs to ledger {account.ledger_id}, not {ledger_id}.",
-                )
-            )
         if not 0 < spec.amount <= MAX_AMOUNT:
             errors.append(
                 FieldError(
@@ -239,12 +250,6 @@ def _post(store: LedgerStore, entry: Entry, now: datetime) -> None:
     store.uow.set(entry, "posted_at", now)
 
 
-def _set_status(store: LedgerStore, entry: Entry, status: EntryStatus) -> None:
-    store.index_remove(("entries", "status", entry.status), entry.seq)
-    store.uow.set(entry, "status", status)
-    store.index_add(("entries", "status", status), entry.seq)
-
-
 def _index_keys(entry: Entry) -> list[tuple[Any, ...]]:
     keys: list[tuple[Any, ...]] = [
         ("entries",),
@@ -305,10 +310,7 @@ def create_entry(store: LedgerStore, spec: EntrySpec, *, reverses: str | None = 
             ),
             expires_at=spec.expires_at,
         )
-        store.uow.put(store.entries, entry.id, entry)
-        store.register(seq, entry)
-        for key in _index_keys(entry):
-            store.index_add(key, seq)
+        store.keep(store.entries, entry, _index_keys(entry))
         if entry.external_id is not None:
             store.claim_external_id(ledger.id, entry.external_id, entry.id)
         if entry.status is EntryStatus.POSTED:
@@ -345,7 +347,7 @@ def post_entry(store: LedgerStore, entry_id: str) -> Entry:
         now = store.clock.now()
         _apply(store, found, "pending", -1, bump=False)
         _post(store, found, now)
-        _set_status(store, found, EntryStatus.POSTED)
+        store.set_status(found, "entries", EntryStatus.POSTED)
         _touch(store, found, now)
         _check_flags(store, found.lines)
         store.events.append(events.ENTRY_POSTED, found)
@@ -360,7 +362,7 @@ def void_entry(
     with store.uow.atomic():
         now = store.clock.now()
         _apply(store, found, "pending", -1)
-        _set_status(store, found, EntryStatus.VOIDED)
+        store.set_status(found, "entries", EntryStatus.VOIDED)
         store.uow.set(found, "voided_at", now)
         store.uow.set(found, "void_reason", reason)
         _touch(store, found, now)

@@ -8,9 +8,8 @@ Entry commands live in ``postings``; they use the primitives here.
 
 from __future__ import annotations
 
-import heapq
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -18,8 +17,9 @@ from sortedcontainers import SortedKeyList, SortedList
 
 from gledger_sandbox.domain import events
 from gledger_sandbox.domain.clock import SandboxClock
+from gledger_sandbox.domain.due import DueQueue
 from gledger_sandbox.domain.errors import Conflict, InvalidRequest, NotFound
-from gledger_sandbox.domain.events import Cause, EventLog, Retention
+from gledger_sandbox.domain.events import EventLog, Retention
 from gledger_sandbox.domain.ids import IdGenerator
 from gledger_sandbox.domain.models import (
     Account,
@@ -103,8 +103,8 @@ class LedgerStore:
         self._external_ids: dict[tuple[str, str], str] = {}
         # Per account, posted lines keyed by (effective_at, seq): balances as of a past time.
         self._effective: dict[str, SortedKeyList] = {}
-        # Pending entries with an expiry, by (expires_at, seq, id, cause); stale rows are skipped.
-        self.expiring: list[tuple[datetime, int, str, Cause]] = []
+        # Pending entries with an expiry, by expires_at; stale rows are skipped (see schedule).
+        self.expiring = DueQueue(self.uow)
 
     # -- primitives ------------------------------------------------------------------------
 
@@ -128,6 +128,23 @@ class LedgerStore:
     def index(self, key: IndexKey) -> SortedList:
         return self._indexes.get(key, EMPTY)
 
+    def set_status(self, resource: Any, kind: str, status: Any) -> None:
+        """Change a resource's ``status``, moving it between its kind's status indexes."""
+        self.index_remove((kind, "status", resource.status), resource.seq)
+        self.uow.set(resource, "status", status)
+        self.index_add((kind, "status", status), resource.seq)
+
+    def keep(self, table: dict[str, Any], resource: Any, keys: Iterable[IndexKey]) -> None:
+        """Hold a new resource by id (in ``table``) and by sequence, in each of its indexes."""
+        self.uow.put(table, resource.id, resource)
+        self.register(resource.seq, resource)
+        for key in keys:
+            self.index_add(key, resource.seq)
+
+    def narrowest(self, keys: Iterable[IndexKey]) -> SortedList:
+        """The smallest of these indexes: the one a list filtered by all of them walks."""
+        return min((self.index(key) for key in keys), key=len)
+
     def register(self, seq: int, resource: Any) -> None:
         self.uow.put(self._by_seq, seq, resource)
 
@@ -148,13 +165,7 @@ class LedgerStore:
     def expire_later(self, entry: Entry) -> None:
         """Void the pending entry at its ``expires_at``, as the request that set it."""
         assert entry.expires_at is not None
-        row = (entry.expires_at, entry.seq, entry.id, events.current_cause())
-        heapq.heappush(self.expiring, row)
-        self.uow.on_rollback(lambda: self._unexpire(row))
-
-    def _unexpire(self, row: tuple[datetime, int, str, Cause]) -> None:
-        self.expiring.remove(row)
-        heapq.heapify(self.expiring)
+        self.expiring.push(entry.expires_at, entry.seq, entry.id)
 
     # -- ledgers ---------------------------------------------------------------------------
 

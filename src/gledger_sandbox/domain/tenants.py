@@ -21,8 +21,10 @@ from gledger_sandbox.domain.errors import AccessError, InvalidRequest
 from gledger_sandbox.domain.events import Retention
 from gledger_sandbox.domain.idempotency import IdempotencyStore
 from gledger_sandbox.domain.ids import IdGenerator
+from gledger_sandbox.domain.payouts import Payouts
 from gledger_sandbox.domain.reconciliation_runs import Reconciliations
 from gledger_sandbox.domain.schedule import PostingSchedule
+from gledger_sandbox.domain.settlements import Settlements
 from gledger_sandbox.domain.store import LedgerStore
 from gledger_sandbox.domain.webhook_models import RetryPolicy
 from gledger_sandbox.domain.webhooks import Webhooks
@@ -63,6 +65,8 @@ class Tenant:
     store: LedgerStore = field(init=False)
     idempotency: IdempotencyStore = field(init=False)
     schedule: PostingSchedule = field(init=False)
+    settlements: Settlements = field(init=False)
+    payouts: Payouts = field(init=False)
     webhooks: Webhooks = field(init=False)
     reconciliations: Reconciliations = field(init=False)
     generation: int = 0
@@ -93,7 +97,9 @@ class Tenant:
             on_events=functools.partial(self.policy.on_events, self.id),
         )
         self.idempotency = IdempotencyStore()
-        self.schedule = PostingSchedule()
+        self.settlements = Settlements(self.store)
+        self.payouts = Payouts(self.store)
+        self.schedule = PostingSchedule(self.settlements, self.payouts)
         self.reconciliations = Reconciliations(self.store)
         self.webhooks = Webhooks(
             IdGenerator(self.seed, b"webhooks"), clock, self.store.events, self.policy.retries

@@ -16,7 +16,8 @@ from faker import Faker
 
 from gledger_sandbox.domain.models import AccountFlags, AccountKind, AccountSpec
 from gledger_sandbox.domain.tenants import Tenant
-from gledger_sandbox.seeding.scenario import Chart, play_scenario
+from gledger_sandbox.seeding.scenario import play_scenario
+from gledger_sandbox.seeding.story import Chart
 
 
 @dataclass(frozen=True, slots=True)

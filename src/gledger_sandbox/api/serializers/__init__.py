@@ -455,6 +455,8 @@ def advance(report: AdvanceReport) -> Json:
         "entries_expired": report.entries_expired,
         "webhook_attempts": len(report.attempts),
         "webhook_attempts_succeeded": sum(a.succeeded for a in report.attempts),
+        "settlements": [{"id": t.resource_id, "status": t.status} for t in report.settlements],
+        "payouts": [{"id": t.resource_id, "status": t.status} for t in report.payouts],
     }
 
 
@@ -465,3 +467,4 @@ RESOURCES.update(
 # Newer areas keep their shapes in modules beside this one; importing them here registers the
 # resources their events carry.
 from gledger_sandbox.api.serializers import reconciliations as reconciliations  # noqa: E402
+from gledger_sandbox.api.serializers import settlements as settlements  # noqa: E402

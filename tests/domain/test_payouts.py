@@ -1,0 +1,164 @@
+"""Payouts on a real store: the state machine the clock drives, and refusals that leave nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from gledger_sandbox.domain import postings
+from gledger_sandbox.domain.errors import Conflict, InsufficientFunds, InvalidRequest
+from gledger_sandbox.domain.models import AccountFlags, AccountKind, AccountSpec, EntryStatus
+from gledger_sandbox.domain.payouts import FAILURES, Payouts
+from gledger_sandbox.domain.schedule import PostingSchedule, Transition
+from gledger_sandbox.domain.settlement_models import AccountRef, PayoutSpec, PayoutStatus
+from gledger_sandbox.domain.store import LedgerStore
+from tests.domain.helpers import START, C, D, chart, new_store, spec
+
+
+class Books:
+    """A store with cash (holding 1,000,000), payouts_in_transit and bank, and its payouts."""
+
+    def __init__(self) -> None:
+        self.store: LedgerStore = new_store()
+        self.ledger, self.acc = chart(self.store)
+        for code in ("payouts_in_transit", "bank"):
+            self.acc[code] = self.store.create_account(
+                self.ledger, AccountSpec(code, code, AccountKind.ASSET, "USD")
+            ).id
+        postings.create_entry(
+            self.store,
+            spec(self.ledger, self.acc, ("cash", D, 1_000_000), ("revenue", C, 1_000_000)),
+        )
+        self.payouts = Payouts(self.store)
+        self.schedule = PostingSchedule(self.payouts)
+
+    def payout(self, amount: int, **extra: object) -> PayoutSpec:
+        return PayoutSpec(self.ledger, amount, "USD", **extra)  # type: ignore[arg-type]
+
+    def advance(self, **delta: float) -> list[Transition]:
+        self.store.clock.advance(timedelta(**delta).total_seconds())
+        return self.schedule.run_due(self.store, self.store.clock.now()).payouts
+
+    def balances(self, code: str) -> tuple[int, int]:
+        """(posted, available), signed."""
+        account = self.store.accounts[self.acc[code]]
+        return (
+            account.posted.signed(account.normal_balance),
+            account.available.signed(account.normal_balance),
+        )
+
+    def types(self) -> list[str]:
+        return [e.type for e in self.store.events.page(0, None, 1000).events]
+
+
+def test_a_payout_reserves_then_travels_then_arrives() -> None:
+    books = Books()
+    payout = books.payouts.create(books.payout(30_000))
+    assert payout.status is PayoutStatus.PENDING
+    assert books.balances("cash") == (1_000_000, 970_000)
+    assert books.schedule.next_due(books.store) == START + timedelta(hours=1)
+    assert books.advance(minutes=59) == []
+    assert books.advance(minutes=1) == [Transition(payout.id, "in_transit")]
+    assert payout.in_transit_at == START + timedelta(hours=1)
+    assert books.balances("cash") == (970_000, 970_000)
+    assert books.balances("payouts_in_transit") == (30_000, 30_000)
+    assert books.advance(days=3) == [Transition(payout.id, "paid")]
+    assert (payout.status, payout.paid_at) == (PayoutStatus.PAID, START + timedelta(days=2))
+    assert books.balances("payouts_in_transit") == (0, 0)
+    assert books.balances("bank") == (30_000, 30_000)
+    arrival = books.store.entries[payout.entries.arrival or ""]
+    assert (arrival.source_type, arrival.source_id) == ("payout", payout.id)
+    assert books.types()[-6:] == [
+        "entry.created",
+        "payout.created",
+        "entry.posted",
+        "payout.in_transit",
+        "entry.created",
+        "payout.paid",
+    ]
+    assert books.schedule.next_due(books.store) is None
+
+
+@pytest.mark.parametrize("amount", sorted(FAILURES))
+def test_a_magic_amount_fails_on_arrival_and_returns_the_funds(amount: int) -> None:
+    books = Books()
+    payout = books.payouts.create(books.payout(amount))
+    assert [t.status for t in books.advance(days=2)] == ["in_transit", "failed"]
+    assert (payout.status, payout.failure_code) == (PayoutStatus.FAILED, FAILURES[amount][0])
+    assert books.balances("cash") == (1_000_000, 1_000_000)
+    assert books.balances("payouts_in_transit") == (0, 0)
+    transit = books.store.entries[payout.entries.transit]
+    assert transit.links.reversed_by == payout.entries.returned
+    assert books.types()[-3:] == ["entry.created", "entry.reversed", "payout.failed"]
+
+
+def test_cancel_only_while_pending_and_the_reservation_is_released() -> None:
+    books = Books()
+    payout = books.payouts.create(books.payout(5_000))
+    books.payouts.cancel(payout.id)
+    assert payout.status is PayoutStatus.CANCELED
+    assert books.store.entries[payout.entries.transit].status is EntryStatus.VOIDED
+    assert books.balances("cash") == (1_000_000, 1_000_000)
+    assert books.advance(days=3) == []  # nothing left to do for it
+    later = books.payouts.create(books.payout(5_000))
+    books.advance(hours=1)
+    with pytest.raises(Conflict) as refused:
+        books.payouts.cancel(later.id)
+    assert refused.value.code == "payout.not_cancelable"
+
+
+def test_a_reservation_voided_by_hand_cancels_the_payout_at_its_next_step() -> None:
+    books = Books()
+    payout = books.payouts.create(books.payout(5_000))
+    postings.void_entry(books.store, payout.entries.transit)
+    assert books.advance(hours=1) == [Transition(payout.id, "canceled")]
+
+
+def test_refusals_leave_nothing_behind() -> None:
+    books = Books()
+    before = (books.store.ids.state(), books.store.events.last_seq, len(books.store.entries))
+    with pytest.raises(InsufficientFunds) as short:
+        books.payouts.create(books.payout(1_000_001))
+    assert short.value.errors[0].pointer == "/amount"
+    with pytest.raises(InvalidRequest) as mismatch:
+        books.payouts.create(PayoutSpec(books.ledger, 10, "EUR"))
+    assert {e.code for e in mismatch.value.errors} == {"validation.currency_mismatch"}
+    with pytest.raises(InvalidRequest) as twice:
+        books.payouts.create(books.payout(10, destination=AccountRef(account_code="cash")))
+    assert twice.value.code == "payout.same_account"
+    after = (books.store.ids.state(), books.store.events.last_seq, len(books.store.entries))
+    assert after == before
+    assert (
+        len(books.store.index(("payouts",))) == 0 and books.schedule.next_due(books.store) is None
+    )
+
+
+def test_history_plays_through_the_clock_from_a_past_time() -> None:
+    books = Books()
+    past = START - timedelta(days=5)
+    payout = books.payouts.create(books.payout(1_000), at=past)
+    books.schedule.run_due(books.store, START)
+    assert (payout.status, payout.paid_at) == (PayoutStatus.PAID, past + timedelta(days=2))
+
+
+def test_a_refused_step_is_undone_whole_and_the_payout_fails_with_the_funds_back() -> None:
+    books = Books()
+    no_debits = {"flags": AccountFlags(debits_must_not_exceed_credits=True)}
+    stuck = books.payouts.create(books.payout(5_000))
+    books.store.update_account(books.acc["payouts_in_transit"], no_debits)
+    assert books.advance(hours=1) == [Transition(stuck.id, "failed")]
+    assert (stuck.failure_code, stuck.in_transit_at) == ("could_not_process", None)
+    transit = books.store.entries[stuck.entries.transit]
+    assert (transit.status, transit.posted_at) == (EntryStatus.VOIDED, None)
+    assert books.balances("payouts_in_transit") == (0, 0)
+    assert books.balances("cash") == (1_000_000, 1_000_000)
+
+    books.store.update_account(books.acc["payouts_in_transit"], {"flags": AccountFlags()})
+    bounced = books.payouts.create(books.payout(7_000))
+    books.advance(hours=1)
+    books.store.update_account(books.acc["bank"], no_debits)
+    assert books.advance(days=2) == [Transition(bounced.id, "failed")]
+    assert bounced.failure_code == "could_not_process" and bounced.entries.arrival is None
+    assert books.balances("bank") == (0, 0)
+    assert books.balances("cash") == (1_000_000, 1_000_000)
