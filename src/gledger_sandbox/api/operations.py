@@ -13,6 +13,7 @@ from gledger_sandbox.api.handlers import (
     events,
     health,
     ledgers,
+    reports,
     sandbox,
     webhooks,
 )
@@ -43,6 +44,9 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     "voidEntry": entries.void_entry,
     "reverseEntry": entries.reverse_entry,
     "createEntryBatch": batches.create_entry_batch,
+    "getProfitAndLoss": reports.get_profit_and_loss,
+    "getCashFlow": reports.get_cash_flow,
+    "getTrialBalance": reports.get_trial_balance,
     "getClock": sandbox.get_clock,
     "advanceClock": sandbox.advance_clock,
     "listEvents": events.list_events,

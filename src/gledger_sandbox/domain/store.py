@@ -18,6 +18,7 @@ from sortedcontainers import SortedKeyList, SortedList
 
 from gledger_sandbox.domain import events
 from gledger_sandbox.domain.clock import SandboxClock
+from gledger_sandbox.domain.day_totals import NO_DAYS, DayTotals, day_of, next_midnight
 from gledger_sandbox.domain.errors import Conflict, InvalidRequest, NotFound
 from gledger_sandbox.domain.events import Cause, EventLog, Retention
 from gledger_sandbox.domain.ids import IdGenerator
@@ -101,8 +102,10 @@ class LedgerStore:
         self._indexes: dict[IndexKey, SortedList] = {}
         self._account_codes: dict[tuple[str, str], str] = {}
         self._external_ids: dict[tuple[str, str], str] = {}
-        # Per account, posted lines keyed by (effective_at, seq): balances as of a past time.
+        # Per account, posted lines keyed by (effective_at, seq), and their totals per UTC day
+        # of effective_at: balances as of a past time, and the reports.
         self._effective: dict[str, SortedKeyList] = {}
+        self._days: dict[str, DayTotals] = {}
         # Pending entries with an expiry, by (expires_at, seq, id, cause); stale rows are skipped.
         self.expiring: list[tuple[datetime, int, str, Cause]] = []
 
@@ -144,6 +147,14 @@ class LedgerStore:
             )
         effective.add(line)
         self.uow.on_rollback(lambda: effective.discard(line))
+        days = self._days.get(account.id)
+        if days is None:
+            days = self._days[account.id] = DayTotals()
+        days.add(day_of(line.effective_at), line.line.direction, line.line.amount, self.uow)
+
+    def day_totals(self, account_id: str) -> DayTotals:
+        """An account's posted totals per UTC day of effective time (read only)."""
+        return self._days.get(account_id, NO_DAYS)
 
     def expire_later(self, entry: Entry) -> None:
         """Void the pending entry at its ``expires_at``, as the request that set it."""
@@ -281,14 +292,24 @@ class LedgerStore:
     def posted_as_of(self, account: Account, as_of: datetime) -> Totals:
         """Posted totals counting only lines effective at or before ``as_of``.
 
-        Costs O(lines effective after ``as_of``): the current totals less those lines.
+        The current totals less the days after ``as_of``'s UTC day, less the lines of that day
+        effective after it: O(days with postings after it + one day's lines of the account).
         """
-        totals = account.posted
+        later = self.day_totals(account.id).sum_after(day_of(as_of))
+        totals = Totals(
+            account.posted.debits - later.debits, account.posted.credits - later.credits
+        )
         effective = self._effective.get(account.id)
         if effective is None:
             return totals
-        for later in effective.irange_key(min_key=(as_of, math.inf)):
-            totals = totals.plus(later.line.direction, -later.line.amount)
+        day_end = next_midnight(as_of)
+        same_day = effective.irange_key(
+            min_key=(as_of, math.inf),
+            max_key=None if day_end is None else (day_end, 0),
+            inclusive=(True, False),
+        )
+        for line in same_day:
+            totals = totals.plus(line.line.direction, -line.line.amount)
         return totals
 
     def external_id_owner(self, ledger_id: str, external_id: str) -> str | None:
