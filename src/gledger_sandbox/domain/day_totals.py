@@ -71,9 +71,10 @@ class DayTotals:
     def sum_between(self, start: date, end: date) -> Totals:
         return total(totals for _day, totals in self.between(start, end))
 
-    def sum_after(self, day: date) -> Totals:
-        """Everything posted on the days after ``day``."""
-        return total(self._days[later] for later in self._days.irange(day, inclusive=(False, True)))
+    def sum_after(self, day: date, inclusive: bool = False) -> Totals:
+        """Everything posted on the days after ``day`` (and on ``day`` itself if inclusive)."""
+        later = self._days.irange(day, inclusive=(inclusive, True))
+        return total(self._days[one] for one in later)
 
 
 NO_DAYS = DayTotals()

@@ -18,7 +18,13 @@ from sortedcontainers import SortedKeyList, SortedList
 
 from gledger_sandbox.domain import events
 from gledger_sandbox.domain.clock import SandboxClock
-from gledger_sandbox.domain.day_totals import NO_DAYS, DayTotals, day_of, next_midnight
+from gledger_sandbox.domain.day_totals import (
+    NO_DAYS,
+    DayTotals,
+    day_of,
+    midnight,
+    next_midnight,
+)
 from gledger_sandbox.domain.errors import Conflict, InvalidRequest, NotFound
 from gledger_sandbox.domain.events import Cause, EventLog, Retention
 from gledger_sandbox.domain.ids import IdGenerator
@@ -292,24 +298,25 @@ class LedgerStore:
     def posted_as_of(self, account: Account, as_of: datetime) -> Totals:
         """Posted totals counting only lines effective at or before ``as_of``.
 
-        The current totals less the days after ``as_of``'s UTC day, less the lines of that day
-        effective after it: O(days with postings after it + one day's lines of the account).
+        The current totals less the days after ``as_of``'s UTC day; that day itself is settled
+        line by line from whichever end of it is nearer. O(days with postings after ``as_of`` +
+        the fewer of that day's lines before or after it), never the whole history.
         """
-        later = self.day_totals(account.id).sum_after(day_of(as_of))
-        totals = Totals(
-            account.posted.debits - later.debits, account.posted.credits - later.credits
-        )
         effective = self._effective.get(account.id)
         if effective is None:
-            return totals
-        day_end = next_midnight(as_of)
-        same_day = effective.irange_key(
-            min_key=(as_of, math.inf),
-            max_key=None if day_end is None else (day_end, 0),
-            inclusive=(True, False),
-        )
-        for line in same_day:
-            totals = totals.plus(line.line.direction, -line.line.amount)
+            return account.posted
+        day, day_end = day_of(as_of), next_midnight(as_of)
+        first = effective.bisect_key_left((midnight(day), -math.inf))
+        cut = effective.bisect_key_right((as_of, math.inf))
+        last = len(effective) if day_end is None else effective.bisect_key_left((day_end, 0))
+        days = self.day_totals(account.id)
+        if cut - first < last - cut:  # drop the whole day, add back its lines up to as_of
+            drop, lines, sign = days.sum_after(day, inclusive=True), effective.islice(first, cut), 1
+        else:  # keep the day, drop its lines after as_of
+            drop, lines, sign = days.sum_after(day), effective.islice(cut, last), -1
+        totals = Totals(account.posted.debits - drop.debits, account.posted.credits - drop.credits)
+        for later in lines:
+            totals = totals.plus(later.line.direction, sign * later.line.amount)
         return totals
 
     def external_id_owner(self, ledger_id: str, external_id: str) -> str | None:
