@@ -3,8 +3,11 @@
 The tree (the HTTP status of each leaf lives in one table, ``api/problems.py``)::
 
     LedgerError                      code, detail, field errors (JSON pointers)
-    ├── MalformedInput               a value cannot be read (a foreign cursor, a bad timestamp)
-    │     validation.invalid_cursor, validation.invalid_value, events.cursor_out_of_range
+    ├── MalformedInput               a value cannot be read (a foreign cursor, a bad timestamp),
+    │     or query parameters that cannot go together (a report's range or currency)
+    │     validation.invalid_cursor, validation.invalid_value, events.cursor_out_of_range,
+    │     validation.invalid_range, validation.range_too_long, validation.unknown_currency,
+    │     validation.currency_required
     ├── InvalidRequest               the request breaks a rule of the ledger
     │     validation.unbalanced_entry, validation.currency_mismatch, validation.too_few_lines,
     │     validation.account_not_in_ledger, validation.unknown_currency, validation.invalid_value,
@@ -81,7 +84,8 @@ class LedgerError(Exception):
 
 
 class MalformedInput(LedgerError):
-    """A value in the request cannot be read at all: not a rule broken, a request misread."""
+    """A value in the request cannot be read at all, or a query cannot be answered as asked:
+    not a rule of the ledger broken, a request misread (400)."""
 
 
 class InvalidRequest(LedgerError):

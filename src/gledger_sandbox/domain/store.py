@@ -17,6 +17,13 @@ from sortedcontainers import SortedKeyList, SortedList
 
 from gledger_sandbox.domain import events
 from gledger_sandbox.domain.clock import SandboxClock
+from gledger_sandbox.domain.day_totals import (
+    NO_DAYS,
+    DayTotals,
+    day_of,
+    midnight,
+    next_midnight,
+)
 from gledger_sandbox.domain.due import DueQueue
 from gledger_sandbox.domain.errors import Conflict, InvalidRequest, NotFound
 from gledger_sandbox.domain.events import EventLog, Retention
@@ -101,8 +108,10 @@ class LedgerStore:
         self._indexes: dict[IndexKey, SortedList] = {}
         self._account_codes: dict[tuple[str, str], str] = {}
         self._external_ids: dict[tuple[str, str], str] = {}
-        # Per account, posted lines keyed by (effective_at, seq): balances as of a past time.
+        # Per account, posted lines keyed by (effective_at, seq), and their totals per UTC day
+        # of effective_at: balances as of a past time, and the reports.
         self._effective: dict[str, SortedKeyList] = {}
+        self._days: dict[str, DayTotals] = {}
         # Pending entries with an expiry, by expires_at; stale rows are skipped (see schedule).
         self.expiring = DueQueue(self.uow)
 
@@ -161,6 +170,14 @@ class LedgerStore:
             )
         effective.add(line)
         self.uow.on_rollback(lambda: effective.discard(line))
+        days = self._days.get(account.id)
+        if days is None:
+            days = self._days[account.id] = DayTotals()
+        days.add(day_of(line.effective_at), line.line.direction, line.line.amount, self.uow)
+
+    def day_totals(self, account_id: str) -> DayTotals:
+        """An account's posted totals per UTC day of effective time (read only)."""
+        return self._days.get(account_id, NO_DAYS)
 
     def expire_later(self, entry: Entry) -> None:
         """Void the pending entry at its ``expires_at``, as the request that set it."""
@@ -292,14 +309,25 @@ class LedgerStore:
     def posted_as_of(self, account: Account, as_of: datetime) -> Totals:
         """Posted totals counting only lines effective at or before ``as_of``.
 
-        Costs O(lines effective after ``as_of``): the current totals less those lines.
+        The current totals less the days after ``as_of``'s UTC day; that day itself is settled
+        line by line from whichever end of it is nearer. O(days with postings after ``as_of`` +
+        the fewer of that day's lines before or after it), never the whole history.
         """
-        totals = account.posted
         effective = self._effective.get(account.id)
         if effective is None:
-            return totals
-        for later in effective.irange_key(min_key=(as_of, math.inf)):
-            totals = totals.plus(later.line.direction, -later.line.amount)
+            return account.posted
+        day, day_end = day_of(as_of), next_midnight(as_of)
+        first = effective.bisect_key_left((midnight(day), -math.inf))
+        cut = effective.bisect_key_right((as_of, math.inf))
+        last = len(effective) if day_end is None else effective.bisect_key_left((day_end, 0))
+        days = self.day_totals(account.id)
+        if cut - first < last - cut:  # drop the whole day, add back its lines up to as_of
+            drop, lines, sign = days.sum_after(day, inclusive=True), effective.islice(first, cut), 1
+        else:  # keep the day, drop its lines after as_of
+            drop, lines, sign = days.sum_after(day), effective.islice(cut, last), -1
+        totals = Totals(account.posted.debits - drop.debits, account.posted.credits - drop.credits)
+        for later in lines:
+            totals = totals.plus(later.line.direction, sign * later.line.amount)
         return totals
 
     def effective_between(
