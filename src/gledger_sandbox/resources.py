@@ -29,6 +29,12 @@ def fixtures_dir() -> Path:
     return _shipped("fixtures")
 
 
+def schemathesis_config() -> Path:
+    """Which answers count as correct when schemathesis fuzzes the API (the contract kit's)."""
+    inside = _PACKAGE / "_data" / "schemathesis.toml"
+    return inside if inside.is_file() else _CHECKOUT / "schemathesis.toml"
+
+
 def root_spec() -> Path:
     return spec_dir() / "openapi.yaml"
 
@@ -58,12 +64,14 @@ def path_methods() -> dict[str, list[str]]:
     return result
 
 
+def path_pattern(template: str) -> re.Pattern[str]:
+    """A regular expression matching the request paths of a path template (``/v1/ledgers/{id}``)."""
+    return re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "/?$")
+
+
 def allow_table() -> Callable[[str], str]:
     """A function from a request path to the ``Allow`` header value of its path template."""
-    patterns = [
-        (re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(t)) + "/?$"), methods)
-        for t, methods in path_methods().items()
-    ]
+    patterns = [(path_pattern(t), methods) for t, methods in path_methods().items()]
 
     def allow_for(path: str) -> str:
         for pattern, methods in patterns:
