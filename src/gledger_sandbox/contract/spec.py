@@ -53,6 +53,16 @@ class Operation:
             for media in (response.get("content") or {})
         }
 
+    def example_body(self) -> Any:
+        """The spec's example of the JSON request body, or None when it gives none."""
+        body = self.definition.get("requestBody") or {}
+        media = (body.get("content") or {}).get("application/json") or {}
+        return media.get("example", (media.get("schema") or {}).get("example"))
+
+    @property
+    def body_required(self) -> bool:
+        return bool((self.definition.get("requestBody") or {}).get("required"))
+
     @property
     def is_stream(self) -> bool:
         return "text/event-stream" in self.response_media_types()
