@@ -15,6 +15,9 @@ from gledger_sandbox.bootstrap import LoopbackServer, sandbox_app
 
 DEFAULT_KEY = "gls_test_default_tenant_key"
 
+# tests/contract/test_plugin.py runs partner-style pytest sessions.
+pytest_plugins = ["pytester"]
+
 
 def free_port() -> int:
     """A port free right now (for a server that must come back on the same port)."""

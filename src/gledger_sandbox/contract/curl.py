@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Mapping
 
@@ -44,4 +45,10 @@ def curl_for(request: httpx.Request) -> str:
 def hide_credential(command: str, authorization: str) -> str:
     """A command generated elsewhere (schemathesis), with the kit's credential replaced."""
     secret = authorization.split(" ", 1)[-1]
-    return command.replace(secret, CREDENTIAL_VARIABLE) if secret else command
+    if not secret:
+        return command
+    hidden = command.replace(secret, CREDENTIAL_VARIABLE)
+    # Double quotes, so that the shell expands the variable.
+    return re.sub(
+        r"'(Authorization: \w+ )\$GLEDGER_TOKEN'", r'"\1$GLEDGER_TOKEN"', hidden
+    )

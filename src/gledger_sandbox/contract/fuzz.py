@@ -74,6 +74,9 @@ def load_schema(target: Target) -> Any:
         request_timeout=REQUEST_TIMEOUT,
     )
     schema.config.generation.update(max_examples=target.options.examples)
+    # The kit hides the credential itself (curl.hide_credential); schemathesis' sanitizing
+    # would also hide the Idempotency-Key a reproduction needs.
+    schema.config.output.sanitization.update(enabled=False)
     return schema
 
 
@@ -86,33 +89,54 @@ def fuzzed_operations(target: Target) -> list[str]:
 
 
 class Validator:
-    """Runs the selected checks on one response, filing each finding under its kit check."""
+    """Runs the selected checks on each response, filing each finding under its kit check.
+
+    Every check is wrapped so that it records its own findings (with its kit name and the
+    case as curl) and returns quietly: one ``validate_response`` per case runs them all, and
+    none of them stops the run.
+    """
 
     def __init__(self, target: Target, phase: str) -> None:
         self.target = target
         self.phase = phase
         self.checks = _checks(target)
+        self._wrapped = [self._wrap(kit, function) for kit, function in self.checks]
 
-    def validate(self, case: Any, response: Any, operation_id: str, **kwargs: Any) -> None:
+    def _wrap(self, kit_check: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        from schemathesis.core.failures import Failure as Finding
         from schemathesis.core.failures import FailureGroup
 
-        transport = {"base_url": self.target.base_url, "timeout": REQUEST_TIMEOUT}
-        for kit_check, function in self.checks:
+        name = function.__name__
+
+        def check(ctx: Any, response: Any, case: Any) -> bool | None:
+            operation_id = _operation_id(case)
             try:
-                case.validate_response(
-                    response, checks=[function], transport_kwargs=transport, **kwargs
-                )
+                function(ctx, response, case)
             except FailureGroup as group:
                 for found in group.exceptions:
-                    self.record(case, response, operation_id, kit_check, function.__name__, found)
+                    self.record(case, response, operation_id, kit_check, name, found)
+            except Finding as found:
+                self.record(case, response, operation_id, kit_check, name, found)
+            except AssertionError as error:
+                self.record(case, response, operation_id, kit_check, name, error)
             else:
                 self.target.results.passed(self.phase, kit_check, operation_id)
+            return None
+
+        check.__name__ = name
+        return check
+
+    def validate(self, case: Any, response: Any, **kwargs: Any) -> None:
+        transport = {"base_url": self.target.base_url, "timeout": REQUEST_TIMEOUT}
+        case.validate_response(response, checks=self._wrapped, transport_kwargs=transport, **kwargs)
 
     def record(
         self, case: Any, response: Any, operation_id: str, kit_check: str, name: str, found: Any
     ) -> None:
         label = "" if name == kit_check else f" (schemathesis check {name})"
-        message = f"{found.title}{label}: {found.message}".strip()
+        title = getattr(found, "title", "")
+        text = getattr(found, "message", None) or str(found)
+        message = f"{title}{label}: {text}".strip(": ")
         message += f"\n  answered {response.status_code}"
         curl = case.as_curl_command(
             headers=dict(response.request.headers), base_url=self.target.base_url
@@ -122,15 +146,19 @@ class Validator:
         )
         self.target.results.failed(self.phase, failure)
 
-    def unreachable(self, case: Any, operation_id: str, error: Exception) -> None:
+    def unreachable(self, case: Any, error: Exception) -> None:
         curl = case.as_curl_command(base_url=self.target.base_url)
         failure = Failure(
             "not_a_server_error",
-            operation_id,
+            _operation_id(case),
             f"the request failed without an answer: {error!r}",
             hide_credential(curl, self.target.authorization),
         )
         self.target.results.failed(self.phase, failure)
+
+
+def _operation_id(case: Any) -> str:
+    return str(case.operation.definition.raw.get("operationId", case.operation.label))
 
 
 def run_fuzz_phase(target: Target, console: Console) -> None:
@@ -184,9 +212,9 @@ def _fuzz(
         try:
             response = case.call(timeout=REQUEST_TIMEOUT)
         except requests.RequestException as error:
-            validator.unreachable(case, operation_id, error)
+            validator.unreachable(case, error)
             return
-        validator.validate(case, response, operation_id)
+        validator.validate(case, response)
 
     try:
         run()
@@ -222,10 +250,7 @@ def run_stateful_phase(target: Target, console: Console) -> None:
         ) -> None:
             if target.deadline.spent():
                 raise BudgetSpent
-            operation_id = case.operation.definition.raw.get("operationId", case.operation.label)
-            validator.validate(
-                case, response, operation_id, recorder=getattr(self, "recorder", None)
-            )
+            validator.validate(case, response, recorder=getattr(self, "recorder", None))
 
     seed(target.seed)(Machine)
     try:

@@ -63,3 +63,7 @@ def _play(target: Target, scenario: Scenario, check: str, play: Callable[[Scenar
             target.results.failed(PHASE, Failure(check, check, str(broken)))
     except httpx.HTTPError as error:
         target.results.failed(PHASE, Failure(check, check, f"a request failed: {error!r}"))
+    except (KeyError, IndexError, TypeError, ValueError) as error:
+        # An answer without the fields the contract promises (schema conformance says where).
+        message = f"an answer did not have the shape the spec gives it: {error!r}"
+        target.results.failed(PHASE, Failure(check, check, message))

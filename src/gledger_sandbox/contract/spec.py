@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from gledger_sandbox import resources
@@ -137,7 +138,13 @@ class ApiSpec:
 
 
 def load_spec(source: str | None = None) -> ApiSpec:
-    """The spec at ``source`` (a path or URL), or the one shipped in the package."""
-    from gledger_sandbox.specfile import bundle
+    """The spec at ``source`` (a path or URL), or the one shipped in the package.
 
-    return ApiSpec(bundle(source))
+    Files are resolved by a plain walk of their ``$ref``s; a URL goes through prance, which
+    also follows references relative to it.
+    """
+    if source and "://" in source:
+        from gledger_sandbox.specfile import bundle
+
+        return ApiSpec(bundle(source))
+    return ApiSpec(resources.resolved(Path(source) if source else None))
