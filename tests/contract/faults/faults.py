@@ -10,7 +10,7 @@
 | `different_replay_body`   | a replayed response has one field changed              | `idempotent_replay`     |
 | `accept_reused_key`       | a reused key with another body gets the original 201   | `idempotent_replay`     |
 | `answer_500`              | one operation answers 500 (a problem document)         | `not_a_server_error`    |
-| `drop_event`              | one event is missing from `GET /v1/events` pages       | `event_sequence`        |
+| `drop_event`              | an `entry.posted` event is missing from event pages    | `event_sequence`        |
 | `plain_json_errors`       | 4xx as `application/json` without `code`               | `problem_json`          |
 | `auth_bypass`             | calls without a credential run as the tenant           | `auth_enforced`         |
 | `wrong_webhook_secret`    | endpoint create/rotate shows another `whsec_` secret   | `webhook_signature`     |
@@ -52,6 +52,11 @@ class AlterLineAmount(Fault):
 
     name = "alter_line_amount"
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.entry_ids: list[str] = []
+        """The entries shown unbalanced, in the order first shown."""
+
     def response(self, call: Call, answer: Answer) -> Answer:
         if call.method != "GET" or answer.status != 200 or not _ENTRY_READ.match(call.path):
             return answer
@@ -60,6 +65,8 @@ class AlterLineAmount(Fault):
         for entry in entries:
             entry["lines"][0]["amount"] += 1
             self.hits += 1
+            if entry["id"] not in self.entry_ids:
+                self.entry_ids.append(entry["id"])
         answer.with_json(document)
         return answer
 
@@ -97,17 +104,20 @@ class SkipItemBetweenPages(Fault):
     def __init__(self) -> None:
         super().__init__()
         self.pages: dict[tuple[str, str], int] = {}
+        self.skipped: list[Any] = []
+        """The items cut, in order."""
 
     def response(self, call: Call, answer: Answer) -> Answer:
         page = answer.json()
         if call.method != "GET" or answer.status != 200 or not _is_cursor_page(page):
             return answer
         # A walk is one list with one set of filters; its first page is the one without a cursor.
-        walk = (call.path, re.sub(r"(^|&)cursor=[^&]*", "", call.query.decode("latin-1")))
-        number = self.pages.get(walk, 1) + 1 if call.param("cursor") else 1
+        filters = sorted((k, v) for k, v in call.params().items() if k != "cursor")
+        walk = (call.path, repr(filters))
+        number = self.pages.get(walk, 1) + 1 if "cursor" in call.params() else 1
         self.pages[walk] = number
         if number % 2 == 0 and page["data"]:
-            del page["data"][0]
+            self.skipped.append(page["data"].pop(0))
             answer.with_json(page)
             self.hits += 1
         return answer
@@ -191,21 +201,25 @@ class Answer500(Fault):
 
 
 class DropEvent(Fault):
-    """The first event a `GET /v1/events` page holds is cut from it, and from every later page."""
+    """One event (the first of ``event_type`` a page shows) is cut from every `GET /v1/events` page."""
 
     name = "drop_event"
 
-    def __init__(self) -> None:
+    def __init__(self, event_type: str | None = "entry.posted") -> None:
         super().__init__()
-        self.event_id: str | None = None
+        self.event_type = event_type
+        self.dropped: dict[str, Any] | None = None
+        """The event that disappears, once chosen."""
 
     def response(self, call: Call, answer: Answer) -> Answer:
         if call.method != "GET" or call.path != "/v1/events" or answer.status != 200:
             return answer
         page = answer.json()
-        if self.event_id is None and page["data"]:
-            self.event_id = page["data"][0]["id"]
-        kept = [event for event in page["data"] if event["id"] != self.event_id]
+        if self.dropped is None:
+            self.dropped = next(
+                (e for e in page["data"] if self.event_type in (None, e["type"])), None
+            )
+        kept = [e for e in page["data"] if self.dropped is None or e["id"] != self.dropped["id"]]
         if len(kept) != len(page["data"]):
             page["data"] = kept
             answer.with_json(page)

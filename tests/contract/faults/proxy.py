@@ -55,10 +55,10 @@ class Call:
     headers: httpx.Headers
     body: bytes
 
-    def param(self, name: str) -> str | None:
-        """The first value of a query parameter, or None."""
-        values = parse_qs(self.query.decode("latin-1")).get(name)
-        return values[0] if values else None
+    def params(self) -> dict[str, str]:
+        """The query parameters (the first value of each)."""
+        parsed = parse_qs(self.query.decode("latin-1"), keep_blank_values=True)
+        return {name: values[0] for name, values in parsed.items()}
 
     def json(self) -> Any:
         """The JSON body, or None when there is none or it does not parse."""

@@ -244,15 +244,16 @@ def test_answer_500_breaks_one_operation(books: Books, sandbox: Sandbox, through
 def test_drop_event_hides_one_event_from_every_page(
     books: Books, sandbox: Sandbox, through: Through
 ) -> None:
-    fault = DropEvent()
+    fault = DropEvent("account.created")
     proxied = through(fault)
     direct = sandbox.client.get("/v1/events", params={"after": 0}).json()
+    assert [e["type"] for e in direct["data"][:2]] == ["ledger.created", "account.created"]
     for _ in range(2):
         relayed = proxied.get("/v1/events", params={"after": 0}).json()
-        assert relayed == {**direct, "data": direct["data"][1:]}
-    assert fault.event_id == direct["data"][0]["id"]
+        assert relayed == {**direct, "data": [direct["data"][0], *direct["data"][2:]]}
+    assert fault.dropped == direct["data"][1]
     later = proxied.get("/v1/events", params={"after": direct["data"][0]["sequence"]}).json()
-    assert later["data"] == direct["data"][1:]
+    assert later["data"] == direct["data"][2:]
 
 
 def test_plain_json_errors_strip_the_problem_of_its_type_and_code(
