@@ -64,11 +64,9 @@ class AlterLineAmount(Fault):
         entries = document.get("data", [document])
         for entry in entries:
             entry["lines"][0]["amount"] += 1
-            self.hits += 1
             if entry["id"] not in self.entry_ids:
                 self.entry_ids.append(entry["id"])
-        answer.with_json(document)
-        return answer
+        return self.rewritten(answer, document) if entries else answer
 
 
 class BalanceOffByOne(Fault):
@@ -91,9 +89,7 @@ class BalanceOffByOne(Fault):
         posted = balance["posted"]
         posted["debits" if balance["normal_balance"] == "debit" else "credits"] += 1
         posted["amount"] += 1
-        answer.with_json(balance)
-        self.hits += 1
-        return answer
+        return self.rewritten(answer, balance)
 
 
 class SkipItemBetweenPages(Fault):
@@ -118,8 +114,7 @@ class SkipItemBetweenPages(Fault):
         self.pages[walk] = number
         if number % 2 == 0 and page["data"]:
             self.skipped.append(page["data"].pop(0))
-            answer.with_json(page)
-            self.hits += 1
+            return self.rewritten(answer, page)
         return answer
 
 
@@ -137,9 +132,7 @@ class DifferentReplayBody(Fault):
             document["replayed"] = True
         else:
             target["metadata"] = {**target["metadata"], "replayed": "differently"}
-        answer.with_json(document)
-        self.hits += 1
-        return answer
+        return self.rewritten(answer, document)
 
 
 class AcceptReusedKey(Fault):
@@ -185,7 +178,8 @@ class Answer500(Fault):
         request_id = answer.headers.get(REQUEST_ID, "")
         broken = Answer(500, httpx.Headers(answer.headers), b"")
         broken.headers["content-type"] = "application/problem+json"
-        broken.with_json(
+        return self.rewritten(
+            broken,
             {
                 "type": "https://docs.gledger.dev/problems/internal_error",
                 "title": "Internal Server Error",
@@ -194,10 +188,8 @@ class Answer500(Fault):
                 "code": "internal_error",
                 "request_id": request_id,
                 "errors": [],
-            }
+            },
         )
-        self.hits += 1
-        return broken
 
 
 class DropEvent(Fault):
@@ -222,8 +214,7 @@ class DropEvent(Fault):
         kept = [e for e in page["data"] if self.dropped is None or e["id"] != self.dropped["id"]]
         if len(kept) != len(page["data"]):
             page["data"] = kept
-            answer.with_json(page)
-            self.hits += 1
+            return self.rewritten(answer, page)
         return answer
 
 
@@ -238,9 +229,7 @@ class PlainJsonErrors(Fault):
             return answer
         problem.pop("code", None)
         answer.headers["content-type"] = "application/json"
-        answer.with_json(problem)
-        self.hits += 1
-        return answer
+        return self.rewritten(answer, problem)
 
 
 class AuthBypass(Fault):
@@ -271,9 +260,7 @@ class WrongWebhookSecret(Fault):
         if not isinstance(endpoint, dict) or "secret" not in endpoint:
             return answer
         endpoint["secret"] = forged_secret(endpoint["secret"])
-        answer.with_json(endpoint)
-        self.hits += 1
-        return answer
+        return self.rewritten(answer, endpoint)
 
 
 def forged_secret(secret: str) -> str:

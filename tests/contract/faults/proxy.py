@@ -6,10 +6,10 @@ URL and lets one ``Fault`` rewrite the request on its way in, and the status, he
 on their way out. With the ``none`` fault it changes nothing: status, headers and body bytes
 are the sandbox's own.
 
-It is an ASGI app under uvicorn (``ServerThread`` of ``tests/conftest.py``) forwarding with one
-``httpx.AsyncClient``. Answers are read whole, so a fault sees the complete JSON document;
-the one exception is the SSE stream (``/v1/events/stream``), which is relayed chunk by chunk
-and never altered. WebSocket upgrades are refused.
+It is an ASGI app under uvicorn (``bootstrap.LoopbackServer``, like the test server),
+forwarding with one ``httpx.AsyncClient``. Answers are read whole, so a fault sees the complete
+JSON document; the one exception is the SSE stream (``/v1/events/stream``), relayed chunk by
+chunk and never altered. WebSocket upgrades are refused.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from urllib.parse import parse_qs
 import httpx
 from starlette.types import Receive, Scope, Send
 
-from tests.conftest import ServerThread
+from gledger_sandbox.bootstrap import LoopbackServer
 
 REQUEST_ID = "X-GLedger-Request-Id"
 STREAM_PATH = "/v1/events/stream"
@@ -113,6 +113,12 @@ class Fault:
 
     def response(self, call: Call, answer: Answer) -> Answer:
         """Rewrite the sandbox's answer to ``call``."""
+        return answer
+
+    def rewritten(self, answer: Answer, document: Any) -> Answer:
+        """``answer`` with ``document`` for its body, counted as a hit."""
+        answer.with_json(document)
+        self.hits += 1
         return answer
 
 
@@ -219,9 +225,9 @@ async def _relay_stream(send: Send, reply: httpx.Response) -> None:
 
 
 @contextmanager
-def fault_proxy(upstream: str, fault: Fault) -> Iterator[ServerThread]:
+def fault_proxy(upstream: str, fault: Fault) -> Iterator[LoopbackServer]:
     """Serve a proxy to ``upstream`` with ``fault`` on an ephemeral loopback port."""
-    running = ServerThread(ProxyApp(upstream, fault))
+    running = LoopbackServer(ProxyApp(upstream, fault))
     # The sandbox's own Date and Server headers pass through; uvicorn must not add a second pair.
     running.server.config.server_header = False
     running.server.config.date_header = False
