@@ -14,6 +14,9 @@
 | `plain_json_errors`       | 4xx as `application/json` without `code`               | `problem_json`          |
 | `auth_bypass`             | calls without a credential run as the tenant           | `auth_enforced`         |
 | `wrong_webhook_secret`    | endpoint create/rotate shows another `whsec_` secret   | `webhook_signature`     |
+| `drop_required_field`     | 2xx JSON without a required field (`has_more`, `id`)   | `response_schema_conformance` |
+| `undocumented_status`     | 200 answers come as 203, which no operation documents  | `status_code_conformance` |
+| `mislabelled_json`        | 2xx JSON labelled `text/plain`                         | `content_type_conformance` |
 
 Faults keep what state they need (the account they lie about, the page count of a walk, the
 first answer per idempotency key); a proxy serves one fault for its whole life.
@@ -263,6 +266,46 @@ class WrongWebhookSecret(Fault):
         return self.rewritten(answer, endpoint)
 
 
+class DropRequiredField(Fault):
+    """Successful JSON answers lose a required field: a page its `has_more`, a resource its `id`."""
+
+    name = "drop_required_field"
+
+    def response(self, call: Call, answer: Answer) -> Answer:
+        document = answer.json()
+        if not 200 <= answer.status < 300 or not isinstance(document, dict):
+            return answer
+        for required in ("has_more", "id"):
+            if required in document:
+                del document[required]
+                return self.rewritten(answer, document)
+        return answer
+
+
+class UndocumentedStatus(Fault):
+    """200 answers come as 203 Non-Authoritative Information, which no operation documents."""
+
+    name = "undocumented_status"
+
+    def response(self, call: Call, answer: Answer) -> Answer:
+        if answer.status == 200:
+            answer.status = 203
+            self.hits += 1
+        return answer
+
+
+class MislabelledJson(Fault):
+    """Successful JSON answers are labelled `text/plain` (the body is unchanged)."""
+
+    name = "mislabelled_json"
+
+    def response(self, call: Call, answer: Answer) -> Answer:
+        if 200 <= answer.status < 300 and answer.media_type == "application/json":
+            answer.headers["content-type"] = "text/plain; charset=utf-8"
+            self.hits += 1
+        return answer
+
+
 def forged_secret(secret: str) -> str:
     """A `whsec_` secret with a key of the same length, derived from (never equal to) ``secret``."""
     key = base64.b64decode(secret.removeprefix("whsec_"))
@@ -301,6 +344,9 @@ FAULTS: dict[str, type[Fault]] = {
         PlainJsonErrors,
         AuthBypass,
         WrongWebhookSecret,
+        DropRequiredField,
+        UndocumentedStatus,
+        MislabelledJson,
     )
 }
 

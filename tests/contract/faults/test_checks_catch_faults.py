@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from gledger_sandbox.contract import ContractOptions, ContractReport, run_contract
+from gledger_sandbox.contract import CHECKS, ContractOptions, ContractReport, run_contract
 from tests.conftest import ServerThread, new_sandbox
 from tests.contract.faults.faults import make_fault
 from tests.contract.faults.proxy import Fault, fault_proxy
@@ -58,6 +58,15 @@ RESPONSES = Narrowed(
     frozenset({"request_id", "problem_json", "not_a_server_error"}),
     frozenset({"getLedger"}),
 )
+# Schemathesis' own checks: a list answers 200 to positive data, 400 to negative.
+BUILT_INS = Narrowed(
+    "schemathesis_checks",
+    ("fuzz",),
+    frozenset(
+        {"response_schema_conformance", "status_code_conformance", "content_type_conformance"}
+    ),
+    frozenset({"listLedgers"}),
+)
 # Entries read back need entries to read: the merchant fixture has four weeks of them.
 ENTRY_READS = Narrowed(
     "entry_reads",
@@ -89,6 +98,12 @@ CASES = [
            lambda _: r"\b4\d\d\b.*application/json.*application/problem\+json"),
     Caught("answer_500", "not_a_server_error", RESPONSES, frozenset({"getLedger"}),
            lambda _: r"\b500\b"),
+    Caught("drop_required_field", "response_schema_conformance", BUILT_INS,
+           frozenset({"listLedgers"}), lambda _: r"\"has_more\" is a required property"),
+    Caught("undocumented_status", "status_code_conformance", BUILT_INS,
+           frozenset({"listLedgers"}), lambda _: r"\b203\b"),
+    Caught("mislabelled_json", "content_type_conformance", BUILT_INS,
+           frozenset({"listLedgers"}), lambda _: r"Content-Type.*text/plain"),
     Caught("alter_line_amount", "entries_balance", ENTRY_READS,
            frozenset({"getEntry", "listEntries"}),
            lambda fault: rf"{fault.entry_ids[0]}\b.*debits \d+ != credits \d+"),
@@ -113,6 +128,10 @@ CASES = [
            frozenset({"deliveries"}),
            lambda _: r"does not verify with the endpoint's secret"),
 ]  # fmt: skip
+
+
+def test_every_check_of_the_kit_has_a_fault_it_catches() -> None:
+    assert sorted({case.check for case in CASES}) == sorted(CHECKS)
 
 
 @contextmanager

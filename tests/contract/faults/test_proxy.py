@@ -306,3 +306,41 @@ def test_wrong_webhook_secret_shows_a_forged_secret_on_create_and_rotate(
     assert rotated["secret"] == forged_secret(truth["secret"]) != truth["secret"]
     endpoint = f"/v1/webhook-endpoints/{real['id']}"
     assert proxied.get(endpoint).content == sandbox.client.get(endpoint).content
+
+
+def test_drop_required_field_removes_has_more_or_id_from_successes(
+    books: Books, sandbox: Sandbox, through: Through
+) -> None:
+    proxied = through(make_fault("drop_required_field"))
+    ledger = f"/v1/ledgers/{books.ledger_id}"
+    page = sandbox.client.get("/v1/ledgers").json()
+    assert differences(proxied.get("/v1/ledgers").json(), page) == [
+        ("/has_more", None, page["has_more"])
+    ]
+    assert differences(proxied.get(ledger).json(), sandbox.client.get(ledger).json()) == [
+        ("/id", None, books.ledger_id)
+    ]
+    assert "code" in proxied.get("/v1/ledgers/ldg_unknown").json()
+
+
+def test_undocumented_status_turns_200_into_203_only(
+    books: Books, sandbox: Sandbox, through: Through
+) -> None:
+    proxied = through(make_fault("undocumented_status"))
+    relayed, direct = proxied.get("/v1/ledgers"), sandbox.client.get("/v1/ledgers")
+    assert (relayed.status_code, direct.status_code) == (203, 200)
+    assert relayed.content == direct.content
+    assert proxied.get("/v1/ledgers/ldg_unknown").status_code == 404
+    assert proxied.post("/v1/ledgers", json={"name": "Still 201"}).status_code == 201
+
+
+def test_mislabelled_json_labels_successes_text_plain(
+    books: Books, sandbox: Sandbox, through: Through
+) -> None:
+    proxied = through(make_fault("mislabelled_json"))
+    relayed, direct = proxied.get("/v1/ledgers"), sandbox.client.get("/v1/ledgers")
+    assert relayed.headers["content-type"] == "text/plain; charset=utf-8"
+    assert direct.headers["content-type"] == "application/json"
+    assert relayed.content == direct.content
+    missing = proxied.get("/v1/ledgers/ldg_unknown")
+    assert missing.headers["content-type"] == "application/problem+json"
