@@ -16,13 +16,14 @@ import pytest
 
 from tests.conftest import Books, Sandbox, ServerThread, entry_body
 from tests.contract.faults.faults import (
-    AcceptReusedKey,
+    ALL_SCOPES,
     Answer500,
     AuthBypass,
-    DropEvent,
+    TenantLeak,
     forged_secret,
     make_fault,
 )
+from tests.contract.faults.ledger_faults import AcceptReusedKey, DropEvent, RepeatItemBetweenPages
 from tests.contract.faults.proxy import REQUEST_ID, Fault, fault_proxy
 
 Through = Callable[[Fault], httpx.Client]
@@ -344,3 +345,65 @@ def test_mislabelled_json_labels_successes_text_plain(
     assert relayed.content == direct.content
     missing = proxied.get("/v1/ledgers/ldg_unknown")
     assert missing.headers["content-type"] == "application/problem+json"
+
+
+def test_repeat_item_between_pages_shows_the_last_item_again(
+    books: Books, sandbox: Sandbox, through: Through
+) -> None:
+    fault = RepeatItemBetweenPages()
+    path = f"/v1/ledgers/{books.ledger_id}/accounts"
+    direct, relayed = walk(sandbox.client, path, 2), walk(through(fault), path, 2)
+    assert len(direct) == len(relayed) == 3
+    assert relayed[0] == direct[0] and relayed[2] == direct[2]
+    again = direct[0]["data"][-1]
+    assert relayed[1] == {**direct[1], "data": [again, direct[1]["data"][0]]}
+    assert fault.repeated == [again]
+
+
+def test_events_out_of_order_swaps_the_first_two_events_of_a_page(
+    books: Books, sandbox: Sandbox, through: Through
+) -> None:
+    proxied = through(make_fault("events_out_of_order"))
+    direct = sandbox.client.get("/v1/events", params={"after": 0}).json()
+    first, second, *rest = direct["data"]
+    relayed = proxied.get("/v1/events", params={"after": 0}).json()
+    assert relayed == {**direct, "data": [second, first, *rest]}
+    short = {"after": 0, "limit": 2}  # the last event of a page stays last: short pages are left
+    assert proxied.get("/v1/events", params=short).content == (
+        sandbox.client.get("/v1/events", params=short).content
+    )
+
+
+def test_tenant_leak_serves_a_new_tenant_as_the_first(
+    server: ServerThread, sandbox: Sandbox, books: Books
+) -> None:
+    fault = TenantLeak(sandbox.credentials["api_key"])
+    with fault_proxy(server.url, fault) as proxy:
+        created = httpx.post(f"{proxy.url}/v1/sandbox/tenants", json={"fixture": "empty"})
+        other = {"Authorization": f"Bearer {created.json()['api_key']}"}
+        seen = httpx.get(f"{proxy.url}/v1/ledgers", headers=other)
+        deleted = httpx.delete(f"{proxy.url}/v1/sandbox/tenant", headers=other)
+    assert created.status_code == 201
+    assert seen.content == sandbox.client.get("/v1/ledgers").content  # the first tenant's books
+    assert deleted.status_code in (200, 204)  # the new tenant deleted itself, not the first
+    assert httpx.get(f"{server.url}/v1/ledgers", headers=other).status_code == 401
+    assert sandbox.client.get(f"/v1/ledgers/{books.ledger_id}").status_code == 200
+    assert fault.hits == 1
+
+
+def test_scope_ignored_grants_every_scope(sandbox: Sandbox, through: Through) -> None:
+    proxied = through(make_fault("scope_ignored"))
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": sandbox.credentials["client_id"],
+        "client_secret": sandbox.credentials["client_secret"],
+        "scope": "ledger.read",
+    }
+    granted = proxied.post("/oauth/token", data=form).json()
+    honest = sandbox.client.post("/oauth/token", data=form).json()
+    assert (set(granted["scope"].split()), honest["scope"]) == (
+        set(ALL_SCOPES.split()),
+        "ledger.read",
+    )
+    reader = {"Authorization": f"Bearer {granted['access_token']}"}
+    assert proxied.post("/v1/ledgers", json={"name": "Written"}, headers=reader).status_code == 201
