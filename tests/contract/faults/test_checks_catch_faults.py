@@ -25,7 +25,7 @@ import pytest
 
 from gledger_sandbox.contract import CHECKS, ContractOptions, ContractReport, run_contract
 from tests.conftest import ServerThread, new_sandbox
-from tests.contract.faults.faults import make_fault
+from tests.contract.faults.faults import FAULTS, make_fault
 from tests.contract.faults.proxy import Fault, fault_proxy
 
 pytestmark = pytest.mark.slow
@@ -141,8 +141,9 @@ CASES = [
 ]  # fmt: skip
 
 
-def test_every_check_of_the_kit_has_a_fault_it_catches() -> None:
+def test_every_check_of_the_kit_has_a_fault_and_every_fault_a_check() -> None:
     assert sorted({case.check for case in CASES}) == sorted(CHECKS)
+    assert sorted(case.fault for case in CASES) == sorted(set(FAULTS) - {"none"})
 
 
 @contextmanager
