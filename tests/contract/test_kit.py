@@ -55,9 +55,7 @@ def test_the_kit_passes_against_the_sandbox(server: ServerThread, tmp_path: Path
     ran = {(o.phase, o.check) for o in report.outcomes if o.skipped is None}
     assert {("stateful", "response_schema_conformance"), ("stateful", "entries_balance")} <= ran
     assert {check for phase, check in ran if phase == "ledger"} >= set(CHECKS[4:])
-    assert all(reason.startswith(NOTHING_TO_NEGATE) for _, reason in report.skipped), (
-        report.skipped
-    )
+    assert all(reason.startswith(NOTHING_TO_NEGATE) for _, reason in report.skipped), report.skipped
     suites = ET.parse(tmp_path / "contract.xml").getroot()
     assert [suite.get("name") for suite in suites] == ["fuzz", "stateful", "ledger"]
     print(f"contract kit against the sandbox: {report.seconds:.1f} s, {report.passed} passed")
@@ -108,3 +106,18 @@ def test_the_command_refuses_an_unreachable_target_or_bad_usage(tmp_path: Path) 
 
     assert unreachable.returncode == 2 and "cannot reach" in unreachable.stderr
     assert unknown_check.returncode == 2 and "no_such_check" in unknown_check.stderr
+
+
+def test_a_spent_time_budget_is_reported_as_skipped_work(server: ServerThread) -> None:
+    box = new_sandbox(server)
+    box.client.close()
+    summary = io.StringIO()
+    options = ContractOptions(
+        base_url=server.url, api_key=box.credentials["api_key"], time_budget=1.0, seed=SEED
+    )
+
+    report = run_contract(options, summary)
+
+    assert report.cut_short and report.ok
+    assert ("not_a_server_error", "time budget spent") in report.skipped
+    assert "WARNING: the time budget ran out" in summary.getvalue()

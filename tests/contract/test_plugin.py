@@ -6,7 +6,7 @@ import pytest
 
 from tests.contract.broken import broken_target
 
-PARTNER_TESTS = '''
+PARTNER_TESTS = """
 import pytest
 
 
@@ -28,7 +28,7 @@ def test_each_test_gets_a_tenant_of_its_own(gledger_tenant):
 def test_the_contract_holds(gledger_contract):
     report = gledger_contract(phases=("ledger",), checks=frozenset({"pages_complete"}))
     assert report.ok and report.passed
-'''
+"""
 
 
 def test_a_partners_tests_get_a_sandbox_and_tenants(pytester: pytest.Pytester) -> None:

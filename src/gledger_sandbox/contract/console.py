@@ -44,7 +44,9 @@ class Console:
         if skipped:
             lines.append("skipped (could not run):")
             for reason, names in skipped.items():
-                shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+                shown = ", ".join(names[:4]) + (
+                    f" and {len(names) - 4} more" if len(names) > 4 else ""
+                )
                 lines.append(f"  - {reason} [{shown}]")
             lines.append("")
         if report.cut_short:

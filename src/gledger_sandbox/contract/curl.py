@@ -49,6 +49,4 @@ def hide_credential(command: str, authorization: str) -> str:
         return command
     hidden = command.replace(secret, CREDENTIAL_VARIABLE)
     # Double quotes, so that the shell expands the variable.
-    return re.sub(
-        r"'(Authorization: \w+ )\$GLEDGER_TOKEN'", r'"\1$GLEDGER_TOKEN"', hidden
-    )
+    return re.sub(r"'(Authorization: \w+ )\$GLEDGER_TOKEN'", r'"\1$GLEDGER_TOKEN"', hidden)

@@ -9,6 +9,7 @@ Hypothesis never shrinks against a live target that keeps changing.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -57,7 +58,9 @@ def _checks(target: Target) -> list[tuple[str, Callable[..., Any]]]:
         for name, kit in SCHEMATHESIS_GROUPS.items()
         if kit in BUILTIN_CHECKS and target.options.wants(kit)
     ]
-    selected += [(name, fn) for name, fn in SCHEMATHESIS_CHECKS.items() if target.options.wants(name)]
+    selected += [
+        (name, fn) for name, fn in SCHEMATHESIS_CHECKS.items() if target.options.wants(name)
+    ]
     return selected
 
 
@@ -182,7 +185,12 @@ def _negatable(operation: Any) -> bool:
 
 
 def _fuzz(
-    target: Target, schema: Any, validator: Validator, operation_id: str, mode: Any, console: Console
+    target: Target,
+    schema: Any,
+    validator: Validator,
+    operation_id: str,
+    mode: Any,
+    console: Console,
 ) -> None:
     import requests
     from hypothesis import HealthCheck, Phase, given, seed, settings
@@ -193,7 +201,7 @@ def _fuzz(
     if mode is GenerationMode.NEGATIVE and not _negatable(operation):
         return
     stream = target.spec.operations[operation_id].is_stream
-    console.progress(f"fuzz    {operation_id} ({mode.value})")
+    started = time.monotonic()
 
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
@@ -208,7 +216,7 @@ def _fuzz(
         if target.deadline.spent():
             raise BudgetSpent
         if stream:
-            case.query = {"timeout": STREAM_TIMEOUT, **(case.query or {})}
+            _bound_stream(case)
         try:
             response = case.call(timeout=REQUEST_TIMEOUT)
         except requests.RequestException as error:
@@ -218,12 +226,27 @@ def _fuzz(
 
     try:
         run()
+        console.progress(
+            f"fuzz    {operation_id} ({mode.value}) {time.monotonic() - started:.1f} s"
+        )
     except Unsatisfiable:
         reason = f"schemathesis could make no {mode.value} data for {operation_id}"
         target.results.skip("fuzz", "status_code_conformance", operation_id, reason)
     except BudgetSpent:
         for kit_check, _ in validator.checks:
             target.results.skip("fuzz", kit_check, operation_id, "time budget spent")
+
+
+def _bound_stream(case: Any) -> None:
+    """A fuzzed event stream ends within ``STREAM_TIMEOUT`` (unless its timeout is the bad input).
+
+    A generated ``timeout`` of an hour would hold the request until the kit's own timeout.
+    """
+    query = dict(case.query or {})
+    given = query.get("timeout")
+    if given is None or (isinstance(given, int | float) and not isinstance(given, bool)):
+        query["timeout"] = STREAM_TIMEOUT
+    case.query = query
 
 
 def run_stateful_phase(target: Target, console: Console) -> None:

@@ -44,7 +44,7 @@ class TargetUnreachable(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class ContractOptions:
-    """One contract run. Without ``base_url`` only ``bootstrap.contract_against_sandbox`` can run it."""
+    """One contract run; without ``base_url``, ``bootstrap.contract_against_sandbox`` runs it."""
 
     base_url: str | None = None
     api_key: str | None = None

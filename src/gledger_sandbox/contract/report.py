@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,59 +65,44 @@ class ContractReport:
 
 
 @dataclass(slots=True)
-class _Case:
-    phase: str
-    check: str
-    name: str
-    failure: Failure | None = None
-    occurrences: int = 0
-    skipped: str | None = None
-
-
-@dataclass(slots=True)
 class Results:
     """Outcomes as they come in, keyed by (phase, check, name); safe to feed from threads."""
 
     on_failure: Callable[[str, Failure], None] | None = None
-    _cases: dict[tuple[str, str, str], _Case] = field(default_factory=dict)
+    _outcomes: dict[tuple[str, str, str], Outcome] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def _case(self, phase: str, check: str, name: str) -> _Case:
+    def _outcome(self, phase: str, check: str, name: str) -> Outcome:
         key = (phase, check, name)
-        if key not in self._cases:
-            self._cases[key] = _Case(phase, check, name)
-        return self._cases[key]
+        if key not in self._outcomes:
+            self._outcomes[key] = Outcome(phase, check, name)
+        return self._outcomes[key]
 
     def passed(self, phase: str, check: str, name: str) -> None:
         """The check ran on ``name`` (a failure recorded before or after still wins)."""
         with self._lock:
-            self._case(phase, check, name)
+            self._outcome(phase, check, name)
 
     def failed(self, phase: str, failure: Failure) -> None:
         with self._lock:
-            case = self._case(phase, failure.check, failure.operation)
-            case.skipped = None
-            case.occurrences += 1
-            first = case.failure is None
-            if first:
-                case.failure = failure
+            outcome = self._outcome(phase, failure.check, failure.operation)
+            first = outcome.failure is None
+            self._outcomes[(phase, failure.check, failure.operation)] = replace(
+                outcome,
+                failure=outcome.failure or failure,
+                occurrences=outcome.occurrences + 1,
+                skipped=None,
+            )
         if first and self.on_failure is not None:
             self.on_failure(phase, failure)
 
     def skip(self, phase: str, check: str, name: str, reason: str) -> None:
         with self._lock:
-            case = self._case(phase, check, name)
-            if case.failure is None:
-                case.skipped = reason
-
-    def failure_count(self) -> int:
-        with self._lock:
-            return sum(1 for case in self._cases.values() if case.failure is not None)
+            outcome = self._outcome(phase, check, name)
+            if outcome.failure is None:
+                self._outcomes[(phase, check, name)] = replace(outcome, skipped=reason)
 
     def report(self, base_url: str, seed: int, seconds: float, cut_short: bool) -> ContractReport:
         with self._lock:
-            outcomes = tuple(
-                Outcome(c.phase, c.check, c.name, c.failure, c.occurrences, c.skipped)
-                for c in self._cases.values()
-            )
+            outcomes = tuple(self._outcomes.values())
         return ContractReport(base_url, seed, seconds, outcomes, cut_short)

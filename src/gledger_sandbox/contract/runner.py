@@ -63,7 +63,9 @@ def run_contract(options: ContractOptions, out: TextIO | None = None) -> Contrac
     # fuzzing may fill the tenant up to its limits. Reports still list the phases in order.
     for phase in ("ledger", "fuzz", "stateful"):
         if phase in options.phases:
+            phase_started = time.monotonic()
             runners[phase](target, console)
+            console.progress(f"{phase} phase: {time.monotonic() - phase_started:.1f} s")
     report = results.report(base_url, seed, time.monotonic() - started, target.deadline.cut_short)
     if options.junit_xml:
         write_junit_xml(report, options.junit_xml)

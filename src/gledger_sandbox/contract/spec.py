@@ -121,7 +121,7 @@ class ApiSpec:
         return set(schema.get("enum", ()))
 
     def webhook_payload_schema(self, event_type: str) -> dict[str, Any] | None:
-        """The schema a webhook of ``event_type`` posts (``x-webhooks`` or OpenAPI 3.1 ``webhooks``)."""
+        """The schema a webhook of ``event_type`` posts (``x-webhooks``, or 3.1's ``webhooks``)."""
         hooks = self.document.get("x-webhooks") or self.document.get("webhooks") or {}
         body = (hooks.get(event_type) or {}).get("post", {}).get("requestBody", {})
         media = (body.get("content") or {}).get("application/json")

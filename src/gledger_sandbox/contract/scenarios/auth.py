@@ -147,8 +147,8 @@ def _other_tenant(scenario: Scenario, api_key: str) -> None:
             if answer.status_code != 404:
                 other.fail(CHECK, f"{operation.id} on another tenant's id must answer 404", answer)
                 failed = True
-        posting = other.post("/v1/entries", json=scenario.entry(("kit_cash", "debit", 1),
-                                                                  ("kit_revenue", "credit", 1)))  # fmt: skip
+        entry = scenario.entry(("kit_cash", "debit", 1), ("kit_revenue", "credit", 1))
+        posting = other.post("/v1/entries", json=entry)
         if posting.status_code != 404:
             other.fail(CHECK, "posting into another tenant's ledger must answer 404", posting)
             failed = True
@@ -160,7 +160,9 @@ def _other_tenant(scenario: Scenario, api_key: str) -> None:
 def _lists_apart(scenario: Scenario, other: KitClient, own_ledger: str) -> bool:
     """Neither tenant lists or reads the other's ledger; True when that failed."""
     listed = other.get("/v1/ledgers", params={"limit": 500})
-    if listed.status_code == 200 and any(l["id"] == own_ledger for l in listed.json()["data"]):
+    if listed.status_code == 200 and any(
+        ledger["id"] == own_ledger for ledger in listed.json()["data"]
+    ):
         other.fail(CHECK, "another tenant's ledger list shows the kit's ledger", listed)
         return True
     theirs = other.post("/v1/ledgers", json={"name": scenario.key("other")})
@@ -178,7 +180,9 @@ def _missing_scope(scenario: Scenario, client_id: str, secret: str) -> None:
     url = token_endpoint(target.options, target.spec, target.base_url)
     answer = request_token(url, client_id, secret, READ_SCOPE)
     if answer.status_code != 200:
-        raise ScenarioSkipped(f"the token endpoint refused a {READ_SCOPE} token ({answer.status_code})")
+        raise ScenarioSkipped(
+            f"the token endpoint refused a {READ_SCOPE} token ({answer.status_code})"
+        )
     token = answer.json()["access_token"]
     failed = False
     values = _values(scenario)

@@ -10,6 +10,7 @@ exactly the unfiltered view's events of those types.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -161,7 +162,7 @@ def _read_from(
 
 def _sequence_problems(events: list[dict[str, Any]]) -> list[str]:
     problems = []
-    for earlier, later in zip(events, events[1:], strict=False):
+    for earlier, later in itertools.pairwise(events):
         if later["sequence"] <= earlier["sequence"]:
             problems.append(
                 f"sequence {later['sequence']} ({later['type']}) follows {earlier['sequence']}"
@@ -188,8 +189,7 @@ def _missing(writes: list[Write], events: list[dict[str, Any]]) -> list[str]:
         index = next((i for i in matches if i > position), None)
         if index is None:
             problems.append(
-                f"the {write.event_type} event of {label} comes before the events of "
-                "earlier writes"
+                f"the {write.event_type} event of {label} comes before the events of earlier writes"
             )
             continue
         position = index

@@ -101,8 +101,7 @@ def _replay(
         if code != REUSED:
             client.fail(
                 CHECK,
-                f"{operation_id}: the same key with another body must be refused with 422 "
-                f"{REUSED}",
+                f"{operation_id}: the same key with another body must be refused with 422 {REUSED}",
                 reused,
             )
             return

@@ -99,7 +99,9 @@ class _Filler:
         scenario, client = self.scenario, self.scenario.client
         ledger = values["ledger_id"]
         by_list: dict[str, Inserter] = {
-            "listLedgers": lambda: _ok(client.post("/v1/ledgers", json={"name": scenario.key("page")})),
+            "listLedgers": lambda: _ok(
+                client.post("/v1/ledgers", json={"name": scenario.key("page")})
+            ),
             "listAccounts": lambda: self._account(ledger),
             "listLedgerBalances": lambda: self._account(ledger),
             "listEntries": lambda: self._entry(),
@@ -108,7 +110,7 @@ class _Filler:
             "listWebhookDeliveries": lambda: _ok(
                 client.post(f"/v1/webhook-endpoints/{values.get('endpoint_id')}/test")
             ),
-        }  # fmt: skip
+        }
         return by_list.get(operation.id)
 
     def _account(self, ledger_id: str) -> None:

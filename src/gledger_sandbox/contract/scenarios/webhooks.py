@@ -150,7 +150,9 @@ def _explain_missing(
             f"the target could not deliver to the kit's receiver at {url} (its delivery log "
             "shows failed attempts): give --webhook-host/--webhook-public-url it can reach"
         )
-    scenario.client.fail(CHECK, f"no delivery of {shown} reached the receiver within {wait:.0f} s", log)
+    scenario.client.fail(
+        CHECK, f"no delivery of {shown} reached the receiver within {wait:.0f} s", log
+    )
 
 
 def _verify_all(scenario: Scenario, deliveries: list[Delivery], secret: str) -> None:
@@ -164,7 +166,9 @@ def _verify_all(scenario: Scenario, deliveries: list[Delivery], secret: str) -> 
         try:
             verifier.verify(delivery.body, delivery.headers)
         except Exception as error:  # the library raises its own verification errors
-            _fail(scenario, f"{label} does not verify with the endpoint's secret: {error}", delivery)
+            _fail(
+                scenario, f"{label} does not verify with the endpoint's secret: {error}", delivery
+            )
             failed = True
             continue
         problems = _payload_problems(scenario, kind, delivery)
