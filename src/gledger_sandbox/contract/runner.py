@@ -12,6 +12,7 @@ import httpx
 from gledger_sandbox.contract.console import Console
 from gledger_sandbox.contract.junit import write_junit_xml
 from gledger_sandbox.contract.options import (
+    SCENARIO_CHECKS,
     ContractOptions,
     ContractUsageError,
     TargetUnreachable,
@@ -66,11 +67,27 @@ def run_contract(options: ContractOptions, out: TextIO | None = None) -> Contrac
             phase_started = time.monotonic()
             runners[phase](target, console)
             console.progress(f"{phase} phase: {time.monotonic() - phase_started:.1f} s")
+    _never_ran(results, options)
     report = results.report(base_url, seed, time.monotonic() - started, target.deadline.cut_short)
     if options.junit_xml:
         write_junit_xml(report, options.junit_xml)
     console.summary(report)
     return report
+
+
+def _never_ran(results: Results, options: ContractOptions) -> None:
+    """A selected check no selected phase ran is reported skipped, never passed in silence."""
+    ran = {outcome.check for outcome in results.report("", 0, 0, False).outcomes}
+    for check in sorted(options.checks - ran):
+        if check in SCENARIO_CHECKS:
+            phase, reason = "ledger", "it runs in the ledger phase, which was not selected"
+        else:
+            phase = options.phases[0] if options.phases else "ledger"
+            reason = (
+                "no selected phase sent a request it checks (the fuzz and stateful phases, "
+                "or a selected ledger scenario, do)"
+            )
+        results.skip(phase, check, check, reason)
 
 
 def _spec(options: ContractOptions) -> ApiSpec:
