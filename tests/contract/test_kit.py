@@ -121,3 +121,23 @@ def test_a_spent_time_budget_is_reported_as_skipped_work(server: ServerThread) -
     assert report.cut_short and report.ok
     assert ("not_a_server_error", "time budget spent") in report.skipped
     assert "WARNING: the time budget ran out" in summary.getvalue()
+
+
+def test_the_kit_authenticates_with_an_oauth_client(server: ServerThread) -> None:
+    box = new_sandbox(server)
+    box.client.close()
+    summary = io.StringIO()
+    options = ContractOptions(
+        base_url=server.url,
+        client_id=box.credentials["client_id"],
+        client_secret=box.credentials["client_secret"],
+        phases=("ledger",),
+        checks=frozenset({"idempotent_replay", "auth_enforced", "request_id"}),
+        seed=SEED,
+    )
+
+    report = run_contract(options, summary)
+
+    assert report.ok, summary.getvalue()
+    assert {o.check for o in report.outcomes if o.skipped is None} == options.checks
+    assert "$GLEDGER_TOKEN" not in summary.getvalue()  # no failure, so no curl at all
