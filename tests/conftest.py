@@ -3,55 +3,31 @@
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from gledger_sandbox.api.settings import Settings, StreamSettings, WebhookSettings
-from gledger_sandbox.bootstrap import sandbox_app
+from gledger_sandbox.bootstrap import LoopbackServer, sandbox_app
 
 DEFAULT_KEY = "gls_test_default_tenant_key"
 
+# tests/contract/test_plugin.py runs partner-style pytest sessions.
+pytest_plugins = ["pytester"]
+
 
 def free_port() -> int:
+    """A port free right now (for a server that must come back on the same port)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-class ServerThread:
-    """uvicorn serving an app on 127.0.0.1 in a thread, until stopped."""
-
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the sandbox server did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+ServerThread = LoopbackServer
+"""The name the tests know the shared loopback server helper by."""
 
 
 TEST_SETTINGS = Settings(

@@ -7,7 +7,10 @@ Both the command line and the tests start a sandbox through here.
 from __future__ import annotations
 
 import gc
+import threading
+import time
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp
 
@@ -21,6 +24,11 @@ from gledger_sandbox.domain.tenants import TenantPolicy, TenantRegistry
 from gledger_sandbox.domain.webhook_models import RetryPolicy
 from gledger_sandbox.seeding.profiles import Seeder
 from gledger_sandbox.webhooks.worker import DeliveryWorker
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from gledger_sandbox.contract import ContractOptions, ContractReport
 
 
 def build_services(settings: Settings) -> Services:
@@ -85,3 +93,72 @@ def sandbox_app(settings: Settings | None = None) -> tuple[ASGIApp, Services]:
     """A ready sandbox: the ASGI app and the services behind it."""
     services = build_services(settings or Settings())
     return create_app(services), services
+
+
+class LoopbackServer:
+    """uvicorn serving an app on a loopback port of its own, in a background thread, until stopped.
+
+    The port is the operating system's pick (bound as 0), so parallel runs never collide. The
+    contract kit's in-process mode, the pytest plugin and the test suite all serve through it.
+    """
+
+    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", start_timeout: float = 30) -> None:
+        import uvicorn
+
+        self.host = host
+        self.port = 0
+        self.start_timeout = start_timeout
+        config = uvicorn.Config(app, host=host, port=0, log_level="warning", lifespan="on")
+        self.server: uvicorn.Server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def __enter__(self) -> LoopbackServer:
+        self.thread.start()
+        deadline = time.monotonic() + self.start_timeout
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the sandbox server did not start")
+            time.sleep(0.02)
+        self.port = _bound_port(self.server)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def _bound_port(server: uvicorn.Server) -> int:
+    for listener in server.servers:
+        for sock in listener.sockets:
+            return int(sock.getsockname()[1])
+    raise RuntimeError("the sandbox server listens on no socket")
+
+
+def contract_against_sandbox(options: ContractOptions) -> ContractReport:
+    """Run the contract kit against a sandbox started here, in-process, on loopback.
+
+    The sandbox serves a default tenant seeded from the ``merchant`` fixture (the kit's seed
+    seeds it too) and checks its own answers against the spec; the kit gets its API key.
+    """
+    import secrets
+    from dataclasses import replace
+
+    from gledger_sandbox.contract import run_contract
+
+    key = "gls_test_contract_" + secrets.token_urlsafe(16)
+    settings = Settings(api_key=key, seed=options.seed or 0, validate_responses=True)
+    with LoopbackServer(sandbox_app(settings)[0]) as running:
+        return run_contract(
+            replace(
+                options,
+                base_url=running.url,
+                api_key=key,
+                client_id=None,
+                client_secret=None,
+                token_url=None,
+            )
+        )

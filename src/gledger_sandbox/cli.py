@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from gledger_sandbox import __version__
 
@@ -23,6 +24,48 @@ def _seconds_list(text: str) -> tuple[float, ...]:
     if not delays or any(d <= 0 for d in delays):
         raise argparse.ArgumentTypeError("give positive seconds, comma separated")
     return delays
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _contract_parser(commands: Any) -> None:
+    from gledger_sandbox.contract.options import CHECKS, DEFAULT_EXAMPLES, PHASES
+
+    contract = commands.add_parser(
+        "contract",
+        help="prove a deployment honours the contract (schemathesis + ledger checks)",
+        description="Runs schemathesis over every operation of the spec, then the ledger "
+        "checks; exit status 0 all passed, 1 a check failed, 2 usage error or target "
+        "unreachable. Without --base-url it tests a sandbox started in-process.",
+    )
+    contract.add_argument("--base-url", help="the deployment to test (default: in-process)")
+    contract.add_argument("--api-key")
+    contract.add_argument("--client-id", help="OAuth2 client credentials, with --client-secret")
+    contract.add_argument("--client-secret")
+    contract.add_argument("--token-url", help="default: the spec's tokenUrl on the base URL")
+    contract.add_argument("--scope", help="OAuth2 scopes to ask for (space separated)")
+    contract.add_argument("--other-api-key", help="a second tenant's key (cross-tenant check)")
+    contract.add_argument("--spec", help="path or URL of the OpenAPI document (default: shipped)")
+    contract.add_argument("--operations", type=_names, metavar="ID,ID", help="only these")
+    contract.add_argument(
+        "--exclude-operations", type=_names, default=(), metavar="ID,ID", help="not these"
+    )
+    contract.add_argument(
+        "--checks", type=_names, default=CHECKS, metavar="NAME,NAME", help=", ".join(CHECKS)
+    )
+    contract.add_argument(
+        "--phases", type=_names, default=PHASES, metavar="PHASE,PHASE", help=", ".join(PHASES)
+    )
+    contract.add_argument("--examples", type=int, default=DEFAULT_EXAMPLES, help="per operation")
+    contract.add_argument("--seed", type=int, help="for a reproducible run (default: random)")
+    contract.add_argument("--time-budget", type=float, metavar="SECONDS")
+    contract.add_argument("--junit-xml", type=Path, metavar="PATH")
+    contract.add_argument("--webhook-host", default="127.0.0.1", help="the receiver listens here")
+    contract.add_argument("--webhook-public-url", help="the receiver's URL as the target sees it")
+    contract.add_argument("--no-webhooks", action="store_true", help="skip webhook_signature")
+    contract.add_argument("--quiet", action="store_true", help="print the summary only")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,6 +129,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", default="info")
 
+    _contract_parser(commands)
+
     spec = commands.add_parser("spec", help="the OpenAPI document")
     spec_commands = spec.add_subparsers(dest="spec_command", required=True)
     spec_commands.add_parser("validate", help="validate the spec (prance, openapi-spec-validator)")
@@ -141,6 +186,49 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _contract(args: argparse.Namespace) -> int:
+    from gledger_sandbox.contract import (
+        ContractOptions,
+        ContractUsageError,
+        TargetUnreachable,
+        run_contract,
+    )
+
+    try:
+        options = ContractOptions(
+            base_url=args.base_url,
+            api_key=args.api_key,
+            client_id=args.client_id,
+            client_secret=args.client_secret,
+            token_url=args.token_url,
+            scope=args.scope,
+            other_api_key=args.other_api_key,
+            spec=args.spec,
+            operations=frozenset(args.operations) if args.operations else None,
+            exclude_operations=frozenset(args.exclude_operations),
+            checks=frozenset(args.checks),
+            phases=args.phases,
+            examples=args.examples,
+            seed=args.seed,
+            time_budget=args.time_budget,
+            junit_xml=args.junit_xml,
+            webhook_host=args.webhook_host,
+            webhook_public_url=args.webhook_public_url,
+            webhooks=not args.no_webhooks,
+            quiet=args.quiet,
+        )
+        if options.base_url:
+            report = run_contract(options)
+        else:
+            from gledger_sandbox.bootstrap import contract_against_sandbox
+
+            report = contract_against_sandbox(options)
+    except (ContractUsageError, TargetUnreachable) as error:
+        print(f"gledger-sandbox contract: {error}", file=sys.stderr)
+        return 2
+    return 0 if report.ok else 1
+
+
 def _spec(args: argparse.Namespace) -> int:
     from gledger_sandbox.specfile import bundle, validate
 
@@ -170,6 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "contract":
+        return _contract(args)
     return _spec(args)
 
 

@@ -29,6 +29,12 @@ def fixtures_dir() -> Path:
     return _shipped("fixtures")
 
 
+def schemathesis_config() -> Path:
+    """Which answers count as correct when schemathesis fuzzes the API (the contract kit's)."""
+    inside = _PACKAGE / "_data" / "schemathesis.toml"
+    return inside if inside.is_file() else _CHECKOUT / "schemathesis.toml"
+
+
 def root_spec() -> Path:
     return spec_dir() / "openapi.yaml"
 
@@ -47,6 +53,31 @@ def _follow(ref: str, base: Path) -> Any:
     return node
 
 
+def resolved(root: Path | None = None) -> Any:
+    """The document at ``root`` (the shipped spec by default) with every ``$ref`` followed.
+
+    A plain walk, without prance's validation (seconds on this spec): for readers of a spec
+    known to be valid, such as the contract kit. ``gledger-sandbox spec validate`` validates.
+    """
+    start = (root or root_spec()).resolve()
+
+    def walk(node: Any, base: Path, trail: frozenset[tuple[Path, str]]) -> Any:
+        if isinstance(node, list):
+            return [walk(item, base, trail) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if not isinstance(ref, str):
+            return {key: walk(value, base, trail) for key, value in node.items()}
+        file_part, _, fragment = ref.partition("#")
+        target = (base.parent / file_part).resolve() if file_part else base
+        if (target, fragment) in trail:
+            raise ValueError(f"recursive $ref {ref!r} in {base}")
+        return walk(_follow(ref, base), target, trail | {(target, fragment)})
+
+    return walk(_load_yaml(start), start, frozenset())
+
+
 def path_methods() -> dict[str, list[str]]:
     """Every path template of the spec and its methods, upper case."""
     root = root_spec()
@@ -58,12 +89,14 @@ def path_methods() -> dict[str, list[str]]:
     return result
 
 
+def path_pattern(template: str) -> re.Pattern[str]:
+    """A regular expression matching the request paths of a path template (``/v1/ledgers/{id}``)."""
+    return re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "/?$")
+
+
 def allow_table() -> Callable[[str], str]:
     """A function from a request path to the ``Allow`` header value of its path template."""
-    patterns = [
-        (re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(t)) + "/?$"), methods)
-        for t, methods in path_methods().items()
-    ]
+    patterns = [(path_pattern(t), methods) for t, methods in path_methods().items()]
 
     def allow_for(path: str) -> str:
         for pattern, methods in patterns:

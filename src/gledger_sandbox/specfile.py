@@ -8,12 +8,16 @@ from typing import Any
 from gledger_sandbox import resources
 
 
-def bundle() -> dict[str, Any]:
-    """The spec with every ``$ref`` resolved: one document for SDK generators and docs."""
+def bundle(source: str | None = None) -> dict[str, Any]:
+    """The spec with every ``$ref`` resolved: one document for SDK generators and docs.
+
+    ``source`` is another OpenAPI document to read the same way (a path or a URL); by default
+    the spec shipped in the package.
+    """
     from prance import ResolvingParser
 
     parser = ResolvingParser(
-        str(resources.root_spec()), backend="openapi-spec-validator", strict=False
+        source or str(resources.root_spec()), backend="openapi-spec-validator", strict=False
     )
     document: dict[str, Any] = parser.specification
     return document

@@ -1,0 +1,290 @@
+"""The schemathesis phases: every operation fuzzed (positive and negative data), then stateful.
+
+``fuzz`` draws cases from each operation's strategy with Hypothesis (``@given`` under the run's
+seed); ``stateful`` runs the spec's OpenAPI links as a state machine. Each response goes through
+schemathesis' own checks and the kit's response checks, one check at a time, so every finding
+is filed under the kit's check name. Findings are recorded, not raised: the run goes on, and
+Hypothesis never shrinks against a live target that keeps changing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from gledger_sandbox import resources
+from gledger_sandbox.contract.console import Console
+from gledger_sandbox.contract.curl import hide_credential
+from gledger_sandbox.contract.options import BUILTIN_CHECKS
+from gledger_sandbox.contract.report import Failure
+from gledger_sandbox.contract.response_checks import SCHEMATHESIS_CHECKS
+from gledger_sandbox.contract.spec import SELF_DESTRUCTIVE
+from gledger_sandbox.contract.target import REQUEST_TIMEOUT, Target
+
+# Schemathesis' checks, filed under the kit's four built-in names. ``ignored_auth`` is left
+# out: the configured Authorization header replaces the bad credential it sends, so it would
+# flag every operation (``auth_enforced`` proves the 401s instead); ``object_level_authorization``
+# needs identities schemathesis is not given (``auth_enforced`` covers other tenants' ids).
+SCHEMATHESIS_GROUPS: dict[str, str] = {
+    "not_a_server_error": "not_a_server_error",
+    "status_code_conformance": "status_code_conformance",
+    "positive_data_acceptance": "status_code_conformance",
+    "negative_data_rejection": "status_code_conformance",
+    "missing_required_header": "status_code_conformance",
+    "unsupported_method": "status_code_conformance",
+    "allow_header_conformance": "status_code_conformance",
+    "use_after_free": "status_code_conformance",
+    "ensure_resource_availability": "status_code_conformance",
+    "content_type_conformance": "content_type_conformance",
+    "response_schema_conformance": "response_schema_conformance",
+    "response_headers_conformance": "response_schema_conformance",
+}
+STREAM_TIMEOUT = 0.2
+"""Seconds a fuzzed event stream stays open (it would run until its bounds otherwise)."""
+
+
+class BudgetSpent(BaseException):
+    """Raised inside a Hypothesis test when the time budget runs out (not caught as a failure)."""
+
+
+def _checks(target: Target) -> list[tuple[str, Callable[..., Any]]]:
+    """(kit check name, schemathesis check function) for every selected check."""
+    from schemathesis.checks import CHECKS, load_all_checks
+
+    load_all_checks()
+    selected = [
+        (kit, CHECKS.get_one(name))
+        for name, kit in SCHEMATHESIS_GROUPS.items()
+        if kit in BUILTIN_CHECKS and target.options.wants(kit)
+    ]
+    selected += [
+        (name, fn) for name, fn in SCHEMATHESIS_CHECKS.items() if target.options.wants(name)
+    ]
+    return selected
+
+
+def load_schema(target: Target) -> Any:
+    """The spec as a schemathesis schema, configured for the target and the kit's credential."""
+    import schemathesis
+    from schemathesis.config import SchemathesisConfig
+
+    config = SchemathesisConfig.from_path(resources.schemathesis_config())
+    schema = schemathesis.openapi.from_dict(target.spec.document, config=config)
+    schema.config.update(
+        base_url=target.base_url,
+        headers={"Authorization": target.authorization},
+        request_timeout=REQUEST_TIMEOUT,
+    )
+    schema.config.generation.update(max_examples=target.options.examples)
+    # The kit hides the credential itself (curl.hide_credential); schemathesis' sanitizing
+    # would also hide the Idempotency-Key a reproduction needs.
+    schema.config.output.sanitization.update(enabled=False)
+    return schema
+
+
+def fuzzed_operations(target: Target) -> list[str]:
+    return [
+        op.id
+        for op in target.spec.operations.values()
+        if op.id not in SELF_DESTRUCTIVE and target.options.selects(op.id)
+    ]
+
+
+class Validator:
+    """Runs the selected checks on each response, filing each finding under its kit check.
+
+    Every check is wrapped so that it records its own findings (with its kit name and the
+    case as curl) and returns quietly: one ``validate_response`` per case runs them all, and
+    none of them stops the run.
+    """
+
+    def __init__(self, target: Target, phase: str) -> None:
+        self.target = target
+        self.phase = phase
+        self.checks = _checks(target)
+        self._wrapped = [self._wrap(kit, function) for kit, function in self.checks]
+
+    def _wrap(self, kit_check: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        from schemathesis.core.failures import Failure as Finding
+        from schemathesis.core.failures import FailureGroup
+
+        name = function.__name__
+
+        def check(ctx: Any, response: Any, case: Any) -> bool | None:
+            operation_id = _operation_id(case)
+            try:
+                function(ctx, response, case)
+            except FailureGroup as group:
+                for found in group.exceptions:
+                    self.record(case, response, operation_id, kit_check, name, found)
+            except Finding as found:
+                self.record(case, response, operation_id, kit_check, name, found)
+            except AssertionError as error:
+                self.record(case, response, operation_id, kit_check, name, error)
+            else:
+                self.target.results.passed(self.phase, kit_check, operation_id)
+            return None
+
+        check.__name__ = name
+        return check
+
+    def validate(self, case: Any, response: Any, **kwargs: Any) -> None:
+        transport = {"base_url": self.target.base_url, "timeout": REQUEST_TIMEOUT}
+        case.validate_response(response, checks=self._wrapped, transport_kwargs=transport, **kwargs)
+
+    def record(
+        self, case: Any, response: Any, operation_id: str, kit_check: str, name: str, found: Any
+    ) -> None:
+        label = "" if name == kit_check else f" (schemathesis check {name})"
+        title = getattr(found, "title", "")
+        text = getattr(found, "message", None) or str(found)
+        message = f"{title}{label}: {text}".strip(": ")
+        message += f"\n  answered {response.status_code}"
+        curl = case.as_curl_command(
+            headers=dict(response.request.headers), base_url=self.target.base_url
+        )
+        failure = Failure(
+            kit_check, operation_id, message, hide_credential(curl, self.target.authorization)
+        )
+        self.target.results.failed(self.phase, failure)
+
+    def unreachable(self, case: Any, error: Exception) -> None:
+        curl = case.as_curl_command(base_url=self.target.base_url)
+        failure = Failure(
+            "not_a_server_error",
+            _operation_id(case),
+            f"the request failed without an answer: {error!r}",
+            hide_credential(curl, self.target.authorization),
+        )
+        self.target.results.failed(self.phase, failure)
+
+
+def _operation_id(case: Any) -> str:
+    return str(case.operation.definition.raw.get("operationId", case.operation.label))
+
+
+def run_fuzz_phase(target: Target, console: Console) -> None:
+    from schemathesis import GenerationMode
+
+    schema = load_schema(target)
+    validator = Validator(target, "fuzz")
+    for operation_id in fuzzed_operations(target):
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            if target.deadline.spent():
+                for kit_check, _ in validator.checks:
+                    target.results.skip("fuzz", kit_check, operation_id, "time budget spent")
+                continue
+            _fuzz(target, schema, validator, operation_id, mode, console)
+
+
+def _negatable(operation: Any) -> bool:
+    """Whether the operation takes any input (path-item parameters included) to make invalid."""
+    inputs = (operation.path_parameters, operation.query, operation.headers, operation.body)
+    return any(len(container) for container in inputs)
+
+
+def _fuzz(
+    target: Target,
+    schema: Any,
+    validator: Validator,
+    operation_id: str,
+    mode: Any,
+    console: Console,
+) -> None:
+    import requests
+    from hypothesis import HealthCheck, Phase, given, seed, settings
+    from hypothesis.errors import Unsatisfiable
+    from schemathesis import GenerationMode
+
+    operation = schema.find_operation_by_id(operation_id)
+    if mode is GenerationMode.NEGATIVE and not _negatable(operation):
+        return
+    stream = target.spec.operations[operation_id].is_stream
+    started = time.monotonic()
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=target.options.examples,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+    )
+    @seed(target.seed)
+    def run(case: Any) -> None:
+        if target.deadline.spent():
+            raise BudgetSpent
+        if stream:
+            _bound_stream(case)
+        try:
+            response = case.call(timeout=REQUEST_TIMEOUT)
+        except requests.RequestException as error:
+            validator.unreachable(case, error)
+            return
+        validator.validate(case, response)
+
+    try:
+        run()
+        console.progress(
+            f"fuzz    {operation_id} ({mode.value}) {time.monotonic() - started:.1f} s"
+        )
+    except Unsatisfiable:
+        reason = f"schemathesis could make no {mode.value} data for {operation_id}"
+        target.results.skip("fuzz", "status_code_conformance", operation_id, reason)
+    except BudgetSpent:
+        for kit_check, _ in validator.checks:
+            target.results.skip("fuzz", kit_check, operation_id, "time budget spent")
+
+
+def _bound_stream(case: Any) -> None:
+    """A fuzzed event stream ends within ``STREAM_TIMEOUT`` (unless its timeout is the bad input).
+
+    A generated ``timeout`` of an hour would hold the request until the kit's own timeout.
+    """
+    query = dict(case.query or {})
+    given = query.get("timeout")
+    if given is None or (isinstance(given, int | float) and not isinstance(given, bool)):
+        query["timeout"] = STREAM_TIMEOUT
+    case.query = query
+
+
+def run_stateful_phase(target: Target, console: Console) -> None:
+    """Sequences through the spec's links, from the kit's own tenant as it is (never reset)."""
+    from hypothesis import HealthCheck, seed, settings
+
+    streams = [op.id for op in target.spec.operations.values() if op.is_stream]
+    left_out = set(target.spec.operations) - set(fuzzed_operations(target)) | set(streams)
+    schema = load_schema(target).exclude(operation_id=sorted(left_out))
+    validator = Validator(target, "stateful")
+    if target.deadline.spent():
+        for kit_check, _ in validator.checks:
+            target.results.skip("stateful", kit_check, "links", "time budget spent")
+        return
+    console.progress("stateful sequences through the OpenAPI links")
+    base = schema.as_state_machine()
+
+    class Machine(base):  # type: ignore[misc, valid-type]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"timeout": REQUEST_TIMEOUT}
+
+        def validate_response(
+            self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any
+        ) -> None:
+            if target.deadline.spent():
+                raise BudgetSpent
+            validator.validate(case, response, recorder=getattr(self, "recorder", None))
+
+    seed(target.seed)(Machine)
+    try:
+        Machine.run(
+            settings=settings(
+                max_examples=max(5, target.options.examples // 2),
+                stateful_step_count=8,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+                database=None,
+            )
+        )
+    except BudgetSpent:
+        target.results.skip("stateful", "status_code_conformance", "links", "time budget spent")

@@ -1,0 +1,90 @@
+"""The scenarios' HTTP client: every answer it gets goes through the kit's response checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from gledger_sandbox.contract.curl import curl_for
+from gledger_sandbox.contract.report import Failure
+from gledger_sandbox.contract.response_checks import RESPONSE_CHECK_FUNCTIONS, ResponseFacts
+from gledger_sandbox.contract.target import REQUEST_TIMEOUT, Target
+
+
+class KitClient:
+    """httpx against the target with one credential (or none), checking each response it gets.
+
+    A failed response check is recorded under the operation the request went to; a scenario
+    calls ``fail`` for what its own logic finds, with the request that shows it as curl.
+    """
+
+    def __init__(self, target: Target, phase: str, authorization: str | None) -> None:
+        self.target = target
+        self.phase = phase
+        headers = {"Authorization": authorization} if authorization else {}
+        self._http = httpx.Client(
+            base_url=target.base_url, headers=headers, timeout=REQUEST_TIMEOUT
+        )
+
+    def __enter__(self) -> KitClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = self._http.request(method, path, **kwargs)
+        self._check(response)
+        return response
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("DELETE", path, **kwargs)
+
+    def operation_of(self, response: httpx.Response) -> str:
+        """The operationId the response answered, or ``METHOD /path`` off the spec."""
+        request = response.request
+        operation = self.target.spec.find(request.method, request.url.path)
+        return operation.id if operation else f"{request.method} {request.url.path}"
+
+    def fail(
+        self, check: str, message: str, response: httpx.Response | None = None, *, name: str = ""
+    ) -> None:
+        """Record a failure of ``check``, on ``name`` or the operation ``response`` answered."""
+        operation = name or (self.operation_of(response) if response is not None else "scenario")
+        curl = curl_for(response.request) if response is not None else None
+        if response is not None:
+            message += f"\n  answered {response.status_code}: {_excerpt(response)}"
+        self.target.results.failed(self.phase, Failure(check, operation, message, curl))
+
+    def passed(self, check: str, name: str) -> None:
+        self.target.results.passed(self.phase, check, name)
+
+    def _check(self, response: httpx.Response) -> None:
+        facts = ResponseFacts.of_httpx(response)
+        operation = self.operation_of(response)
+        for name, function in RESPONSE_CHECK_FUNCTIONS.items():
+            if not self.target.options.wants(name):
+                continue
+            problems = function(facts)
+            if problems:
+                self.fail(name, "; ".join(problems), response)
+            else:
+                self.passed(name, operation)
+
+
+def _excerpt(response: httpx.Response, limit: int = 400) -> str:
+    text = response.text.strip().replace("\n", " ")
+    return text if len(text) <= limit else text[:limit] + "..."

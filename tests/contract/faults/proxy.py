@@ -1,0 +1,235 @@
+"""A small reverse proxy on loopback that breaks the sandbox's answers on purpose.
+
+The contract kit must catch a server that lies, and the only honest way to prove it is to put a
+liar in front of the (correct) sandbox: this proxy forwards every request to the sandbox's base
+URL and lets one ``Fault`` rewrite the request on its way in, and the status, headers and body
+on their way out. With the ``none`` fault it changes nothing: status, headers and body bytes
+are the sandbox's own.
+
+It is an ASGI app under uvicorn (``bootstrap.LoopbackServer``, like the test server),
+forwarding with one ``httpx.AsyncClient``. Answers are read whole, so a fault sees the complete
+JSON document; the one exception is the SSE stream (``/v1/events/stream``), relayed chunk by
+chunk and never altered. WebSocket upgrades are refused.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+from starlette.types import Receive, Scope, Send
+
+from gledger_sandbox.bootstrap import LoopbackServer
+
+REQUEST_ID = "X-GLedger-Request-Id"
+STREAM_PATH = "/v1/events/stream"
+# Connection-level headers belong to each hop, never forwarded. Upstream, httpx sets the length,
+# and ``accept-encoding`` is pinned to identity so that the sandbox's bytes pass unchanged.
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+_NOT_FORWARDED = _HOP_BY_HOP | {"host", "content-length", "accept-encoding"}
+
+
+@dataclass
+class Call:
+    """A request as the proxy forwards it; a fault may change any part before it leaves."""
+
+    method: str
+    path: str
+    query: bytes
+    headers: httpx.Headers
+    body: bytes
+
+    def params(self) -> dict[str, str]:
+        """The query parameters (the first value of each)."""
+        parsed = parse_qs(self.query.decode("latin-1"), keep_blank_values=True)
+        return {name: values[0] for name, values in parsed.items()}
+
+    def json(self) -> Any:
+        """The JSON body, or None when there is none or it does not parse."""
+        try:
+            return json.loads(self.body) if self.body else None
+        except ValueError:
+            return None
+
+
+@dataclass
+class Answer:
+    """A response on its way back to the client; ``with_json`` replaces the body."""
+
+    status: int
+    headers: httpx.Headers
+    body: bytes
+
+    @property
+    def media_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip()
+
+    def json(self) -> Any:
+        """The JSON document of a JSON (or problem+json) body, else None."""
+        if not self.media_type.endswith("json") or not self.body:
+            return None
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+    def with_json(self, document: Any) -> None:
+        """Replace the body with ``document`` (compact JSON, as the sandbox writes it)."""
+        self.body = json.dumps(document, separators=(",", ":")).encode()
+        self.headers["content-length"] = str(len(self.body))
+
+
+class Fault:
+    """The pass-through control: subclasses override the hooks to break one thing.
+
+    ``hits`` counts the answers (or requests) the fault really changed, so a test can tell a
+    fault that fired from one that never met what it breaks.
+    """
+
+    name = "none"
+
+    def __init__(self) -> None:
+        self.hits = 0
+
+    def request(self, call: Call) -> Call | Answer:
+        """Rewrite the request, or answer it without the sandbox."""
+        return call
+
+    def response(self, call: Call, answer: Answer) -> Answer:
+        """Rewrite the sandbox's answer to ``call``."""
+        return answer
+
+    def rewritten(self, answer: Answer, document: Any) -> Answer:
+        """``answer`` with ``document`` for its body, counted as a hit."""
+        answer.with_json(document)
+        self.hits += 1
+        return answer
+
+
+class ProxyApp:
+    """The ASGI app: forward to ``upstream`` through ``fault``."""
+
+    def __init__(self, upstream: str, fault: Fault) -> None:
+        self.upstream = httpx.URL(upstream)
+        self.fault = fault
+        self.client: httpx.AsyncClient | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            await self._forward(scope, receive, send)
+        else:  # a WebSocket: closing before accepting answers the upgrade with 403
+            await receive()
+            await send({"type": "websocket.close", "code": 1000})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.client = httpx.AsyncClient(timeout=60, follow_redirects=False)
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.client is not None:
+                    await self.client.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
+        call = Call(
+            method=scope["method"],
+            path=scope["path"],
+            query=scope["query_string"],
+            headers=httpx.Headers(
+                [(k, v) for k, v in scope["headers"] if k.decode("latin-1") not in _NOT_FORWARDED]
+            ),
+            body=await _read_body(receive),
+        )
+        changed = self.fault.request(call)
+        if isinstance(changed, Answer):
+            await _send_answer(send, changed)
+            return
+        call = changed
+        assert self.client is not None, "the proxy's lifespan has not started"
+        upstream = self.client.build_request(
+            call.method,
+            self.upstream.copy_with(raw_path=_raw_target(scope, call)),
+            headers=[*call.headers.raw, (b"accept-encoding", b"identity")],
+            content=call.body,
+        )
+        reply = await self.client.send(upstream, stream=True)
+        try:
+            if call.path == STREAM_PATH and reply.status_code == 200:
+                await _relay_stream(send, reply)
+                return
+            body = await reply.aread()
+        finally:
+            await reply.aclose()
+        headers = httpx.Headers(
+            [(k, v) for k, v in reply.headers.raw if k.decode("latin-1").lower() not in _HOP_BY_HOP]
+        )
+        headers["content-length"] = str(len(body))
+        await _send_answer(
+            send, self.fault.response(call, Answer(reply.status_code, headers, body))
+        )
+
+
+def _raw_target(scope: Scope, call: Call) -> bytes:
+    """The path and query as the client wrote them (percent-encoding untouched)."""
+    raw_path = scope.get("raw_path") or call.path.encode()
+    if call.path != scope["path"]:
+        raw_path = call.path.encode()
+    return bytes(raw_path) + (b"?" + call.query if call.query else b"")
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _send_answer(send: Send, answer: Answer) -> None:
+    await send(
+        {"type": "http.response.start", "status": answer.status, "headers": answer.headers.raw}
+    )
+    await send({"type": "http.response.body", "body": answer.body})
+
+
+async def _relay_stream(send: Send, reply: httpx.Response) -> None:
+    headers = [
+        (k, v) for k, v in reply.headers.raw if k.decode("latin-1").lower() not in _HOP_BY_HOP
+    ]
+    await send({"type": "http.response.start", "status": reply.status_code, "headers": headers})
+    async for chunk in reply.aiter_raw():
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+@contextmanager
+def fault_proxy(upstream: str, fault: Fault) -> Iterator[LoopbackServer]:
+    """Serve a proxy to ``upstream`` with ``fault`` on an ephemeral loopback port."""
+    running = LoopbackServer(ProxyApp(upstream, fault))
+    # The sandbox's own Date and Server headers pass through; uvicorn must not add a second pair.
+    running.server.config.server_header = False
+    running.server.config.date_header = False
+    with running:
+        yield running

@@ -1,0 +1,57 @@
+"""The pytest plugin as a partner uses it: a pytest run of a partner's own test files."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.contract.broken import broken_target
+
+PARTNER_TESTS = """
+import pytest
+
+
+@pytest.mark.gledger_tenant(fixture="merchant", seed=7)
+def test_a_seeded_tenant_has_books(gledger_tenant):
+    ledgers = gledger_tenant.client.get("/v1/ledgers")
+    assert ledgers.status_code == 200
+    assert ledgers.json()["data"], "the merchant fixture seeds a ledger"
+    assert gledger_tenant.api_key.startswith("gls_")
+    assert gledger_tenant.client_id and gledger_tenant.client_secret
+
+
+@pytest.mark.gledger_tenant(fixture="empty")
+def test_each_test_gets_a_tenant_of_its_own(gledger_tenant):
+    ledgers = gledger_tenant.client.get("/v1/ledgers")
+    assert ledgers.json()["data"] == []
+
+
+def test_the_contract_holds(gledger_contract):
+    report = gledger_contract(phases=("ledger",), checks=frozenset({"pages_complete"}))
+    assert report.ok and report.passed
+"""
+
+
+def test_a_partners_tests_get_a_sandbox_and_tenants(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_partner=PARTNER_TESTS)
+
+    result = pytester.runpytest("-p", "no:cacheprovider")
+
+    result.assert_outcomes(passed=3)
+
+
+def test_a_contract_run_from_pytest_fails_loudly_against_a_broken_target(
+    pytester: pytest.Pytester,
+) -> None:
+    with broken_target() as url:
+        pytester.makepyfile(
+            test_contract=f"""
+def test_the_deployment_honours_the_contract(gledger_contract):
+    gledger_contract(base_url="{url}", api_key="gls_any", phases=("ledger",))
+"""
+        )
+        result = pytester.runpytest("-p", "no:cacheprovider")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*request_id failed on*", "*reproduce:*", "*contract FAILED against*"]
+    )
