@@ -167,7 +167,7 @@ class Payouts:
                 )
             found.append(account)
         if errors:
-            raise InvalidRequest(errors[0].code, errors[0].detail, tuple(errors))
+            raise InvalidRequest.collected(errors)
         return found
 
     def _post(

@@ -67,7 +67,7 @@ def _check_expiry(store: LedgerStore, status: EntryStatus, expires_at: datetime 
 
 def _raise_collected(errors: list[FieldError], kind: type[LedgerError]) -> None:
     if errors:
-        raise kind(errors[0].code, errors[0].detail, tuple(errors))
+        raise kind.collected(errors)
 
 
 def named_account(

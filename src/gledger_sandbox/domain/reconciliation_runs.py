@@ -22,6 +22,7 @@ from gledger_sandbox.domain import events
 from gledger_sandbox.domain.errors import FieldError, InvalidRequest, NotFound
 from gledger_sandbox.domain.models import Account, Metadata
 from gledger_sandbox.domain.pages import Page, PageRequest, paginate
+from gledger_sandbox.domain.postings import named_account
 from gledger_sandbox.domain.reconciliation import (
     ExternalRecord,
     ItemStatus,
@@ -149,22 +150,12 @@ class Reconciliations:
     # -- the two sides ---------------------------------------------------------------------
 
     def _account(self, spec: ReconciliationSpec) -> Account:
-        if (spec.account_id is None) == (spec.account_code is None):
-            raise InvalidRequest.at(
-                "/account_id",
-                "validation.required_field_missing",
-                "Give exactly one of account_id and account_code.",
-            )
-        if spec.account_code is not None:
-            return self.store.account_by_code(spec.ledger_id, spec.account_code, "/account_code")
-        account = self.store.account(spec.account_id or "", "/account_id")
-        if account.ledger_id != spec.ledger_id:
-            raise InvalidRequest.at(
-                "/account_id",
-                "validation.account_not_in_ledger",
-                f"Account {account.id} belongs to ledger {account.ledger_id}, "
-                f"not {spec.ledger_id}.",
-            )
+        account, errors = named_account(
+            self.store, spec.ledger_id, spec.account_id, spec.account_code
+        )
+        if errors:
+            raise InvalidRequest.collected(errors)
+        assert account is not None
         return account
 
     def _lines(self, account: Account, window: Window, *, explicit: bool) -> list[LedgerLine]:
@@ -265,7 +256,7 @@ def _check_records(records: tuple[ExternalRecord, ...], account: Account) -> Non
                 )
             )
     if errors:
-        raise InvalidRequest(errors[0].code, errors[0].detail, tuple(errors))
+        raise InvalidRequest.collected(errors)
 
 
 def _window_of(records: tuple[ExternalRecord, ...], rules: Rules) -> Window:
