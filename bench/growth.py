@@ -16,6 +16,7 @@ number of live objects.
 
     python bench/growth.py                    # 1k vs 100k, 3 rounds x 3 s per operation and size
     python bench/growth.py --large 20000 --rounds 5
+    python bench/growth.py --only balance     # only the operations whose name holds "balance"
 """
 
 from __future__ import annotations
@@ -209,7 +210,7 @@ def measure(server: Server, tenants: list[Tenant], args: argparse.Namespace) -> 
     for round_no in range(0, args.rounds + 1):  # round 0 warms up and is not kept
         seconds = 1.0 if round_no == 0 else args.seconds
         cap = 20 if round_no == 0 else args.post_requests
-        for op in OPERATIONS:
+        for op in chosen(args):
             for t in tenants if round_no % 2 else list(reversed(tenants)):
                 result = measure_one(server, op, t, seconds, cap)
                 if round_no > 0:
@@ -269,6 +270,7 @@ def op_row(op: Operation, samples: list[Sample], small: str, large: str) -> str:
 def report(tenants: list[Tenant], samples: list[Sample], context: dict[str, Any]) -> str:
     small, large = tenants[0].label, tenants[1].label
     load_gc, measure_gc = context["gc_load"], context["gc_measure"]
+    names = {sample.operation for sample in samples}
     lines = [
         f"growth: {context['rounds']} rounds x {context['seconds']:g} s per operation and size "
         f"(POST: {context['post_requests']} requests), wrk -t1 -c1; medians over rounds",
@@ -276,7 +278,7 @@ def report(tenants: list[Tenant], samples: list[Sample], context: dict[str, Any]
         f"| operation | p50 ms {small} | p50 ms {large} | ratio {large}/{small} | goal <= 1.2 "
         f"| p99 ms {small} | p99 ms {large} |",
         "| --- | --- | --- | --- | --- | --- | --- |",
-        *(op_row(op, samples, small, large) for op in OPERATIONS),
+        *(op_row(op, samples, small, large) for op in OPERATIONS if op.name in names),
         "",
         "entries per tenant, before -> after the measurements: "
         + ", ".join(
@@ -309,7 +311,14 @@ def parse_args() -> argparse.Namespace:
         default=200,
         help="POSTs per run (bounds how much the small tenant grows)",
     )
+    parser.add_argument(
+        "--only", default="", help="measure only the operations whose name contains this"
+    )
     return parser.parse_args()
+
+
+def chosen(args: argparse.Namespace) -> list[Operation]:
+    return [op for op in OPERATIONS if args.only.lower() in op.name.lower()]
 
 
 def label(n: int) -> str:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import multiprocessing
 import random
 import statistics
@@ -160,12 +159,9 @@ def walked_pnl(store: LedgerStore, ledger_id: str, period: Period) -> dict[str, 
     def counted() -> Iterator[tuple[Category, StatementLine]]:
         for account in store.accounts.values():
             where = reports.category(account)
-            index = store._effective.get(account.id)  # private: a bench may look inside
-            if account.ledger_id != ledger_id or where is None or index is None:
+            if account.ledger_id != ledger_id or where is None:
                 continue
-            for statement_line in index.irange_key(
-                min_key=(start, -math.inf), max_key=(end, -math.inf), inclusive=(True, False)
-            ):
+            for statement_line in store.effective_between(account.id, start, end):
                 yield where, statement_line
 
     return _figures(counted())

@@ -105,6 +105,9 @@ def test_tenant_read_reset_delete(server: ServerThread) -> None:
             "ledgers": 0,
             "accounts": 0,
             "entries": 0,
+            "settlements": 0,
+            "payouts": 0,
+            "reconciliations": 0,
         }
         assert box.client.delete("/v1/sandbox/tenant").status_code == 204
         assert box.client.get("/v1/ledgers").status_code == 401

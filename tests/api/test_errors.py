@@ -162,3 +162,21 @@ def test_missing_or_bad_credentials_are_401(
         )
         _problem(response, 401, "unauthorized")
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/v1/sandbox/tenants"),  # an optional body
+        ("POST", "/v1/entries/ent_none/reverse"),  # optional, before the id is looked up
+        ("POST", "/v1/ledgers"),  # a required one
+    ],
+)
+def test_a_json_null_body_is_a_body_the_schema_refuses(
+    sandbox: Sandbox, method: str, path: str
+) -> None:
+    response = sandbox.client.request(
+        method, path, content=b"null", headers={"Content-Type": "application/json"}
+    )
+    problem = _problem(response, 400, "validation.invalid_type")
+    assert [e["pointer"] for e in problem["errors"]] == [""]

@@ -200,3 +200,20 @@ def test_an_idempotent_payout_is_made_once(books: Books) -> None:
     assert len(books.ok(books.client.get("/v1/payouts"))["data"]) == 1
     other = books.client.post("/v1/payouts", json={**body, "amount": 6_000}, headers=key)
     assert (other.status_code, other.json()["code"]) == (422, "idempotency.key_reused")
+
+
+def test_the_transit_entry_of_a_payout_under_way_is_the_payouts_alone(books: Books) -> None:
+    payout = books.ok(books.pay_out(100_000))
+    transit = payout["entry_ids"]["transit"]
+    for action in ("void", "post"):
+        refused = books.client.post(f"/v1/entries/{transit}/{action}")
+        assert refused.status_code == 409, refused.text
+        problem = refused.json()
+        assert problem["code"] == "entry.owned_by_payout"
+        assert [e["pointer"] for e in problem["errors"]] == ["/source_id"]
+        assert payout["id"] in problem["detail"]
+    assert books.balance("cash") == (3_000_000, 2_900_000, 2_900_000)
+    books.advance(3600)
+    reversed_ = books.client.post(f"/v1/entries/{transit}/reverse", json={})
+    assert (reversed_.status_code, reversed_.json()["code"]) == (409, "entry.owned_by_payout")
+    assert books.payout(payout["id"])["status"] == "in_transit"

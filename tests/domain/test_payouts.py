@@ -8,7 +8,13 @@ import pytest
 
 from gledger_sandbox.domain import postings
 from gledger_sandbox.domain.errors import Conflict, InsufficientFunds, InvalidRequest
-from gledger_sandbox.domain.models import AccountFlags, AccountKind, AccountSpec, EntryStatus
+from gledger_sandbox.domain.models import (
+    AccountFlags,
+    AccountKind,
+    AccountSpec,
+    AccountStatus,
+    EntryStatus,
+)
 from gledger_sandbox.domain.payouts import FAILURES, Payouts
 from gledger_sandbox.domain.schedule import PostingSchedule, Transition
 from gledger_sandbox.domain.settlement_models import AccountRef, PayoutSpec, PayoutStatus
@@ -108,11 +114,50 @@ def test_cancel_only_while_pending_and_the_reservation_is_released() -> None:
     assert refused.value.code == "payout.not_cancelable"
 
 
-def test_a_reservation_voided_by_hand_cancels_the_payout_at_its_next_step() -> None:
+def test_the_entries_api_cannot_move_a_payouts_transit_entry_until_the_payout_ends() -> None:
     books = Books()
     payout = books.payouts.create(books.payout(5_000))
-    postings.void_entry(books.store, payout.entries.transit)
-    assert books.advance(hours=1) == [Transition(payout.id, "canceled")]
+    transit = payout.entries.transit
+    before = (books.store.ids.state(), books.store.events.last_seq)
+    refusals = [
+        lambda: postings.void_entry(books.store, transit),
+        lambda: postings.post_entry(books.store, transit),
+        lambda: postings.update_entry(books.store, transit, {"description": "mine now"}),
+    ]
+    for refused in refusals:
+        with pytest.raises(Conflict) as owned:
+            refused()
+        assert owned.value.code == "entry.owned_by_payout"
+        assert owned.value.errors[0].pointer == "/source_id"
+    postings.update_entry(books.store, transit, {"metadata": {"note": "fine"}})  # metadata is free
+    assert (books.store.ids.state(), books.store.events.last_seq - 1) == before
+    books.advance(hours=1)
+    with pytest.raises(Conflict) as in_transit:
+        postings.reverse_entry(books.store, transit)
+    assert in_transit.value.code == "entry.owned_by_payout"
+    assert books.advance(days=2) == [Transition(payout.id, "paid")]
+    # Once paid its entries are ordinary posted entries: a reversal corrects them.
+    postings.reverse_entry(books.store, transit)
+    assert books.balances("cash") == (1_000_000, 1_000_000)
+
+
+def test_a_refused_return_fails_the_payout_with_the_funds_parked_in_transit() -> None:
+    books = Books()
+    payout = books.payouts.create(books.payout(400001))
+    books.advance(hours=1)
+    books.store.update_account(books.acc["cash"], {"status": AccountStatus.DISABLED})
+    assert books.advance(days=2) == [Transition(payout.id, "failed")]
+    assert (payout.status, payout.failure_code) == (PayoutStatus.FAILED, "account_closed")
+    assert payout.entries.returned is None
+    assert "stay in payouts_in_transit" in (payout.failure_message or "")
+    assert books.balances("payouts_in_transit") == (400001, 400001)
+    assert books.balances("cash") == (1_000_000 - 400001, 1_000_000 - 400001)
+    assert books.types()[-1] == "payout.failed"
+    assert books.schedule.next_due(books.store) is None
+    # The payout has ended: its transit entry is the partner's to correct.
+    books.store.update_account(books.acc["cash"], {"status": AccountStatus.ACTIVE})
+    postings.reverse_entry(books.store, payout.entries.transit)
+    assert books.balances("payouts_in_transit") == (0, 0)
 
 
 def test_refusals_leave_nothing_behind() -> None:

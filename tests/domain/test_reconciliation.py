@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gledger_sandbox.domain import events
-from gledger_sandbox.domain.errors import InvalidRequest
+from gledger_sandbox.domain.errors import InvalidRequest, NotFound
 from gledger_sandbox.domain.models import EntryStatus
 from gledger_sandbox.domain.money import Direction
 from gledger_sandbox.domain.pages import Order, PageRequest
@@ -248,3 +248,26 @@ def test_effective_between_reads_only_the_window() -> None:
     )
     assert [posted.entry_id for posted in inside] == [entry_ids[1]]  # the pending one has no line
     assert list(runs.store.effective_between(accounts["cash"], START, START)) == []
+
+
+def test_a_tenant_keeps_its_latest_runs_within_both_bounds_oldest_forgotten_first() -> None:
+    runs, ledger_id, _, _ = _books()
+    kept = Reconciliations(runs.store, kept_runs=2, kept_items=7)
+    made = [kept.run(_statement(ledger_id)) for _ in range(3)]
+    first, second, third = (found.id or "" for found, _ in made)
+    assert [len(items) for _, items in made] == [3, 3, 3]
+    with pytest.raises(NotFound):
+        kept.get(first)  # three runs, two kept
+    with pytest.raises(NotFound):
+        kept.list_items(first, PageRequest(limit=10))
+    assert list(kept.runs) == [second, third]
+    big = ReconciliationSpec(
+        ledger_id,
+        tuple(ExternalRecord(f"x{n}", 1, D, None, START, False) for n in range(6)),
+        account_code="cash",
+    )
+    newest, items = kept.run(big)  # 6 items: over the item bound alone, yet the newest stays
+    assert list(kept.runs) == [newest.id]
+    assert len(kept.list_items(newest.id or "", PageRequest(limit=10)).items) == len(items) == 6
+    again, _ = kept.run(_statement(ledger_id))  # the forgotten runs' lines stay reconciled
+    assert again.summary.ledger_lines == 0

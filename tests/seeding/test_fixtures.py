@@ -129,6 +129,9 @@ def test_a_fresh_merchant_sandbox_shows_payouts_in_every_state_and_tax_settlemen
         # The clock carries on where the story ends: the pending payout moves in 30 minutes.
         clock = box.client.get("/v1/sandbox/clock").json()
         assert clock["next_due_at"] == "2026-06-01T00:30:00Z"
+        counts = box.client.get("/v1/sandbox/tenant").json()["counts"]
+        assert (counts["payouts"], counts["settlements"]) == (len(payouts["data"]), 3)
+        assert counts["reconciliations"] == 0
         report = box.client.post("/v1/sandbox/clock/advance", json={"seconds": 1800}).json()
         assert report["payouts"] == [{"id": by_status["pending"][0]["id"], "status": "in_transit"}]
 

@@ -102,11 +102,18 @@ class JSONBodyValidator(JSONRequestBodyValidator):
         if not raw.strip():
             return None
         try:
-            return json.loads(raw.decode(self._encoding or "utf-8"))
+            body = json.loads(raw.decode(self._encoding or "utf-8"))
         except (UnicodeDecodeError, LookupError, json.JSONDecodeError) as exc:
             raise RequestInvalid(
                 [FieldError("", "validation.malformed_body", f"The body is not JSON: {exc}.")]
             ) from None
+        if body is None and not self._nullable:
+            # A JSON ``null`` is a body, not the absence of one (which connexion also reads as
+            # None and lets through when the body is optional): the schema judges it here.
+            errors = all_errors(validator_for(self._schema), body)
+            if errors:
+                raise RequestInvalid(errors)
+        return body
 
     def _validate(self, body: Any) -> dict[str, Any] | None:
         if body is None:

@@ -21,7 +21,7 @@ The tree (the HTTP status of each leaf lives in one table, ``api/problems.py``):
     ├── Conflict                     the request clashes with the current state
     │     duplicate_entry, duplicate_account_code, entry.immutable, entry.invalid_transition,
     │     entry.already_reversed, conflict.lock_version_mismatch, conflict.version_mismatch,
-    │     payout.not_cancelable
+    │     payout.not_cancelable, entry.owned_by_payout
     ├── CursorExpired                events.cursor_expired (the events after it are not retained)
     ├── IdempotencyError             idempotency.key_reused, idempotency.key_in_use
     └── AccessError                  unauthorized, invalid_client, invalid_grant, invalid_scope,
@@ -76,6 +76,11 @@ class LedgerError(Exception):
         clone = type(self).__new__(type(self))
         LedgerError.__init__(clone, self.code, self.detail, errors)
         return clone
+
+    @classmethod
+    def collected(cls, errors: list[FieldError]) -> LedgerError:
+        """Every offending field at once; the first one's code and detail are the error's."""
+        return cls(errors[0].code, errors[0].detail, tuple(errors))
 
     @classmethod
     def at(cls, pointer: str, code: str, detail: str) -> LedgerError:

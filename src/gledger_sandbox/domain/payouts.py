@@ -10,6 +10,12 @@ Every step posts to the ledger, and the tenant's clock takes the steps:
   reversed, which returns the funds to the source.
 - cancel, only while ``pending``: the pending entry is voided (``canceled``).
 
+The payout owns its transit entry until it ends (``LedgerStore.own_entry``): the entries API
+cannot post, void, reverse or change it behind the payout's back. A failure always ends the
+payout: if the ledger refuses the return of the funds (the source disabled meanwhile), the
+payout fails all the same with ``entries.returned`` null, the funds parked in transit and the
+refusal told in ``failure_message``; nothing is left waiting.
+
 Each step emits its ``payout.*`` event after the entry events it caused. Steps the clock takes
 run as the request that created the payout.
 """
@@ -126,6 +132,7 @@ class Payouts:
                 metadata=dict(spec.metadata),
             )
             store.keep(self._by_id, payout, _index_keys(payout))
+            store.own_entry(reservation, payout.id)
             self._due.push(now + IN_TRANSIT_AFTER, seq, payout.id)
             store.events.append(events.PAYOUT_CREATED, payout)
         return payout
@@ -160,7 +167,7 @@ class Payouts:
                 )
             found.append(account)
         if errors:
-            raise InvalidRequest(errors[0].code, errors[0].detail, tuple(errors))
+            raise InvalidRequest.collected(errors)
         return found
 
     def _post(
@@ -212,17 +219,16 @@ class Payouts:
         store = self._store
         transit = store.entries[payout.entries.transit]
         if transit.status is EntryStatus.PENDING:
-            void_entry(store, transit.id)
-        elif transit.status is EntryStatus.POSTED:
-            returned = transit.links.reversed_by or (
-                reverse_entry(
-                    store,
-                    transit.id,
-                    description=f"Payout {payout.id} returned: {payout.failure_code}",
-                    effective_at=at,
-                ).id
+            void_entry(store, transit.id, owner=payout.id)
+        else:
+            returned = reverse_entry(
+                store,
+                transit.id,
+                description=f"Payout {payout.id} returned: {payout.failure_code}",
+                effective_at=at,
+                owner=payout.id,
             )
-            self._link(payout, returned=returned)
+            self._link(payout, returned=returned.id)
 
     def _link(self, payout: Payout, **entries: str) -> None:
         links = payout.entries
@@ -237,10 +243,14 @@ class Payouts:
         )
 
     def _end(self, payout: Payout, status: PayoutStatus, stamp: str, at: datetime) -> None:
-        """Move the payout to ``status`` at ``at`` and emit its event."""
-        self._store.uow.set(payout, stamp, at)
-        self._store.set_status(payout, "payouts", status)
-        self._store.events.append(_EVENTS[status], payout)
+        """Move the payout to ``status`` at ``at`` and emit its event; an end lets go of the
+        transit entry (a paid payout's entries are then corrected like any other's)."""
+        store = self._store
+        store.uow.set(payout, stamp, at)
+        store.set_status(payout, "payouts", status)
+        if status is not PayoutStatus.IN_TRANSIT:
+            store.release_entry(payout.entries.transit)
+        store.events.append(_EVENTS[status], payout)
 
     # -- the clock (a DueSource of the schedule) -------------------------------------------
 
@@ -254,28 +264,19 @@ class Payouts:
         row = self._due.pop()
         payout = self._by_id[row.resource_id]
         with caused_by(row.cause):
-            try:
-                if payout.status is PayoutStatus.PENDING:
-                    self._send(payout, row.when)
-                else:
-                    self._arrive(payout, row.when)
-            except LedgerError:
-                return  # the return of the funds was refused (an account disabled): it waits
+            if payout.status is PayoutStatus.PENDING:
+                self._send(payout, row.when)
+            else:
+                self._arrive(payout, row.when)
         work.payouts.append(Transition(payout.id, payout.status.value))
 
     def _send(self, payout: Payout, at: datetime) -> None:
         store = self._store
-        transit = store.entries[payout.entries.transit]
-        if transit.status is EntryStatus.VOIDED:  # voided by hand: the funds are back
-            with store.uow.atomic():
-                self._end(payout, PayoutStatus.CANCELED, "canceled_at", at)
-            return
         # One unit of its own (nested units join the outer one): a refused posting is undone
         # whole before the payout fails.
         try:
             with store.uow.atomic():
-                if transit.status is EntryStatus.PENDING:
-                    post_entry(store, transit.id)
+                post_entry(store, payout.entries.transit, owner=payout.id)
                 self._end(payout, PayoutStatus.IN_TRANSIT, "in_transit_at", at)
                 self._due.push(payout.expected_arrival_at, payout.seq, payout.id)
         except LedgerError as error:
@@ -300,11 +301,28 @@ class Payouts:
         self._fail(payout, at, *failure)
 
     def _fail(self, payout: Payout, at: datetime, code: str, message: str) -> None:
-        with self._store.uow.atomic():
-            self._store.uow.set(payout, "failure_code", code)
-            self._store.uow.set(payout, "failure_message", message)
-            self._return_funds(payout, at)
-            self._end(payout, PayoutStatus.FAILED, "failed_at", at)
+        """Fail the payout with the funds returned, or parked in transit if the ledger refuses
+        the return: a failure must end the payout either way, never leave it waiting."""
+        store = self._store
+        try:
+            with store.uow.atomic():
+                self._note_failure(payout, code, message)
+                self._return_funds(payout, at)
+                self._end(payout, PayoutStatus.FAILED, "failed_at", at)
+        except LedgerError as refused:
+            parked = store.accounts[payout.transit_account_id].code
+            with store.uow.atomic():
+                self._note_failure(
+                    payout,
+                    code,
+                    f"{message} The return of the funds was refused ({refused.detail}): "
+                    f"they stay in {parked}.",
+                )
+                self._end(payout, PayoutStatus.FAILED, "failed_at", at)
+
+    def _note_failure(self, payout: Payout, code: str, message: str) -> None:
+        self._store.uow.set(payout, "failure_code", code)
+        self._store.uow.set(payout, "failure_message", message)
 
     # -- reads -----------------------------------------------------------------------------
 

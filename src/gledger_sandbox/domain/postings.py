@@ -8,6 +8,10 @@ account flags (``debits_must_not_exceed_credits`` and its mirror) hold after the
 Status machine: ``pending -> posted | voided``, once; an entry may be created ``posted``.
 Posted and voided entries change only in metadata; corrections are reversals, linked both ways.
 Every posting touching an account bumps its ``lock_version``.
+
+An entry a payout owns (``LedgerStore.entry_owner``) moves only with its payout: posting,
+voiding, reversing or changing it (metadata aside) is 409 ``entry.owned_by_payout`` unless the
+caller is that owner, so a payout never finds its funds moved behind its back.
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ def _check_expiry(store: LedgerStore, status: EntryStatus, expires_at: datetime 
 
 def _raise_collected(errors: list[FieldError], kind: type[LedgerError]) -> None:
     if errors:
-        raise kind(errors[0].code, errors[0].detail, tuple(errors))
+        raise kind.collected(errors)
 
 
 def named_account(
@@ -340,8 +344,21 @@ def _require_pending(found: Entry, action: str) -> None:
         )
 
 
-def post_entry(store: LedgerStore, entry_id: str) -> Entry:
+def _require_unowned(store: LedgerStore, found: Entry, owner: str | None, action: str) -> None:
+    holder = store.entry_owner(found.id)
+    if holder is not None and holder != owner:
+        raise Conflict.at(
+            "/source_id",
+            "entry.owned_by_payout",
+            f"Entry {found.id} belongs to payout {holder}, which {action}s it itself: "
+            "cancel the payout instead.",
+        )
+
+
+def post_entry(store: LedgerStore, entry_id: str, *, owner: str | None = None) -> Entry:
+    """Post a pending entry; ``owner`` is the payout that owns it, when it posts its own."""
     found = entry(store, entry_id)
+    _require_unowned(store, found, owner, "post")
     _require_pending(found, "posted")
     with store.uow.atomic():
         now = store.clock.now()
@@ -355,9 +372,14 @@ def post_entry(store: LedgerStore, entry_id: str) -> Entry:
 
 
 def void_entry(
-    store: LedgerStore, entry_id: str, reason: VoidReason = VoidReason.REQUESTED
+    store: LedgerStore,
+    entry_id: str,
+    reason: VoidReason = VoidReason.REQUESTED,
+    *,
+    owner: str | None = None,
 ) -> Entry:
     found = entry(store, entry_id)
+    _require_unowned(store, found, owner, "void")
     _require_pending(found, "voided")
     with store.uow.atomic():
         now = store.clock.now()
@@ -382,9 +404,12 @@ def reverse_entry(
     effective_at: datetime | None = None,
     external_id: str | None = None,
     metadata: dict[str, str] | None = None,
+    *,
+    owner: str | None = None,
 ) -> Entry:
     """Post a new entry with every line's direction swapped, linked both ways to the original."""
     original = entry(store, entry_id)
+    _require_unowned(store, original, owner, "reverse")
     if original.status is not EntryStatus.POSTED:
         raise Conflict.at(
             "/status",
@@ -427,6 +452,8 @@ def reverse_entry(
 def update_entry(store: LedgerStore, entry_id: str, changes: dict[str, Any]) -> Entry:
     """Change a pending entry, or only the metadata of a posted or voided one."""
     found = entry(store, entry_id)
+    if set(changes) - EDITABLE_WHEN_FINAL:
+        _require_unowned(store, found, None, "change")
     expected = changes.get("version")
     if expected is not None and expected != found.version:
         raise Conflict.at(

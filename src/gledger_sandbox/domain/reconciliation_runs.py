@@ -9,6 +9,12 @@ A stored run is one unit of work: the run, its items, the reconciled marks and i
 (``reconciliation.matched`` per match in item order, then ``reconciliation.completed``) stand or
 fall together. A dry run reads the same way and matches the same way, but stores nothing, emits
 nothing, marks nothing and draws no id or sequence number.
+
+A public sandbox keeps memory bounded: a tenant keeps its latest ``KEPT_RUNS`` stored runs, and
+no more than ``KEPT_ITEMS`` items across them (the newest run is always kept whole). Once a run
+commits, the oldest runs beyond either bound are forgotten: reading them is 404 ``not_found``.
+The lines they reconciled stay reconciled (the marks are the ledger's, and cost one line id
+each), and their events stay in the event log.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from gledger_sandbox.domain import events
 from gledger_sandbox.domain.errors import FieldError, InvalidRequest, NotFound
 from gledger_sandbox.domain.models import Account, Metadata
 from gledger_sandbox.domain.pages import Page, PageRequest, paginate
+from gledger_sandbox.domain.postings import named_account
 from gledger_sandbox.domain.reconciliation import (
     ExternalRecord,
     ItemStatus,
@@ -35,6 +42,8 @@ from gledger_sandbox.domain.store import LedgerStore
 
 MAX_RECORDS = 1_000
 MAX_WINDOW_LINES = 10_000
+KEPT_RUNS = 100
+KEPT_ITEMS = 50_000
 COMPLETED = "completed"
 
 
@@ -89,10 +98,20 @@ class _Results:
 class Reconciliations:
     """The runs of one tenant and the lines they reconciled, kept in its store's unit of work."""
 
-    def __init__(self, store: LedgerStore, max_window_lines: int = MAX_WINDOW_LINES) -> None:
+    def __init__(
+        self,
+        store: LedgerStore,
+        max_window_lines: int = MAX_WINDOW_LINES,
+        *,
+        kept_runs: int = KEPT_RUNS,
+        kept_items: int = KEPT_ITEMS,
+    ) -> None:
         self.store = store
         self.max_window_lines = max_window_lines
+        self.kept_runs = kept_runs
+        self.kept_items = kept_items
         self.runs: dict[str, Reconciliation] = {}
+        """The stored runs still kept, oldest first (runs are only added at a commit)."""
         self._results: dict[str, _Results] = {}
         self._reconciled: dict[str, set[str]] = {}
         """Per account, the ids of the lines a stored run matched."""
@@ -149,22 +168,12 @@ class Reconciliations:
     # -- the two sides ---------------------------------------------------------------------
 
     def _account(self, spec: ReconciliationSpec) -> Account:
-        if (spec.account_id is None) == (spec.account_code is None):
-            raise InvalidRequest.at(
-                "/account_id",
-                "validation.required_field_missing",
-                "Give exactly one of account_id and account_code.",
-            )
-        if spec.account_code is not None:
-            return self.store.account_by_code(spec.ledger_id, spec.account_code, "/account_code")
-        account = self.store.account(spec.account_id or "", "/account_id")
-        if account.ledger_id != spec.ledger_id:
-            raise InvalidRequest.at(
-                "/account_id",
-                "validation.account_not_in_ledger",
-                f"Account {account.id} belongs to ledger {account.ledger_id}, "
-                f"not {spec.ledger_id}.",
-            )
+        account, errors = named_account(
+            self.store, spec.ledger_id, spec.account_id, spec.account_code
+        )
+        if errors:
+            raise InvalidRequest.collected(errors)
+        assert account is not None
         return account
 
     def _lines(self, account: Account, window: Window, *, explicit: bool) -> list[LedgerLine]:
@@ -224,6 +233,18 @@ class Reconciliations:
         every = SortedList(range(1, len(items) + 1))
         self.store.uow.put(self.runs, found.id, found)
         self.store.uow.put(self._results, found.id, _Results(items, every, by_status))
+        self.store.uow.after_commit(self._forget_oldest)
+
+    def _forget_oldest(self) -> None:
+        """Drop the oldest runs beyond the bounds (after the commit: keeping less is no change
+        to roll back, like the event log's retention)."""
+        kept_items = sum(len(results.items) for results in self._results.values())
+        while len(self.runs) > 1 and (
+            len(self.runs) > self.kept_runs or kept_items > self.kept_items
+        ):
+            oldest = next(iter(self.runs))
+            del self.runs[oldest]
+            kept_items -= len(self._results.pop(oldest).items)
 
     def _mark_reconciled(self, account_id: str, items: tuple[MatchItem, ...]) -> None:
         matched = {
@@ -265,7 +286,7 @@ def _check_records(records: tuple[ExternalRecord, ...], account: Account) -> Non
                 )
             )
     if errors:
-        raise InvalidRequest(errors[0].code, errors[0].detail, tuple(errors))
+        raise InvalidRequest.collected(errors)
 
 
 def _window_of(records: tuple[ExternalRecord, ...], rules: Rules) -> Window:

@@ -111,7 +111,7 @@ class Settlements:
                     )
                 )
         if errors:
-            raise InvalidRequest(errors[0].code, errors[0].detail, tuple(errors))
+            raise InvalidRequest.collected(errors)
         assert account is not None and contra is not None
         return account, contra
 

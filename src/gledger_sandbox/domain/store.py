@@ -108,6 +108,9 @@ class LedgerStore:
         self._indexes: dict[IndexKey, SortedList] = {}
         self._account_codes: dict[tuple[str, str], str] = {}
         self._external_ids: dict[tuple[str, str], str] = {}
+        # Entries a workflow moves itself (entry id -> the owner's id, a payout): the public
+        # post, void, reverse and change of an entry refuse them while they are owned.
+        self._owners: dict[str, str] = {}
         # Per account, posted lines keyed by (effective_at, seq), and their totals per UTC day
         # of effective_at: balances as of a past time, and the reports.
         self._effective: dict[str, SortedKeyList] = {}
@@ -356,6 +359,16 @@ class LedgerStore:
         self.uow.on_rollback(
             lambda: self._external_ids.__setitem__((ledger_id, external_id), owner)
         )
+
+    def entry_owner(self, entry_id: str) -> str | None:
+        return self._owners.get(entry_id)
+
+    def own_entry(self, entry_id: str, owner: str) -> None:
+        self.uow.put(self._owners, entry_id, owner)
+
+    def release_entry(self, entry_id: str) -> None:
+        owner = self._owners.pop(entry_id)
+        self.uow.on_rollback(lambda: self._owners.__setitem__(entry_id, owner))
 
     def counts(self) -> dict[str, int]:
         return {

@@ -105,6 +105,15 @@ class Tenant:
             IdGenerator(self.seed, b"webhooks"), clock, self.store.events, self.policy.retries
         )
 
+    def counts(self) -> dict[str, int]:
+        """How many resources the tenant holds (reconciliations: the stored runs still kept)."""
+        return {
+            **self.store.counts(),
+            "settlements": len(self.store.index(("settlements",))),
+            "payouts": len(self.store.index(("payouts",))),
+            "reconciliations": len(self.reconciliations.runs),
+        }
+
     def next_due(self) -> datetime | None:
         """The earliest sandbox time at which scheduled work (postings, retries) falls due."""
         times = [self.schedule.next_due(self.store), self.webhooks.next_due()]

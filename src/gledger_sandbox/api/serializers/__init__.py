@@ -220,7 +220,7 @@ def tenant(found: Tenant) -> Json:
     return {
         **_tenant_identity(found),
         "clock": {"now": timestamp(found.clock.now()), "frozen": found.clock.frozen},
-        "counts": found.store.counts(),
+        "counts": found.counts(),
     }
 
 
