@@ -276,6 +276,8 @@ def run_stateful_phase(target: Target, console: Console) -> None:
             validator.validate(case, response, recorder=getattr(self, "recorder", None))
 
     seed(target.seed)(Machine)
+    from schemathesis.core.errors import NoLinksFound
+
     try:
         Machine.run(
             settings=settings(
@@ -288,3 +290,7 @@ def run_stateful_phase(target: Target, console: Console) -> None:
         )
     except BudgetSpent:
         target.results.skip("stateful", "status_code_conformance", "links", "time budget spent")
+    except NoLinksFound:
+        reason = "no OpenAPI link joins two of the selected operations: nothing to sequence"
+        for kit_check, _ in validator.checks:
+            target.results.skip("stateful", kit_check, "links", reason)

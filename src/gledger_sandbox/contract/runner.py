@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import random
 import time
 from collections.abc import Callable
@@ -46,6 +47,7 @@ def run_contract(options: ContractOptions, out: TextIO | None = None) -> Contrac
     started = time.monotonic()
     console = Console(out, options.quiet)
     spec = _spec(options)
+    _known_operations(options, spec)
     seed = options.seed if options.seed is not None else random.randrange(2**31)
     results = Results(on_failure=console.failure)
     target = Target(
@@ -95,6 +97,21 @@ def _spec(options: ContractOptions) -> ApiSpec:
         return load_spec(options.spec)
     except Exception as error:  # prance raises several unrelated types for one bad document
         raise ContractUsageError(f"cannot read the spec {options.spec!r}: {error}") from error
+
+
+def _known_operations(options: ContractOptions, spec: ApiSpec) -> None:
+    """A misspelt operationId is a usage error: it would select nothing and pass in silence."""
+    named = (options.operations or frozenset()) | options.exclude_operations
+    unknown = sorted(named - set(spec.operations))
+    if not unknown:
+        return
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, spec.operations, n=1)
+        hints.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    raise ContractUsageError(
+        f"the spec has no operation {', '.join(hints)}; operationIds are case-sensitive"
+    )
 
 
 def _probe(target: Target) -> None:
