@@ -130,7 +130,12 @@ class Validator:
         return check
 
     def validate(self, case: Any, response: Any, **kwargs: Any) -> None:
-        transport = {"base_url": self.target.base_url, "timeout": REQUEST_TIMEOUT}
+        # The checks that send requests of their own (use_after_free...) send this credential.
+        transport = {
+            "base_url": self.target.base_url,
+            "timeout": REQUEST_TIMEOUT,
+            "headers": {"Authorization": self.target.authorization},
+        }
         case.validate_response(response, checks=self._wrapped, transport_kwargs=transport, **kwargs)
 
     def record(
@@ -145,7 +150,7 @@ class Validator:
             headers=dict(response.request.headers), base_url=self.target.base_url
         )
         failure = Failure(
-            kit_check, operation_id, message, hide_credential(curl, self.target.authorization)
+            kit_check, operation_id, message, hide_credential(curl, *self.target.credential.sent)
         )
         self.target.results.failed(self.phase, failure)
 
@@ -155,9 +160,22 @@ class Validator:
             "not_a_server_error",
             _operation_id(case),
             f"the request failed without an answer: {error!r}",
-            hide_credential(curl, self.target.authorization),
+            hide_credential(curl, *self.target.credential.sent),
         )
         self.target.results.failed(self.phase, failure)
+
+
+def send(target: Target, case: Any) -> Any:
+    """Send a case with the run's current credential; a 401 to a token is sent again, renewed.
+
+    (A token that expired mid-run is the kit's problem, not a contract failure.)
+    """
+    sent = target.authorization
+    response = case.call(timeout=REQUEST_TIMEOUT, headers={"Authorization": sent})
+    if response.status_code == 401 and target.credential.renew(sent):
+        renewed = {"Authorization": target.authorization}
+        response = case.call(timeout=REQUEST_TIMEOUT, headers=renewed)
+    return response
 
 
 def _operation_id(case: Any) -> str:
@@ -218,7 +236,7 @@ def _fuzz(
         if stream:
             _bound_stream(case)
         try:
-            response = case.call(timeout=REQUEST_TIMEOUT)
+            response = send(target, case)
         except requests.RequestException as error:
             validator.unreachable(case, error)
             return
@@ -265,8 +283,8 @@ def run_stateful_phase(target: Target, console: Console) -> None:
     base = schema.as_state_machine()
 
     class Machine(base):  # type: ignore[misc, valid-type]
-        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
-            return {"timeout": REQUEST_TIMEOUT}
+        def call(self, case: Any, **kwargs: Any) -> Any:
+            return send(target, case)
 
         def validate_response(
             self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any

@@ -20,7 +20,7 @@ from gledger_sandbox.contract.options import (
 )
 from gledger_sandbox.contract.report import ContractReport, Results
 from gledger_sandbox.contract.spec import ApiSpec, load_spec
-from gledger_sandbox.contract.target import REQUEST_TIMEOUT, Deadline, Target, authorization
+from gledger_sandbox.contract.target import REQUEST_TIMEOUT, Deadline, Target, credential
 
 
 def _phase_runners() -> dict[str, Callable[[Target, Console], None]]:
@@ -54,7 +54,7 @@ def run_contract(options: ContractOptions, out: TextIO | None = None) -> Contrac
         base_url,
         spec,
         options,
-        authorization(options, spec, base_url),
+        credential(options, spec, base_url),
         Deadline(options.time_budget),
         results,
         seed,
