@@ -44,6 +44,7 @@ def test_the_kit_passes_against_the_sandbox(server: ServerThread, tmp_path: Path
         seed=SEED,
         junit_xml=tmp_path / "contract.xml",
         quiet=True,
+        own_tenant=True,  # a fresh tenant: advanceClock is fuzzed too
     )
 
     report = run_contract(options, summary)

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 from gledger_sandbox.contract import ContractOptions, ContractUsageError, run_contract
+from gledger_sandbox.contract.spec import load_spec
 from tests.conftest import ServerThread, new_sandbox
+from tests.contract.faults.proxy import Answer, Call, Fault, fault_proxy
 
 SEED = 5
 
@@ -45,3 +47,66 @@ def test_operations_without_links_skip_the_stateful_phase_with_the_reason(
     reasons = {reason for check, reason in report.skipped if check == "request_id"}
     assert any("no OpenAPI link joins" in reason for reason in reasons), report.skipped
     assert report.passed == 0
+
+
+def _clock_runs(server: ServerThread, own_tenant: bool) -> tuple[list[tuple[str, str]], str]:
+    """A fuzz run leaving out every operation but the clock's; the skips and the clock after."""
+    box = new_sandbox(server, clock_start="2025-01-01T00:00:00Z")
+    every = set(load_spec().operations)
+    options = ContractOptions(
+        base_url=server.url,
+        api_key=box.credentials["api_key"],
+        seed=SEED,
+        phases=("fuzz",),
+        exclude_operations=frozenset(every - {"advanceClock", "getClock"}),
+        examples=5,
+        own_tenant=own_tenant,
+    )
+    report = run_contract(options, io.StringIO())
+    now = box.client.get("/v1/sandbox/clock").json()["now"]
+    box.client.close()
+    assert report.ok
+    return report.skipped, str(now)
+
+
+def test_a_partners_tenant_clock_is_left_alone_unless_the_tenant_is_the_runs_own(
+    server: ServerThread,
+) -> None:
+    spared, clock_after = _clock_runs(server, own_tenant=False)
+    _, moved_clock = _clock_runs(server, own_tenant=True)
+
+    reasons = [reason for check, reason in spared if check == "not_a_server_error"]
+    assert any(r.startswith("advanceClock changes the whole tenant") for r in reasons), spared
+    assert clock_after.startswith("2025-01-01T00:00:00")
+    assert not moved_clock.startswith("2025-01-01T00:00:00")
+
+
+class CountsCreatedEndpoints(Fault):
+    """Changes nothing; counts the webhook endpoints the sandbox created."""
+
+    def response(self, call: Call, answer: Answer) -> Answer:
+        if call.method == "POST" and call.path == "/v1/webhook-endpoints" and answer.status == 201:
+            self.hits += 1
+        return answer
+
+
+def test_fuzzing_leaves_no_webhook_endpoint_posting_to_generated_urls(
+    server: ServerThread,
+) -> None:
+    box = new_sandbox(server)
+    counter = CountsCreatedEndpoints()
+    with fault_proxy(server.url, counter) as proxy:
+        options = ContractOptions(
+            base_url=proxy.url,
+            api_key=box.credentials["api_key"],
+            seed=SEED,
+            phases=("fuzz", "stateful"),
+            operations=frozenset({"createWebhookEndpoint", "getWebhookEndpoint"}),
+            examples=10,
+        )
+        report = run_contract(options, io.StringIO())
+    left = box.client.get("/v1/webhook-endpoints").json()["data"]
+    box.client.close()
+
+    assert report.ok and counter.hits > 0
+    assert left == []

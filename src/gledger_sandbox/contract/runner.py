@@ -32,6 +32,12 @@ def _phase_runners() -> dict[str, Callable[[Target, Console], None]]:
     return {"fuzz": run_fuzz_phase, "stateful": run_stateful_phase, "ledger": run_ledger_phase}
 
 
+def _tidy(target: Target) -> None:
+    from gledger_sandbox.contract.fuzz import delete_fuzzed_endpoints
+
+    delete_fuzzed_endpoints(target)
+
+
 def run_contract(options: ContractOptions, out: TextIO | None = None) -> ContractReport:
     """Run the selected phases against ``options.base_url``; write JUnit XML when asked.
 
@@ -64,11 +70,14 @@ def run_contract(options: ContractOptions, out: TextIO | None = None) -> Contrac
     runners = _phase_runners()
     # The ledger scenarios go first: they need a few webhook endpoints and clean books, and
     # fuzzing may fill the tenant up to its limits. Reports still list the phases in order.
-    for phase in ("ledger", "fuzz", "stateful"):
-        if phase in options.phases:
-            phase_started = time.monotonic()
-            runners[phase](target, console)
-            console.progress(f"{phase} phase: {time.monotonic() - phase_started:.1f} s")
+    try:
+        for phase in ("ledger", "fuzz", "stateful"):
+            if phase in options.phases:
+                phase_started = time.monotonic()
+                runners[phase](target, console)
+                console.progress(f"{phase} phase: {time.monotonic() - phase_started:.1f} s")
+    finally:
+        _tidy(target)
     _never_ran(results, options)
     report = results.report(base_url, seed, time.monotonic() - started, target.deadline.cut_short)
     if options.junit_xml:

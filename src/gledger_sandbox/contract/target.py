@@ -171,6 +171,9 @@ class Target:
     deadline: Deadline
     results: Results
     seed: int
+    fuzzed_endpoints: list[str] = field(default_factory=list)
+    """Webhook endpoints the fuzz phases created: deleted at the end of the run, so that the
+    tenant does not go on posting its events to generated URLs."""
 
     @property
     def authorization(self) -> str:
