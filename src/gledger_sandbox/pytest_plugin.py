@@ -63,7 +63,10 @@ def gledger_sandbox(request: pytest.FixtureRequest) -> Iterator[str]:
         yield str(given).rstrip("/")
         return
     with warnings.catch_warnings():
-        # connexion 3.3 imports starlette's test client at import time, which warns; not ours.
+        # connexion 3.3 imports starlette's test client and jsonschema's RefResolver at import
+        # time, which warn: not the partner's code, and a suite run with ``-W error`` (or
+        # ``filterwarnings = error``) must still get its sandbox.
+        warnings.simplefilter("ignore", DeprecationWarning)
         warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
         from gledger_sandbox.api.settings import Settings
         from gledger_sandbox.bootstrap import LoopbackServer, sandbox_app

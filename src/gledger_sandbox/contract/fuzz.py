@@ -21,7 +21,7 @@ from gledger_sandbox.contract.console import Console
 from gledger_sandbox.contract.curl import hide_credential
 from gledger_sandbox.contract.options import BUILTIN_CHECKS
 from gledger_sandbox.contract.report import Failure
-from gledger_sandbox.contract.response_checks import SCHEMATHESIS_CHECKS
+from gledger_sandbox.contract.response_checks import NOT_APPLICABLE, SCHEMATHESIS_CHECKS
 from gledger_sandbox.contract.spec import SELF_DESTRUCTIVE
 from gledger_sandbox.contract.target import REQUEST_TIMEOUT, Target
 
@@ -56,7 +56,7 @@ def _checks(target: Target) -> list[tuple[str, Callable[..., Any]]]:
     from schemathesis.checks import CHECKS, load_all_checks
 
     load_all_checks()
-    selected = [
+    selected: list[tuple[str, Callable[..., Any]]] = [
         (kit, CHECKS.get_one(name))
         for name, kit in SCHEMATHESIS_GROUPS.items()
         if kit in BUILTIN_CHECKS and target.options.wants(kit)
@@ -114,10 +114,10 @@ class Validator:
 
         name = function.__name__
 
-        def check(ctx: Any, response: Any, case: Any) -> bool | None:
+        def check(ctx: Any, response: Any, case: Any) -> None:
             operation_id = _operation_id(case)
             try:
-                function(ctx, response, case)
+                result = function(ctx, response, case)
             except FailureGroup as group:
                 for found in group.exceptions:
                     self.record(case, response, operation_id, kit_check, name, found)
@@ -126,7 +126,8 @@ class Validator:
             except AssertionError as error:
                 self.record(case, response, operation_id, kit_check, name, error)
             else:
-                self.target.results.passed(self.phase, kit_check, operation_id)
+                if result is not NOT_APPLICABLE:
+                    self.target.results.passed(self.phase, kit_check, operation_id)
             return None
 
         check.__name__ = name

@@ -98,7 +98,7 @@ class KitClient:
             problems = function(facts)
             if problems:
                 self.fail(name, "; ".join(problems), response)
-            else:
+            elif problems is not None:
                 self.passed(name, operation)
 
 

@@ -75,6 +75,7 @@ def run_contract(options: ContractOptions, out: TextIO | None = None) -> Contrac
             if phase in options.phases:
                 phase_started = time.monotonic()
                 runners[phase](target, console)
+                results.timed(phase, time.monotonic() - phase_started)
                 console.progress(f"{phase} phase: {time.monotonic() - phase_started:.1f} s")
     finally:
         _tidy(target)
