@@ -23,7 +23,7 @@ def _options(server: ServerThread, **extra: Any) -> ContractOptions:
     box = new_sandbox(server)
     box.client.close()
     return ContractOptions(
-        base_url=server.url, api_key=box.credentials["api_key"], seed=SEED, **extra
+        base_url=server.url, api_key=box.credentials["api_key"], **{"seed": SEED, **extra}
     )
 
 
@@ -110,3 +110,74 @@ def test_fuzzing_leaves_no_webhook_endpoint_posting_to_generated_urls(
 
     assert report.ok and counter.hits > 0
     assert left == []
+
+
+class EveryEndpointCreationReplaysTheFirst(Fault):
+    """Answers every later webhook endpoint creation with the first one's 201, as a replay.
+
+    (As a target does when the fuzzer draws the same ``Idempotency-Key`` and body again.) The
+    state machine's linked DELETE may have removed that first endpoint since: the 404 that
+    follows is the replay's doing, not a created resource gone missing.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first: bytes | None = None
+
+    def response(self, call: Call, answer: Answer) -> Answer:
+        if call.method != "POST" or call.path != "/v1/webhook-endpoints" or answer.status != 201:
+            return answer
+        if self.first is None:
+            self.first = answer.body
+            return answer
+        answer.headers["idempotent-replayed"] = "true"
+        answer.body = self.first
+        answer.headers["content-length"] = str(len(self.first))
+        self.hits += 1
+        return answer
+
+
+def test_a_replayed_creation_is_not_a_lost_resource(server: ServerThread) -> None:
+    box = new_sandbox(server)
+    box.client.close()
+    fault = EveryEndpointCreationReplaysTheFirst()
+    with fault_proxy(server.url, fault) as proxy:
+        options = ContractOptions(
+            base_url=proxy.url,
+            api_key=box.credentials["api_key"],
+            seed=SEED,
+            phases=("stateful",),
+            operations=frozenset(
+                {"createWebhookEndpoint", "deleteWebhookEndpoint", "getWebhookEndpoint"}
+            ),
+            checks=frozenset({"status_code_conformance"}),
+            examples=30,
+        )
+        summary = io.StringIO()
+        report = run_contract(options, summary)
+
+    assert fault.hits > 0
+    assert report.ok, summary.getvalue()
+
+
+def test_a_sequence_hypothesis_cannot_replay_ends_the_stateful_phase_with_the_reason(
+    server: ServerThread,
+) -> None:
+    # With these operations, seed and examples, the endpoints' bundle is empty on a replay
+    # where it was not the first time (FlakyStrategyDefinition), which used to end the run.
+    options = _options(
+        server,
+        seed=2,
+        phases=("stateful",),
+        operations=frozenset(
+            {"createWebhookEndpoint", "deleteWebhookEndpoint", "getWebhookEndpoint"}
+        ),
+        examples=40,
+    )
+
+    report = run_contract(options, io.StringIO())
+
+    assert report.ok
+    stopped = [reason for _, reason in report.skipped if "stopped early" in reason]
+    assert stopped and "findings so far are kept" in stopped[0]
+    assert report.passed > 0
