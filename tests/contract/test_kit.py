@@ -122,6 +122,7 @@ def test_a_spent_time_budget_is_reported_as_skipped_work(server: ServerThread) -
     assert report.cut_short and report.ok
     assert ("not_a_server_error", "time budget spent") in report.skipped
     assert "WARNING: the time budget ran out" in summary.getvalue()
+    assert "contract passed what the time budget let it run" in summary.getvalue()
 
 
 def test_the_kit_authenticates_with_an_oauth_client(server: ServerThread) -> None:

@@ -11,7 +11,12 @@ from typing import Any
 
 import pytest
 
-from gledger_sandbox.contract import ContractOptions, ContractUsageError, run_contract
+from gledger_sandbox.contract import (
+    ContractOptions,
+    ContractReport,
+    ContractUsageError,
+    run_contract,
+)
 from gledger_sandbox.contract.spec import load_spec
 from tests.conftest import ServerThread, new_sandbox
 from tests.contract.faults.proxy import Answer, Call, Fault, fault_proxy
@@ -41,12 +46,14 @@ def test_operations_without_links_skip_the_stateful_phase_with_the_reason(
     server: ServerThread,
 ) -> None:
     options = _options(server, operations=frozenset({"getHealth"}), phases=("stateful",))
+    summary = io.StringIO()
 
-    report = run_contract(options, io.StringIO())
+    report = run_contract(options, summary)
 
     reasons = {reason for check, reason in report.skipped if check == "request_id"}
     assert any("no OpenAPI link joins" in reason for reason in reasons), report.skipped
     assert report.passed == 0
+    assert "contract checked nothing against" in summary.getvalue()
 
 
 def _clock_runs(server: ServerThread, own_tenant: bool) -> tuple[list[tuple[str, str]], str]:
@@ -81,6 +88,16 @@ def test_a_partners_tenant_clock_is_left_alone_unless_the_tenant_is_the_runs_own
     assert not moved_clock.startswith("2025-01-01T00:00:00")
 
 
+def _through_proxy(
+    server: ServerThread, fault: Fault, api_key: str, **extra: Any
+) -> tuple[ContractReport, io.StringIO]:
+    """A run through ``fault`` in front of the server; the report and the summary."""
+    summary = io.StringIO()
+    with fault_proxy(server.url, fault) as proxy:
+        options = ContractOptions(base_url=proxy.url, api_key=api_key, seed=SEED, **extra)
+        return run_contract(options, summary), summary
+
+
 class CountsCreatedEndpoints(Fault):
     """Changes nothing; counts the webhook endpoints the sandbox created."""
 
@@ -95,16 +112,14 @@ def test_fuzzing_leaves_no_webhook_endpoint_posting_to_generated_urls(
 ) -> None:
     box = new_sandbox(server)
     counter = CountsCreatedEndpoints()
-    with fault_proxy(server.url, counter) as proxy:
-        options = ContractOptions(
-            base_url=proxy.url,
-            api_key=box.credentials["api_key"],
-            seed=SEED,
-            phases=("fuzz", "stateful"),
-            operations=frozenset({"createWebhookEndpoint", "getWebhookEndpoint"}),
-            examples=10,
-        )
-        report = run_contract(options, io.StringIO())
+    report, _ = _through_proxy(
+        server,
+        counter,
+        box.credentials["api_key"],
+        phases=("fuzz", "stateful"),
+        operations=frozenset({"createWebhookEndpoint", "getWebhookEndpoint"}),
+        examples=10,
+    )
     left = box.client.get("/v1/webhook-endpoints").json()["data"]
     box.client.close()
 
@@ -141,20 +156,17 @@ def test_a_replayed_creation_is_not_a_lost_resource(server: ServerThread) -> Non
     box = new_sandbox(server)
     box.client.close()
     fault = EveryEndpointCreationReplaysTheFirst()
-    with fault_proxy(server.url, fault) as proxy:
-        options = ContractOptions(
-            base_url=proxy.url,
-            api_key=box.credentials["api_key"],
-            seed=SEED,
-            phases=("stateful",),
-            operations=frozenset(
-                {"createWebhookEndpoint", "deleteWebhookEndpoint", "getWebhookEndpoint"}
-            ),
-            checks=frozenset({"status_code_conformance"}),
-            examples=30,
-        )
-        summary = io.StringIO()
-        report = run_contract(options, summary)
+    report, summary = _through_proxy(
+        server,
+        fault,
+        box.credentials["api_key"],
+        phases=("stateful",),
+        operations=frozenset(
+            {"createWebhookEndpoint", "deleteWebhookEndpoint", "getWebhookEndpoint"}
+        ),
+        checks=frozenset({"status_code_conformance"}),
+        examples=30,
+    )
 
     assert fault.hits > 0
     assert report.ok, summary.getvalue()
