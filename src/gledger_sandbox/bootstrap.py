@@ -160,5 +160,6 @@ def contract_against_sandbox(options: ContractOptions) -> ContractReport:
                 client_id=None,
                 client_secret=None,
                 token_url=None,
+                own_tenant=True,
             )
         )

@@ -66,6 +66,11 @@ def _contract_parser(commands: Any) -> None:
     contract.add_argument("--webhook-public-url", help="the receiver's URL as the target sees it")
     contract.add_argument("--no-webhooks", action="store_true", help="skip webhook_signature")
     contract.add_argument("--quiet", action="store_true", help="print the summary only")
+    contract.add_argument(
+        "--own-tenant",
+        action="store_true",
+        help="the credential's tenant is disposable: also fuzz advanceClock, which moves its clock",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -216,6 +221,7 @@ def _contract(args: argparse.Namespace) -> int:
             webhook_public_url=args.webhook_public_url,
             webhooks=not args.no_webhooks,
             quiet=args.quiet,
+            own_tenant=args.own_tenant,
         )
         if options.base_url:
             report = run_contract(options)

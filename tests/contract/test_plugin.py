@@ -34,7 +34,9 @@ def test_the_contract_holds(gledger_contract):
 def test_a_partners_tests_get_a_sandbox_and_tenants(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_partner=PARTNER_TESTS)
 
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    # In a fresh interpreter (the imports' warnings fire again), with warnings as errors, as
+    # many partners' suites run: the sandbox's dependencies' deprecations must not break them.
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
 
     result.assert_outcomes(passed=3)
 

@@ -54,6 +54,10 @@ class Console:
                 "WARNING: the time budget ran out; the run was cut short and the rest skipped."
             )
         verdict = "FAILED" if not report.ok else "passed"
+        if report.ok and report.cut_short:
+            verdict = "passed what the time budget let it run"
+        elif report.ok and not report.passed:
+            verdict = "checked nothing"
         lines.append(
             f"contract {verdict} against {report.base_url}: {len(report.failures)} failed, "
             f"{report.passed} passed, {len(report.skipped)} skipped in {report.seconds:.1f} s "

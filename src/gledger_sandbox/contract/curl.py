@@ -42,11 +42,16 @@ def curl_for(request: httpx.Request) -> str:
     return curl_command(request.method, str(request.url), request.headers, request.content)
 
 
-def hide_credential(command: str, authorization: str) -> str:
-    """A command generated elsewhere (schemathesis), with the kit's credential replaced."""
-    secret = authorization.split(" ", 1)[-1]
-    if not secret:
-        return command
-    hidden = command.replace(secret, CREDENTIAL_VARIABLE)
+def hide_credential(command: str, *authorizations: str) -> str:
+    """A command generated elsewhere (schemathesis), with the kit's credentials replaced.
+
+    ``authorizations`` are every ``Authorization`` value the run sent (a renewed OAuth token
+    leaves its predecessors in earlier commands).
+    """
+    hidden = command
+    for authorization in authorizations:
+        secret = authorization.split(" ", 1)[-1]
+        if secret:
+            hidden = hidden.replace(secret, CREDENTIAL_VARIABLE)
     # Double quotes, so that the shell expands the variable.
     return re.sub(r"'(Authorization: \w+ )\$GLEDGER_TOKEN'", r'"\1$GLEDGER_TOKEN"', hidden)

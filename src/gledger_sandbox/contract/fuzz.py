@@ -9,16 +9,19 @@ Hypothesis never shrinks against a live target that keeps changing.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
+
+import httpx
 
 from gledger_sandbox import resources
 from gledger_sandbox.contract.console import Console
 from gledger_sandbox.contract.curl import hide_credential
 from gledger_sandbox.contract.options import BUILTIN_CHECKS
 from gledger_sandbox.contract.report import Failure
-from gledger_sandbox.contract.response_checks import SCHEMATHESIS_CHECKS
+from gledger_sandbox.contract.response_checks import NOT_APPLICABLE, SCHEMATHESIS_CHECKS
 from gledger_sandbox.contract.spec import SELF_DESTRUCTIVE
 from gledger_sandbox.contract.target import REQUEST_TIMEOUT, Target
 
@@ -53,7 +56,7 @@ def _checks(target: Target) -> list[tuple[str, Callable[..., Any]]]:
     from schemathesis.checks import CHECKS, load_all_checks
 
     load_all_checks()
-    selected = [
+    selected: list[tuple[str, Callable[..., Any]]] = [
         (kit, CHECKS.get_one(name))
         for name, kit in SCHEMATHESIS_GROUPS.items()
         if kit in BUILTIN_CHECKS and target.options.wants(kit)
@@ -111,10 +114,12 @@ class Validator:
 
         name = function.__name__
 
-        def check(ctx: Any, response: Any, case: Any) -> bool | None:
+        def check(ctx: Any, response: Any, case: Any) -> None:
             operation_id = _operation_id(case)
+            if name == "ensure_resource_availability" and _follows_a_replay(ctx, case):
+                return None
             try:
-                function(ctx, response, case)
+                result = function(ctx, response, case)
             except FailureGroup as group:
                 for found in group.exceptions:
                     self.record(case, response, operation_id, kit_check, name, found)
@@ -123,14 +128,20 @@ class Validator:
             except AssertionError as error:
                 self.record(case, response, operation_id, kit_check, name, error)
             else:
-                self.target.results.passed(self.phase, kit_check, operation_id)
+                if result is not NOT_APPLICABLE:
+                    self.target.results.passed(self.phase, kit_check, operation_id)
             return None
 
         check.__name__ = name
         return check
 
     def validate(self, case: Any, response: Any, **kwargs: Any) -> None:
-        transport = {"base_url": self.target.base_url, "timeout": REQUEST_TIMEOUT}
+        # The checks that send requests of their own (use_after_free...) send this credential.
+        transport = {
+            "base_url": self.target.base_url,
+            "timeout": REQUEST_TIMEOUT,
+            "headers": {"Authorization": self.target.authorization},
+        }
         case.validate_response(response, checks=self._wrapped, transport_kwargs=transport, **kwargs)
 
     def record(
@@ -145,7 +156,7 @@ class Validator:
             headers=dict(response.request.headers), base_url=self.target.base_url
         )
         failure = Failure(
-            kit_check, operation_id, message, hide_credential(curl, self.target.authorization)
+            kit_check, operation_id, message, hide_credential(curl, *self.target.credential.sent)
         )
         self.target.results.failed(self.phase, failure)
 
@@ -155,9 +166,55 @@ class Validator:
             "not_a_server_error",
             _operation_id(case),
             f"the request failed without an answer: {error!r}",
-            hide_credential(curl, self.target.authorization),
+            hide_credential(curl, *self.target.credential.sent),
         )
         self.target.results.failed(self.phase, failure)
+
+
+def send(target: Target, case: Any) -> Any:
+    """Send a case with the run's current credential; a 401 to a token is sent again, renewed.
+
+    (A token that expired mid-run is the kit's problem, not a contract failure.)
+    """
+    sent = target.authorization
+    response = case.call(timeout=REQUEST_TIMEOUT, headers={"Authorization": sent})
+    if response.status_code == 401 and target.credential.renew(sent):
+        renewed = {"Authorization": target.authorization}
+        response = case.call(timeout=REQUEST_TIMEOUT, headers=renewed)
+    if _operation_id(case) == "createWebhookEndpoint" and response.status_code == 201:
+        with contextlib.suppress(ValueError, TypeError, KeyError):
+            target.fuzzed_endpoints.append(str(response.json()["id"]))
+    return response
+
+
+def delete_fuzzed_endpoints(target: Target) -> None:
+    """Delete the webhook endpoints fuzzing created (one a fuzzed delete took is a 404)."""
+    with httpx.Client(base_url=target.base_url, timeout=REQUEST_TIMEOUT) as client:
+        for endpoint_id in target.fuzzed_endpoints:
+            with contextlib.suppress(httpx.HTTPError):
+                client.delete(
+                    f"/v1/webhook-endpoints/{endpoint_id}",
+                    headers={"Authorization": target.authorization},
+                )
+    target.fuzzed_endpoints.clear()
+
+
+def _follows_a_replay(ctx: Any, case: Any) -> bool:
+    """Whether the step before ``case`` created nothing: its answer was an idempotent replay.
+
+    Hypothesis draws the same ``Idempotency-Key`` and body again now and then; the target then
+    rightly replays the first answer, whose resource a later step may have deleted. Schemathesis
+    would call the 404 that follows a created resource gone missing.
+    """
+    internals: Any = getattr(ctx, "internals", None)
+    if internals is None:
+        return False
+    parent = internals.find_parent(case_id=case.id)
+    answer = internals.find_response(case_id=parent.id) if parent is not None else None
+    if answer is None:
+        return False
+    headers = {name.lower(): values for name, values in answer.headers.items()}
+    return "true" in [value.lower() for value in headers.get("idempotent-replayed", [])]
 
 
 def _operation_id(case: Any) -> str:
@@ -169,6 +226,12 @@ def run_fuzz_phase(target: Target, console: Console) -> None:
 
     schema = load_schema(target)
     validator = Validator(target, "fuzz")
+    for operation_id in sorted(filter(target.options.spares, target.spec.operations)):
+        reason = (
+            f"{operation_id} changes the whole tenant of the credential (its clock): fuzzed "
+            "only with --own-tenant or when --operations names it"
+        )
+        target.results.skip("fuzz", "not_a_server_error", operation_id, reason)
     for operation_id in fuzzed_operations(target):
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             if target.deadline.spent():
@@ -218,7 +281,7 @@ def _fuzz(
         if stream:
             _bound_stream(case)
         try:
-            response = case.call(timeout=REQUEST_TIMEOUT)
+            response = send(target, case)
         except requests.RequestException as error:
             validator.unreachable(case, error)
             return
@@ -265,8 +328,8 @@ def run_stateful_phase(target: Target, console: Console) -> None:
     base = schema.as_state_machine()
 
     class Machine(base):  # type: ignore[misc, valid-type]
-        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
-            return {"timeout": REQUEST_TIMEOUT}
+        def call(self, case: Any, **kwargs: Any) -> Any:
+            return send(target, case)
 
         def validate_response(
             self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any
@@ -276,6 +339,9 @@ def run_stateful_phase(target: Target, console: Console) -> None:
             validator.validate(case, response, recorder=getattr(self, "recorder", None))
 
     seed(target.seed)(Machine)
+    from hypothesis.errors import Flaky
+    from schemathesis.core.errors import NoLinksFound
+
     try:
         Machine.run(
             settings=settings(
@@ -288,3 +354,17 @@ def run_stateful_phase(target: Target, console: Console) -> None:
         )
     except BudgetSpent:
         target.results.skip("stateful", "status_code_conformance", "links", "time budget spent")
+    except Flaky as error:
+        # Hypothesis replays a prefix of choices and expects the same draws; against a live
+        # target the links' bundles depend on its answers, which may differ the second time.
+        reason = (
+            "stateful sequences stopped early: the target answered a repeated sequence "
+            f"differently, which Hypothesis cannot replay ({type(error).__name__}); "
+            "findings so far are kept"
+        )
+        for kit_check, _ in validator.checks:
+            target.results.skip("stateful", kit_check, "links (rest)", reason)
+    except NoLinksFound:
+        reason = "no OpenAPI link joins two of the selected operations: nothing to sequence"
+        for kit_check, _ in validator.checks:
+            target.results.skip("stateful", kit_check, "links", reason)

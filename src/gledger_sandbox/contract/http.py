@@ -9,20 +9,24 @@ import httpx
 from gledger_sandbox.contract.curl import curl_for
 from gledger_sandbox.contract.report import Failure
 from gledger_sandbox.contract.response_checks import RESPONSE_CHECK_FUNCTIONS, ResponseFacts
-from gledger_sandbox.contract.target import REQUEST_TIMEOUT, Target
+from gledger_sandbox.contract.target import REQUEST_TIMEOUT, Credential, Target
 
 
 class KitClient:
     """httpx against the target with one credential (or none), checking each response it gets.
 
     A failed response check is recorded under the operation the request went to; a scenario
-    calls ``fail`` for what its own logic finds, with the request that shows it as curl.
+    calls ``fail`` for what its own logic finds, with the request that shows it as curl. With
+    the run's ``Credential`` each request sends its current value, and a 401 to a token gets
+    the request sent once more with a renewed one.
     """
 
-    def __init__(self, target: Target, phase: str, authorization: str | None) -> None:
+    def __init__(self, target: Target, phase: str, authorization: str | Credential | None) -> None:
         self.target = target
         self.phase = phase
-        headers = {"Authorization": authorization} if authorization else {}
+        self._credential = authorization if isinstance(authorization, Credential) else None
+        fixed = authorization if isinstance(authorization, str) else None
+        headers = {"Authorization": fixed} if fixed else {}
         self._http = httpx.Client(
             base_url=target.base_url, headers=headers, timeout=REQUEST_TIMEOUT
         )
@@ -37,8 +41,21 @@ class KitClient:
         self._http.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        response = self._http.request(method, path, **kwargs)
+        response = self._send(method, path, kwargs)
         self._check(response)
+        return response
+
+    def _send(self, method: str, path: str, kwargs: dict[str, Any]) -> httpx.Response:
+        if self._credential is None:
+            return self._http.request(method, path, **kwargs)
+        extra = kwargs.pop("headers", None) or {}
+        sent = self._credential.header()
+        response = self._http.request(
+            method, path, headers={**extra, "Authorization": sent}, **kwargs
+        )
+        if response.status_code == 401 and self._credential.renew(sent):
+            renewed = {**extra, "Authorization": self._credential.header()}
+            response = self._http.request(method, path, headers=renewed, **kwargs)
         return response
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
@@ -81,7 +98,7 @@ class KitClient:
             problems = function(facts)
             if problems:
                 self.fail(name, "; ".join(problems), response)
-            else:
+            elif problems is not None:
                 self.passed(name, operation)
 
 

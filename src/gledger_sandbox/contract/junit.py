@@ -6,26 +6,32 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from gledger_sandbox.contract.options import PHASES
-from gledger_sandbox.contract.report import ContractReport
+from gledger_sandbox.contract.report import ContractReport, Outcome
+
+
+def _counts(outcomes: list[Outcome], seconds: float) -> dict[str, str]:
+    """The attributes CI tools total: tests, failures, errors, skipped, time."""
+    return {
+        "tests": str(len(outcomes)),
+        "failures": str(sum(1 for o in outcomes if o.failure is not None)),
+        "errors": "0",
+        "skipped": str(sum(1 for o in outcomes if o.skipped is not None)),
+        "time": f"{seconds:.3f}",
+    }
 
 
 def junit_xml(report: ContractReport) -> ET.ElementTree[ET.Element]:
     """``<testsuites>`` / ``<testsuite name=PHASE>`` / ``<testcase classname=CHECK name=...>``."""
-    root = ET.Element("testsuites", name="gledger-contract", time=f"{report.seconds:.3f}")
+    root = ET.Element(
+        "testsuites", {"name": "gledger-contract", **_counts(list(report.outcomes), report.seconds)}
+    )
+    seconds = dict(report.phase_seconds)
     for phase in PHASES:
         outcomes = [o for o in report.outcomes if o.phase == phase]
         if not outcomes:
             continue
-        failed = sum(1 for o in outcomes if o.failure is not None)
-        skipped = sum(1 for o in outcomes if o.skipped is not None)
         suite = ET.SubElement(
-            root,
-            "testsuite",
-            name=phase,
-            tests=str(len(outcomes)),
-            failures=str(failed),
-            errors="0",
-            skipped=str(skipped),
+            root, "testsuite", {"name": phase, **_counts(outcomes, seconds.get(phase, 0.0))}
         )
         properties = ET.SubElement(suite, "properties")
         for name, value in (

@@ -39,7 +39,7 @@ assert set(SCENARIOS) == set(SCENARIO_CHECKS)
 
 def run_ledger_phase(target: Target, console: Console) -> None:
     tag = f"kit{secrets.token_hex(4)}"
-    with KitClient(target, PHASE, target.authorization) as client:
+    with KitClient(target, PHASE, target.credential) as client:
         scenario = Scenario(target, client, tag)
         for check, play in SCENARIOS.items():
             if not target.options.wants(check):

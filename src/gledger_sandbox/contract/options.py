@@ -31,6 +31,10 @@ CHECKS: tuple[str, ...] = BUILTIN_CHECKS + RESPONSE_CHECKS + SCENARIO_CHECKS
 
 PHASES: tuple[str, ...] = ("fuzz", "stateful", "ledger")
 
+TENANT_WIDE = frozenset({"advanceClock"})
+"""Operations that change the credential's whole tenant (its clock, for every resource in it):
+left out unless the tenant is the run's own (``own_tenant``) or ``operations`` names them."""
+
 DEFAULT_EXAMPLES = 25
 
 
@@ -74,6 +78,9 @@ class ContractOptions:
     """The receiver's URL as the target reaches it (default: ``http://HOST:PORT/``)."""
     webhooks: bool = True
     quiet: bool = False
+    own_tenant: bool = False
+    """The credential's tenant exists for this run only (the in-process sandbox, a test's fresh
+    tenant): the ``TENANT_WIDE`` operations are fuzzed too."""
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.checks) - set(CHECKS))
@@ -98,4 +105,10 @@ class ContractOptions:
         """Whether the operation is among those chosen to fuzz and page."""
         if operation_id in self.exclude_operations:
             return False
-        return self.operations is None or operation_id in self.operations
+        if self.operations is not None:
+            return operation_id in self.operations
+        return not self.spares(operation_id)
+
+    def spares(self, operation_id: str) -> bool:
+        """Whether the operation is left out by default, to keep a partner's tenant as it was."""
+        return operation_id in TENANT_WIDE and not self.own_tenant and self.operations is None

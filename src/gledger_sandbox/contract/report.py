@@ -46,6 +46,8 @@ class ContractReport:
     outcomes: tuple[Outcome, ...]
     cut_short: bool = False
     """The time budget ran out: what was left is in ``skipped``."""
+    phase_seconds: tuple[tuple[str, float], ...] = ()
+    """How long each phase that ran took."""
 
     @property
     def failures(self) -> list[Failure]:
@@ -71,6 +73,10 @@ class Results:
     on_failure: Callable[[str, Failure], None] | None = None
     _outcomes: dict[tuple[str, str, str], Outcome] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _seconds: dict[str, float] = field(default_factory=dict)
+
+    def timed(self, phase: str, seconds: float) -> None:
+        self._seconds[phase] = self._seconds.get(phase, 0.0) + seconds
 
     def _outcome(self, phase: str, check: str, name: str) -> Outcome:
         key = (phase, check, name)
@@ -105,4 +111,6 @@ class Results:
     def report(self, base_url: str, seed: int, seconds: float, cut_short: bool) -> ContractReport:
         with self._lock:
             outcomes = tuple(self._outcomes.values())
-        return ContractReport(base_url, seed, seconds, outcomes, cut_short)
+        return ContractReport(
+            base_url, seed, seconds, outcomes, cut_short, tuple(self._seconds.items())
+        )

@@ -1,11 +1,14 @@
 """The kit's checks of one response, whatever sent it: request id, problem+json, balanced entries.
 
 Each check is a plain function of ``ResponseFacts`` returning the problems it found (empty when
-the response is right). The scripted scenarios apply them to every response they get; the fuzz
-and stateful phases apply them through ``SCHEMATHESIS_CHECKS``, the same functions wrapped as
-schemathesis checks. They are passed to each validation rather than registered with
-``@schemathesis.check``, which would impose them on every schemathesis run in the process (a
-partner's own schemathesis tests beside the pytest plugin, say).
+the response is right), or None when the response holds nothing it checks (a 2xx for
+``problem_json``, a body without entries for ``entries_balance``): such a response is not
+counted as a pass, so a check that never met its data is reported skipped, never passed. The
+scripted scenarios apply them to every response they get; the fuzz and stateful phases apply
+them through ``SCHEMATHESIS_CHECKS``, the same functions wrapped as schemathesis checks. They
+are passed to each validation rather than registered with ``@schemathesis.check``, which would
+impose them on every schemathesis run in the process (a partner's own schemathesis tests beside
+the pytest plugin, say).
 """
 
 from __future__ import annotations
@@ -55,17 +58,17 @@ class ResponseFacts:
         return cls(response.status_code, headers, response.content or b"")
 
 
-def request_id(facts: ResponseFacts) -> list[str]:
+def request_id(facts: ResponseFacts) -> list[str] | None:
     """Every response carries a non-empty ``X-GLedger-Request-Id``."""
     if facts.headers.get(REQUEST_ID_HEADER, "").strip():
         return []
     return [f"the {facts.status} response has no X-GLedger-Request-Id header"]
 
 
-def problem_json(facts: ResponseFacts) -> list[str]:
+def problem_json(facts: ResponseFacts) -> list[str] | None:
     """A 4xx/5xx is ``application/problem+json`` with a ``code`` and the header's request id."""
     if facts.status < 400:
-        return []
+        return None
     if facts.media_type != "application/problem+json":
         shown = facts.media_type or "no Content-Type"
         return [f"the {facts.status} response is {shown}, not application/problem+json"]
@@ -118,25 +121,32 @@ def unbalanced(entry: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def entries_balance(facts: ResponseFacts) -> list[str]:
+def entries_balance(facts: ResponseFacts) -> list[str] | None:
     """Every entry read back balances per currency (an entry, a page, a batch, an event...)."""
-    if facts.status >= 400:
-        return []
-    return [problem for entry in _entries(facts.json()) for problem in unbalanced(entry)]
+    entries = list(_entries(facts.json())) if facts.status < 400 else []
+    if not entries:
+        return None
+    return [problem for entry in entries for problem in unbalanced(entry)]
 
 
-RESPONSE_CHECK_FUNCTIONS: dict[str, Callable[[ResponseFacts], list[str]]] = {
+RESPONSE_CHECK_FUNCTIONS: dict[str, Callable[[ResponseFacts], list[str] | None]] = {
     "request_id": request_id,
     "problem_json": problem_json,
     "entries_balance": entries_balance,
 }
 
 
-def _as_schemathesis_check(name: str) -> Callable[[Any, Any, Any], bool | None]:
+NOT_APPLICABLE = object()
+"""What a kit check wrapped for schemathesis returns for a response it has nothing to check in."""
+
+
+def _as_schemathesis_check(name: str) -> Callable[[Any, Any, Any], object]:
     function = RESPONSE_CHECK_FUNCTIONS[name]
 
-    def check(ctx: Any, response: Any, case: Any) -> bool | None:
+    def check(ctx: Any, response: Any, case: Any) -> object:
         problems = function(ResponseFacts.of_schemathesis(response))
+        if problems is None:
+            return NOT_APPLICABLE
         if problems:
             raise AssertionError("; ".join(problems))
         return None

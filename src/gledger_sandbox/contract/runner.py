@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import random
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from gledger_sandbox.contract.options import (
 )
 from gledger_sandbox.contract.report import ContractReport, Results
 from gledger_sandbox.contract.spec import ApiSpec, load_spec
-from gledger_sandbox.contract.target import REQUEST_TIMEOUT, Deadline, Target, authorization
+from gledger_sandbox.contract.target import REQUEST_TIMEOUT, Deadline, Target, credential
 
 
 def _phase_runners() -> dict[str, Callable[[Target, Console], None]]:
@@ -29,6 +30,12 @@ def _phase_runners() -> dict[str, Callable[[Target, Console], None]]:
     from gledger_sandbox.contract.ledger_phase import run_ledger_phase
 
     return {"fuzz": run_fuzz_phase, "stateful": run_stateful_phase, "ledger": run_ledger_phase}
+
+
+def _tidy(target: Target) -> None:
+    from gledger_sandbox.contract.fuzz import delete_fuzzed_endpoints
+
+    delete_fuzzed_endpoints(target)
 
 
 def run_contract(options: ContractOptions, out: TextIO | None = None) -> ContractReport:
@@ -46,13 +53,14 @@ def run_contract(options: ContractOptions, out: TextIO | None = None) -> Contrac
     started = time.monotonic()
     console = Console(out, options.quiet)
     spec = _spec(options)
+    _known_operations(options, spec)
     seed = options.seed if options.seed is not None else random.randrange(2**31)
     results = Results(on_failure=console.failure)
     target = Target(
         base_url,
         spec,
         options,
-        authorization(options, spec, base_url),
+        credential(options, spec, base_url),
         Deadline(options.time_budget),
         results,
         seed,
@@ -62,11 +70,15 @@ def run_contract(options: ContractOptions, out: TextIO | None = None) -> Contrac
     runners = _phase_runners()
     # The ledger scenarios go first: they need a few webhook endpoints and clean books, and
     # fuzzing may fill the tenant up to its limits. Reports still list the phases in order.
-    for phase in ("ledger", "fuzz", "stateful"):
-        if phase in options.phases:
-            phase_started = time.monotonic()
-            runners[phase](target, console)
-            console.progress(f"{phase} phase: {time.monotonic() - phase_started:.1f} s")
+    try:
+        for phase in ("ledger", "fuzz", "stateful"):
+            if phase in options.phases:
+                phase_started = time.monotonic()
+                runners[phase](target, console)
+                results.timed(phase, time.monotonic() - phase_started)
+                console.progress(f"{phase} phase: {time.monotonic() - phase_started:.1f} s")
+    finally:
+        _tidy(target)
     _never_ran(results, options)
     report = results.report(base_url, seed, time.monotonic() - started, target.deadline.cut_short)
     if options.junit_xml:
@@ -95,6 +107,21 @@ def _spec(options: ContractOptions) -> ApiSpec:
         return load_spec(options.spec)
     except Exception as error:  # prance raises several unrelated types for one bad document
         raise ContractUsageError(f"cannot read the spec {options.spec!r}: {error}") from error
+
+
+def _known_operations(options: ContractOptions, spec: ApiSpec) -> None:
+    """A misspelt operationId is a usage error: it would select nothing and pass in silence."""
+    named = (options.operations or frozenset()) | options.exclude_operations
+    unknown = sorted(named - set(spec.operations))
+    if not unknown:
+        return
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, spec.operations, n=1)
+        hints.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    raise ContractUsageError(
+        f"the spec has no operation {', '.join(hints)}; operationIds are case-sensitive"
+    )
 
 
 def _probe(target: Target) -> None:
