@@ -91,6 +91,9 @@ class KitClient:
 
     def _check(self, response: httpx.Response) -> None:
         facts = ResponseFacts.of_httpx(response)
+        found = self.target.spec.find(response.request.method, response.request.url.path)
+        if found is not None and facts.media_type == "application/json":
+            self.target.known.learn(found, response.status_code, facts.json())
         operation = self.operation_of(response)
         for name, function in RESPONSE_CHECK_FUNCTIONS.items():
             if not self.target.options.wants(name):

@@ -10,6 +10,7 @@ from urllib.parse import urljoin
 
 import httpx
 
+from gledger_sandbox.contract.known_ids import KnownIds
 from gledger_sandbox.contract.options import ContractOptions, ContractUsageError, TargetUnreachable
 from gledger_sandbox.contract.report import Results
 from gledger_sandbox.contract.spec import ApiSpec
@@ -171,6 +172,8 @@ class Target:
     deadline: Deadline
     results: Results
     seed: int
+    known: KnownIds = field(default_factory=KnownIds)
+    """Ids of the kit's own resources by path parameter: the fuzz phase reads them too."""
     fuzzed_endpoints: list[str] = field(default_factory=list)
     """Webhook endpoints the fuzz phases created: deleted at the end of the run, so that the
     tenant does not go on posting its events to generated URLs."""

@@ -5,6 +5,7 @@
 | `none`                      | the sandbox, unchanged (the control)                  | nothing                       |
 | `answer_500`                | one operation answers 500 (a problem document)        | `not_a_server_error`          |
 | `drop_required_field`       | 2xx JSON without a required field (`has_more`, `id`)  | `response_schema_conformance` |
+| `malformed_single_reads`    | a P&L without `net`, a payout without `status`        | `response_schema_conformance` |
 | `undocumented_status`       | 200 answers come as 203, which no operation documents | `status_code_conformance`     |
 | `mislabelled_json`          | 2xx JSON labelled `text/plain`                        | `content_type_conformance`    |
 | `drop_request_id`           | no `X-GLedger-Request-Id` header                      | `request_id`                  |
@@ -199,6 +200,27 @@ class DropRequiredField(Fault):
         return answer
 
 
+class MalformedSingleReads(Fault):
+    """Reads of one resource lose a required field: a P&L its `net`, a payout its `status`.
+
+    Random ids never reach these 200s: only the kit's reads of its own resources do.
+    """
+
+    name = "malformed_single_reads"
+    DROPPED = ((re.compile(r"^/v1/ledgers/[^/]+/reports/pnl$"), "net"),
+               (re.compile(r"^/v1/payouts/[^/]+$"), "status"))  # fmt: skip
+
+    def response(self, call: Call, answer: Answer) -> Answer:
+        document = answer.json()
+        if call.method != "GET" or answer.status != 200 or not isinstance(document, dict):
+            return answer
+        for path, field in self.DROPPED:
+            if path.match(call.path) and field in document:
+                del document[field]
+                return self.rewritten(answer, document)
+        return answer
+
+
 class UndocumentedStatus(Fault):
     """200 answers come as 203 Non-Authoritative Information, which no operation documents."""
 
@@ -236,6 +258,7 @@ FAULTS: dict[str, type[Fault]] = {
         Fault,
         Answer500,
         DropRequiredField,
+        MalformedSingleReads,
         UndocumentedStatus,
         MislabelledJson,
         DropRequestId,
