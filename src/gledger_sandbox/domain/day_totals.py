@@ -55,13 +55,8 @@ class DayTotals:
 
     def add(self, day: date, direction: Direction, amount: int, uow: UnitOfWork) -> None:
         """Count a posted line on its day, remembering how to take it back."""
-        days = self._days
-        before: Totals | None = days.get(day)
-        days[day] = (before or Totals()).plus(direction, amount)
-        if before is None:
-            uow.on_rollback(lambda: days.pop(day))
-        else:
-            uow.on_rollback(lambda: days.__setitem__(day, before))
+        before: Totals = self._days.get(day) or Totals()
+        uow.put(self._days, day, before.plus(direction, amount))
 
     def between(self, start: date, end: date) -> Iterator[tuple[date, Totals]]:
         """The days with postings from ``start`` (inclusive) to ``end`` (exclusive)."""

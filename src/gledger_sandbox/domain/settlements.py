@@ -161,20 +161,8 @@ class Settlements:
         ]:
             store.uow.set(settlement, name, value)
         store.set_status(settlement, "settlements", SettlementStatus.COMPLETED)
-        self._settled_up_to(account.id, settlement.up_to)
+        store.uow.put(self._last_up_to, account.id, settlement.up_to)
         store.events.append(events.SETTLEMENT_COMPLETED, settlement)
-
-    def _settled_up_to(self, account_id: str, up_to: datetime) -> None:
-        previous = self._last_up_to.get(account_id)
-        self._last_up_to[account_id] = up_to
-
-        def restore() -> None:
-            if previous is None:
-                del self._last_up_to[account_id]
-            else:
-                self._last_up_to[account_id] = previous
-
-        self._store.uow.on_rollback(restore)
 
     def _fail(self, settlement: Settlement, at: datetime, error: LedgerError) -> None:
         store = self._store

@@ -355,10 +355,7 @@ class LedgerStore:
         self.uow.put(self._external_ids, (ledger_id, external_id), entry_id)
 
     def release_external_id(self, ledger_id: str, external_id: str) -> None:
-        owner = self._external_ids.pop((ledger_id, external_id))
-        self.uow.on_rollback(
-            lambda: self._external_ids.__setitem__((ledger_id, external_id), owner)
-        )
+        self.uow.pop(self._external_ids, (ledger_id, external_id))
 
     def entry_owner(self, entry_id: str) -> str | None:
         return self._owners.get(entry_id)
@@ -367,8 +364,7 @@ class LedgerStore:
         self.uow.put(self._owners, entry_id, owner)
 
     def release_entry(self, entry_id: str) -> None:
-        owner = self._owners.pop(entry_id)
-        self.uow.on_rollback(lambda: self._owners.__setitem__(entry_id, owner))
+        self.uow.pop(self._owners, entry_id)
 
     def counts(self) -> dict[str, int]:
         return {

@@ -70,6 +70,16 @@ class UnitOfWork:
         setattr(obj, attr, value)
 
     def put(self, mapping: dict[Any, Any], key: Any, value: Any) -> None:
-        """Insert a new key into a dict, remembering to remove it."""
-        self.on_rollback(lambda: mapping.pop(key, None))
+        """Set a key of a dict, remembering what it held (or that it was absent)."""
+        if key in mapping:
+            old = mapping[key]
+            self.on_rollback(lambda: mapping.__setitem__(key, old))
+        else:
+            self.on_rollback(lambda: mapping.pop(key, None))
         mapping[key] = value
+
+    def pop(self, mapping: dict[Any, Any], key: Any) -> Any:
+        """Remove a key from a dict, remembering to put it back."""
+        old = mapping.pop(key)
+        self.on_rollback(lambda: mapping.__setitem__(key, old))
+        return old
