@@ -135,6 +135,11 @@ class Validator:
         check.__name__ = name
         return check
 
+    def skip(self, name: str, reason: str) -> None:
+        """Every selected check of this phase skipped on ``name``, for ``reason``."""
+        for kit_check, _ in self.checks:
+            self.target.results.skip(self.phase, kit_check, name, reason)
+
     def validate(self, case: Any, response: Any, **kwargs: Any) -> None:
         # The checks that send requests of their own (use_after_free...) send this credential.
         transport = {
@@ -235,8 +240,7 @@ def run_fuzz_phase(target: Target, console: Console) -> None:
     for operation_id in fuzzed_operations(target):
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             if target.deadline.spent():
-                for kit_check, _ in validator.checks:
-                    target.results.skip("fuzz", kit_check, operation_id, "time budget spent")
+                validator.skip(operation_id, "time budget spent")
                 continue
             _fuzz(target, schema, validator, operation_id, mode, console)
         _read_own(target, schema, validator, operation_id, console)
@@ -321,8 +325,7 @@ def _fuzz(
         reason = f"schemathesis could make no {mode.value} data for {operation_id}"
         target.results.skip("fuzz", "status_code_conformance", operation_id, reason)
     except BudgetSpent:
-        for kit_check, _ in validator.checks:
-            target.results.skip("fuzz", kit_check, operation_id, "time budget spent")
+        validator.skip(operation_id, "time budget spent")
 
 
 def _bound_stream(case: Any) -> None:
@@ -346,8 +349,7 @@ def run_stateful_phase(target: Target, console: Console) -> None:
     schema = load_schema(target).exclude(operation_id=sorted(left_out))
     validator = Validator(target, "stateful")
     if target.deadline.spent():
-        for kit_check, _ in validator.checks:
-            target.results.skip("stateful", kit_check, "links", "time budget spent")
+        validator.skip("links", "time budget spent")
         return
     console.progress("stateful sequences through the OpenAPI links")
     base = schema.as_state_machine()
@@ -387,9 +389,7 @@ def run_stateful_phase(target: Target, console: Console) -> None:
             f"differently, which Hypothesis cannot replay ({type(error).__name__}); "
             "findings so far are kept"
         )
-        for kit_check, _ in validator.checks:
-            target.results.skip("stateful", kit_check, "links (rest)", reason)
+        validator.skip("links (rest)", reason)
     except NoLinksFound:
         reason = "no OpenAPI link joins two of the selected operations: nothing to sequence"
-        for kit_check, _ in validator.checks:
-            target.results.skip("stateful", kit_check, "links", reason)
+        validator.skip("links", reason)

@@ -9,6 +9,7 @@ import httpx
 from gledger_sandbox.contract.curl import curl_for
 from gledger_sandbox.contract.report import Failure
 from gledger_sandbox.contract.response_checks import RESPONSE_CHECK_FUNCTIONS, ResponseFacts
+from gledger_sandbox.contract.spec import Operation
 from gledger_sandbox.contract.target import REQUEST_TIMEOUT, Credential, Target
 
 
@@ -72,9 +73,11 @@ class KitClient:
 
     def operation_of(self, response: httpx.Response) -> str:
         """The operationId the response answered, or ``METHOD /path`` off the spec."""
+        return _operation_name(response, self._operation(response))
+
+    def _operation(self, response: httpx.Response) -> Operation | None:
         request = response.request
-        operation = self.target.spec.find(request.method, request.url.path)
-        return operation.id if operation else f"{request.method} {request.url.path}"
+        return self.target.spec.find(request.method, request.url.path)
 
     def fail(
         self, check: str, message: str, response: httpx.Response | None = None, *, name: str = ""
@@ -91,18 +94,23 @@ class KitClient:
 
     def _check(self, response: httpx.Response) -> None:
         facts = ResponseFacts.of_httpx(response)
-        found = self.target.spec.find(response.request.method, response.request.url.path)
+        found = self._operation(response)
         if found is not None and facts.media_type == "application/json":
             self.target.known.learn(found, response.status_code, facts.json())
-        operation = self.operation_of(response)
+        operation = _operation_name(response, found)
         for name, function in RESPONSE_CHECK_FUNCTIONS.items():
             if not self.target.options.wants(name):
                 continue
             problems = function(facts)
             if problems:
-                self.fail(name, "; ".join(problems), response)
+                self.fail(name, "; ".join(problems), response, name=operation)
             elif problems is not None:
                 self.passed(name, operation)
+
+
+def _operation_name(response: httpx.Response, found: Operation | None) -> str:
+    request = response.request
+    return found.id if found else f"{request.method} {request.url.path}"
 
 
 def _excerpt(response: httpx.Response, limit: int = 400) -> str:
