@@ -20,11 +20,12 @@ each), and their events stay in the event log.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from sortedcontainers import SortedList
 
 from gledger_sandbox.domain import events
+from gledger_sandbox.domain.day_totals import midnight
 from gledger_sandbox.domain.errors import FieldError, InvalidRequest, NotFound
 from gledger_sandbox.domain.models import Account, Metadata
 from gledger_sandbox.domain.pages import Page, PageRequest, paginate
@@ -303,4 +304,4 @@ def _midnight(day: date, days: int) -> datetime:
         shifted = day + timedelta(days=days)
     except OverflowError:
         shifted = date.max if days > 0 else date.min
-    return datetime.combine(shifted, time(), tzinfo=UTC)
+    return midnight(shifted)

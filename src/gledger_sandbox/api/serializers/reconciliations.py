@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 
 from gledger_sandbox.api.serializers import (
     RESOURCES,
@@ -11,6 +11,7 @@ from gledger_sandbox.api.serializers import (
     parse_timestamp,
     timestamp,
 )
+from gledger_sandbox.domain.day_totals import midnight
 from gledger_sandbox.domain.errors import MalformedInput
 from gledger_sandbox.domain.money import Direction
 from gledger_sandbox.domain.reconciliation import (
@@ -30,7 +31,7 @@ def record_date(text: str, pointer: str) -> tuple[datetime, bool]:
     if not _CALENDAR_DATE.fullmatch(text):
         return parse_timestamp(text, pointer), False
     try:
-        return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC), True
+        return midnight(date.fromisoformat(text)), True
     except ValueError:
         raise MalformedInput.at(
             pointer, "validation.invalid_value", f"{text!r} is not a calendar date."
