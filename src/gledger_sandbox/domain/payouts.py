@@ -27,6 +27,7 @@ from typing import Any
 
 from gledger_sandbox.domain import events
 from gledger_sandbox.domain.due import DueQueue, DueRow
+from gledger_sandbox.domain.entry_rules import named_account
 from gledger_sandbox.domain.errors import (
     Conflict,
     FieldError,
@@ -41,7 +42,6 @@ from gledger_sandbox.domain.money import Direction
 from gledger_sandbox.domain.pages import Page, PageRequest, paginate
 from gledger_sandbox.domain.postings import (
     create_entry,
-    named_account,
     post_entry,
     reverse_entry,
     void_entry,

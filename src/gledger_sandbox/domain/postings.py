@@ -1,9 +1,7 @@
 """Journal entries: the invariants, the status machine, and the postings that move balances.
 
-Invariants (checked before anything changes, all offending fields reported at once):
-at least two lines; every amount > 0; per currency, debits equal credits; each line's currency is
-its account's; every account in the entry's ledger and active; external_id unique per ledger;
-account flags (``debits_must_not_exceed_credits`` and its mirror) hold after the posting.
+The invariants of the lines live in ``entry_rules`` (checked before anything changes, every
+offending field at once); external_id unique per ledger is kept here, with the index it needs.
 
 Status machine: ``pending -> posted | voided``, once; an entry may be created ``posted``.
 Posted and voided entries change only in metadata; corrections are reversals, linked both ways.
@@ -16,202 +14,32 @@ caller is that owner, so a payout never finds its funds moved behind its back.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from gledger_sandbox.domain import events
+from gledger_sandbox.domain.entry_rules import check_expiry, check_flags, resolve_lines
 from gledger_sandbox.domain.errors import (
-    AccountDisabled,
     Conflict,
     FieldError,
-    InsufficientFunds,
     InvalidRequest,
-    LedgerError,
     NotFound,
 )
 from gledger_sandbox.domain.models import (
     Account,
-    AccountStatus,
     Entry,
     EntryLinks,
     EntrySpec,
     EntryStatus,
-    Line,
     LineSpec,
     StatementLine,
     VoidReason,
 )
-from gledger_sandbox.domain.money import MAX_AMOUNT, Totals
+from gledger_sandbox.domain.money import Totals
 from gledger_sandbox.domain.store import LedgerStore
 
 EDITABLE_WHEN_FINAL = frozenset({"metadata", "version"})
-
-
-def _check_expiry(store: LedgerStore, status: EntryStatus, expires_at: datetime | None) -> None:
-    if expires_at is None:
-        return
-    if status is not EntryStatus.PENDING:
-        raise InvalidRequest.at(
-            "/expires_at", "validation.invalid_value", "Only a pending entry can expire."
-        )
-    if expires_at <= store.clock.now():
-        raise InvalidRequest.at(
-            "/expires_at",
-            "validation.invalid_value",
-            "expires_at must be later than now on the sandbox clock "
-            f"({store.clock.now().isoformat()}).",
-        )
-
-
-def _raise_collected(errors: list[FieldError], kind: type[LedgerError]) -> None:
-    if errors:
-        raise kind.collected(errors)
-
-
-def named_account(
-    store: LedgerStore,
-    ledger_id: str,
-    account_id: str | None,
-    account_code: str | None,
-    at: str = "/",
-) -> tuple[Account | None, list[FieldError]]:
-    """The account a request names by id, or by code in the ledger, and what is wrong with it.
-
-    ``at`` is where the pair of fields sits: ``/lines/0/`` for ``/lines/0/account_id``,
-    ``/contra_`` for ``/contra_account_id``. An unknown account raises ``NotFound``.
-    """
-    stem = at.rpartition("/")[2]
-    if (account_id is None) == (account_code is None):
-        detail = f"Give exactly one of {stem}account_id and {stem}account_code."
-        return None, [FieldError(f"{at}account_id", "validation.required_field_missing", detail)]
-    if account_id is not None:
-        account = store.account(account_id, f"{at}account_id")
-    else:
-        assert account_code is not None
-        account = store.account_by_code(ledger_id, account_code, f"{at}account_code")
-    if account.ledger_id == ledger_id:
-        return account, []
-    detail = f"Account {account.id} belongs to ledger {account.ledger_id}, not {ledger_id}."
-    return account, [FieldError(f"{at}account_id", "validation.account_not_in_ledger", detail)]
-
-
-def _resolve_lines(store: LedgerStore, ledger_id: str, specs: tuple[LineSpec, ...]) -> list[Line]:
-    """Accounts and currencies of the lines, or every reason the lines are refused."""
-    if len(specs) < 2:
-        raise InvalidRequest.at(
-            "/lines", "validation.too_few_lines", "An entry needs at least two lines."
-        )
-    errors: list[FieldError] = []
-    lines: list[Line] = []
-    for i, spec in enumerate(specs):
-        at = f"/lines/{i}"
-        account, wrong = named_account(
-            store, ledger_id, spec.account_id, spec.account_code, f"{at}/"
-        )
-        errors += wrong
-        if account is None:
-            continue
-        if not 0 < spec.amount <= MAX_AMOUNT:
-            errors.append(
-                FieldError(
-                    f"{at}/amount",
-                    "validation.invalid_value",
-                    f"Amounts are integers from 1 to {MAX_AMOUNT} minor units.",
-                )
-            )
-        if spec.currency is not None and spec.currency != account.currency:
-            errors.append(
-                FieldError(
-                    f"{at}/currency",
-                    "validation.currency_mismatch",
-                    f"Account {account.code} holds {account.currency}, not {spec.currency}.",
-                )
-            )
-        lines.append(
-            Line(
-                id=store.ids.new("line"),
-                account_id=account.id,
-                account_code=account.code,
-                direction=spec.direction,
-                amount=spec.amount,
-                currency=account.currency,
-                memo=spec.memo,
-            )
-        )
-    _raise_collected(errors, InvalidRequest)
-    _check_balanced(lines)
-    _check_accounts_usable(store, specs, lines)
-    return lines
-
-
-def _check_balanced(lines: list[Line]) -> None:
-    totals: dict[str, Totals] = defaultdict(Totals)
-    for line in lines:
-        totals[line.currency] = totals[line.currency].plus(line.direction, line.amount)
-    errors = [
-        FieldError(
-            "/lines",
-            "validation.unbalanced_entry",
-            f"{currency}: debits {t.debits} do not equal credits {t.credits}.",
-        )
-        for currency, t in sorted(totals.items())
-        if t.debits != t.credits
-    ]
-    _raise_collected(errors, InvalidRequest)
-
-
-def _check_accounts_usable(
-    store: LedgerStore, specs: tuple[LineSpec, ...], lines: list[Line]
-) -> None:
-    disabled: list[FieldError] = []
-    stale: list[FieldError] = []
-    for i, (spec, line) in enumerate(zip(specs, lines, strict=True)):
-        account = store.accounts[line.account_id]
-        if account.status is AccountStatus.DISABLED:
-            disabled.append(
-                FieldError(
-                    f"/lines/{i}", "account.disabled", f"Account {account.code} is disabled."
-                )
-            )
-        if spec.lock_version is not None and spec.lock_version != account.lock_version:
-            stale.append(
-                FieldError(
-                    f"/lines/{i}/lock_version",
-                    "conflict.lock_version_mismatch",
-                    f"Account {account.code} is at lock_version {account.lock_version}, "
-                    f"not {spec.lock_version}.",
-                )
-            )
-    _raise_collected(disabled, AccountDisabled)
-    _raise_collected(stale, Conflict)
-
-
-def _check_flags(store: LedgerStore, lines: tuple[Line, ...]) -> None:
-    """After the lines are applied: does any account now break its flag?"""
-    errors: list[FieldError] = []
-    seen: set[str] = set()
-    for i, line in enumerate(lines):
-        account = store.accounts[line.account_id]
-        if account.id in seen:
-            continue
-        seen.add(account.id)
-        available = account.available
-        if account.flags.debits_must_not_exceed_credits and available.debits > available.credits:
-            short = available.debits - available.credits
-        elif account.flags.credits_must_not_exceed_debits and available.credits > available.debits:
-            short = available.credits - available.debits
-        else:
-            continue
-        errors.append(
-            FieldError(
-                f"/lines/{i}",
-                "insufficient_funds",
-                f"Account {account.code} would be short by {short} {account.currency}.",
-            )
-        )
-    _raise_collected(errors, InsufficientFunds)
 
 
 def _apply(store: LedgerStore, entry: Entry, bucket: str, sign: int, bump: bool = True) -> None:
@@ -279,7 +107,7 @@ def create_entry(store: LedgerStore, spec: EntrySpec, *, reverses: str | None = 
         raise InvalidRequest.at(
             "/status", "validation.invalid_value", "An entry is created pending or posted."
         )
-    _check_expiry(store, spec.status, spec.expires_at)
+    check_expiry(store, spec.status, spec.expires_at)
     for i, related in enumerate(spec.related_entry_ids):
         if related not in store.entries:
             raise NotFound("entry", related, f"/related_entry_ids/{i}")
@@ -292,7 +120,7 @@ def create_entry(store: LedgerStore, spec: EntrySpec, *, reverses: str | None = 
                 f"Entry {owner} in this ledger already has external_id {spec.external_id!r}.",
             )
     with store.uow.atomic():
-        lines = _resolve_lines(store, ledger.id, spec.lines)
+        lines = resolve_lines(store, ledger.id, spec.lines)
         now = store.clock.now()
         seq = store.next_seq()
         entry = Entry(
@@ -323,7 +151,7 @@ def create_entry(store: LedgerStore, spec: EntrySpec, *, reverses: str | None = 
             _apply(store, entry, "pending", 1)
             if entry.expires_at is not None:
                 store.expire_later(entry)
-        _check_flags(store, entry.lines)
+        check_flags(store, entry.lines)
         store.events.append(events.ENTRY_CREATED, entry)
         return entry
 
@@ -366,7 +194,7 @@ def post_entry(store: LedgerStore, entry_id: str, *, owner: str | None = None) -
         _post(store, found, now)
         store.set_status(found, "entries", EntryStatus.POSTED)
         _touch(store, found, now)
-        _check_flags(store, found.lines)
+        check_flags(store, found.lines)
         store.events.append(events.ENTRY_POSTED, found)
     return found
 
@@ -485,7 +313,7 @@ def update_entry(store: LedgerStore, entry_id: str, changes: dict[str, Any]) -> 
             if name in changes:
                 store.uow.set(found, name, changes[name])
         if "expires_at" in changes:
-            _check_expiry(store, found.status, changes["expires_at"])
+            check_expiry(store, found.status, changes["expires_at"])
             store.uow.set(found, "expires_at", changes["expires_at"])
             if found.expires_at is not None:
                 store.expire_later(found)
@@ -517,7 +345,7 @@ def _move_external_id(store: LedgerStore, found: Entry, external_id: str | None)
 def _replace_pending_lines(store: LedgerStore, found: Entry, specs: tuple[LineSpec, ...]) -> None:
     old_accounts = {line.account_id for line in found.lines}
     _apply(store, found, "pending", -1, bump=False)
-    lines = tuple(_resolve_lines(store, found.ledger_id, specs))
+    lines = tuple(resolve_lines(store, found.ledger_id, specs))
     store.uow.set(found, "lines", lines)
     _apply(store, found, "pending", 1, bump=False)
     new_accounts = {line.account_id for line in lines}
@@ -526,4 +354,4 @@ def _replace_pending_lines(store: LedgerStore, found: Entry, specs: tuple[LineSp
         store.index_remove(("entries", "account", gone), found.seq)
     for added in new_accounts - old_accounts:
         store.index_add(("entries", "account", added), found.seq)
-    _check_flags(store, lines)
+    check_flags(store, lines)

@@ -26,10 +26,10 @@ from sortedcontainers import SortedList
 
 from gledger_sandbox.domain import events
 from gledger_sandbox.domain.day_totals import midnight
+from gledger_sandbox.domain.entry_rules import named_account
 from gledger_sandbox.domain.errors import FieldError, InvalidRequest, NotFound
 from gledger_sandbox.domain.models import Account, Metadata
 from gledger_sandbox.domain.pages import Page, PageRequest, paginate
-from gledger_sandbox.domain.postings import named_account
 from gledger_sandbox.domain.reconciliation import (
     ExternalRecord,
     ItemStatus,

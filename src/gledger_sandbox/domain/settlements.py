@@ -19,11 +19,12 @@ from typing import Any
 
 from gledger_sandbox.domain import events
 from gledger_sandbox.domain.due import DueQueue, DueRow
+from gledger_sandbox.domain.entry_rules import named_account
 from gledger_sandbox.domain.errors import FieldError, InvalidRequest, LedgerError, NotFound
 from gledger_sandbox.domain.events import caused_by
 from gledger_sandbox.domain.models import Account, EntrySpec, LineSpec
 from gledger_sandbox.domain.pages import Page, PageRequest, paginate
-from gledger_sandbox.domain.postings import create_entry, named_account
+from gledger_sandbox.domain.postings import create_entry
 from gledger_sandbox.domain.schedule import DueKey, DueWork, Transition
 from gledger_sandbox.domain.settlement_models import (
     Settlement,
