@@ -134,6 +134,14 @@ def test_unknown_form_fields_are_ignored_and_repeated_ones_refused(
     body = _oauth_error(twice, 400, "invalid_request")
     assert body["code"] == "validation.duplicate_field"
     assert [e["pointer"] for e in body["errors"]] == ["/grant_type"]
+    # error_description keeps to the characters RFC 6749 5.2 allows, whatever a name brings.
+    odd = _post(
+        server,
+        content=urlencode([*form.items(), ('é"\\', "1"), ('é"\\', "2")]),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    description = _oauth_error(odd, 400, "invalid_request")["error_description"]
+    assert description.isascii() and '"' not in description and "\\" not in description
 
 
 def test_a_scope_the_client_cannot_have_is_invalid_scope(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -59,6 +60,8 @@ OAUTH_ERRORS = frozenset(
     }
 )
 """The ``error`` values of RFC 6749 5.2."""
+_NOT_IN_DESCRIPTION = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
+"""What RFC 6749 5.2 keeps out of ``error_description`` (a form field's name may bring it)."""
 
 _STATUS_BY_CLASS: dict[type[LedgerError], int] = {
     MalformedInput: 400,
@@ -157,7 +160,7 @@ def grant_refused_response(error: GrantRefused, status: int, request_id: str) ->
         error.errors,
         headers,
         error=oauth_error,
-        error_description=error.detail,
+        error_description=_NOT_IN_DESCRIPTION.sub("?", error.detail),
     )
 
 
