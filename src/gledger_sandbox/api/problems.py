@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -31,6 +32,7 @@ from gledger_sandbox.domain.errors import (
     Conflict,
     CursorExpired,
     FieldError,
+    GrantRefused,
     IdempotencyError,
     InsufficientFunds,
     InvalidRequest,
@@ -44,6 +46,22 @@ logger = logging.getLogger("gledger_sandbox.errors")
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://docs.gledger.dev/problems/"
 REALM = 'Bearer realm="gledger-sandbox"'
+CLIENT_REALM = 'Basic realm="gledger-sandbox"'
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+"""On every answer of the token endpoint (RFC 6749 5.1)."""
+OAUTH_ERRORS = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+    }
+)
+"""The ``error`` values of RFC 6749 5.2."""
+_NOT_IN_DESCRIPTION = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
+"""What RFC 6749 5.2 keeps out of ``error_description`` (a form field's name may bring it)."""
 
 _STATUS_BY_CLASS: dict[type[LedgerError], int] = {
     MalformedInput: 400,
@@ -121,10 +139,28 @@ def problem_response(
 
 def ledger_error_response(error: LedgerError, request_id: str) -> Response:
     status = status_of(error)
-    headers = {"WWW-Authenticate": REALM + ', error="invalid_client"'} if status == 401 else None
-    extra = {"error": error.code} if isinstance(error, AccessError) else {}
+    if isinstance(error, GrantRefused):
+        return grant_refused_response(error, status, request_id)
+    headers = {"WWW-Authenticate": REALM + ', error="invalid_token"'} if status == 401 else None
+    return problem_response(status, error.code, error.detail, request_id, error.errors, headers)
+
+
+def grant_refused_response(error: GrantRefused, status: int, request_id: str) -> Response:
+    """A problem that is also an RFC 6749 5.2 error: ``error`` and ``error_description`` (a
+    form's ``validation.*`` codes are ``invalid_request``); a 401 challenges with Basic."""
+    headers = dict(NO_STORE)
+    if status == 401:
+        headers["WWW-Authenticate"] = CLIENT_REALM
+    oauth_error = error.code if error.code in OAUTH_ERRORS else "invalid_request"
     return problem_response(
-        status, error.code, error.detail, request_id, error.errors, headers, **extra
+        status,
+        error.code,
+        error.detail,
+        request_id,
+        error.errors,
+        headers,
+        error=oauth_error,
+        error_description=_NOT_IN_DESCRIPTION.sub("?", error.detail),
     )
 
 

@@ -4,16 +4,28 @@ Connexion checks each operation's ``security`` from the spec: the ``oauth2`` sch
 token's scopes (403 ``insufficient_scope``), the ``apiKey`` scheme accepts a tenant's API key,
 which holds every scope. The handlers are bound to one registry per app, not found through
 dotted names in the spec, so the spec stays the public document it is.
+
+The token endpoint authenticates its OAuth2 client itself, by HTTP Basic or by form fields
+(RFC 6749 2.3.1): its ``clientBasic`` scheme only tells clients that Basic is accepted.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote_plus
 
 from connexion.context import context
-from connexion.security import BearerSecurityHandler, OAuthSecurityHandler
+from connexion.security import (
+    NO_VALUE,
+    BasicSecurityHandler,
+    BearerSecurityHandler,
+    OAuthSecurityHandler,
+)
 
+from gledger_sandbox.domain.errors import GrantRefused
 from gledger_sandbox.domain.tenants import Principal, TenantRegistry
 
 TokenInfo = dict[str, Any]
@@ -46,7 +58,38 @@ def security_map(registry: TenantRegistry) -> dict[str, type]:
         def _resolve_func(self, security_scheme: dict[str, Any]) -> Callable[..., Any]:
             return by_api_key
 
-    return {"oauth2": AccessTokens, "bearer": ApiKeys}
+    return {"oauth2": AccessTokens, "bearer": ApiKeys, "basic": ClientBasic}
+
+
+class ClientBasic(BasicSecurityHandler):
+    """HTTP Basic, offered by the token endpoint only: left to its handler, which also takes
+    the client from form fields (so connexion lets every request through to it)."""
+
+    def get_fn(self, security_scheme: dict[str, Any], required_scopes: list[str]) -> Any:
+        return lambda _request: NO_VALUE
+
+
+def basic_credentials(authorization: str | None) -> tuple[str, str] | None:
+    """The client id and secret of an ``Authorization: Basic`` header, None for no Basic header.
+
+    RFC 6749 2.3.1: each is form-urlencoded, then ``id:secret`` is base64-encoded. A Basic
+    header that does not decode so is a failed client authentication (``invalid_client``).
+    """
+    scheme, _, value = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        pair = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        client_id, colon, secret = pair.partition(":")
+        if not colon:
+            raise ValueError("no ':' between client id and secret")
+        return unquote_plus(client_id, errors="strict"), unquote_plus(secret, errors="strict")
+    except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
+        raise GrantRefused(
+            "invalid_client",
+            "The Authorization header is not HTTP Basic as RFC 6749 2.3.1 has it: "
+            "base64 of client_id:client_secret, each form-urlencoded.",
+        ) from None
 
 
 def principal() -> Principal:

@@ -8,8 +8,10 @@ error, each with a pointer into the request (``/lines/0/amount``, ``/query/limit
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncGenerator, Iterable
 from typing import Any
+from urllib.parse import parse_qsl
 
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import ProblemException
@@ -24,7 +26,7 @@ from connexion.validators import (
 from jsonschema import Draft4Validator, ValidationError
 from starlette.types import Scope
 
-from gledger_sandbox.domain.errors import FieldError
+from gledger_sandbox.domain.errors import FieldError, GrantRefused
 
 _CODES = {
     "required": "validation.required_field_missing",
@@ -91,7 +93,9 @@ def validator_for(
 
 def all_errors(validator: Draft4Validator, instance: Any, prefix: str = "") -> list[FieldError]:
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
-    return [field for error in errors for field in field_errors(error, prefix)]
+    # jsonschema raises one ``required`` error per missing name, and field_errors names every
+    # missing one from each: each field once.
+    return list(dict.fromkeys(field for error in errors for field in field_errors(error, prefix)))
 
 
 class JSONBodyValidator(JSONRequestBodyValidator):
@@ -128,22 +132,80 @@ class JSONBodyValidator(JSONRequestBodyValidator):
         return None
 
 
+MAX_FORM_FIELDS = 100
+_BROKEN_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def read_form(raw: bytes) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body, read strictly at a cost bounded by its size.
+
+    More than ``MAX_FORM_FIELDS`` fields, bytes or escapes that are not UTF-8, a ``%`` that
+    starts no escape: the form is refused whole. A field sent twice is refused (RFC 6749 3.2).
+    """
+    if raw.count(b"&") >= MAX_FORM_FIELDS:
+        raise GrantRefused.at(
+            "",
+            "validation.too_many_fields",
+            f"A token request has at most {MAX_FORM_FIELDS} form fields.",
+        )
+    try:
+        text = raw.decode("utf-8")
+        broken = _BROKEN_ESCAPE.search(text)
+        if broken:
+            raise ValueError(f"'%' at offset {broken.start()} starts no percent-escape")
+        pairs = parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict")
+    except ValueError as exc:  # UnicodeDecodeError is one
+        raise GrantRefused.at(
+            "",
+            "validation.malformed_body",
+            f"The body is not an application/x-www-form-urlencoded form of UTF-8 text: {exc}.",
+        ) from None
+    form: dict[str, str] = {}
+    repeated: dict[str, None] = {}
+    for name, value in pairs:
+        if name in form:
+            repeated[name] = None
+        form[name] = value
+    if repeated:
+        raise GrantRefused.collected(
+            [
+                FieldError(pointer([name]), "validation.duplicate_field", f"{name} is sent twice.")
+                for name in repeated
+            ]
+        )
+    return form
+
+
 class FormBodyValidator(FormDataValidator):
-    """Form bodies (the OAuth token request), with the same field-level errors."""
+    """Form bodies: the OAuth token request, the one form the spec takes, read by RFC 6749.
+
+    The form is read here (:func:`read_form`), not by Starlette's parser, which raises past
+    1,000 fields and reads broken escapes as text. Unknown fields are ignored (RFC 6749 3.2);
+    a ``grant_type`` the schema does not list is ``unsupported_grant_type``. Every refusal is a
+    :class:`GrantRefused`, which problems.py answers as RFC 6749 5.2 describes.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        # An empty form is a form without fields: its refusal names what is missing.
+        self._required = False
+
+    async def _parse(self, stream: AsyncGenerator[bytes, None], scope: Scope) -> dict[str, str]:
+        return read_form(b"".join([chunk async for chunk in stream]))
 
     def _validate(self, body: Any) -> dict[str, Any] | None:
-        if not isinstance(body, dict):
-            raise RequestInvalid([FieldError("", "validation.malformed_body", "Not a form body.")])
         errors = all_errors(validator_for(self._schema), body)
-        if self._strict_validation:
-            known = set(self._schema.get("properties", {}))
-            errors += [
-                FieldError(f"/{name}", "validation.unknown_field", f"{name} is not a field.")
-                for name in body
-                if name not in known
-            ]
+        off_enum = "validation.invalid_value"  # the schema's enum lists the supported grants
+        grant = [e for e in errors if e.pointer == "/grant_type" and e.code == off_enum]
+        if grant:
+            unsupported = FieldError(
+                "/grant_type",
+                "unsupported_grant_type",
+                "This server supports grant_type=client_credentials only.",
+            )
+            errors = [unsupported, *(e for e in errors if e not in grant)]
         if errors:
-            raise RequestInvalid(errors)
+            raise GrantRefused.collected(errors)
         return None
 
 

@@ -33,9 +33,10 @@ class Operation:
 
     @property
     def secured(self) -> bool:
-        """Whether the operation needs a credential (an empty ``security`` list says not)."""
+        """Whether the operation needs a credential: an empty ``security`` list says not, and so
+        does an empty requirement among its alternatives (a credential is optional there)."""
         security = self.definition.get("security")
-        return security is None or any(requirement for requirement in security)
+        return security is None or (bool(security) and all(security))
 
     def json_response_properties(self, status: str = "200") -> set[str]:
         schema = self.response_schema(status)

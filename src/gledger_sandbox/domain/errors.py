@@ -24,8 +24,10 @@ The tree (the HTTP status of each leaf lives in one table, ``api/problems.py``):
     │     payout.not_cancelable, entry.owned_by_payout
     ├── CursorExpired                events.cursor_expired (the events after it are not retained)
     ├── IdempotencyError             idempotency.key_reused, idempotency.key_in_use
-    └── AccessError                  unauthorized, invalid_client, invalid_grant, invalid_scope,
-                                     tenant_limit_reached
+    └── AccessError                  unauthorized, tenant_limit_reached
+          └── GrantRefused           the token endpoint refuses (RFC 6749 section 5.2):
+                invalid_client, invalid_scope, unsupported_grant_type, invalid_request, and
+                the validation.* codes of an unreadable or incomplete token form
 
 A field error's pointer is relative to the request body (``/lines/1/amount``); callers that wrap a
 body (a batch item) prefix it with :meth:`LedgerError.under`.
@@ -132,3 +134,11 @@ class IdempotencyError(LedgerError):
 
 class AccessError(LedgerError):
     """A credential, grant or tenant request is refused."""
+
+
+class GrantRefused(AccessError):
+    """The token endpoint refuses a request; answered as RFC 6749 section 5.2 describes.
+
+    ``code`` is the RFC's ``error`` for the OAuth codes, or a ``validation.*`` code for a form
+    that cannot be read (whose RFC ``error`` is ``invalid_request``).
+    """

@@ -3,7 +3,8 @@
 Each tenant has its own store, clock, ids and idempotency keys, so tenants share nothing: an id
 from another tenant is simply unknown. Credentials are random (never derived from the seed, so
 a public sandbox's keys cannot be guessed); what the seed reproduces is the tenant's data.
-Expiry of idle tenants and tokens runs on wall time, not on the tenant's sandbox clock.
+Idle tenants expire on wall time; access tokens expire on their tenant's sandbox clock, so
+``clock/advance`` past a token's lifetime expires it, and on a frozen clock it lasts until moved.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import hmac
 import random
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from gledger_sandbox.domain.clock import SandboxClock, wall_clock
-from gledger_sandbox.domain.errors import AccessError, InvalidRequest
+from gledger_sandbox.domain.errors import AccessError, GrantRefused, InvalidRequest
 from gledger_sandbox.domain.events import Retention
 from gledger_sandbox.domain.idempotency import IdempotencyStore
 from gledger_sandbox.domain.ids import IdGenerator
@@ -31,6 +32,8 @@ from gledger_sandbox.domain.webhooks import Webhooks
 
 SCOPES = ("ledger.read", "ledger.write", "admin")
 MAX_SEED = 2**31 - 1
+MAX_TOKENS_PER_TENANT = 100
+"""Live access tokens a tenant holds at once; issuing one more drops its oldest."""
 
 Listener = Callable[[str], None]
 """Told a tenant's id when its event log has new events, or was replaced by a reset."""
@@ -134,6 +137,7 @@ class AccessToken:
     tenant_id: str
     scopes: frozenset[str]
     expires_at: datetime
+    """On the tenant's sandbox clock."""
 
 
 Seeder = Callable[[Tenant], None]
@@ -167,7 +171,9 @@ class TenantRegistry:
         self.tenants: dict[str, Tenant] = {}
         self._api_keys: dict[str, str] = {}
         self._clients: dict[str, str] = {}
-        self._tokens: dict[str, AccessToken] = {}
+        self._token_tenants: dict[str, str] = {}
+        self._grants: dict[str, dict[str, AccessToken]] = {}
+        """Per tenant id, its live tokens, oldest first."""
 
     def create(
         self,
@@ -219,7 +225,13 @@ class TenantRegistry:
             )
         tenant.fixture = fixture or tenant.fixture
         tenant.seed = tenant.seed if seed is None else seed
+        before = tenant.clock.now()
         tenant.fresh_state()
+        # The clock restarts: each token keeps the lifetime it had left.
+        shift = tenant.clock.now() - before
+        grants = self._grants.get(tenant.id, {})
+        for token, grant in grants.items():
+            grants[token] = replace(grant, expires_at=grant.expires_at + shift)
         self._seeder(tenant)
         self.policy.on_events(tenant.id)
         return tenant
@@ -229,15 +241,13 @@ class TenantRegistry:
         self.tenants.pop(tenant.id, None)
         self._api_keys.pop(tenant.api_key, None)
         self._clients.pop(tenant.client_id, None)
-        for token in [t for t, grant in self._tokens.items() if grant.tenant_id == tenant.id]:
-            del self._tokens[token]
+        for token in self._grants.pop(tenant.id, {}):
+            del self._token_tenants[token]
         self.policy.on_events(tenant.id)
 
     def _sweep(self, now: datetime) -> None:
         for tenant in [t for t in self.tenants.values() if self._expired(t, now)]:
             self.delete(tenant)
-        for token in [t for t, grant in self._tokens.items() if grant.expires_at <= now]:
-            del self._tokens[token]
 
     @staticmethod
     def _expired(tenant: Tenant, now: datetime) -> bool:
@@ -261,28 +271,42 @@ class TenantRegistry:
         return Principal(tenant, frozenset(SCOPES)) if tenant else None
 
     def by_access_token(self, token: str) -> Principal | None:
-        grant = self._tokens.get(token)
-        if grant is None or grant.expires_at <= self._wall():
+        """The token's tenant and scopes, unless the tenant's clock has passed its expiry."""
+        tenant_id = self._token_tenants.get(token)
+        grant = self._grants[tenant_id].get(token) if tenant_id else None
+        tenant = self.tenants.get(tenant_id) if tenant_id else None
+        if grant is None or tenant is None or grant.expires_at <= tenant.clock.now():
             return None
-        tenant = self._live(grant.tenant_id)
-        return Principal(tenant, grant.scopes) if tenant else None
+        live = self._live(grant.tenant_id)
+        return Principal(live, grant.scopes) if live else None
 
     def issue_token(self, client_id: str, client_secret: str, scope: str | None) -> AccessToken:
-        """The client-credentials grant: a bearer token for the client's tenant."""
+        """The client-credentials grant: a bearer token for the client's tenant, valid for
+        ``token_ttl`` of the tenant's clock."""
         tenant = self._live(self._clients.get(client_id))
         if tenant is None or not hmac.compare_digest(
             client_secret.encode(), tenant.client_secret.encode()
         ):
-            raise AccessError("invalid_client", "Unknown client, or wrong client secret.")
+            raise GrantRefused("invalid_client", "Unknown client, or wrong client secret.")
         asked = frozenset(scope.split()) if scope and scope.strip() else frozenset(SCOPES)
         unknown = sorted(asked - set(SCOPES))
         if unknown:
-            raise AccessError.at(
+            raise GrantRefused.at(
                 "/scope", "invalid_scope", f"Unknown scope(s): {', '.join(unknown)}."
             )
-        now = self._wall()
+        now = tenant.clock.now()
+        grants = self._grants.setdefault(tenant.id, {})
+        for token in [t for t, grant in grants.items() if grant.expires_at <= now]:
+            self._revoke(tenant.id, token)
+        while len(grants) >= MAX_TOKENS_PER_TENANT:
+            self._revoke(tenant.id, next(iter(grants)))
         grant = AccessToken(
             "glat_" + secrets.token_urlsafe(32), tenant.id, asked, now + self.token_ttl
         )
-        self._tokens[grant.token] = grant
+        grants[grant.token] = grant
+        self._token_tenants[grant.token] = tenant.id
         return grant
+
+    def _revoke(self, tenant_id: str, token: str) -> None:
+        del self._grants[tenant_id][token]
+        del self._token_tenants[token]
