@@ -253,6 +253,8 @@ def _spec(args: argparse.Namespace) -> int:
         text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
     if args.output:
         args.output.write_text(text, encoding="utf-8")
+        size = len(text.encode())
+        print(f"wrote {args.output} ({size:,} bytes, {args.format})", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0

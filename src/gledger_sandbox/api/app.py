@@ -1,7 +1,8 @@
 """The web app: connexion serving the spec around the services ``bootstrap`` wires.
 
 Nothing is built at import time. ``create_app`` wires connexion (validators, security, error
-handlers), the WebSocket feed in front of it (connexion cannot route WebSockets), the outer
+handlers), the WebSocket feed and the spec documents in front of it (connexion cannot route
+WebSockets, and would serve the spec dereferenced), the outer
 request-context middleware, and the runner that does each tenant's work between requests.
 """
 
@@ -19,13 +20,14 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketClose
 
-from gledger_sandbox import resources
+from gledger_sandbox import resources, specfile
 from gledger_sandbox.api import problems
 from gledger_sandbox.api.middleware import RequestContext
 from gledger_sandbox.api.operations import resolve
 from gledger_sandbox.api.ratelimit import RateLimiter
 from gledger_sandbox.api.security import security_map
 from gledger_sandbox.api.settings import Services
+from gledger_sandbox.api.spec_documents import with_spec_documents
 from gledger_sandbox.api.streams import websocket_feed
 from gledger_sandbox.api.validation import VALIDATORS
 from gledger_sandbox.domain.errors import LedgerError
@@ -64,13 +66,11 @@ def create_app(services: Services) -> ASGIApp:
     """A complete sandbox server as an ASGI app, serving ``services``."""
     settings = services.settings
     ui = SwaggerUIOptions(spec_path="/v1/openapi.json", swagger_ui_path="/v1/ui")
-    app = connexion.AsyncApp(
-        __name__,
-        specification_dir=str(resources.spec_dir()),
-        lifespan=_lifespan(services),
-    )
+    app = connexion.AsyncApp(__name__, lifespan=_lifespan(services))
+    # The bundle, not the file: connexion then reads one document whose refs stay internal
+    # (and renders no Jinja2), and validates with the same schemas partners see.
     app.add_api(
-        "openapi.yaml",
+        specfile.bundle(),
         resolver=Resolver(function_resolver=resolve),
         validator_map=VALIDATORS,
         security_map=security_map(services.registry),
@@ -84,7 +84,7 @@ def create_app(services: Services) -> ASGIApp:
     app.add_error_handler(OAuthScopeProblem, problems.on_problem)
     app.add_error_handler(HTTPException, problems.on_http_error)
     app.add_error_handler(Exception, problems.on_unexpected)
-    routed = _with_websocket_feed(app)
+    routed = with_spec_documents(_with_websocket_feed(app))
     limited = RateLimiter(routed, settings.rate_limit) if settings.rate_limit else routed
     return RequestContext(
         limited,

@@ -161,7 +161,7 @@ def load_spec(source: str | None = None) -> ApiSpec:
     also follows references relative to it.
     """
     if source and "://" in source:
-        from gledger_sandbox.specfile import bundle
+        from gledger_sandbox.specfile import dereferenced
 
-        return ApiSpec(bundle(source))
+        return ApiSpec(dereferenced(source))
     return ApiSpec(resources.resolved(Path(source) if source else None))
