@@ -29,6 +29,10 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
 class RequestContext:
     """Assigns request ids, echoes correlation and trace headers, and bounds request bodies."""
 
@@ -49,7 +53,7 @@ class RequestContext:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        request_id = "req_" + secrets.token_hex(12)
+        request_id = new_request_id()
         scope["gledger.request_id"] = request_id
         scope["gledger.allow_for"] = self.allow_for
         scope["gledger.services"] = self.services
