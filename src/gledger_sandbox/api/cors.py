@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gledger_sandbox.api.middleware import new_request_id
+from gledger_sandbox.api.middleware import new_request_id, scope_header
 
 ALLOW_HEADERS = (
     "Authorization",
@@ -47,13 +47,6 @@ def parse_origins(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(origin for origin in origins if origin))
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
 class Cors:
     """Answers preflights and marks answers to allowed origins; ``origins`` may hold ``*``."""
 
@@ -72,13 +65,13 @@ class Cors:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        origin = _header(scope, b"origin")
+        origin = scope_header(scope, b"origin")
         if not self.allowed(origin):
             await self.app(scope, receive, self._varying(send) if self.origins else send)
             return
         assert origin is not None
         methods = self.allow_for(scope["path"])
-        preflight = scope["method"] == "OPTIONS" and _header(
+        preflight = scope["method"] == "OPTIONS" and scope_header(
             scope, b"access-control-request-method"
         )
         if preflight and methods:
