@@ -77,3 +77,23 @@ def test_the_dockerfiles_copies_are_enough_to_build_the_wheel(tmp_path: Path) ->
     shipped = {p.relative_to(ROOT).as_posix() for p in (ROOT / "spec").rglob("*.yaml")}
     assert {f"{data}/{name}" for name in shipped} <= names
     assert "gledger_sandbox/cli.py" in names
+
+
+def test_the_sdist_holds_what_its_wheel_build_needs(tmp_path: Path) -> None:
+    """``pip install gledger_sandbox-*.tar.gz`` builds the wheel from the sdist alone."""
+    sdist = subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "sdist", "-d", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )  # fmt: skip
+    assert sdist.returncode == 0, sdist.stderr
+    (archive,) = tmp_path.glob("gledger_sandbox-*.tar.gz")
+    shutil.unpack_archive(archive, tmp_path / "unpacked")
+    (source,) = (tmp_path / "unpacked").iterdir()
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "--wheel-dir", str(tmp_path / "wheels"), str(source)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (tmp_path / "wheels").glob("gledger_sandbox-*.whl")
+    assert "gledger_sandbox/_data/schemathesis.toml" in zipfile.ZipFile(wheel).namelist()
