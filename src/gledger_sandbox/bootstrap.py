@@ -95,13 +95,11 @@ def listen(host: str, port: int) -> socket.socket:
 
     Raises ``OSError`` (e.g. address in use) with the operating system's reason.
     """
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    sock = socket.socket(family, kind, proto)
+    # As uvicorn binds: IPv6 for an address with a colon, else IPv4 ("localhost" -> 127.0.0.1).
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
+        sock.bind((host, port))
         sock.listen(2048)
     except OSError:
         sock.close()
