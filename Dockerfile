@@ -10,7 +10,9 @@ COPY pyproject.toml ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml','rb'))['project']['dependencies']))" > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt
 
-COPY README.md ARCHITECTURE.md ./
+# Everything pyproject.toml's wheel build reads (readme, force-included data); tests/test_dockerfile.py
+# replays these COPY lines and builds the wheel from them, so a missing file fails the tests.
+COPY README.md ARCHITECTURE.md schemathesis.toml ./
 COPY spec ./spec
 COPY fixtures ./fixtures
 COPY src ./src

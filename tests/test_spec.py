@@ -18,6 +18,38 @@ def test_prance_finds_the_spec_valid() -> None:
     assert validate() == []
 
 
+def test_the_spec_version_is_the_packages() -> None:
+    import tomllib
+
+    from gledger_sandbox import __version__
+
+    project = tomllib.loads((resources.root_spec().parents[1] / "pyproject.toml").read_text())
+    assert bundle()["info"]["version"] == __version__ == project["project"]["version"]
+
+
+def test_swagger_ui_prefills_nothing_that_fails_or_poisons_a_key() -> None:
+    document = bundle()
+    for path, item in document["paths"].items():
+        for method, op in item.items():
+            if method not in resources.METHODS:
+                continue
+            for parameter in op.get("parameters", []) + item.get("parameters", []):
+                schema = parameter.get("schema", {})
+                prefilled = parameter.get("example", schema.get("example"))
+                where = f"{method.upper()} {path} {parameter['name']}"
+                if parameter["in"] == "path":
+                    assert "_your_" in str(prefilled), where
+                elif not parameter.get("required") and parameter["name"] not in (
+                    "limit", "order", "types", "currency",
+                ):  # fmt: skip
+                    # A value of an enum (a kind, a status) filters validly; nothing else is prefilled.
+                    assert prefilled is None or prefilled in schema.get("enum", ()), where
+    entry = document["paths"]["/v1/entries"]["post"]["requestBody"]["content"]["application/json"]
+    example = entry["schema"]["example"]
+    assert example["ledger_id"] == "ldg_your_ledger_id" and "external_id" not in example
+    assert all("account_code" in line for line in example["lines"])
+
+
 def test_every_operation_has_a_handler_and_every_handler_an_operation() -> None:
     document = bundle()
     ids = {

@@ -7,6 +7,7 @@ Both the command line and the tests start a sandbox through here.
 from __future__ import annotations
 
 import gc
+import socket
 import threading
 import time
 from datetime import timedelta
@@ -87,6 +88,31 @@ def tune_garbage_collector() -> None:
 
     gc.callbacks.append(refreeze)
     gc.set_threshold(10_000, 10, 10)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound and listening on ``host:port``, so a busy port fails before anything else.
+
+    Raises ``OSError`` (e.g. address in use) with the operating system's reason.
+    """
+    # As uvicorn binds: IPv6 for an address with a colon, else IPv4 ("localhost" -> 127.0.0.1).
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve_on(app: ASGIApp, sock: socket.socket, log_level: str) -> None:
+    """Serve ``app`` with uvicorn on an already bound socket until interrupted."""
+    import uvicorn
+
+    uvicorn.Server(uvicorn.Config(app, log_level=log_level)).run(sockets=[sock])
 
 
 def sandbox_app(settings: Settings | None = None) -> tuple[ASGIApp, Services]:

@@ -13,9 +13,32 @@ from typing import Any
 
 from gledger_sandbox import __version__
 
+DESCRIPTION = """\
+GLedger Sandbox: a stateful, in-memory mock of the GLedger Live ledger API, and the
+contract-test kit that proves a deployment honours it. `serve` runs the sandbox, `contract`
+tests a deployment (or a sandbox started in-process), `spec` validates or bundles the OpenAPI
+document."""
+
+
+class _HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows "(default: ...)" where there is a default worth showing (not None, False, empty)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        empty = action.default is None or action.default is False or action.default in ((), [], "")
+        if empty or "default:" in text:
+            return text
+        return super()._get_help_string(action) or text
+
 
 def _timestamp(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time: give an ISO 8601 date-time such as 2026-06-01T09:00:00Z "
+            "(UTC when no offset is given)"
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -35,9 +58,10 @@ def _contract_parser(commands: Any) -> None:
 
     contract = commands.add_parser(
         "contract",
-        help="prove a deployment honours the contract (schemathesis + ledger checks)",
-        description="Runs schemathesis over every operation of the spec, then the ledger "
-        "checks; exit status 0 all passed, 1 a check failed, 2 usage error or target "
+        formatter_class=_HelpWithDefaults,
+        help="prove a deployment honours the contract (ledger checks + schemathesis)",
+        description="Runs the ledger checks, then schemathesis over every operation of the "
+        "spec; exit status 0 all passed, 1 a check failed, 2 usage error or target "
         "unreachable. Without --base-url it tests a sandbox started in-process.",
     )
     contract.add_argument("--base-url", help="the deployment to test (default: in-process)")
@@ -53,12 +77,22 @@ def _contract_parser(commands: Any) -> None:
         "--exclude-operations", type=_names, default=(), metavar="ID,ID", help="not these"
     )
     contract.add_argument(
-        "--checks", type=_names, default=CHECKS, metavar="NAME,NAME", help=", ".join(CHECKS)
+        "--checks",
+        type=_names,
+        default=CHECKS,
+        metavar="NAME,NAME",
+        help=f"{', '.join(CHECKS)} (default: all)",
     )
     contract.add_argument(
-        "--phases", type=_names, default=PHASES, metavar="PHASE,PHASE", help=", ".join(PHASES)
+        "--phases",
+        type=_names,
+        default=PHASES,
+        metavar="PHASE,PHASE",
+        help=f"{', '.join(PHASES)} (default: all; the ledger phase runs first)",
     )
-    contract.add_argument("--examples", type=int, default=DEFAULT_EXAMPLES, help="per operation")
+    contract.add_argument(
+        "--examples", type=int, default=DEFAULT_EXAMPLES, help="generated requests per operation"
+    )
     contract.add_argument("--seed", type=int, help="for a reproducible run (default: random)")
     contract.add_argument("--time-budget", type=float, metavar="SECONDS")
     contract.add_argument("--junit-xml", type=Path, metavar="PATH")
@@ -75,27 +109,69 @@ def _contract_parser(commands: Any) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     from gledger_sandbox.api.settings import WebhookSettings
+    from gledger_sandbox.resources import fixture_names
 
-    parser = argparse.ArgumentParser(prog="gledger-sandbox", description=__doc__)
+    parser = argparse.ArgumentParser(prog="gledger-sandbox", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=__version__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="serve the sandbox (in-memory, seeded fixtures)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    serve = commands.add_parser(
+        "serve",
+        help="serve the sandbox (in-memory, seeded fixtures)",
+        description="Serves the sandbox API, Swagger UI and the spec, with a default tenant "
+        "seeded from a fixture profile; prints its API key. Every option has a default.",
+        formatter_class=_HelpWithDefaults,
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on (0: any free)")
     serve.add_argument("--seed", type=int, default=0, help="seed of the default tenant's data")
+    fixtures = fixture_names()
     serve.add_argument(
-        "--fixture", default="merchant", help="fixture profile of the default tenant"
+        "--fixture",
+        default="merchant",
+        choices=fixtures,
+        metavar="PROFILE",
+        help=f"fixture profile of the default tenant: {', '.join(fixtures)}",
     )
     serve.add_argument("--api-key", help="API key of the default tenant (random if not given)")
     serve.add_argument(
-        "--clock-start", type=_timestamp, help="freeze the default tenant's clock here"
+        "--clock-start",
+        type=_timestamp,
+        metavar="TIME",
+        help="freeze the default tenant's clock at this ISO 8601 time, e.g. 2026-06-01T09:00:00Z "
+        "(default: real time)",
     )
-    serve.add_argument("--max-body-bytes", type=int, default=1024 * 1024)
-    serve.add_argument("--max-tenants", type=int, default=1000)
-    serve.add_argument("--tenant-ttl", type=float, default=24 * 3600, help="idle tenant expiry, s")
     serve.add_argument(
-        "--async-post-delay", type=float, default=0.5, help="Prefer: respond-async, s"
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let browser pages on this origin call the API (repeat, or comma separated; "
+        "'*' for any origin; default: none)",
+    )
+    serve.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=1024 * 1024,
+        metavar="BYTES",
+        help="larger request bodies get 413",
+    )
+    serve.add_argument(
+        "--max-tenants", type=int, default=1000, metavar="N", help="tenants held at once"
+    )
+    serve.add_argument(
+        "--tenant-ttl",
+        type=float,
+        default=24 * 3600,
+        metavar="SECONDS",
+        help="an idle tenant expires after this",
+    )
+    serve.add_argument(
+        "--async-post-delay",
+        type=float,
+        default=0.5,
+        metavar="SECONDS",
+        help="an entry sent with Prefer: respond-async posts this much later",
     )
     serve.add_argument(
         "--validate-responses", action="store_true", help="check answers against the spec"
@@ -109,9 +185,16 @@ def _parser() -> argparse.ArgumentParser:
         "--event-retention",
         type=float,
         default=30 * 24 * 3600,
-        help="seconds of sandbox time events are kept (older cursors get 410)",
+        metavar="SECONDS",
+        help="sandbox time events are kept (older cursors get 410)",
     )
-    serve.add_argument("--event-retention-count", type=int, default=1_000_000)
+    serve.add_argument(
+        "--event-retention-count",
+        type=int,
+        default=1_000_000,
+        metavar="N",
+        help="events kept per tenant",
+    )
     serve.add_argument(
         "--webhook-retry-schedule",
         type=_seconds_list,
@@ -125,38 +208,64 @@ def _parser() -> argparse.ArgumentParser:
         default=1.0,
         help="multiply the retry schedule (0.001 turns hours into seconds)",
     )
-    serve.add_argument("--webhook-timeout", type=float, default=5.0, help="per attempt, s")
+    serve.add_argument(
+        "--webhook-timeout", type=float, default=5.0, metavar="SECONDS", help="per attempt"
+    )
     serve.add_argument(
         "--webhook-jitter", type=float, default=0.1, help="fraction added to retries (0: none)"
     )
     serve.add_argument(
-        "--stream-keepalive", type=float, default=15.0, help="SSE keep-alive comment every N s"
+        "--stream-keepalive",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="an SSE keep-alive comment this often",
     )
-    serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug", "trace"],
+        help="server log level",
+    )
 
     _contract_parser(commands)
 
     spec = commands.add_parser("spec", help="the OpenAPI document")
     spec_commands = spec.add_subparsers(dest="spec_command", required=True)
     spec_commands.add_parser("validate", help="validate the spec (prance, openapi-spec-validator)")
-    bundle = spec_commands.add_parser("bundle", help="write the spec as one self-contained file")
-    bundle.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
-    bundle.add_argument("--format", choices=["json", "yaml"], default="json")
+    bundle = spec_commands.add_parser(
+        "bundle",
+        help="write the spec as one self-contained file",
+        formatter_class=_HelpWithDefaults,
+    )
+    bundle.add_argument(
+        "--output", "-o", type=Path, help="file to write (default: stdout, unless a terminal)"
+    )
+    bundle.add_argument("--format", choices=["json", "yaml"], default="json", help="file format")
     return parser
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from gledger_sandbox.api.cors import parse_origins
     from gledger_sandbox.api.ratelimit import RateLimit
     from gledger_sandbox.api.settings import Settings, StreamSettings, WebhookSettings
-    from gledger_sandbox.bootstrap import sandbox_app, tune_garbage_collector
+    from gledger_sandbox.bootstrap import listen, sandbox_app, serve_on, tune_garbage_collector
 
+    try:
+        sock = listen(args.host, args.port)
+    except OSError as error:
+        print(
+            f"gledger-sandbox serve: cannot listen on {args.host}:{args.port}: "
+            f"{error.strerror or error} (choose another with --port)",
+            file=sys.stderr,
+        )
+        return 1
     settings = Settings(
         seed=args.seed,
         fixture=args.fixture,
         api_key=args.api_key,
         clock_start=args.clock_start,
+        cors_origins=parse_origins(args.cors_origin),
         max_body_bytes=args.max_body_bytes,
         max_tenants=args.max_tenants,
         tenant_ttl_seconds=args.tenant_ttl,
@@ -176,18 +285,27 @@ def _serve(args: argparse.Namespace) -> int:
     app, services = sandbox_app(settings)
     tune_garbage_collector()
     tenant = next(iter(services.registry.tenants.values()))
-    base = f"http://{args.host}:{args.port}"
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    base = f"http://{host}:{sock.getsockname()[1]}"
+    clock = (
+        f"frozen at {args.clock_start.isoformat()} (moves only by POST /v1/sandbox/clock/advance)"
+        if args.clock_start
+        else "real time"
+    )
+    cors = ", ".join(settings.cors_origins) or "off (--cors-origin)"
     print(
         f"GLedger Sandbox {__version__} on {base}\n"
         f"  Swagger UI   {base}/v1/ui/\n"
         f"  OpenAPI      {base}/v1/openapi.json\n"
         f"  tenant       {tenant.id} (fixture {tenant.fixture}, seed {tenant.seed})\n"
         f"  API key      {tenant.api_key}\n"
+        f"  clock        {clock}\n"
+        f"  CORS         {cors}\n"
         f"  events       {base}/v1/events/stream (SSE), {base.replace('http', 'ws')}/v1/events/ws\n"
         f"  try          curl -H 'Authorization: Bearer {tenant.api_key}' {base}/v1/ledgers",
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    serve_on(app, sock, args.log_level)
     return 0
 
 
@@ -244,6 +362,13 @@ def _spec(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         print("spec is valid" if not problems else f"{len(problems)} problem(s)")
         return 1 if problems else 0
+    if not args.output and sys.stdout.isatty():
+        print(
+            "gledger-sandbox spec bundle: the bundle is several megabytes; write it to a file "
+            "with -o FILE (e.g. -o gledger.json), or pipe it",
+            file=sys.stderr,
+        )
+        return 2
     document = bundle()
     if args.format == "json":
         text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,11 @@ def spec_dir() -> Path:
 
 def fixtures_dir() -> Path:
     return _shipped("fixtures")
+
+
+def fixture_names() -> list[str]:
+    """The fixture profiles a tenant can be seeded from (``fixtures/*.yaml``)."""
+    return sorted(path.stem for path in fixtures_dir().glob("*.yaml"))
 
 
 def schemathesis_config() -> Path:
@@ -101,9 +106,13 @@ def path_pattern(template: str) -> re.Pattern[str]:
     return re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "/?$")
 
 
-def allow_table() -> Callable[[str], str]:
-    """A function from a request path to the ``Allow`` header value of its path template."""
-    patterns = [(path_pattern(t), methods) for t, methods in path_methods().items()]
+def allow_table(extra: Mapping[str, list[str]] | None = None) -> Callable[[str], str]:
+    """A function from a request path to the ``Allow`` header value of its path template.
+
+    ``extra`` adds routes served outside the spec (``/``, which leads to Swagger UI).
+    """
+    table = {**path_methods(), **(extra or {})}
+    patterns = [(path_pattern(t), methods) for t, methods in table.items()]
 
     def allow_for(path: str) -> str:
         for pattern, methods in patterns:

@@ -24,7 +24,7 @@ def events(box: Sandbox, **params: Any) -> dict[str, Any]:
     return found
 
 
-def test_each_write_is_one_event_with_its_request_and_correlation_ids(
+def test_an_entry_created_posted_is_entry_created_then_entry_posted_with_its_request_ids(
     sandbox: Sandbox, books: Books
 ) -> None:
     head = events(sandbox, limit=500)["next_after"]
@@ -33,22 +33,23 @@ def test_each_write_is_one_event_with_its_request_and_correlation_ids(
         json=entry_body(books, ("cash", "debit", 500), ("revenue", "credit", 500)),
         headers={"X-Correlation-Id": "order-1234"},
     )
-    (event,) = events(sandbox, after=head)["data"]
-    assert event["type"] == "entry.created" and event["sequence"] == head + 1
-    assert event["data"] == sent.json()
-    assert event["request_id"] == sent.headers["x-gledger-request-id"]
-    assert event["correlation_id"] == "order-1234"
-    assert sandbox.client.get(f"/v1/events/{event['id']}").json() == event
+    created, posted = events(sandbox, after=head)["data"]
+    assert [created["type"], posted["type"]] == ["entry.created", "entry.posted"]
+    assert [created["sequence"], posted["sequence"]] == [head + 1, head + 2]
+    for event in (created, posted):
+        assert event["data"] == sent.json()
+        assert event["request_id"] == sent.headers["x-gledger-request-id"]
+        assert event["correlation_id"] == "order-1234"
+        assert sandbox.client.get(f"/v1/events/{event['id']}").json() == event
     # A refused write and an idempotent replay add nothing.
     unbalanced = entry_body(books, ("cash", "debit", 5), ("revenue", "credit", 4))
     assert sandbox.client.post("/v1/entries", json=unbalanced).status_code == 422
     keyed = entry_body(books, ("cash", "debit", 7), ("revenue", "credit", 7))
     for _ in range(2):
         sandbox.client.post("/v1/entries", json=keyed, headers={"Idempotency-Key": "k-1"})
-    assert [e["data"]["lines"][0]["amount"] for e in events(sandbox, after=head)["data"]] == [
-        500,
-        7,
-    ]
+    assert [
+        (e["type"], e["data"]["lines"][0]["amount"]) for e in events(sandbox, after=head)["data"]
+    ] == [("entry.created", 500), ("entry.posted", 500), ("entry.created", 7), ("entry.posted", 7)]
 
 
 def test_an_asynchronous_posting_emits_entry_posted_with_the_original_request_ids(
@@ -130,13 +131,8 @@ def test_sse_resumes_after_last_event_id_without_skipping_or_repeating(
     resumed = read_sse(sandbox.client, 100, headers={"Last-Event-ID": first[-1].id}, after=0)
     sequences = [int(e.id) for e in first + resumed]
     assert sequences == list(range(1, sequences[-1] + 1))
-    assert [json.loads(e.data)["data"]["lines"][0]["amount"] for e in resumed[-6:]] == [
-        1,
-        2,
-        3,
-        4,
-        5,
-        6,
+    assert [(e.event, json.loads(e.data)["data"]["lines"][0]["amount"]) for e in resumed[-12:]] == [
+        (kind, amount) for amount in range(1, 7) for kind in ("entry.created", "entry.posted")
     ]
 
 

@@ -13,6 +13,8 @@ from gledger_sandbox.domain.events import Cause, Retention, caused_by
 from gledger_sandbox.domain.ids import IdGenerator
 from gledger_sandbox.domain.models import EntryStatus, VoidReason
 from gledger_sandbox.domain.schedule import PostingSchedule
+from gledger_sandbox.domain.settlement_models import AccountRef, SettlementSpec
+from gledger_sandbox.domain.settlements import Settlements
 from gledger_sandbox.domain.store import LedgerStore
 from tests.domain.helpers import START, C, D, chart, new_store, spec
 
@@ -44,20 +46,22 @@ def test_every_command_appends_its_event_with_a_snapshot_and_a_strictly_rising_s
         "entry.updated",
         "entry.posted",
         "entry.created",
+        "entry.posted",
         "entry.reversed",
         "entry.created",
         "entry.voided",
         "account.updated",
         "ledger.updated",
     ]
-    assert [e.seq for e in events] == list(range(head + 1, head + 10))
+    assert [e.seq for e in events] == list(range(head + 1, head + 11))
     # Each event holds the resource as it was then, not as it is now.
     created, updated, posted = events[0].data, events[1].data, events[2].data
     assert (created.status, created.description) == (EntryStatus.PENDING, None)
     assert (updated.status, updated.description) == (EntryStatus.PENDING, "renamed")
     assert posted.status is EntryStatus.POSTED
     assert events[3].data.id == reversal.id and events[3].data.links.reverses == pending.id
-    assert events[4].data.links.reversed_by == reversal.id
+    assert events[4].data.id == reversal.id and events[4].data.status is EntryStatus.POSTED
+    assert events[5].data.links.reversed_by == reversal.id
 
 
 def test_a_refused_command_or_failed_atomic_batch_leaves_no_event_and_no_gap() -> None:
@@ -72,7 +76,27 @@ def test_a_refused_command_or_failed_atomic_batch_leaves_no_event_and_no_gap() -
         batches.create_atomic(store, list(enumerate([good, good, bad])))
     assert store.events.last_seq == head
     postings.create_entry(store, good)
-    assert [e.seq for e in store.events.page(head, None, 10).events] == [head + 1]
+    assert [e.seq for e in store.events.page(head, None, 10).events] == [head + 1, head + 2]
+
+
+def test_every_way_an_entry_reaches_posted_emits_entry_posted_after_entry_created() -> None:
+    store = new_store()
+    ledger, acc = chart(store)
+    head = store.events.last_seq
+    sale = spec(ledger, acc, ("cash", D, 30), ("tax", C, 30))
+    batched = batches.create_atomic(store, list(enumerate([sale, sale])))
+    each = batches.create_each(store, [(0, sale)])
+    settled = Settlements(store).create(
+        SettlementSpec(ledger, AccountRef(account_code="tax"), AccountRef(account_code="cash"))
+    )
+    ((_, single),) = each
+    assert not isinstance(single, Exception)
+    entries = [*(e.id for e in batched), single.id, settled.entry_id]
+    events = [(e.type, e.data.id) for e in store.events.page(head, None, 500).events]
+    assert events == [
+        *((kind, entry_id) for entry_id in entries for kind in ("entry.created", "entry.posted")),
+        ("settlement.completed", settled.id),
+    ]
 
 
 def test_events_record_the_request_that_caused_them() -> None:
@@ -96,8 +120,11 @@ def test_pages_filter_by_type_and_say_where_to_read_on() -> None:
     rest = store.events.page(page.next_after, ["entry.created"], 10)
     assert [e.data.lines[0].amount for e in rest.events] == [3, 4, 5]
     assert not rest.has_more
-    empty = store.events.page(rest.next_after, None, 10)
-    assert (empty.events, empty.has_more, empty.next_after) == ([], False, rest.next_after)
+    # The last entry's entry.posted follows its entry.created, outside the filter.
+    tail = store.events.page(rest.next_after, None, 10)
+    assert [(e.type, e.data.lines[0].amount) for e in tail.events] == [("entry.posted", 5)]
+    empty = store.events.page(tail.next_after, None, 10)
+    assert (empty.events, empty.has_more, empty.next_after) == ([], False, tail.next_after)
     with pytest.raises(MalformedInput) as ahead:
         store.events.page(store.events.last_seq + 1, None, 10)
     assert ahead.value.code == "events.cursor_out_of_range"

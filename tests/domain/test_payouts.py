@@ -75,12 +75,13 @@ def test_a_payout_reserves_then_travels_then_arrives() -> None:
     assert books.balances("bank") == (30_000, 30_000)
     arrival = books.store.entries[payout.entries.arrival or ""]
     assert (arrival.source_type, arrival.source_id) == ("payout", payout.id)
-    assert books.types()[-6:] == [
+    assert books.types()[-7:] == [
         "entry.created",
         "payout.created",
         "entry.posted",
         "payout.in_transit",
         "entry.created",
+        "entry.posted",
         "payout.paid",
     ]
     assert books.schedule.next_due(books.store) is None
@@ -96,7 +97,12 @@ def test_a_magic_amount_fails_on_arrival_and_returns_the_funds(amount: int) -> N
     assert books.balances("payouts_in_transit") == (0, 0)
     transit = books.store.entries[payout.entries.transit]
     assert transit.links.reversed_by == payout.entries.returned
-    assert books.types()[-3:] == ["entry.created", "entry.reversed", "payout.failed"]
+    assert books.types()[-4:] == [
+        "entry.created",
+        "entry.posted",
+        "entry.reversed",
+        "payout.failed",
+    ]
 
 
 def test_cancel_only_while_pending_and_the_reservation_is_released() -> None:

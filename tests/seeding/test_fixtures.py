@@ -138,3 +138,35 @@ def test_a_fresh_merchant_sandbox_shows_payouts_in_every_state_and_tax_settlemen
 
 def _at(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_every_seeded_entry_that_posted_emitted_entry_posted_after_its_entry_created(
+    server: ServerThread,
+) -> None:
+    box = new_sandbox(server, fixture="merchant", seed=5)
+    with box.client:
+        posted = {
+            entry["id"]
+            for page in _everything(box.client, "/v1/entries", status="posted")
+            for entry in httpx.Response(200, content=page).json()["data"]
+        }
+        order: dict[str, list[str]] = defaultdict(list)
+        for page in _everything_events(box.client):
+            for event in page:
+                if event["type"] in ("entry.created", "entry.posted"):
+                    order[event["data"]["id"]].append(event["type"])
+    assert posted
+    # Payout and settlement entries, reversals and plain sales alike.
+    assert {entry_id: order[entry_id] for entry_id in posted} == {
+        entry_id: ["entry.created", "entry.posted"] for entry_id in posted
+    }
+
+
+def _everything_events(client: httpx.Client) -> list[list[dict[str, Any]]]:
+    pages, after = [], 0
+    while True:
+        body = client.get("/v1/events", params={"after": after, "limit": 500}).json()
+        pages.append(body["data"])
+        if not body["has_more"]:
+            return pages
+        after = body["next_after"]

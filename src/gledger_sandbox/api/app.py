@@ -17,11 +17,13 @@ from connexion.exceptions import OAuthScopeProblem
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 from starlette.exceptions import HTTPException
+from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketClose
 
 from gledger_sandbox import resources, specfile
 from gledger_sandbox.api import problems
+from gledger_sandbox.api.cors import Cors
 from gledger_sandbox.api.middleware import RequestContext
 from gledger_sandbox.api.operations import resolve
 from gledger_sandbox.api.ratelimit import RateLimiter
@@ -33,6 +35,8 @@ from gledger_sandbox.api.validation import VALIDATORS
 from gledger_sandbox.domain.errors import LedgerError
 
 WEBSOCKET_PATH = "/v1/events/ws"
+UI_PATH = "/v1/ui"
+ROOT_METHODS = ("GET", "HEAD")
 
 
 def _lifespan(services: Services) -> Any:
@@ -62,10 +66,22 @@ def _with_websocket_feed(app: ASGIApp) -> ASGIApp:
     return route
 
 
+def _with_root_redirect(app: ASGIApp) -> ASGIApp:
+    """``GET /`` leads a browser to Swagger UI; the API itself lives under ``/v1``."""
+
+    async def route(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/" and scope["method"] in ROOT_METHODS:
+            await RedirectResponse(UI_PATH + "/", status_code=302)(scope, receive, send)
+            return
+        await app(scope, receive, send)
+
+    return route
+
+
 def create_app(services: Services) -> ASGIApp:
     """A complete sandbox server as an ASGI app, serving ``services``."""
     settings = services.settings
-    ui = SwaggerUIOptions(spec_path="/v1/openapi.json", swagger_ui_path="/v1/ui")
+    ui = SwaggerUIOptions(spec_path="/v1/openapi.json", swagger_ui_path=UI_PATH)
     app = connexion.AsyncApp(__name__, lifespan=_lifespan(services))
     # The bundle, not the file: connexion then reads one document whose refs stay internal
     # (and renders no Jinja2), and validates with the same schemas partners see.
@@ -84,11 +100,12 @@ def create_app(services: Services) -> ASGIApp:
     app.add_error_handler(OAuthScopeProblem, problems.on_problem)
     app.add_error_handler(HTTPException, problems.on_http_error)
     app.add_error_handler(Exception, problems.on_unexpected)
-    routed = with_spec_documents(_with_websocket_feed(app))
+    routed = with_spec_documents(_with_root_redirect(_with_websocket_feed(app)))
     limited = RateLimiter(routed, settings.rate_limit) if settings.rate_limit else routed
-    return RequestContext(
-        limited,
-        max_body_bytes=settings.max_body_bytes,
-        allow_for=resources.allow_table(),
-        services=services,
+    allow_for = resources.allow_table(extra={"/": list(ROOT_METHODS)})
+    served = RequestContext(
+        limited, max_body_bytes=settings.max_body_bytes, allow_for=allow_for, services=services
     )
+    # Outermost: preflights are answered before auth and rate limits, and every answer
+    # (a 413 of RequestContext too) carries the CORS headers.
+    return Cors(served, origins=settings.cors_origins, allow_for=allow_for)

@@ -22,11 +22,16 @@ _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 _CORRELATION = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def scope_header(scope: Scope, name: bytes) -> str | None:
+    """The first value of a request header (``name`` in lower case), or None."""
     for key, value in scope.get("headers", ()):
         if key == name:
             return str(value.decode("latin-1"))
     return None
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
 
 
 class RequestContext:
@@ -49,7 +54,7 @@ class RequestContext:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        request_id = "req_" + secrets.token_hex(12)
+        request_id = new_request_id()
         scope["gledger.request_id"] = request_id
         scope["gledger.allow_for"] = self.allow_for
         scope["gledger.services"] = self.services
@@ -93,11 +98,11 @@ class RequestContext:
     @staticmethod
     def _echoed_headers(scope: Scope, request_id: str) -> Sequence[tuple[bytes, bytes]]:
         headers = [(b"x-gledger-request-id", request_id.encode())]
-        correlation = _header(scope, b"x-correlation-id")
+        correlation = scope_header(scope, b"x-correlation-id")
         if correlation is not None and _CORRELATION.match(correlation):
             scope["gledger.correlation_id"] = correlation
             headers.append((b"x-correlation-id", correlation.encode()))
-        trace = _TRACEPARENT.match(_header(scope, b"traceparent") or "")
+        trace = _TRACEPARENT.match(scope_header(scope, b"traceparent") or "")
         if trace and trace.group(1) != "0" * 32:
             span = secrets.token_hex(8)
             headers.append(
@@ -107,7 +112,7 @@ class RequestContext:
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
         """The whole body, or None once it is over the limit."""
-        declared = _header(scope, b"content-length")
+        declared = scope_header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             return None
         chunks: list[bytes] = []

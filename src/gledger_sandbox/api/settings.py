@@ -47,6 +47,8 @@ class Settings:
     validate_responses: bool = False
     rate_limit: RateLimit | None = None
     """Requests per window and credential; None serves without limits."""
+    cors_origins: tuple[str, ...] = ()
+    """Origins whose browsers may call the API (``*``: any); none: no CORS headers."""
     default_tenant: bool = True
     event_retention_seconds: float = 30 * 24 * 3600
     event_retention_count: int = 1_000_000

@@ -153,6 +153,9 @@ def create_entry(store: LedgerStore, spec: EntrySpec, *, reverses: str | None = 
                 store.expire_later(entry)
         check_flags(store, entry.lines)
         store.events.append(events.ENTRY_CREATED, entry)
+        if entry.status is EntryStatus.POSTED:
+            # Every way an entry reaches posted says so: partners subscribe to entry.posted.
+            store.events.append(events.ENTRY_POSTED, entry)
         return entry
 
 

@@ -115,6 +115,8 @@ def _writes(scenario: Scenario) -> list[Write]:
     write("account.updated", client.patch(f"/v1/accounts/{account['id']}", json={"name": "x"}))
     lines = (("kit_cash", "debit", 55), ("kit_revenue", "credit", 55))
     posted = write("entry.created", client.post("/v1/entries", json=scenario.entry(*lines)))
+    # An entry created posted emits entry.posted right after its entry.created.
+    made.append(Write("entry.posted", posted["id"], made[-1].response))
     pending = write(
         "entry.created", client.post("/v1/entries", json=scenario.entry(*lines, status="pending"))
     )
@@ -129,7 +131,8 @@ def _writes(scenario: Scenario) -> list[Write]:
     if client.post("/v1/entries", json=unbalanced).status_code != 422:
         raise ScenarioBroken("an unbalanced entry was not refused with 422")
     reversal = client.post(f"/v1/entries/{posted['id']}/reverse")
-    write("entry.created", reversal)
+    reversing = write("entry.created", reversal)
+    made.append(Write("entry.posted", reversing["id"], reversal))
     made.append(Write("entry.reversed", posted["id"], reversal))
     return made
 

@@ -129,7 +129,11 @@ def _make_events(scenario: Scenario, endpoint_id: str) -> set[tuple[str, str]]:
         client.post("/v1/ledgers", json={"name": scenario.key("hook")}), 201, doing="a ledger"
     )
     entry = scenario.post_entry(("kit_cash", "debit", 77), ("kit_revenue", "credit", 77))
-    wanted = {("ledger.created", ledger["id"]), ("entry.created", entry["id"])}
+    wanted = {
+        ("ledger.created", ledger["id"]),
+        ("entry.created", entry["id"]),
+        ("entry.posted", entry["id"]),
+    }
     if scenario.target.spec.has("testWebhookEndpoint"):
         ping = client.post(f"/v1/webhook-endpoints/{endpoint_id}/test")
         if ping.is_success:
