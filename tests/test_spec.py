@@ -11,7 +11,7 @@ from typing import Any
 
 from gledger_sandbox import resources
 from gledger_sandbox.api.operations import HANDLERS
-from gledger_sandbox.specfile import bundle, inlined, validate
+from gledger_sandbox.specfile import bundle, followed, inlined, validate
 
 
 def test_prance_finds_the_spec_valid() -> None:
@@ -33,8 +33,9 @@ def test_swagger_ui_prefills_nothing_that_fails_or_poisons_a_key() -> None:
         for method, op in item.items():
             if method not in resources.METHODS:
                 continue
-            for parameter in op.get("parameters", []) + item.get("parameters", []):
-                schema = parameter.get("schema", {})
+            for named in op.get("parameters", []) + item.get("parameters", []):
+                parameter = followed(document, named)
+                schema = followed(document, parameter.get("schema", {}))
                 prefilled = parameter.get("example", schema.get("example"))
                 where = f"{method.upper()} {path} {parameter['name']}"
                 if parameter["in"] == "path":
@@ -45,7 +46,7 @@ def test_swagger_ui_prefills_nothing_that_fails_or_poisons_a_key() -> None:
                     # A value of an enum (a kind, a status) filters validly; nothing else is prefilled.
                     assert prefilled is None or prefilled in schema.get("enum", ()), where
     entry = document["paths"]["/v1/entries"]["post"]["requestBody"]["content"]["application/json"]
-    example = entry["schema"]["example"]
+    example = followed(document, entry["schema"])["example"]
     assert example["ledger_id"] == "ldg_your_ledger_id" and "external_id" not in example
     assert all("account_code" in line for line in example["lines"])
 

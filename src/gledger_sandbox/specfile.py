@@ -130,6 +130,16 @@ def inlined(root: Path | None = None) -> tuple[str, ...]:
     return _bundled((root or resources.root_spec()).resolve())[1]
 
 
+def followed(document: dict[str, Any], node: Any) -> Any:
+    """``node``, or what its ``#/...`` reference names in ``document`` (the bundle)."""
+    while isinstance(node, dict) and isinstance(node.get("$ref"), str):
+        target: Any = document
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part.replace("~1", "/").replace("~0", "~")]
+        node = target
+    return node
+
+
 @cache
 def bundle_json() -> bytes:
     """The shipped spec's bundle as compact JSON, encoded once (the server sends these bytes)."""

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from gledger_sandbox import resources
-from gledger_sandbox.specfile import bundle
+from gledger_sandbox.specfile import bundle, followed
 from tests.conftest import ServerThread, new_sandbox
 
 PLACEHOLDER_LEDGER = "ldg_your_ledger_id"
@@ -26,8 +26,10 @@ NOT_SENT = ("createWebhookEndpoint",)
 
 def prefilled(path: str, item: dict[str, Any], op: dict[str, Any]) -> dict[str, Any]:
     url, params, headers = path, {}, {}
-    for parameter in op.get("parameters", []) + item.get("parameters", []):
-        schema = parameter.get("schema", {})
+    document = bundle()
+    for named in op.get("parameters", []) + item.get("parameters", []):
+        parameter = followed(document, named)
+        schema = followed(document, parameter.get("schema", {}))
         value = parameter.get("example", schema.get("example", schema.get("default")))
         if parameter["in"] == "path":
             url = url.replace("{" + parameter["name"] + "}", str(value))
@@ -41,7 +43,8 @@ def prefilled(path: str, item: dict[str, Any], op: dict[str, Any]) -> dict[str, 
     content = op.get("requestBody", {}).get("content", {})
     for media, key in (("application/json", "json"), ("application/x-www-form-urlencoded", "data")):
         if media in content:
-            body = content[media].get("example", content[media].get("schema", {}).get("example"))
+            schema = followed(document, content[media].get("schema", {}))
+            body = content[media].get("example", schema.get("example"))
             if body is not None:
                 request[key] = body
     return request
