@@ -18,38 +18,44 @@ from sortedcontainers import SortedKeyList, SortedList
 BATCH = 1000
 """Items removed per step: a millisecond or two of freeing."""
 
-_CONTAINERS = (dict, list, deque, set, SortedList, SortedKeyList)
+_SORTED = frozenset({SortedList, SortedKeyList})
+_CONTAINERS = frozenset({dict, list, deque, set}) | _SORTED
+"""Exact types (a type check per item must be cheap: no ABC ``isinstance``)."""
 
 
 def dismantle(*roots: object, batch: int = BATCH) -> Iterator[None]:
     """Empty the containers held by ``roots`` (and the containers inside them), step by step."""
     pending: list[Any] = [part for root in roots for part in _containers_of(root)]
-    removed = 0
+    budget = batch
     while pending:
         container = pending.pop()
+        if type(container) in _SORTED:  # empty its inner lists instead
+            pending += _containers_of(container)
+            continue
         while container:
-            item = _remove_one(container)
-            # A container inside is emptied in its own turn, not freed whole with this item.
-            pending.extend(part for part in _inner(item) if part)
-            del item
-            removed += 1
-            if removed % batch == 0:
+            taken = _take(container, min(budget, len(container)))
+            # A container inside is emptied in its own turn, not freed whole with this batch.
+            pending += [part for part in taken if type(part) in _CONTAINERS and part]
+            budget -= len(taken)
+            del taken  # frees the batch (what nothing else holds)
+            if budget <= 0:
                 yield
+                budget = batch
         del container
 
 
 def _containers_of(root: object) -> list[Any]:
     """The containers ``root`` holds itself (objects inside it are not walked: name them)."""
     held = getattr(root, "__dict__", {})
-    return [value for value in held.values() if isinstance(value, _CONTAINERS)]
+    return [value for value in held.values() if type(value) in _CONTAINERS]
 
 
-def _remove_one(container: Any) -> Any:
-    if isinstance(container, dict):
-        return container.popitem()
-    return container.pop()
-
-
-def _inner(item: Any) -> list[Any]:
-    values = item if isinstance(item, tuple) else (item,)
-    return [value for value in values if isinstance(value, _CONTAINERS)]
+def _take(container: Any, count: int) -> list[Any]:
+    """Remove ``count`` items (a dict's values) from ``container``, and return them."""
+    if type(container) is dict:
+        return [container.popitem()[1] for _ in range(count)]
+    if type(container) is list:
+        taken = container[-count:]
+        del container[-count:]
+        return taken
+    return [container.pop() for _ in range(count)]
