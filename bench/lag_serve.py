@@ -2,7 +2,9 @@
 
 Used by ``loop_block.py``. A task on the server's own loop asks to wake every millisecond;
 whenever it wakes late by more than 2 ms it appends one JSON line to ``BENCH_LAG_LOG`` (when,
-how late). A late wake-up means the loop ran something else that long without yielding. The
+how late, and the CPU time the process used meanwhile). A late wake-up means the loop ran
+something else that long without yielding, or the machine did not run the process: on a shared
+machine ``cpu_ms`` tells the two apart (the loop busy for ``cpu_ms`` of the ``lag_ms``). The
 server itself is the unchanged CLI of whatever code is on ``PYTHONPATH``.
 
     BENCH_LAG_LOG=/tmp/lag.jsonl python bench/lag_serve.py --port 18080 --api-key gls_bench
@@ -28,11 +30,13 @@ REPORTED = 0.002
 async def _probe(path: str) -> None:
     with open(path, "a", encoding="utf-8") as out:
         while True:
-            began = time.perf_counter()
+            began, cpu = time.perf_counter(), time.process_time()
             await asyncio.sleep(TICK)
             late = time.perf_counter() - began - TICK
             if late > REPORTED:
-                out.write(json.dumps({"at": time.time(), "lag_ms": round(late * 1000, 2)}) + "\n")
+                busy = time.process_time() - cpu
+                row = {"at": time.time(), "lag_ms": round(late * 1000, 2)}
+                out.write(json.dumps({**row, "cpu_ms": round(busy * 1000, 2)}) + "\n")
                 out.flush()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -67,3 +68,6 @@ class Services:
     runner: SandboxRunner
     tenant_creation_keys: IdempotencyStore = field(default_factory=IdempotencyStore)
     """Idempotency keys of POST /v1/sandbox/tenants, which has no tenant yet to scope them to."""
+    seeding_turns: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Held by one seeding slice at a time: many sandboxes seeding at once still hold the loop
+    one slice per turn, not one slice each."""

@@ -16,32 +16,40 @@ from gledger_sandbox.domain.clock import wall_clock
 from gledger_sandbox.domain.idempotency import IdempotencyStore
 from gledger_sandbox.domain.tenants import SCOPES, Tenant, TenantBuild, TenantRegistry
 
-SEEDING_SLICE_SECONDS = 0.004
-"""How long seeding runs before it lets other requests in (a few steps of a few ms at most)."""
+SEEDING_SLICE_SECONDS = 0.002
+"""How long seeding runs before it lets other requests in (the step under way ends first)."""
 
 
 async def seed_in_slices(build: TenantBuild) -> Tenant:
     """Seed a tenant aside in short slices, yielding to the loop between them, then take it in.
 
-    Four visitors creating sandboxes at once must not stall every other tenant's requests.
+    Four visitors creating sandboxes at once must not stall every other tenant's requests: one
+    slice runs per turn of the loop, whoever's it is, then every other ready task runs.
     """
     registry: TenantRegistry = services().registry
+    turns: asyncio.Lock = services().seeding_turns
     try:
-        await _in_slices(build.steps)
+        await _in_slices(build.steps, turns)
     except BaseException:
         registry.abandon(build)
         raise
     made = registry.finish(build)
-    await _in_slices(build.release)  # a reset lets go of the old state the same way
+    await _in_slices(build.release, turns)  # a reset lets go of the old state the same way
     return made
 
 
-async def _in_slices(steps: Iterator[None]) -> None:
-    deadline = time.perf_counter() + SEEDING_SLICE_SECONDS
-    for _ in steps:
-        if time.perf_counter() >= deadline:
-            await asyncio.sleep(0)
+async def _in_slices(steps: Iterator[None], turns: asyncio.Lock) -> None:
+    """Run ``steps`` a slice at a time, each slice in a turn of its own (turns go round)."""
+    more = True
+    while more:
+        async with turns:
             deadline = time.perf_counter() + SEEDING_SLICE_SECONDS
+            more = False
+            for _ in steps:
+                if time.perf_counter() >= deadline:
+                    more = True
+                    break
+        await asyncio.sleep(0)
 
 
 def _creation_keys() -> tuple[IdempotencyStore, datetime]:
