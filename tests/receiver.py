@@ -7,6 +7,8 @@ port closed, so connections are refused) and come back on the same port.
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -93,3 +95,44 @@ class Receiver:
                 raise AssertionError(f"{len(self.delivered())} of {count} webhooks arrived")
             time.sleep(0.01)
         return self.delivered()
+
+
+@dataclass
+class SilentReceiver:
+    """A receiver that accepts every connection and never answers (a stuck endpoint)."""
+
+    _sock: socket.socket = field(default_factory=socket.socket)
+    _held: list[socket.socket] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._sock.getsockname()[1]}/hooks"
+
+    @property
+    def accepted(self) -> int:
+        with self._lock:
+            return len(self._held)
+
+    def start(self) -> SilentReceiver:
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(1024)
+        threading.Thread(target=self._hold, daemon=True).start()
+        return self
+
+    def _hold(self) -> None:
+        while True:
+            try:
+                connection, _ = self._sock.accept()
+            except OSError:
+                return  # closed by stop()
+            with self._lock:
+                self._held.append(connection)
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+        self._sock.close()
+        with self._lock:
+            for connection in self._held:
+                connection.close()

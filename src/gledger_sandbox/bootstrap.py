@@ -24,6 +24,7 @@ from gledger_sandbox.domain.events import Retention
 from gledger_sandbox.domain.tenants import TenantPolicy, TenantRegistry
 from gledger_sandbox.domain.webhook_models import RetryPolicy
 from gledger_sandbox.seeding.profiles import Seeder
+from gledger_sandbox.webhooks.fair_share import FairShare
 from gledger_sandbox.webhooks.worker import DeliveryWorker
 
 if TYPE_CHECKING:
@@ -36,7 +37,8 @@ def build_services(settings: Settings) -> Services:
     """The registry, seeded with the default tenant unless the settings say otherwise."""
     seeder = Seeder(resources.fixtures_dir())
     hooks = settings.webhooks
-    worker = DeliveryWorker(event_bytes, timeout=hooks.timeout_seconds)
+    share = FairShare(hooks.attempts_in_flight, hooks.tenant_share, hooks.endpoint_share)
+    worker = DeliveryWorker(event_bytes, timeout=hooks.timeout_seconds, share=share)
     runner = SandboxRunner(worker, settings.tick_seconds)
     policy = TenantPolicy(
         retention=Retention(

@@ -146,3 +146,19 @@ def test_count_retention_never_costs_a_delivery() -> None:
         for n in range(10):
             store.create_ledger(f"L{n}", None, {})
     assert made == [10] and len(store.events) == 5
+
+
+def test_a_retry_is_timed_from_the_end_of_the_failed_attempt_not_its_start() -> None:
+    hooks, store = setup()
+    hooks.create_endpoint(EndpointSpec("http://x.test/"), "whsec_AA")
+    store.create_ledger("one", None, {})
+    hooks.collect()
+    (delivery,) = hooks.take_due()
+    started = hooks.now()
+    store.clock.advance(5)  # the receiver held the attempt until its 5 s timeout
+    timed_out = Attempt(1, started, 5000.0, None, "no answer within 5 s", ended_at=hooks.now())
+    hooks.finish_attempt(delivery, timed_out)
+    assert delivery.next_attempt_at == started + timedelta(seconds=10)
+    assert hooks.take_due() == []  # not due at once when the attempt ends
+    store.clock.advance(5)
+    assert hooks.take_due() == [delivery]

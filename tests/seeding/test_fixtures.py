@@ -170,3 +170,30 @@ def _everything_events(client: httpx.Client) -> list[list[dict[str, Any]]]:
         if not body["has_more"]:
             return pages
         after = body["next_after"]
+
+
+def test_sandboxes_seeded_at_the_same_time_are_byte_identical_to_one_seeded_alone(
+    server: ServerThread,
+) -> None:
+    """Seeding runs in slices that interleave; each tenant's story reads only its own state."""
+    import threading
+
+    alone = new_sandbox(server, fixture="merchant", seed=42, clock_start=CLOCK)
+    together: list[Any] = []
+
+    def create() -> None:
+        together.append(new_sandbox(server, fixture="merchant", seed=42, clock_start=CLOCK))
+
+    threads = [threading.Thread(target=create) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(together) == 3
+    with alone.client:
+        expected = [_everything(alone.client, p) for p in ("/v1/entries", "/v1/payouts")]
+        for box in together:
+            with box.client:
+                assert [_everything(box.client, p) for p in ("/v1/entries", "/v1/payouts")] == (
+                    expected
+                )

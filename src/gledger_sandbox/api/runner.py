@@ -115,7 +115,7 @@ class SandboxRunner:
         running = self._running(tenant)
         for delivery in due:
             task = asyncio.get_running_loop().create_task(
-                self.worker.attempt(tenant.webhooks, delivery)
+                self.worker.attempt(tenant.id, tenant.webhooks, delivery)
             )
             running[delivery.id] = task
             task.add_done_callback(functools.partial(_forget, running, delivery.id))

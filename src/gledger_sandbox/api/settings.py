@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -28,6 +29,12 @@ class WebhookSettings:
     """Multiplies the schedule: 0.001 compresses ten hours into 36 seconds."""
     jitter: float = 0.1
     timeout_seconds: float = 5.0
+    attempts_in_flight: int = 64
+    """Attempts under way at once, server-wide; the two shares below keep it fair."""
+    tenant_share: int = 16
+    """Attempts one tenant may have under way (below the server's, so none can fill it)."""
+    endpoint_share: int = 4
+    """Attempts one endpoint may have under way (a stuck receiver holds only these)."""
     secret_grace_seconds: float = 24 * 3600
     """How long a rotated-out secret keeps signing, unless the rotation says otherwise."""
 
@@ -63,3 +70,6 @@ class Services:
     runner: SandboxRunner
     tenant_creation_keys: IdempotencyStore = field(default_factory=IdempotencyStore)
     """Idempotency keys of POST /v1/sandbox/tenants, which has no tenant yet to scope them to."""
+    seeding_turns: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Held by one seeding slice at a time: many sandboxes seeding at once still hold the loop
+    one slice per turn, not one slice each."""

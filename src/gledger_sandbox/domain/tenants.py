@@ -9,11 +9,12 @@ Idle tenants expire on wall time; access tokens expire on their tenant's sandbox
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hmac
 import random
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -24,6 +25,7 @@ from gledger_sandbox.domain.idempotency import IdempotencyStore
 from gledger_sandbox.domain.ids import IdGenerator
 from gledger_sandbox.domain.payouts import Payouts
 from gledger_sandbox.domain.reconciliation_runs import Reconciliations
+from gledger_sandbox.domain.release import dismantle
 from gledger_sandbox.domain.schedule import PostingSchedule
 from gledger_sandbox.domain.settlements import Settlements
 from gledger_sandbox.domain.store import LedgerStore
@@ -76,7 +78,7 @@ class Tenant:
     """Bumped by each reset: feeds reading an older generation's log end."""
 
     def __post_init__(self) -> None:
-        self.fresh_state()
+        self._fresh_state(events_after=0)
 
     @property
     def clock(self) -> SandboxClock:
@@ -89,7 +91,24 @@ class Tenant:
         """
         # One sequence is skipped, so that even a reader at the old log's head is told of the
         # reset (410) instead of reading on into the new data.
-        events_after = self.store.events.last_seq + 1 if self.generation else 0
+        self._fresh_state(self.store.events.last_seq + 1)
+
+    def staged(self, fixture: str, seed: int) -> Tenant:
+        """A stand-in with this tenant's id and a fresh state, to seed aside and ``adopt``."""
+        stand_in = dataclasses.replace(self, fixture=fixture, seed=seed)
+        stand_in._fresh_state(self.store.events.last_seq + 1)
+        return stand_in
+
+    def adopt(self, stand_in: Tenant) -> None:
+        """Take the state seeded on ``stand_in``: one swap, so no request sees it half made."""
+        self.fixture, self.seed = stand_in.fixture, stand_in.seed
+        self.store, self.idempotency = stand_in.store, stand_in.idempotency
+        self.settlements, self.payouts = stand_in.settlements, stand_in.payouts
+        self.schedule, self.reconciliations = stand_in.schedule, stand_in.reconciliations
+        self.webhooks = stand_in.webhooks
+        self.generation += 1
+
+    def _fresh_state(self, events_after: int) -> None:
         self.generation += 1
         clock = SandboxClock(frozen_at=self.clock_start)
         self.store = LedgerStore(
@@ -140,8 +159,34 @@ class AccessToken:
     """On the tenant's sandbox clock."""
 
 
-Seeder = Callable[[Tenant], None]
-"""Fills a fresh tenant from its fixture profile and seed (the seeding package provides it)."""
+Seeder = Callable[[Tenant], Iterator[None]]
+"""Fills a fresh tenant from its fixture profile and seed (the seeding package provides it),
+in steps of a few milliseconds each: the server runs other requests between steps."""
+
+
+def drain(steps: Iterable[None]) -> None:
+    """Run every step at once (start-up, or where nothing else may run meanwhile)."""
+    for _ in steps:
+        pass
+
+
+@dataclass(slots=True)
+class TenantBuild:
+    """A tenant being seeded aside, step by step; nobody sees it until ``TenantRegistry.finish``.
+
+    For a reset, ``tenant`` is a stand-in (same id, fresh state) whose state is swapped into
+    ``resets`` at the end; until then the tenant serves its old data.
+    """
+
+    tenant: Tenant
+    steps: Iterator[None]
+    resets: Tenant | None = None
+    generation: int = 0
+    """The generation of ``resets`` when its reset began."""
+    events_after: int = 0
+    """Where the new event log starts (past the old log's end when the reset began)."""
+    release: Iterator[None] = field(default_factory=lambda: iter(()))
+    """Once a reset is finished: the steps that let go of the old state (see ``release``)."""
 
 
 class TenantRegistry:
@@ -174,6 +219,8 @@ class TenantRegistry:
         self._token_tenants: dict[str, str] = {}
         self._grants: dict[str, dict[str, AccessToken]] = {}
         """Per tenant id, its live tokens, oldest first."""
+        self._building = 0
+        """Tenants being seeded: they count against ``max_tenants`` already."""
 
     def create(
         self,
@@ -185,13 +232,27 @@ class TenantRegistry:
         expires: bool = True,
     ) -> Tenant:
         """A new tenant seeded from ``fixture``; ``expires=False`` pins it (the default tenant)."""
+        build = self.begin_create(fixture, seed, clock_start, api_key=api_key, expires=expires)
+        drain(build.steps)
+        return self.finish(build)
+
+    def begin_create(
+        self,
+        fixture: str = "merchant",
+        seed: int | None = None,
+        clock_start: datetime | None = None,
+        *,
+        api_key: str | None = None,
+        expires: bool = True,
+    ) -> TenantBuild:
+        """A new tenant to seed step by step, then ``finish`` (or ``abandon``)."""
         if fixture not in self.fixtures:
             raise InvalidRequest.at(
                 "/fixture", "validation.invalid_value", f"No fixture profile named {fixture!r}."
             )
         now = self._wall()
         self._sweep(now)
-        if len(self.tenants) >= self.max_tenants:
+        if len(self.tenants) + self._building >= self.max_tenants:
             raise AccessError(
                 "tenant_limit_reached",
                 f"This sandbox server holds its limit of {self.max_tenants} tenants; "
@@ -211,30 +272,68 @@ class TenantRegistry:
             expires_at=now + ttl if ttl else None,
             policy=self.policy,
         )
-        self._seeder(tenant)
-        self.tenants[tenant.id] = tenant
-        self._api_keys[tenant.api_key] = tenant.id
-        self._clients[tenant.client_id] = tenant.id
-        return tenant
+        self._building += 1
+        return TenantBuild(tenant, self._seeder(tenant))
 
     def reset(self, tenant: Tenant, fixture: str | None = None, seed: int | None = None) -> Tenant:
         """Drop a tenant's data and seed it anew; its credentials stay valid."""
+        build = self.begin_reset(tenant, fixture, seed)
+        drain(build.steps)
+        self.finish(build)
+        drain(build.release)
+        return tenant
+
+    def begin_reset(
+        self, tenant: Tenant, fixture: str | None = None, seed: int | None = None
+    ) -> TenantBuild:
+        """A fresh state for ``tenant`` to seed aside step by step, then ``finish``."""
         if fixture is not None and fixture not in self.fixtures:
             raise InvalidRequest.at(
                 "/fixture", "validation.invalid_value", f"No fixture profile named {fixture!r}."
             )
-        tenant.fixture = fixture or tenant.fixture
-        tenant.seed = tenant.seed if seed is None else seed
-        before = tenant.clock.now()
-        tenant.fresh_state()
+        stand_in = tenant.staged(fixture or tenant.fixture, tenant.seed if seed is None else seed)
+        return TenantBuild(
+            stand_in,
+            self._seeder(stand_in),
+            resets=tenant,
+            generation=tenant.generation,
+            events_after=tenant.store.events.last_seq + 1,
+        )
+
+    def finish(self, build: TenantBuild) -> Tenant:
+        """Take in a seeded build: register a new tenant, or swap a reset's state in."""
+        tenant, target = build.tenant, build.resets
+        if target is None:
+            self._building -= 1
+            self.tenants[tenant.id] = tenant
+            self._api_keys[tenant.api_key] = tenant.id
+            self._clients[tenant.client_id] = tenant.id
+            return tenant
+        changed = target.generation != build.generation
+        before = target.clock.now()
+        if changed or target.store.events.last_seq >= build.events_after:
+            # The tenant changed while its new state was seeded (a write, another reset): the
+            # new log would not go on from the old one's end, so seed once more, in place.
+            target.fixture, target.seed = tenant.fixture, tenant.seed
+            target.fresh_state()
+            drain(self._seeder(target))
+        else:
+            old = target.store
+            target.adopt(tenant)
+            build.release = dismantle(old, old.events)
         # The clock restarts: each token keeps the lifetime it had left.
-        shift = tenant.clock.now() - before
-        grants = self._grants.get(tenant.id, {})
+        shift = target.clock.now() - before
+        grants = self._grants.get(target.id, {})
         for token, grant in grants.items():
             grants[token] = replace(grant, expires_at=grant.expires_at + shift)
-        self._seeder(tenant)
-        self.policy.on_events(tenant.id)
-        return tenant
+        self.policy.on_events(target.id)
+        return target
+
+    def abandon(self, build: TenantBuild) -> None:
+        """Drop a build that will not be finished (its request went away)."""
+        build.steps = iter(())
+        if build.resets is None:
+            self._building -= 1
 
     def delete(self, tenant: Tenant) -> None:
         tenant.generation += 1  # its open feeds end

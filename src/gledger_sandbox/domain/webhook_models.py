@@ -69,6 +69,12 @@ class Attempt:
     response_status: int | None
     error: str | None
     """Why no answer came (refused, timed out), or None when one did."""
+    ended_at: datetime | None = None
+    """When it ended on the sandbox clock (None: as it started); the next retry counts from it."""
+
+    @property
+    def ended(self) -> datetime:
+        return self.started_at if self.ended_at is None else max(self.ended_at, self.started_at)
 
     @property
     def succeeded(self) -> bool:

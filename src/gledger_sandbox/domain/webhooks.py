@@ -406,7 +406,9 @@ class Webhooks:
             self._finish(delivery, DeliveryStatus.FAILED)
             return
         delivery.status = DeliveryStatus.PENDING
-        self._schedule(delivery, attempt.started_at + wait)
+        # From the end of the failed attempt: a receiver that timed out after 5 s is not
+        # asked again at once by a "5 s" retry.
+        self._schedule(delivery, attempt.ended + wait)
 
     def _finish(self, delivery: Delivery, status: DeliveryStatus) -> None:
         delivery.status = status

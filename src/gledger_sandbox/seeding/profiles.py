@@ -7,6 +7,7 @@ data, byte for byte, whatever the tenant.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,12 +48,16 @@ class Seeder:
         self._profiles = {p.stem: load_profile(p) for p in sorted(folder.glob("*.yaml"))}
         if not self._profiles:
             raise ValueError(f"no fixture profiles in {folder}")
+        # The first Faker of a process loads its locale's providers (about 100 ms): at
+        # start-up, not inside the first visitor's seeding.
+        Faker("en_US").name()
 
     @property
     def profiles(self) -> frozenset[str]:
         return frozenset(self._profiles)
 
-    def __call__(self, tenant: Tenant) -> None:
+    def __call__(self, tenant: Tenant) -> Iterator[None]:
+        """Seed ``tenant`` in steps of a few milliseconds each (see ``TenantRegistry``)."""
         profile = self._profiles[tenant.fixture]
         fake = Faker("en_US")
         fake.seed_instance(tenant.seed)
@@ -80,5 +85,8 @@ class Seeder:
             charts[spec["key"]] = Chart(
                 ledger.id, spec["currency"], accounts, spec.get("opening_balance")
             )
+            yield
         if profile.scenario is not None:
-            play_scenario(tenant, charts[profile.scenario["ledger"]], profile.scenario, fake)
+            yield from play_scenario(
+                tenant, charts[profile.scenario["ledger"]], profile.scenario, fake
+            )

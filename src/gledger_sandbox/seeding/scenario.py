@@ -16,6 +16,7 @@ up to each event's time before it, so the story ends as the sandbox itself would
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -113,8 +114,14 @@ def _business(story: Story, start: datetime) -> list[treasury.Moment]:
     return found
 
 
-def play_scenario(tenant: Tenant, chart: Chart, config: dict[str, Any], fake: Faker) -> None:
-    """Play the scenario's business events, oldest first, ending at the tenant's now."""
+def play_scenario(
+    tenant: Tenant, chart: Chart, config: dict[str, Any], fake: Faker
+) -> Iterator[None]:
+    """Play the scenario's business events, oldest first, ending at the tenant's now.
+
+    A step per business event (a millisecond or two of work): the caller may let other work run
+    between steps. Each tenant's story reads only its own state, so interleaving changes nothing.
+    """
     now = tenant.clock.now()
     story = Story(tenant, chart, config, fake, random.Random(tenant.seed), now)
     start = now - timedelta(days=config["days"])
@@ -134,4 +141,5 @@ def play_scenario(tenant: Tenant, chart: Chart, config: dict[str, Any], fake: Fa
     for when, event in sorted(moments, key=lambda moment: moment[0]):
         tenant.schedule.run_due(tenant.store, when)
         event(story, when)
+        yield
     tenant.schedule.run_due(tenant.store, now)

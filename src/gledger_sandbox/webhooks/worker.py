@@ -1,7 +1,8 @@
 """The delivery worker: makes webhook attempts over HTTP and reports each outcome.
 
-One ``httpx.AsyncClient`` for the whole server, a timeout per attempt, and a cap on attempts in
-flight, so a slow receiver costs a waiting coroutine, never a thread. ``webhook-timestamp`` is
+One ``httpx.AsyncClient`` for the whole server, a timeout per attempt, and fair shares of the
+attempts in flight (``fair_share``: per endpoint, per tenant, server-wide), so a slow receiver
+costs a waiting coroutine, never a thread, and never another tenant's turn. ``webhook-timestamp`` is
 wall-clock time (receivers check it against their own clock to refuse replays); the sandbox time
 of the change is in the payload's ``created_at``.
 """
@@ -20,6 +21,7 @@ from gledger_sandbox.domain.clock import wall_clock
 from gledger_sandbox.domain.events import Event
 from gledger_sandbox.domain.webhook_models import Attempt, Delivery
 from gledger_sandbox.domain.webhooks import Webhooks
+from gledger_sandbox.webhooks.fair_share import FairShare
 from gledger_sandbox.webhooks.signing import signature_header
 
 SEQUENCE_HEADER = "x-gledger-sequence"
@@ -32,18 +34,20 @@ class DeliveryWorker:
         render: Callable[[Event], bytes],
         *,
         timeout: float = 5.0,
-        concurrency: int = 64,
+        share: FairShare | None = None,
         wall: Callable[[], datetime] = wall_clock,
     ) -> None:
         self._render = render
         self.timeout = timeout
-        self._slots = asyncio.Semaphore(concurrency)
+        self.share = share or FairShare()
         self._wall = wall
         self._client: httpx.AsyncClient | None = None
 
     async def start(self) -> None:
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(self.timeout),
+            # Never a queue of its own: the fair share decides who waits.
+            limits=httpx.Limits(max_connections=self.share.total),
             follow_redirects=False,
             headers={"user-agent": f"gledger-sandbox-webhooks/{__version__}"},
         )
@@ -68,11 +72,11 @@ class DeliveryWorker:
             "x-gledger-attempt": str(len(delivery.attempts) + 1),
         }
 
-    async def attempt(self, webhooks: Webhooks, delivery: Delivery) -> Attempt:
+    async def attempt(self, tenant_id: str, webhooks: Webhooks, delivery: Delivery) -> Attempt:
         """Send one attempt of a delivery taken from ``webhooks`` and record its outcome there."""
         finished = False
         try:
-            async with self._slots:
+            async with self.share.slot(tenant_id, delivery.endpoint_id):
                 started_at = webhooks.now()
                 began = time.perf_counter()
                 status, error = await self._outcome(webhooks, delivery)
@@ -82,6 +86,7 @@ class DeliveryWorker:
                     duration_ms=round((time.perf_counter() - began) * 1000, 3),
                     response_status=status,
                     error=error,
+                    ended_at=webhooks.now(),
                 )
                 webhooks.finish_attempt(delivery, attempt)
                 finished = True
