@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from gledger_sandbox.domain.tenants import MAX_TOKENS_PER_TENANT, Tenant, TenantRegistry
@@ -9,8 +10,8 @@ from gledger_sandbox.domain.tenants import MAX_TOKENS_PER_TENANT, Tenant, Tenant
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
-def _unseeded(_tenant: Tenant) -> None:
-    return None
+def _unseeded(_tenant: Tenant) -> Iterator[None]:
+    yield from ()
 
 
 def _registry() -> tuple[TenantRegistry, Tenant]:
