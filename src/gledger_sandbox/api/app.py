@@ -85,10 +85,15 @@ def create_app(services: Services) -> ASGIApp:
     app.add_error_handler(HTTPException, problems.on_http_error)
     app.add_error_handler(Exception, problems.on_unexpected)
     routed = _with_websocket_feed(app)
-    limited = RateLimiter(routed, settings.rate_limit) if settings.rate_limit else routed
+    limited = (
+        RateLimiter(routed, settings.rate_limit, services.registry)
+        if settings.rate_limit
+        else routed
+    )
     return RequestContext(
         limited,
         max_body_bytes=settings.max_body_bytes,
+        body_timeout=settings.connections.body_timeout,
         allow_for=resources.allow_table(),
         services=services,
     )
