@@ -34,12 +34,15 @@ def _addresses(text: str) -> tuple[str, ...]:
     import ipaddress
 
     addresses = _names(text)
+    if addresses == ("*",):
+        return addresses
     for address in addresses:
         try:
-            ipaddress.ip_network(address, strict=False)
+            ipaddress.ip_network(address)
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"{address!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24)"
+                f"{address!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24; "
+                "or * alone for any)"
             ) from None
     return addresses
 
@@ -89,7 +92,7 @@ def _connection_options(serve: Any) -> None:
         type=_addresses,
         default=(),
         metavar="ADDR,ADDR",
-        help="reverse proxies (addresses or networks) whose X-Forwarded-For and "
+        help="reverse proxies (addresses or networks, or * for any) whose X-Forwarded-For and "
         "X-Forwarded-Proto are believed (default: none, the socket's peer is the client)",
     )
 

@@ -6,6 +6,7 @@ that the server answers (408) or closes within the timeout, rather than holding 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -124,6 +125,17 @@ def test_a_slow_head_does_not_hold_the_connection_on_keep_alive(impatient: Serve
         kept.sendall(b"Host: 127.0.0.1\r\n")
         received, elapsed = _until_closed(kept)
     assert received.startswith(b"HTTP/1.1 408 "), received
+    assert elapsed < TIMEOUT + SLACK
+
+
+def test_a_head_past_64_kib_gets_431_however_fast_it_comes(impatient: ServerThread) -> None:
+    with _open(impatient) as large:
+        large.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: ")
+        with contextlib.suppress(OSError):  # the server may close while we still write
+            large.sendall(b"x" * 100 * 1024)
+        received, elapsed = _until_closed(large)
+    assert received.startswith(b"HTTP/1.1 431 "), received[:200]
+    assert _problem(received)["code"] == "request_header_fields_too_large"
     assert elapsed < TIMEOUT + SLACK
 
 

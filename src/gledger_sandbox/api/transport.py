@@ -7,7 +7,9 @@ here adds the missing bounds (the body's deadline is :class:`~.middleware.Reques
 - a connection with no request under way is closed after ``keep_alive_timeout`` seconds,
   whether it is new or between requests;
 - a request head must be complete ``header_timeout`` seconds after its first byte, else the
-  answer is 408 ``request_timeout`` and the connection closes.
+  answer is 408 ``request_timeout`` and the connection closes;
+- a request head may hold at most :data:`MAX_HEAD_BYTES` (the request line and every header),
+  else the answer is 431 ``request_header_fields_too_large`` (httptools sets no bound).
 
 On shutdown the streams are told first (SSE ends with a last comment, WebSockets close with
 1001), then uvicorn waits ``shutdown_timeout`` seconds at most for requests under way.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import socket
+from http import HTTPStatus
 from typing import Any
 
 import uvicorn
@@ -27,15 +30,18 @@ from gledger_sandbox.api.problems import PROBLEM_JSON, problem_body
 from gledger_sandbox.api.settings import ConnectionSettings, Services
 
 STREAMS_GRACE = 2.0
-"""Seconds a stopping server gives open streams to say goodbye before closing connections."""
+"""Seconds (of the shutdown timeout) a stopping server gives open streams to say goodbye."""
+
+MAX_HEAD_BYTES = 64 * 1024
 
 
-def timeout_answer(detail: str, request_id: str) -> bytes:
-    """A whole HTTP/1.1 408 response that closes the connection."""
-    body = problem_body(408, "request_timeout", detail, request_id)
+def closing_answer(status: int, code: str, detail: str) -> bytes:
+    """A whole HTTP/1.1 problem response that closes the connection, for a head never read."""
+    request_id = "req_" + secrets.token_hex(12)
+    body = problem_body(status, code, detail, request_id)
     return b"".join(
         [
-            b"HTTP/1.1 408 Request Timeout\r\n",
+            b"HTTP/1.1 %d %s\r\n" % (status, HTTPStatus(status).phrase.encode()),
             b"content-type: " + PROBLEM_JSON.encode() + b"\r\n",
             b"content-length: %d\r\n" % len(body),
             b"x-gledger-request-id: " + request_id.encode() + b"\r\n",
@@ -54,6 +60,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
         self._in_head = False
+        self._head_bytes = 0
         self._upgraded = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -67,7 +74,16 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if not self._in_head:
             self._disarm()  # the idle wait is over; a head's deadline is kept until it ends
+        waiting = self.cycle is None or self.cycle.response_complete
+        if waiting or self._in_head:
+            self._head_bytes += len(data)  # an over-count by the bytes before the head: fine
         super().data_received(data)
+        if self._in_head and self._head_bytes > MAX_HEAD_BYTES and not self._upgraded:
+            detail = f"The request line and headers exceed {MAX_HEAD_BYTES} bytes."
+            self._disarm()
+            self.transport.write(closing_answer(431, "request_header_fields_too_large", detail))
+            self.transport.close()
+            return
         waiting = self.cycle is None or self.cycle.response_complete
         if self._upgraded or self.transport.is_closing() or not waiting:
             return
@@ -82,6 +98,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        self._head_bytes = 0
         self._disarm()
         super().on_headers_complete()
 
@@ -105,7 +122,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             return
         if self._in_head:
             detail = f"The request head did not arrive within {self.header_timeout:g} s."
-            self.transport.write(timeout_answer(detail, "req_" + secrets.token_hex(12)))
+            self.transport.write(closing_answer(408, "request_timeout", detail))
         self.transport.close()
 
 
@@ -115,12 +132,13 @@ class SandboxServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, services: Services | None) -> None:
         super().__init__(config)
         self.services = services
+        self.streams_grace = min(STREAMS_GRACE, config.timeout_graceful_shutdown or STREAMS_GRACE)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for listener in self.servers:
             listener.close()  # no new streams meanwhile (super closes them again: harmless)
         if self.services is not None:
-            await self.services.runner.end_feeds(STREAMS_GRACE)
+            await self.services.runner.end_feeds(self.streams_grace)
         await super().shutdown(sockets)
 
 
