@@ -128,6 +128,21 @@ def test_a_slow_head_does_not_hold_the_connection_on_keep_alive(impatient: Serve
     assert elapsed < TIMEOUT + SLACK
 
 
+def test_bytes_that_trickle_after_an_answer_do_not_hold_the_connection(
+    impatient: ServerThread,
+) -> None:
+    """A GET's announced body is not read; what trickles in after the answer is bounded too."""
+    with _open(impatient) as trickle:
+        trickle.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n")
+        assert trickle.recv(65536).startswith(b"HTTP/1.1 200 ")
+        start = time.monotonic()
+        with pytest.raises(OSError):
+            for _ in range(100):
+                trickle.sendall(b" ")
+                time.sleep(TIMEOUT / 5)
+        assert time.monotonic() - start < TIMEOUT + SLACK
+
+
 def test_a_head_past_64_kib_gets_431_however_fast_it_comes(impatient: ServerThread) -> None:
     with _open(impatient) as large:
         large.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: ")

@@ -59,6 +59,8 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
+        self._idle = False
+        """The deadline is the wait for a first byte (else for the end of a head)."""
         self._in_head = False
         self._head_bytes = 0
         self._upgraded = False
@@ -66,28 +68,29 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm(self.timeout_keep_alive)
+        self._idle = True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if not self._in_head:
+        if self._idle:
             self._disarm()  # the idle wait is over; a head's deadline is kept until it ends
         waiting = self.cycle is None or self.cycle.response_complete
         if waiting or self._in_head:
             self._head_bytes += len(data)  # an over-count by the bytes before the head: fine
         super().data_received(data)
-        if self._in_head and self._head_bytes > MAX_HEAD_BYTES and not self._upgraded:
+        if self._upgraded or self.transport.is_closing():
+            return  # a WebSocket now, or refused by the parser (400)
+        if self._in_head and self._head_bytes > MAX_HEAD_BYTES:
             detail = f"The request line and headers exceed {MAX_HEAD_BYTES} bytes."
             self._disarm()
             self.transport.write(closing_answer(431, "request_header_fields_too_large", detail))
             self.transport.close()
             return
         waiting = self.cycle is None or self.cycle.response_complete
-        if self._upgraded or self.transport.is_closing() or not waiting:
-            return
-        if self._deadline is None:
+        if waiting and self._deadline is None:
             # A head begun, or bytes after a finished request (a body nobody read): either way
             # the next head has header_timeout to arrive.
             self._arm(self.header_timeout)
@@ -112,6 +115,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._deadline = self.loop.call_later(seconds, self._timed_out)
 
     def _disarm(self) -> None:
+        self._idle = False
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
