@@ -42,7 +42,8 @@ TEST_SETTINGS = Settings(
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[ServerThread]:
-    with ServerThread(sandbox_app(TEST_SETTINGS)[0]) as running:
+    app, services = sandbox_app(TEST_SETTINGS)
+    with ServerThread(app, services=services) as running:
         yield running
 
 

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp
 from gledger_sandbox import resources
 from gledger_sandbox.api.app import create_app
 from gledger_sandbox.api.runner import SandboxRunner
-from gledger_sandbox.api.settings import Services, Settings
+from gledger_sandbox.api.settings import ConnectionSettings, Services, Settings
 from gledger_sandbox.api.streams import event_bytes
 from gledger_sandbox.domain.events import Retention
 from gledger_sandbox.domain.tenants import TenantPolicy, TenantRegistry
@@ -110,17 +110,19 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve_on(app: ASGIApp, sock: socket.socket, log_level: str) -> None:
-    """Serve ``app`` with uvicorn on an already bound socket until interrupted."""
-    import uvicorn
-
-    uvicorn.Server(uvicorn.Config(app, log_level=log_level)).run(sockets=[sock])
-
-
 def sandbox_app(settings: Settings | None = None) -> tuple[ASGIApp, Services]:
     """A ready sandbox: the ASGI app and the services behind it."""
     services = build_services(settings or Settings())
     return create_app(services), services
+
+
+def serve(app: ASGIApp, services: Services, sock: socket.socket, log_level: str) -> None:
+    """Serve the sandbox on an already bound socket (``listen``) until SIGINT or SIGTERM."""
+    from gledger_sandbox.api.transport import SandboxServer, server_config
+
+    connections = services.settings.connections
+    config = server_config(app, connections, log_level=log_level)
+    SandboxServer(config, services).run(sockets=[sock])
 
 
 class LoopbackServer:
@@ -128,16 +130,28 @@ class LoopbackServer:
 
     The port is the operating system's pick (bound as 0), so parallel runs never collide. The
     contract kit's in-process mode, the pytest plugin and the test suite all serve through it.
+    Given the app's ``services``, it serves with their connection settings and ends open streams
+    when stopped, as ``serve`` does.
     """
 
-    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", start_timeout: float = 30) -> None:
-        import uvicorn
+    def __init__(
+        self,
+        app: ASGIApp,
+        host: str = "127.0.0.1",
+        start_timeout: float = 30,
+        *,
+        services: Services | None = None,
+    ) -> None:
+        from gledger_sandbox.api.transport import SandboxServer, server_config
 
         self.host = host
         self.port = 0
         self.start_timeout = start_timeout
-        config = uvicorn.Config(app, host=host, port=0, log_level="warning", lifespan="on")
-        self.server: uvicorn.Server = uvicorn.Server(config)
+        connections = services.settings.connections if services else ConnectionSettings()
+        config = server_config(
+            app, connections, host=host, port=0, log_level="warning", lifespan="on"
+        )
+        self.server: uvicorn.Server = SandboxServer(config, services)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property
@@ -179,7 +193,8 @@ def contract_against_sandbox(options: ContractOptions) -> ContractReport:
 
     key = "gls_test_contract_" + secrets.token_urlsafe(16)
     settings = Settings(api_key=key, seed=options.seed or 0, validate_responses=True)
-    with LoopbackServer(sandbox_app(settings)[0]) as running:
+    app, services = sandbox_app(settings)
+    with LoopbackServer(app, services=services) as running:
         return run_contract(
             replace(
                 options,

@@ -53,6 +53,73 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+def _addresses(text: str) -> tuple[str, ...]:
+    import ipaddress
+
+    addresses = _names(text)
+    if addresses == ("*",):
+        return addresses
+    for address in addresses:
+        try:
+            ipaddress.ip_network(address)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{address!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24; "
+                "or * alone for any)"
+            ) from None
+    return addresses
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"give a positive number of seconds, not {text!r}")
+    return seconds
+
+
+def _connection_options(serve: Any) -> None:
+    from gledger_sandbox.api.settings import ConnectionSettings
+
+    defaults = ConnectionSettings()
+    timeouts = {
+        "--keep-alive-timeout": (
+            defaults.keep_alive_timeout,
+            "close a connection that sends no request for this long",
+        ),
+        "--header-timeout": (
+            defaults.header_timeout,
+            "answer 408 to a request whose headers take longer to arrive",
+        ),
+        "--body-timeout": (
+            defaults.body_timeout,
+            "answer 408 to a request whose body takes longer to arrive after its headers",
+        ),
+        "--shutdown-timeout": (
+            defaults.shutdown_timeout,
+            "on SIGTERM/SIGINT, let requests under way finish for this long, then exit",
+        ),
+    }
+    for flag, (default, text) in timeouts.items():
+        serve.add_argument(
+            flag,
+            type=_positive_seconds,
+            default=default,
+            metavar="SECONDS",
+            help=f"{text} (default: {default:g})",
+        )
+    serve.add_argument(
+        "--trust-proxy",
+        type=_addresses,
+        default=(),
+        metavar="ADDR,ADDR",
+        help="reverse proxies (addresses or networks, or * for any) whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed (default: none, the socket's peer is the client)",
+    )
+
+
 def _contract_parser(commands: Any) -> None:
     from gledger_sandbox.contract.options import CHECKS, DEFAULT_EXAMPLES, PHASES
 
@@ -227,6 +294,7 @@ def _parser() -> argparse.ArgumentParser:
         choices=["critical", "error", "warning", "info", "debug", "trace"],
         help="server log level",
     )
+    _connection_options(serve)
 
     _contract_parser(commands)
 
@@ -248,8 +316,13 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     from gledger_sandbox.api.cors import parse_origins
     from gledger_sandbox.api.ratelimit import RateLimit
-    from gledger_sandbox.api.settings import Settings, StreamSettings, WebhookSettings
-    from gledger_sandbox.bootstrap import listen, sandbox_app, serve_on, tune_garbage_collector
+    from gledger_sandbox.api.settings import (
+        ConnectionSettings,
+        Settings,
+        StreamSettings,
+        WebhookSettings,
+    )
+    from gledger_sandbox.bootstrap import listen, sandbox_app, serve, tune_garbage_collector
 
     try:
         sock = listen(args.host, args.port)
@@ -275,6 +348,13 @@ def _serve(args: argparse.Namespace) -> int:
         event_retention_seconds=args.event_retention,
         event_retention_count=args.event_retention_count,
         streams=StreamSettings(keepalive_seconds=args.stream_keepalive),
+        connections=ConnectionSettings(
+            keep_alive_timeout=args.keep_alive_timeout,
+            header_timeout=args.header_timeout,
+            body_timeout=args.body_timeout,
+            shutdown_timeout=args.shutdown_timeout,
+            trusted_proxies=args.trust_proxy,
+        ),
         webhooks=WebhookSettings(
             retry_schedule=args.webhook_retry_schedule,
             retry_scale=args.webhook_retry_scale,
@@ -305,7 +385,7 @@ def _serve(args: argparse.Namespace) -> int:
         f"  try          curl -H 'Authorization: Bearer {tenant.api_key}' {base}/v1/ledgers",
         flush=True,
     )
-    serve_on(app, sock, args.log_level)
+    serve(app, services, sock, args.log_level)
     return 0
 
 

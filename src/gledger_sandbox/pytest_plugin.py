@@ -71,8 +71,8 @@ def gledger_sandbox(request: pytest.FixtureRequest) -> Iterator[str]:
         from gledger_sandbox.api.settings import Settings
         from gledger_sandbox.bootstrap import LoopbackServer, sandbox_app
 
-        app = sandbox_app(Settings(default_tenant=False))[0]
-    with LoopbackServer(app) as server:
+        app, services = sandbox_app(Settings(default_tenant=False))
+    with LoopbackServer(app, services=services) as server:
         yield server.url
 
 

@@ -101,10 +101,17 @@ def create_app(services: Services) -> ASGIApp:
     app.add_error_handler(HTTPException, problems.on_http_error)
     app.add_error_handler(Exception, problems.on_unexpected)
     routed = with_spec_documents(_with_root_redirect(_with_websocket_feed(app)))
-    limited = RateLimiter(routed, settings.rate_limit) if settings.rate_limit else routed
+    limited = (
+        RateLimiter(routed, settings.rate_limit, services.registry)
+        if settings.rate_limit
+        else routed
+    )
     allow_for = resources.allow_table(extra={"/": list(ROOT_METHODS)})
     served = RequestContext(
-        limited, max_body_bytes=settings.max_body_bytes, allow_for=allow_for, services=services
+        limited, max_body_bytes=settings.max_body_bytes,
+        body_timeout=settings.connections.body_timeout,
+        allow_for=allow_for,
+        services=services,
     )
     # Outermost: preflights are answered before auth and rate limits, and every answer
     # (a 413 of RequestContext too) carries the CORS headers.

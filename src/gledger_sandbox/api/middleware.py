@@ -5,10 +5,14 @@
 - The request's ids are recorded on the events it causes (``domain.events.caused_by``).
 - A body over the limit is refused with 413 before anything reads it; a chunked body is read
   whole (up to the limit) and handed on with its ``Content-Length``, so validation sees it.
+- A body must arrive whole within ``body_timeout`` seconds of the request's head (however it
+  trickles in): else 408 ``request_timeout``, and the connection closes (the rest of the body
+  would otherwise be taken for the next request).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from collections.abc import Callable, Sequence
@@ -42,11 +46,13 @@ class RequestContext:
         app: ASGIApp,
         *,
         max_body_bytes: int,
+        body_timeout: float,
         allow_for: Callable[[str], str],
         services: object,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_timeout = body_timeout
         self.allow_for = allow_for
         self.services = services
 
@@ -81,7 +87,16 @@ class RequestContext:
             await send(message)
 
         if scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
-            body = await self._read_body(scope, receive)
+            try:
+                async with asyncio.timeout(self.body_timeout):
+                    body = await self._read_body(scope, receive)
+            except TimeoutError:
+                detail = f"The request body did not arrive within {self.body_timeout:g} s."
+                response = problem_response(
+                    408, "request_timeout", detail, request_id, headers={"Connection": "close"}
+                )
+                await response(scope, receive, send_with_ids)
+                return
             if body is None:
                 detail = f"The request body is over the limit of {self.max_body_bytes} bytes."
                 response = problem_response(413, "payload_too_large", detail, request_id)

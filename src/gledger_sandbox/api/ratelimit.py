@@ -1,9 +1,12 @@
 """Per-credential rate limits: a fixed window of N requests per W seconds.
 
 When enabled, every response carries the IETF ``RateLimit-Policy`` and ``RateLimit`` header
-fields, and a request over the quota gets 429 ``rate_limited`` with ``Retry-After``. The
-credential is the ``Authorization`` header (hashed, never stored as is); anonymous calls, such
-as tenant creation, count against the client's address. Counters live for one window only.
+fields, and a request over the quota gets 429 ``rate_limited`` with ``Retry-After``. A known
+credential (a live API key or access token) has a quota of its own, counted by its
+``Authorization`` header (hashed, never stored as is); every other call, anonymous (such as
+tenant creation) or with a credential the sandbox does not know, counts against the client's
+address, so made-up credentials buy no extra quota. The address is the socket's peer unless
+the deployment trusts a proxy (``serve --trust-proxy``). Counters live for one window only.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gledger_sandbox.api.problems import problem_response
+from gledger_sandbox.domain.tenants import TenantRegistry
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,22 +38,36 @@ class RateLimit:
         return limit
 
 
-def _credential(scope: Scope) -> bytes:
+def _caller(scope: Scope, registry: TenantRegistry) -> bytes:
+    """Whose quota a request counts against: its known credential's, else its address's."""
     for key, value in scope.get("headers", ()):
         if key == b"authorization":
-            return hashlib.blake2b(value, digest_size=16).digest()
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            token = token.strip()
+            if scheme.lower() == "bearer" and token and _known(registry, token):
+                return hashlib.blake2b(value, digest_size=16).digest()
+            break
     client = scope.get("client") or ("?", 0)
     return f"address:{client[0]}".encode()
+
+
+def _known(registry: TenantRegistry, token: str) -> bool:
+    return registry.by_api_key(token) is not None or registry.by_access_token(token) is not None
 
 
 class RateLimiter:
     """Counts each credential's requests in the current window; refuses those over the quota."""
 
     def __init__(
-        self, app: ASGIApp, limit: RateLimit, monotonic: Callable[[], float] = time.monotonic
+        self,
+        app: ASGIApp,
+        limit: RateLimit,
+        registry: TenantRegistry,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app = app
         self.limit = limit
+        self.registry = registry
         self._monotonic = monotonic
         self._window = -1
         self._counts: dict[bytes, int] = {}
@@ -63,7 +81,7 @@ class RateLimiter:
         window = int(now // self.limit.seconds)
         if window != self._window:
             self._window, self._counts = window, {}
-        who = _credential(scope)
+        who = _caller(scope, self.registry)
         used = self._counts.get(who, 0) + 1
         self._counts[who] = used
         reset = max(1, math.ceil((window + 1) * self.limit.seconds - now))
@@ -74,7 +92,8 @@ class RateLimiter:
         ]
         if used > self.limit.requests:
             quota = f"{self.limit.requests} requests in {self.limit.seconds:g} s"
-            detail = f"Over {quota} for this credential; retry in {reset} s."
+            caller = "address" if who.startswith(b"address:") else "credential"
+            detail = f"Over {quota} for this {caller}; retry in {reset} s."
             refusal = problem_response(
                 429,
                 "rate_limited",

@@ -17,6 +17,7 @@ import contextlib
 import functools
 import logging
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -65,6 +66,9 @@ class SandboxRunner:
         self._wakeups: dict[str, asyncio.Event] = {}
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._ticker: asyncio.Task[None] | None = None
+        self.closing = False
+        """The server is stopping: open feeds end (see :meth:`end_feeds`)."""
+        self._feeds = 0
 
     # -- events ----------------------------------------------------------------------------
 
@@ -95,6 +99,8 @@ class SandboxRunner:
 
     async def wait_for_events(self, tenant_id: str, timeout: float) -> bool:
         """Wait until the tenant has news, or ``timeout`` seconds; True if woken."""
+        if self.closing:
+            return True
         wakeup = self._wakeups.get(tenant_id)
         if wakeup is None:
             wakeup = self._wakeups[tenant_id] = asyncio.Event()
@@ -103,6 +109,26 @@ class SandboxRunner:
                 await wakeup.wait()
                 return True
         return False
+
+    @contextlib.contextmanager
+    def feed(self) -> Iterator[None]:
+        """Counts an open stream for the while it follows a tenant's events."""
+        self._feeds += 1
+        try:
+            yield
+        finally:
+            self._feeds -= 1
+
+    async def end_feeds(self, grace: float) -> None:
+        """The server is stopping: wake every open feed to end, and wait up to ``grace`` s."""
+        self.closing = True
+        for wakeup in self._wakeups.values():
+            wakeup.set()
+        self._wakeups.clear()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self._feeds and loop.time() < deadline:
+            await asyncio.sleep(0.02)
 
     # -- due work --------------------------------------------------------------------------
 

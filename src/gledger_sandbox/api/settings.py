@@ -22,6 +22,23 @@ class StreamSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectionSettings:
+    """How long the server waits for a client, and whom it trusts to say who the client is."""
+
+    keep_alive_timeout: float = 5.0
+    """Seconds a connection may sit without a request under way before it is closed."""
+    header_timeout: float = 10.0
+    """Seconds from a request's first byte to the end of its head (else 408, and closed)."""
+    body_timeout: float = 30.0
+    """Seconds from a request's head to the end of its body (else 408, and closed)."""
+    shutdown_timeout: float = 10.0
+    """Seconds a stopping server lets requests under way finish before it cuts them off."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses (or networks) whose ``X-Forwarded-For`` / ``-Proto`` are believed; none by
+    default, so a client cannot pass itself off as another address."""
+
+
+@dataclass(frozen=True, slots=True)
 class WebhookSettings:
     retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
     """Seconds of sandbox time between attempts (Standard Webhooks' reference schedule)."""
@@ -60,6 +77,7 @@ class Settings:
     event_retention_seconds: float = 30 * 24 * 3600
     event_retention_count: int = 1_000_000
     streams: StreamSettings = StreamSettings()
+    connections: ConnectionSettings = ConnectionSettings()
     webhooks: WebhookSettings = WebhookSettings()
 
 

@@ -5,7 +5,9 @@ own and costs no thread: a waiting coroutine per stream, woken when its tenant c
 A reader far behind just catches up from the log. What a slow reader can hold is bounded by the
 transport's write buffer: when its socket accepts nothing for ``send_timeout`` seconds the
 reader is dropped, and it resumes from its last id. A reader whose cursor falls out of the
-log's retention is told so (``events.cursor_expired``), never given a gap.
+log's retention is told so (``events.cursor_expired``), never given a gap. When the server
+stops, every feed ends at once (:class:`ServerClosing`): SSE with a last comment
+``: server shutting down``, the WebSocket with close code 1001 (going away).
 
 SSE (``GET /v1/events/stream``) goes through connexion like any operation (the spec validates
 its parameters, security checks its scopes) and answers with :class:`EventStreamResponse`.
@@ -54,6 +56,13 @@ class FeedEnded(Exception):
         self.detail = detail
 
 
+class ServerClosing(Exception):
+    """The server is stopping: the feed ends, and the reader reconnects from its last id."""
+
+
+SHUTTING_DOWN = "server shutting down"
+
+
 def feed_request(
     after: str | int | None,
     types: list[str] | None,
@@ -90,8 +99,17 @@ async def follow(
     """Batches of events after the cursor as they commit; None when a keep-alive is due.
 
     Ends when ``max_events`` were sent or ``timeout`` passed; raises :class:`FeedEnded` when the
-    tenant is reset or deleted, or the events after the cursor are no longer retained.
+    tenant is reset or deleted, or the events after the cursor are no longer retained, and
+    :class:`ServerClosing` when the server stops.
     """
+    with runner.feed():
+        async for batch in _follow(runner, tenant, request, settings):
+            yield batch
+
+
+async def _follow(
+    runner: SandboxRunner, tenant: Tenant, request: FeedRequest, settings: StreamSettings
+) -> AsyncIterator[list[Event] | None]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + request.timeout if request.timeout is not None else None
     generation = tenant.generation
@@ -102,6 +120,8 @@ async def follow(
     while left is None or left > 0:
         if deadline is not None and loop.time() >= deadline:
             return
+        if runner.closing:
+            raise ServerClosing
         if tenant.generation != generation:
             raise FeedEnded(410, "events.log_reset", "The tenant was reset or deleted.")
         if cursor < log.dropped_through:
@@ -206,6 +226,8 @@ async def sse_chunks(
     except FeedEnded as ended:
         problem = problem_body(ended.status, ended.code, ended.detail, request_id)
         yield b"event: error\ndata: %s\n\n" % problem
+    except ServerClosing:
+        yield b": %s\n" % SHUTTING_DOWN.encode()
 
 
 # -- WebSocket ------------------------------------------------------------------------------
@@ -286,6 +308,9 @@ async def websocket_feed(websocket: WebSocket) -> None:
             pump.result()  # a refusal (FeedEnded) is told below
     except (WebSocketDisconnect, TimeoutError):
         return
+    except ServerClosing:
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+            await websocket.close(1001, SHUTTING_DOWN)
     except LedgerError as error:
         await _refuse(websocket, status_of(error), error.code, error.detail, request_id)
     except FeedEnded as ended:

@@ -1,0 +1,165 @@
+"""The server side of the socket: how long a client may keep a connection waiting, and shutdown.
+
+uvicorn bounds only the wait between two requests (``timeout_keep_alive``); a fresh connection
+that sends nothing, or a request head that never ends, would be held for good. The protocol
+here adds the missing bounds (the body's deadline is :class:`~.middleware.RequestContext`'s):
+
+- a connection with no request under way is closed after ``keep_alive_timeout`` seconds,
+  whether it is new or between requests;
+- a request head must be complete ``header_timeout`` seconds after its first byte, else the
+  answer is 408 ``request_timeout`` and the connection closes;
+- a request head may hold at most :data:`MAX_HEAD_BYTES` (the request line and every header),
+  else the answer is 431 ``request_header_fields_too_large`` (httptools sets no bound).
+
+On shutdown the streams are told first (SSE ends with a last comment, WebSockets close with
+1001), then uvicorn waits ``shutdown_timeout`` seconds at most for requests under way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+from http import HTTPStatus
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from gledger_sandbox.api.problems import PROBLEM_JSON, problem_body
+from gledger_sandbox.api.settings import ConnectionSettings, Services
+
+STREAMS_GRACE = 2.0
+"""Seconds (of the shutdown timeout) a stopping server gives open streams to say goodbye."""
+
+MAX_HEAD_BYTES = 64 * 1024
+
+
+def closing_answer(status: int, code: str, detail: str) -> bytes:
+    """A whole HTTP/1.1 problem response that closes the connection, for a head never read."""
+    request_id = "req_" + secrets.token_hex(12)
+    body = problem_body(status, code, detail, request_id)
+    return b"".join(
+        [
+            b"HTTP/1.1 %d %s\r\n" % (status, HTTPStatus(status).phrase.encode()),
+            b"content-type: " + PROBLEM_JSON.encode() + b"\r\n",
+            b"content-length: %d\r\n" % len(body),
+            b"x-gledger-request-id: " + request_id.encode() + b"\r\n",
+            b"connection: close\r\n\r\n",
+            body,
+        ]
+    )
+
+
+class BoundedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, with a deadline on idle new connections and request heads."""
+
+    header_timeout = ConnectionSettings().header_timeout
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline: asyncio.TimerHandle | None = None
+        self._idle = False
+        """The deadline is the wait for a first byte (else for the end of a head)."""
+        self._in_head = False
+        self._head_bytes = 0
+        self._upgraded = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self.timeout_keep_alive)
+        self._idle = True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._idle:
+            self._disarm()  # the idle wait is over; a head's deadline is kept until it ends
+        waiting = self.cycle is None or self.cycle.response_complete
+        if waiting or self._in_head:
+            self._head_bytes += len(data)  # an over-count by the bytes before the head: fine
+        super().data_received(data)
+        if self._upgraded or self.transport.is_closing():
+            return  # a WebSocket now, or refused by the parser (400)
+        if self._in_head and self._head_bytes > MAX_HEAD_BYTES:
+            detail = f"The request line and headers exceed {MAX_HEAD_BYTES} bytes."
+            self._disarm()
+            self.transport.write(closing_answer(431, "request_header_fields_too_large", detail))
+            self.transport.close()
+            return
+        waiting = self.cycle is None or self.cycle.response_complete
+        if waiting and self._deadline is None:
+            # A head begun, or bytes after a finished request (a body nobody read): either way
+            # the next head has header_timeout to arrive.
+            self._arm(self.header_timeout)
+
+    def on_message_begin(self) -> None:
+        self._in_head = True
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0
+        self._disarm()
+        super().on_headers_complete()
+
+    def handle_websocket_upgrade(self) -> None:
+        self._upgraded = True  # the WebSocket protocol owns the connection from here
+        self._disarm()
+        super().handle_websocket_upgrade()
+
+    def _arm(self, seconds: float) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(seconds, self._timed_out)
+
+    def _disarm(self) -> None:
+        self._idle = False
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _timed_out(self) -> None:
+        self._deadline = None
+        if self.transport.is_closing():
+            return
+        if self._in_head:
+            detail = f"The request head did not arrive within {self.header_timeout:g} s."
+            self.transport.write(closing_answer(408, "request_timeout", detail))
+        self.transport.close()
+
+
+class SandboxServer(uvicorn.Server):
+    """uvicorn's server, which ends the sandbox's open streams before it closes connections."""
+
+    def __init__(self, config: uvicorn.Config, services: Services | None) -> None:
+        super().__init__(config)
+        self.services = services
+        self.streams_grace = min(STREAMS_GRACE, config.timeout_graceful_shutdown or STREAMS_GRACE)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for listener in self.servers:
+            listener.close()  # no new streams meanwhile (super closes them again: harmless)
+        if self.services is not None:
+            await self.services.runner.end_feeds(self.streams_grace)
+        await super().shutdown(sockets)
+
+
+def server_config(app: Any, connections: ConnectionSettings, **options: Any) -> uvicorn.Config:
+    """uvicorn's configuration for the sandbox's app, with the connection bounds applied."""
+    protocol = type(
+        "SandboxHttpProtocol",
+        (BoundedHttpProtocol,),
+        {"header_timeout": connections.header_timeout},
+    )
+    trusted = list(connections.trusted_proxies)
+    return uvicorn.Config(
+        app,
+        http=protocol,
+        timeout_keep_alive=connections.keep_alive_timeout,  # type: ignore[arg-type]
+        timeout_graceful_shutdown=connections.shutdown_timeout,  # type: ignore[arg-type]
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
+        **options,
+    )
