@@ -108,7 +108,8 @@ def create_app(services: Services) -> ASGIApp:
     )
     allow_for = resources.allow_table(extra={"/": list(ROOT_METHODS)})
     served = RequestContext(
-        limited, max_body_bytes=settings.max_body_bytes,
+        limited,
+        max_body_bytes=settings.max_body_bytes,
         body_timeout=settings.connections.body_timeout,
         allow_for=allow_for,
         services=services,
