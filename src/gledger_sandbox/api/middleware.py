@@ -5,6 +5,8 @@
 - The request's ids are recorded on the events it causes (``domain.events.caused_by``).
 - A body over the limit is refused with 413 before anything reads it; a chunked body is read
   whole (up to the limit) and handed on with its ``Content-Length``, so validation sees it.
+- A body without a ``Content-Type`` is refused with 415: connexion would validate it as the
+  operation's first media type yet hand the handler raw bytes, so it is never guessed at.
 """
 
 from __future__ import annotations
@@ -80,6 +82,11 @@ class RequestContext:
             if body is None:
                 detail = f"The request body is over the limit of {self.max_body_bytes} bytes."
                 response = problem_response(413, "payload_too_large", detail, request_id)
+                await response(scope, receive, send_with_ids)
+                return
+            if body and not (_header(scope, b"content-type") or "").strip():
+                detail = "A request body needs a Content-Type: send application/json."
+                response = problem_response(415, "unsupported_media_type", detail, request_id)
                 await response(scope, receive, send_with_ids)
                 return
             scope["headers"] = [

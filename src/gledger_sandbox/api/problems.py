@@ -7,7 +7,6 @@ unexpected all end here; nothing else writes an error body, and no stack trace e
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -24,6 +23,7 @@ from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from gledger_sandbox.api import jsontext
 from gledger_sandbox.api.validation import RequestInvalid
 from gledger_sandbox.domain.errors import (
     AccessError,
@@ -103,7 +103,7 @@ def problem_body(
         "errors": [{"pointer": e.pointer, "code": e.code, "detail": e.detail} for e in errors],
         **extra,
     }
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+    return jsontext.dumps(document)
 
 
 def problem_response(

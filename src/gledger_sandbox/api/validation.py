@@ -24,6 +24,7 @@ from connexion.validators import (
 from jsonschema import Draft4Validator, ValidationError
 from starlette.types import Scope
 
+from gledger_sandbox.api import jsontext
 from gledger_sandbox.domain.errors import FieldError
 
 _CODES = {
@@ -95,18 +96,22 @@ def all_errors(validator: Draft4Validator, instance: Any, prefix: str = "") -> l
 
 
 class JSONBodyValidator(JSONRequestBodyValidator):
-    """JSON bodies: undecodable bytes and bad JSON are 400 ``validation.malformed_body``."""
+    """JSON bodies: undecodable bytes and bad JSON are 400 ``validation.malformed_body``; a
+    body too deep, with a repeated key or a string that is no Unicode text is 400 too
+    (``jsontext.parse_body``), before any schema or handler sees it."""
 
     async def _parse(self, stream: AsyncGenerator[bytes, None], scope: Scope) -> Any:
         raw = b"".join([chunk async for chunk in stream])
         if not raw.strip():
             return None
         try:
-            body = json.loads(raw.decode(self._encoding or "utf-8"))
+            body = jsontext.parse_body(raw.decode(self._encoding or "utf-8"), raw)
         except (UnicodeDecodeError, LookupError, json.JSONDecodeError) as exc:
             raise RequestInvalid(
                 [FieldError("", "validation.malformed_body", f"The body is not JSON: {exc}.")]
             ) from None
+        except jsontext.BodyRefused as refused:
+            raise RequestInvalid(refused.errors) from None
         if body is None and not self._nullable:
             # A JSON ``null`` is a body, not the absence of one (which connexion also reads as
             # None and lets through when the body is optional): the schema judges it here.

@@ -7,13 +7,12 @@ here; newer areas (reports, settlements, reconciliation) get a module of their o
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import orjson
 
+from gledger_sandbox.api import jsontext
 from gledger_sandbox.api.runner import AdvanceReport
 from gledger_sandbox.domain.errors import MalformedInput
 from gledger_sandbox.domain.events import Event, EventPage
@@ -44,16 +43,8 @@ from gledger_sandbox.domain.webhook_models import (
 Json = dict[str, Any]
 
 
-def dumps(document: Any) -> bytes:
-    """Compact, stable JSON: the bytes a replay must reproduce exactly.
-
-    orjson for speed; the standard library for what it refuses (integers beyond 64 bits, which
-    a balance's running totals can reach), with the same compact, UTF-8 output.
-    """
-    try:
-        return orjson.dumps(document)
-    except orjson.JSONEncodeError:
-        return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+dumps = jsontext.dumps
+"""Compact, stable JSON: the bytes a replay must reproduce exactly (never fails on a document)."""
 
 
 def timestamp(moment: datetime | None) -> str | None:
