@@ -146,6 +146,72 @@ CORPUS = [
         "validation.duplicate_key",
         "/lines/0/amount",
     ),
+    # Issue 10 item 3 and issue 16 item 10: every declared format is enforced, and a webhook
+    # URL is one the worker can call without leaking credentials (loopback hosts only: a case
+    # that were wrongly accepted must never cause a delivery elsewhere).
+    Case(
+        "webhook URL with a space",
+        "POST",
+        "/v1/webhook-endpoints",
+        '{"url":"http://127.0.0.1:9/a b"}',
+        400,
+        "validation.invalid_value",
+        "/url",
+    ),
+    Case(
+        "webhook URL with credentials",
+        "POST",
+        "/v1/webhook-endpoints",
+        '{"url":"http://user:pass@127.0.0.1:9/hook"}',
+        400,
+        "validation.invalid_url",
+        "/url",
+    ),
+    Case(
+        "webhook URL with port 99999",
+        "POST",
+        "/v1/webhook-endpoints",
+        '{"url":"http://127.0.0.1:99999/hook"}',
+        400,
+        "validation.invalid_url",
+        "/url",
+    ),
+    Case(
+        "webhook URL with a raw non-ASCII character",
+        "POST",
+        "/v1/webhook-endpoints",
+        '{"url":"http://127.0.0.1:9/h\u00e9"}',
+        400,
+        "validation.invalid_value",
+        "/url",
+    ),
+    Case(
+        "effective_at on no calendar day",
+        "POST",
+        "/v1/entries",
+        ENTRY.replace("DESC", '"d","effective_at":"2026-02-30T00:00:00Z"'),
+        400,
+        "validation.invalid_value",
+        "/effective_at",
+    ),
+    Case(
+        "effective_at without an offset",
+        "POST",
+        "/v1/entries",
+        ENTRY.replace("DESC", '"d","effective_at":"2026-02-01T00:00:00"'),
+        400,
+        "validation.invalid_value",
+        "/effective_at",
+    ),
+    Case(
+        "report from on no calendar day",
+        "GET",
+        "/v1/ledgers/@ledger/reports/pnl?from=2026-02-30&to=2026-03-01",
+        None,
+        400,
+        "validation.invalid_value",
+        "/query/from",
+    ),
 ]
 
 
@@ -159,7 +225,7 @@ def _fill(text: str, books: Books) -> str:
 def snapshot(client: httpx.Client, books: Books) -> dict[str, Any]:
     """What a refused request must leave as it was: ledgers, entries, events, balances."""
     state: dict[str, Any] = {}
-    for path in ("/v1/ledgers", "/v1/entries", "/v1/events"):
+    for path in ("/v1/ledgers", "/v1/entries", "/v1/events", "/v1/webhook-endpoints"):
         listed = client.get(path, params={"limit": 200})
         assert listed.status_code == 200, listed.text
         state[path] = listed.json()["data"]
@@ -231,3 +297,76 @@ def test_no_stored_string_can_break_an_answer() -> None:
     )
     assert dumps({"name": "caf\u00e9"}) == '{"name":"café"}'.encode()
     assert b'"detail":"bad \\udfff"' in problem_body(400, "x", "bad \udfff", "req_1")
+
+
+MAX = 2**53 - 1
+
+
+def _line(books: Books, code: str, direction: str, amount: int) -> dict[str, Any]:
+    return {"account_id": books.accounts[code], "direction": direction, "amount": amount}
+
+
+def _entry(books: Books, amount: int, **extra: Any) -> dict[str, Any]:
+    lines = [_line(books, "cash", "debit", amount), _line(books, "revenue", "credit", amount)]
+    return {"ledger_id": books.ledger_id, "lines": lines, **extra}
+
+
+def _out_of_range(response: httpx.Response, pointer: str = "/lines") -> None:
+    problem = problem_of(response, 422, "amount_out_of_range")
+    assert [e["pointer"] for e in problem["errors"]] == [pointer], problem
+
+
+def test_no_posting_takes_a_total_past_2_53(sandbox: Sandbox, books: Books) -> None:
+    """Issue 16 item 9: every running total stays exact in JSON (2^53 - 1), whatever the path."""
+    post = sandbox.client.post
+    full = post("/v1/entries", json=_entry(books, MAX))
+    assert full.status_code == 201, full.text
+    before = snapshot(sandbox.client, books)
+    _out_of_range(post("/v1/entries", json=_entry(books, 1)))
+    _out_of_range(post("/v1/entries", json=_entry(books, 1, status="pending")))
+    _out_of_range(post(f"/v1/entries/{full.json()['id']}/reverse", json={}))
+    atomic = {"atomic": True, "entries": [_entry(books, 1), _entry(books, 2)]}
+    _out_of_range(post("/v1/entries/batch", json=atomic), "/entries/0/lines")
+    per_item = post("/v1/entries/batch", json={**atomic, "atomic": False})
+    assert per_item.status_code == 200, per_item.text
+    results = per_item.json()["results"]
+    assert [r["error"]["code"] for r in results] == ["amount_out_of_range"] * 2, results
+    settle = {"ledger_id": books.ledger_id, "account_code": "revenue", "contra_account_code": "tax"}
+    _out_of_range(post("/v1/settlements", json=settle))
+    assert snapshot(sandbox.client, books) == before
+    # Another currency has a bound of its own; the full one still balances to the cent.
+    eur = [_line(books, "cash_eur", "debit", MAX), _line(books, "revenue_eur", "credit", MAX)]
+    assert post("/v1/entries", json={"ledger_id": books.ledger_id, "lines": eur}).status_code == 201
+    balance = sandbox.client.get(f"/v1/accounts/{books.accounts['cash']}/balance").json()
+    assert balance["posted"] == {"debits": MAX, "credits": 0, "amount": MAX}
+
+
+def test_a_pending_entry_within_the_bound_posts(sandbox: Sandbox, books: Books) -> None:
+    pending = sandbox.client.post("/v1/entries", json=_entry(books, MAX, status="pending"))
+    assert pending.status_code == 201, pending.text
+    _out_of_range(sandbox.client.post("/v1/entries", json=_entry(books, 1)))
+    posted = sandbox.client.post(f"/v1/entries/{pending.json()['id']}/post", json={})
+    assert posted.status_code == 200, posted.text
+    voided_room = sandbox.client.post("/v1/entries", json=_entry(books, 1, status="pending"))
+    _out_of_range(voided_room)
+
+
+def _formats(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        if isinstance(node.get("format"), str):
+            yield node["format"]
+        for value in node.values():
+            yield from _formats(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _formats(value)
+
+
+def test_every_format_of_the_spec_has_a_checker_of_our_own(server: ServerThread) -> None:
+    """A format without a checker would pass every value silently (as ``uri`` once did)."""
+    from gledger_sandbox.api.formats import CHECKER
+
+    document = httpx.get(f"{server.url}/v1/openapi.json").json()
+    declared = set(_formats(document))
+    assert declared >= {"uri", "date", "date-time"}
+    assert declared - set(CHECKER.checkers) == set()

@@ -24,7 +24,7 @@ from connexion.validators import (
 from jsonschema import Draft4Validator, ValidationError
 from starlette.types import Scope
 
-from gledger_sandbox.api import jsontext
+from gledger_sandbox.api import formats, jsontext
 from gledger_sandbox.domain.errors import FieldError
 
 _CODES = {
@@ -85,13 +85,21 @@ def validator_for(
     the app; the entry keeps its schema alive, so its id is never reused)."""
     cached = _VALIDATORS.get(id(schema))
     if cached is None or cached[0] is not schema:
-        cached = (schema, kind(schema, format_checker=Draft4Validator.FORMAT_CHECKER))
+        cached = (schema, kind(schema, format_checker=formats.CHECKER))
         _VALIDATORS[id(schema)] = cached
     return cached[1]
 
 
-def all_errors(validator: Draft4Validator, instance: Any, prefix: str = "") -> list[FieldError]:
+def schema_errors(validator: Draft4Validator, instance: Any) -> list[ValidationError]:
+    """The instance's errors in pointer order; a ``format`` error is left out where the same
+    value already breaks another keyword (a ``pattern`` usually says the same thing)."""
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
+    others = {tuple(e.absolute_path) for e in errors if e.validator != "format"}
+    return [e for e in errors if e.validator != "format" or tuple(e.absolute_path) not in others]
+
+
+def all_errors(validator: Draft4Validator, instance: Any, prefix: str = "") -> list[FieldError]:
+    errors = schema_errors(validator, instance)
     return [field for error in errors for field in field_errors(error, prefix)]
 
 
@@ -188,7 +196,7 @@ class Parameters(ParameterValidator):
         validator = validator_for(param.setdefault("schema", {}), Draft4Validator)
         return [
             FieldError(at, _CODES.get(str(e.validator), "validation.invalid_value"), e.message)
-            for e in validator.iter_errors(value)
+            for e in schema_errors(validator, value)
         ]
 
 

@@ -395,16 +395,21 @@ def delivery(found: Delivery) -> Json:
 
 
 def webhook_url(text: str) -> str:
-    """A URL the delivery worker can call: http(s), with a host; else 400 at ``/url``."""
+    """A URL the delivery worker can call: http(s), a host, a port that exists, and no
+    credentials in it (they would be sent to the receiver and shown in every listing); else
+    400 ``validation.invalid_url`` at ``/url``."""
+    problem = "is not an http(s) URL with a host"
     try:
         url = httpx.URL(text)
         usable = url.scheme in ("http", "https") and bool(url.host)
+        if usable and url.userinfo:
+            usable, problem = False, "holds a user name or password (user:pass@)"
+        elif usable and url.port is not None and not 1 <= url.port <= 65535:
+            usable, problem = False, "names a port outside 1-65535"
     except (httpx.InvalidURL, ValueError, TypeError):
         usable = False
     if not usable:
-        raise MalformedInput.at(
-            "/url", "validation.invalid_value", f"{text!r} is not an http(s) URL with a host."
-        )
+        raise MalformedInput.at("/url", "validation.invalid_url", f"{text!r} {problem}.")
     return text
 
 
