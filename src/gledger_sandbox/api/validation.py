@@ -15,6 +15,7 @@ from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import ProblemException
 from connexion.json_schema import Draft4RequestValidator
 from connexion.lifecycle import ConnexionRequest
+from connexion.uri_parsing import QUERY_STRING_DELIMITERS, OpenAPIURIParser
 from connexion.validators import (
     VALIDATOR_MAP,
     FormDataValidator,
@@ -158,6 +159,29 @@ class FormBodyValidator(FormDataValidator):
         if errors:
             raise RequestInvalid(errors)
         return None
+
+
+class QueryArrays(OpenAPIURIParser):
+    """Array query parameters read in both forms a client sends: ``types=a,b`` (the spec's
+    ``style: form, explode: false``) and ``types=a&types=b`` (what most HTTP libraries make
+    of a list), also mixed; ``types=`` is the empty array.
+
+    Connexion keeps only the last of repeated non-exploded values, silently dropping the
+    others, and reads ``types=`` as the one-item array ``[""]``.
+    """
+
+    @staticmethod
+    def _resolve_param_duplicates(values: Any, param_defn: dict[str, Any], _in: str) -> Any:
+        if _in != "query" or isinstance(values, str):
+            return OpenAPIURIParser._resolve_param_duplicates(values, param_defn, _in)
+        style = param_defn.get("style", OpenAPIURIParser.style_defaults[_in])
+        return QUERY_STRING_DELIMITERS.get(style, ",").join(v for v in values if v)
+
+    @staticmethod
+    def _split(value: Any, param_defn: dict[str, Any], _in: str) -> Any:
+        if _in == "query" and value == "":
+            return []
+        return OpenAPIURIParser._split(value, param_defn, _in)
 
 
 class Parameters(ParameterValidator):
