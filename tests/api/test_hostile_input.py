@@ -87,6 +87,7 @@ CORPUS = [
         '{"name":"x"}',
         415,
         "unsupported_media_type",
+        "/header/Content-Type",
         headers={},
     ),
     Case(
@@ -96,6 +97,7 @@ CORPUS = [
         ENTRY.replace("DESC", '"d"'),
         415,
         "unsupported_media_type",
+        "/header/Content-Type",
         headers={},
     ),
     # Issue 16 item 3: nesting.

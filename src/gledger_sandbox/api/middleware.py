@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gledger_sandbox.api.problems import problem_response
+from gledger_sandbox.domain.errors import FieldError
 from gledger_sandbox.domain.events import Cause, caused_by
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
@@ -84,9 +85,14 @@ class RequestContext:
                 response = problem_response(413, "payload_too_large", detail, request_id)
                 await response(scope, receive, send_with_ids)
                 return
-            if body and not (_header(scope, b"content-type") or "").strip():
+            if (
+                body
+                and scope["method"] != "DELETE"
+                and not (_header(scope, b"content-type") or "").strip()
+            ):
                 detail = "A request body needs a Content-Type: send application/json."
-                response = problem_response(415, "unsupported_media_type", detail, request_id)
+                at = [FieldError("/header/Content-Type", "unsupported_media_type", detail)]
+                response = problem_response(415, "unsupported_media_type", detail, request_id, at)
                 await response(scope, receive, send_with_ids)
                 return
             scope["headers"] = [

@@ -173,7 +173,8 @@ def _on_problem(
             401, "unauthorized", detail, rid, headers={"WWW-Authenticate": header}
         )
     if isinstance(problem, UnsupportedMediaTypeProblem):
-        return problem_response(415, "unsupported_media_type", detail, rid)
+        at = [FieldError("/header/Content-Type", "unsupported_media_type", detail)]
+        return problem_response(415, "unsupported_media_type", detail, rid, at)
     if isinstance(problem, ExtraParameterProblem):
         errors = [FieldError("/query", "validation.unknown_field", detail)]
         return problem_response(400, "validation.unknown_field", detail, rid, errors)
