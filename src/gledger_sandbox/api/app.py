@@ -31,7 +31,7 @@ from gledger_sandbox.api.security import security_map
 from gledger_sandbox.api.settings import Services
 from gledger_sandbox.api.spec_documents import with_spec_documents
 from gledger_sandbox.api.streams import websocket_feed
-from gledger_sandbox.api.validation import VALIDATORS
+from gledger_sandbox.api.validation import VALIDATORS, QueryArrays
 from gledger_sandbox.domain.errors import LedgerError
 
 WEBSOCKET_PATH = "/v1/events/ws"
@@ -89,6 +89,7 @@ def create_app(services: Services) -> ASGIApp:
         specfile.bundle(),
         resolver=Resolver(function_resolver=resolve),
         validator_map=VALIDATORS,
+        uri_parser_class=QueryArrays,
         security_map=security_map(services.registry),
         strict_validation=True,
         validate_responses=settings.validate_responses,

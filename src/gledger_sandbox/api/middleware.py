@@ -8,6 +8,8 @@
 - A body must arrive whole within ``body_timeout`` seconds of the request's head (however it
   trickles in): else 408 ``request_timeout``, and the connection closes (the rest of the body
   would otherwise be taken for the next request).
+- A body without a ``Content-Type`` is refused with 415: connexion would validate it as the
+  operation's first media type yet hand the handler raw bytes, so it is never guessed at.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Callable, Sequence
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gledger_sandbox.api.problems import problem_response
+from gledger_sandbox.domain.errors import FieldError
 from gledger_sandbox.domain.events import Cause, caused_by
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
@@ -100,6 +103,16 @@ class RequestContext:
             if body is None:
                 detail = f"The request body is over the limit of {self.max_body_bytes} bytes."
                 response = problem_response(413, "payload_too_large", detail, request_id)
+                await response(scope, receive, send_with_ids)
+                return
+            if (
+                body
+                and scope["method"] != "DELETE"
+                and not (_header(scope, b"content-type") or "").strip()
+            ):
+                detail = "A request body needs a Content-Type: send application/json."
+                at = [FieldError("/header/Content-Type", "unsupported_media_type", detail)]
+                response = problem_response(415, "unsupported_media_type", detail, request_id, at)
                 await response(scope, receive, send_with_ids)
                 return
             scope["headers"] = [

@@ -7,7 +7,6 @@ unexpected all end here; nothing else writes an error body, and no stack trace e
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Iterable
@@ -25,6 +24,7 @@ from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from gledger_sandbox.api import jsontext
 from gledger_sandbox.api.validation import RequestInvalid
 from gledger_sandbox.domain.errors import (
     AccessError,
@@ -123,7 +123,7 @@ def problem_body(
         "errors": [{"pointer": e.pointer, "code": e.code, "detail": e.detail} for e in errors],
         **extra,
     }
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+    return jsontext.dumps(document)
 
 
 def problem_response(
@@ -211,7 +211,8 @@ def _on_problem(
             401, "unauthorized", detail, rid, headers={"WWW-Authenticate": header}
         )
     if isinstance(problem, UnsupportedMediaTypeProblem):
-        return problem_response(415, "unsupported_media_type", detail, rid)
+        at = [FieldError("/header/Content-Type", "unsupported_media_type", detail)]
+        return problem_response(415, "unsupported_media_type", detail, rid, at)
     if isinstance(problem, ExtraParameterProblem):
         errors = [FieldError("/query", "validation.unknown_field", detail)]
         return problem_response(400, "validation.unknown_field", detail, rid, errors)

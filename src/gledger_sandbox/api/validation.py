@@ -17,6 +17,7 @@ from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import ProblemException
 from connexion.json_schema import Draft4RequestValidator
 from connexion.lifecycle import ConnexionRequest
+from connexion.uri_parsing import QUERY_STRING_DELIMITERS, OpenAPIURIParser
 from connexion.validators import (
     VALIDATOR_MAP,
     FormDataValidator,
@@ -26,6 +27,7 @@ from connexion.validators import (
 from jsonschema import Draft4Validator, ValidationError
 from starlette.types import Scope
 
+from gledger_sandbox.api import formats, jsontext
 from gledger_sandbox.domain.errors import FieldError, GrantRefused
 
 _CODES = {
@@ -86,31 +88,43 @@ def validator_for(
     the app; the entry keeps its schema alive, so its id is never reused)."""
     cached = _VALIDATORS.get(id(schema))
     if cached is None or cached[0] is not schema:
-        cached = (schema, kind(schema, format_checker=Draft4Validator.FORMAT_CHECKER))
+        cached = (schema, kind(schema, format_checker=formats.CHECKER))
         _VALIDATORS[id(schema)] = cached
     return cached[1]
 
 
-def all_errors(validator: Draft4Validator, instance: Any, prefix: str = "") -> list[FieldError]:
+def schema_errors(validator: Draft4Validator, instance: Any) -> list[ValidationError]:
+    """The instance's errors in pointer order; a ``format`` error is left out where the same
+    value already breaks another keyword (a ``pattern`` usually says the same thing)."""
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
+    others = {tuple(e.absolute_path) for e in errors if e.validator != "format"}
+    return [e for e in errors if e.validator != "format" or tuple(e.absolute_path) not in others]
+
+
+def all_errors(validator: Draft4Validator, instance: Any, prefix: str = "") -> list[FieldError]:
+    errors = schema_errors(validator, instance)
     # jsonschema raises one ``required`` error per missing name, and field_errors names every
     # missing one from each: each field once.
     return list(dict.fromkeys(field for error in errors for field in field_errors(error, prefix)))
 
 
 class JSONBodyValidator(JSONRequestBodyValidator):
-    """JSON bodies: undecodable bytes and bad JSON are 400 ``validation.malformed_body``."""
+    """JSON bodies: undecodable bytes and bad JSON are 400 ``validation.malformed_body``; a
+    body too deep, with a repeated key or a string that is no Unicode text is 400 too
+    (``jsontext.parse_body``), before any schema or handler sees it."""
 
     async def _parse(self, stream: AsyncGenerator[bytes, None], scope: Scope) -> Any:
         raw = b"".join([chunk async for chunk in stream])
         if not raw.strip():
             return None
         try:
-            body = json.loads(raw.decode(self._encoding or "utf-8"))
+            body = jsontext.parse_body(raw.decode(self._encoding or "utf-8"), raw)
         except (UnicodeDecodeError, LookupError, json.JSONDecodeError) as exc:
             raise RequestInvalid(
                 [FieldError("", "validation.malformed_body", f"The body is not JSON: {exc}.")]
             ) from None
+        except jsontext.BodyRefused as refused:
+            raise RequestInvalid(refused.errors) from None
         if body is None and not self._nullable:
             # A JSON ``null`` is a body, not the absence of one (which connexion also reads as
             # None and lets through when the body is optional): the schema judges it here.
@@ -209,6 +223,29 @@ class FormBodyValidator(FormDataValidator):
         return None
 
 
+class QueryArrays(OpenAPIURIParser):
+    """Array query parameters read in both forms a client sends: ``types=a,b`` (the spec's
+    ``style: form, explode: false``) and ``types=a&types=b`` (what most HTTP libraries make
+    of a list), also mixed; ``types=`` is the empty array.
+
+    Connexion keeps only the last of repeated non-exploded values, silently dropping the
+    others, and reads ``types=`` as the one-item array ``[""]``.
+    """
+
+    @staticmethod
+    def _resolve_param_duplicates(values: Any, param_defn: dict[str, Any], _in: str) -> Any:
+        if _in != "query" or isinstance(values, str):
+            return OpenAPIURIParser._resolve_param_duplicates(values, param_defn, _in)
+        style = param_defn.get("style", OpenAPIURIParser.style_defaults[_in])
+        return QUERY_STRING_DELIMITERS.get(style, ",").join(v for v in values if v)
+
+    @staticmethod
+    def _split(value: Any, param_defn: dict[str, Any], _in: str) -> Any:
+        if _in == "query" and value == "":
+            return []
+        return OpenAPIURIParser._split(value, param_defn, _in)
+
+
 class Parameters(ParameterValidator):
     """Path, query and header parameters, every error reported with its location."""
 
@@ -245,7 +282,7 @@ class Parameters(ParameterValidator):
         validator = validator_for(param.setdefault("schema", {}), Draft4Validator)
         return [
             FieldError(at, _CODES.get(str(e.validator), "validation.invalid_value"), e.message)
-            for e in validator.iter_errors(value)
+            for e in schema_errors(validator, value)
         ]
 
 

@@ -36,7 +36,7 @@ from gledger_sandbox.domain.models import (
     StatementLine,
     VoidReason,
 )
-from gledger_sandbox.domain.money import Totals
+from gledger_sandbox.domain.money import MAX_AMOUNT, Direction, Totals
 from gledger_sandbox.domain.store import LedgerStore
 
 EDITABLE_WHEN_FINAL = frozenset({"metadata", "version"})
@@ -54,8 +54,34 @@ def _apply(store: LedgerStore, entry: Entry, bucket: str, sign: int, bump: bool 
         totals: Totals = getattr(account, bucket)
         store.uow.set(account, bucket, totals.plus(line.direction, sign * line.amount))
         touched[account.id] = account
+    _move_volume(store, entry, sign)
     if bump:
         _bump(store, touched)
+
+
+def _move_volume(store: LedgerStore, entry: Entry, sign: int) -> None:
+    """Keep the ledger's volume per currency within MAX_AMOUNT (the caller's unit of work
+    undoes the posting otherwise).
+
+    The volume is the sum of the debits (equal to the credits) of all posted and pending
+    lines: it bounds every running total the API shows (an account's debits and credits in
+    each bucket, a day's totals, a report's sums), so none passes 2^53 - 1.
+    """
+    debits: dict[str, int] = {}
+    for line in entry.lines:
+        if line.direction is Direction.DEBIT:
+            debits[line.currency] = debits.get(line.currency, 0) + line.amount
+    for currency, amount in debits.items():
+        key = (entry.ledger_id, currency)
+        after = store.volumes.get(key, 0) + sign * amount
+        if sign > 0 and after > MAX_AMOUNT:
+            raise InvalidRequest.at(
+                "/lines",
+                "amount_out_of_range",
+                f"Posting this entry would take the ledger's {currency} totals past "
+                f"{MAX_AMOUNT} (2^53 - 1), the largest amount the API carries exactly.",
+            )
+        store.uow.put(store.volumes, key, after)
 
 
 def _bump(store: LedgerStore, account_ids: Iterable[str]) -> None:

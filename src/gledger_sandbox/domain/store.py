@@ -115,6 +115,9 @@ class LedgerStore:
         # of effective_at: balances as of a past time, and the reports.
         self._effective: dict[str, SortedKeyList] = {}
         self._days: dict[str, DayTotals] = {}
+        # Per (ledger, currency), the debits of its posted and pending lines: kept within
+        # money.MAX_AMOUNT by the postings, so no balance or report sum passes it.
+        self.volumes: dict[tuple[str, str], int] = {}
         # Pending entries with an expiry, by expires_at; stale rows are skipped (see schedule).
         self.expiring = DueQueue(self.uow)
 

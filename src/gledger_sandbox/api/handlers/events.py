@@ -11,7 +11,7 @@ from gledger_sandbox.api.responses import header, json_response, request_id, ser
 
 
 async def list_events(after: int = 0, types: list[str] | None = None, limit: int = 50) -> Response:
-    found = tenant().store.events.page(after, types, limit)
+    found = tenant().store.events.page(after, types or None, limit)  # [] is every type
     return json_response(serializers.event_page(found))
 
 

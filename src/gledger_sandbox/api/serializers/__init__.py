@@ -7,13 +7,12 @@ here; newer areas (reports, settlements, reconciliation) get a module of their o
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import orjson
 
+from gledger_sandbox.api import jsontext
 from gledger_sandbox.api.runner import AdvanceReport
 from gledger_sandbox.domain.errors import MalformedInput
 from gledger_sandbox.domain.events import Event, EventPage
@@ -44,16 +43,8 @@ from gledger_sandbox.domain.webhook_models import (
 Json = dict[str, Any]
 
 
-def dumps(document: Any) -> bytes:
-    """Compact, stable JSON: the bytes a replay must reproduce exactly.
-
-    orjson for speed; the standard library for what it refuses (integers beyond 64 bits, which
-    a balance's running totals can reach), with the same compact, UTF-8 output.
-    """
-    try:
-        return orjson.dumps(document)
-    except orjson.JSONEncodeError:
-        return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+dumps = jsontext.dumps
+"""Compact, stable JSON: the bytes a replay must reproduce exactly (never fails on a document)."""
 
 
 def timestamp(moment: datetime | None) -> str | None:
@@ -404,16 +395,21 @@ def delivery(found: Delivery) -> Json:
 
 
 def webhook_url(text: str) -> str:
-    """A URL the delivery worker can call: http(s), with a host; else 400 at ``/url``."""
+    """A URL the delivery worker can call: http(s), a host, a port that exists, and no
+    credentials in it (they would be sent to the receiver and shown in every listing); else
+    400 ``validation.invalid_url`` at ``/url``."""
+    problem = "is not an http(s) URL with a host"
     try:
         url = httpx.URL(text)
         usable = url.scheme in ("http", "https") and bool(url.host)
+        if usable and url.userinfo:
+            usable, problem = False, "holds a user name or password (user:pass@)"
+        elif usable and url.port is not None and not 1 <= url.port <= 65535:
+            usable, problem = False, "names a port outside 1-65535"
     except (httpx.InvalidURL, ValueError, TypeError):
         usable = False
     if not usable:
-        raise MalformedInput.at(
-            "/url", "validation.invalid_value", f"{text!r} is not an http(s) URL with a host."
-        )
+        raise MalformedInput.at("/url", "validation.invalid_url", f"{text!r} {problem}.")
     return text
 
 
