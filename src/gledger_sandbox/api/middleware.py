@@ -108,7 +108,7 @@ class RequestContext:
             if (
                 body
                 and scope["method"] != "DELETE"
-                and not (_header(scope, b"content-type") or "").strip()
+                and not (scope_header(scope, b"content-type") or "").strip()
             ):
                 detail = "A request body needs a Content-Type: send application/json."
                 at = [FieldError("/header/Content-Type", "unsupported_media_type", detail)]
