@@ -51,3 +51,12 @@ def test_openapi_yaml_is_the_same_bundle(server: ServerThread) -> None:
     assert response.status_code == 200
     assert yaml.safe_load(response.text) == bundle()
     assert httpx.post(f"{server.url}/v1/openapi.json").status_code == 405
+
+
+def test_the_guide_the_spec_links_to_is_served(server: ServerThread) -> None:
+    description = bundle()["info"]["description"]
+    assert "(/v1/guide.md)" in description
+    guide = httpx.get(f"{server.url}/v1/guide.md")
+    assert guide.status_code == 200
+    assert guide.headers["content-type"].startswith("text/markdown")
+    assert "## Authentication" in guide.text and "## Webhooks" in guide.text

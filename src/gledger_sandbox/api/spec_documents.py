@@ -1,4 +1,5 @@
-"""``GET /v1/openapi.json`` and ``/v1/openapi.yaml``: the bundled spec, precomputed, cacheable.
+"""``GET /v1/openapi.json`` and ``/v1/openapi.yaml``: the bundled spec, precomputed, cacheable;
+and ``/v1/guide.md``, the API guide (``spec/GUIDE.md``) that the spec's introduction links to.
 
 Connexion would serve its own copy with every reference inlined (megabytes), encoded again on
 each request. These routes sit in front of it and send the ref-kept bundle of ``specfile``,
@@ -17,10 +18,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gledger_sandbox import specfile
+from gledger_sandbox import resources, specfile
 
 JSON_PATH = "/v1/openapi.json"
 YAML_PATH = "/v1/openapi.yaml"
+GUIDE_PATH = "/v1/guide.md"
 # Partners' tools fetch the spec often: five minutes, then revalidated by ETag (a 304).
 CACHE_CONTROL = "public, max-age=300"
 
@@ -42,9 +44,13 @@ class SpecDocument:
 
 @cache
 def document(path: str) -> SpecDocument:
-    """The document served at ``path`` (``JSON_PATH`` or ``YAML_PATH``), made on first use."""
+    """The document served at ``path`` (``JSON_PATH``, ``YAML_PATH``, ``GUIDE_PATH``), made on
+    first use."""
     if path == JSON_PATH:
         return SpecDocument.of("application/json", specfile.bundle_json())
+    if path == GUIDE_PATH:
+        guide = (resources.spec_dir() / "GUIDE.md").read_bytes()
+        return SpecDocument.of("text/markdown; charset=utf-8", guide)
     import yaml
 
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -88,7 +94,7 @@ def with_spec_documents(app: ASGIApp) -> ASGIApp:
     async def route(scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] == "http"
-            and scope["path"] in (JSON_PATH, YAML_PATH)
+            and scope["path"] in (JSON_PATH, YAML_PATH, GUIDE_PATH)
             and scope["method"] in ("GET", "HEAD")
         ):
             response = respond(Request(scope), document(scope["path"]))
