@@ -42,6 +42,26 @@ ENTRY = (
 DEEP = '{"fixture":"empty","seed":' + "[" * 10_000 + "]" * 10_000 + "}"
 
 CORPUS = [
+    # Found in review: Python refuses to read an integer of more than 4,300 digits (ValueError).
+    Case(
+        "an integer of 5,000 digits",
+        "POST",
+        "/v1/ledgers",
+        '{"name":"n","metadata":{"a":' + "9" * 5000 + "}}",
+        400,
+        "validation.malformed_body",
+        "",
+    ),
+    Case(
+        "an integer of 5,000 digits, anonymous",
+        "POST",
+        "/v1/sandbox/tenants",
+        '{"fixture":"empty","seed":' + "9" * 5000 + "}",
+        400,
+        "validation.malformed_body",
+        "",
+        anonymous=True,
+    ),
     # Issue 16 item 1: strings JSON can spell but UTF-8 cannot carry.
     Case(
         "surrogate in a ledger name",

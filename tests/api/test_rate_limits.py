@@ -110,3 +110,16 @@ def test_a_known_credential_keeps_its_own_quota(creations_limited: ServerThread)
             for _ in range(11)
         ]
     assert statuses == [200] * 10 + [429]
+
+
+def test_another_spelling_of_the_same_key_shares_its_quota() -> None:
+    """The quota is the credential's, however its Authorization header is spelt."""
+    key = "gls_test_spelt"
+    app, _ = sandbox_app(Settings(api_key=key, fixture="empty", rate_limit=RateLimit(4, 3600)))
+    spellings = ["Bearer ", "bearer ", "BEARER ", "Bearer   ", "bEaReR  "]
+    with ServerThread(app) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        statuses = [
+            client.get("/v1/ledgers", headers={"Authorization": spelling + key}).status_code
+            for spelling in spellings
+        ]
+    assert statuses == [200] * 4 + [429]

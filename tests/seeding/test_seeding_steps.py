@@ -6,7 +6,7 @@ import pytest
 
 from gledger_sandbox.api.settings import Settings
 from gledger_sandbox.bootstrap import build_services
-from gledger_sandbox.domain.errors import AccessError
+from gledger_sandbox.domain.errors import AccessError, NotFound
 from gledger_sandbox.domain.release import dismantle
 from gledger_sandbox.domain.tenants import TenantRegistry, drain
 
@@ -88,3 +88,33 @@ def test_dismantle_empties_nested_containers_a_batch_at_a_time() -> None:
     steps = list(dismantle(holder, batch=500))
     assert holder.rows == {} and holder.log == []
     assert len(steps) == (2500 + 2500 * 3 + 1500) // 500
+
+
+def test_a_reset_of_a_tenant_written_meanwhile_is_stale_and_can_be_seeded_aside_again() -> None:
+    """The server's reset tries again aside (in slices) rather than seed in place at once."""
+    registry = _registry()
+    tenant = registry.create("merchant", seed=5)
+    build = registry.begin_reset(tenant)
+    drain(build.steps)
+    assert not registry.stale(build)
+    tenant.store.create_ledger("written during the reset", None, {})
+    assert registry.stale(build)
+    registry.abandon(build)
+    again = registry.begin_reset(tenant)
+    drain(again.steps)
+    assert not registry.stale(again)
+    assert registry.finish(again) is tenant
+    assert all(
+        ledger.name != "written during the reset" for ledger in tenant.store.ledgers.values()
+    )
+
+
+def test_a_tenant_deleted_during_its_reset_is_not_seeded_again() -> None:
+    registry = _registry()
+    tenant = registry.create("merchant", seed=5)
+    build = registry.begin_reset(tenant)
+    next(build.steps)
+    registry.delete(tenant)
+    with pytest.raises(NotFound):
+        registry.finish(build)
+    assert tenant.id not in registry.tenants

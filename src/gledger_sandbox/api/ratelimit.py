@@ -45,7 +45,8 @@ def _caller(scope: Scope, registry: TenantRegistry) -> bytes:
             scheme, _, token = value.decode("latin-1").partition(" ")
             token = token.strip()
             if scheme.lower() == "bearer" and token and _known(registry, token):
-                return hashlib.blake2b(value, digest_size=16).digest()
+                # The credential, not the header's spelling: "bearer  K" is the same caller.
+                return hashlib.blake2b(token.encode("latin-1"), digest_size=16).digest()
             break
     client = scope.get("client") or ("?", 0)
     return f"address:{client[0]}".encode()

@@ -70,6 +70,11 @@ class SandboxRunner:
         """The server is stopping: open feeds end (see :meth:`end_feeds`)."""
         self._feeds = 0
 
+    def clock_turn(self, tenant_id: str) -> asyncio.Lock:
+        """Held by a clock advance for its whole run, and by a reset while it swaps the tenant's
+        state in, so an advance never steps a clock its tenant no longer has."""
+        return self._locks[tenant_id]
+
     # -- events ----------------------------------------------------------------------------
 
     def on_events(self, tenant_id: str) -> None:
@@ -178,7 +183,9 @@ class SandboxRunner:
             raise InvalidRequest.at(
                 "/seconds", "validation.invalid_value", "That is past the end of the calendar."
             ) from None
-        async with self._locks[tenant.id]:
+        async with self.clock_turn(tenant.id):
+            clock = tenant.clock  # a reset may have swapped the tenant's state in meanwhile
+            target = clock.now() + timedelta(seconds=seconds)
             report = AdvanceReport(previous=clock.now(), now=clock.now())
             report.attempts += await self.settle(tenant)
             while report.steps < MAX_STEPS:

@@ -125,6 +125,11 @@ class JSONBodyValidator(JSONRequestBodyValidator):
             ) from None
         except jsontext.BodyRefused as refused:
             raise RequestInvalid(refused.errors) from None
+        except ValueError:
+            # Python refuses to read an integer of more than 4,300 digits: far past any bound
+            # of the spec, so the body cannot be valid.
+            detail = "The body holds a number too long to read (more than 4,300 digits)."
+            raise RequestInvalid([FieldError("", "validation.malformed_body", detail)]) from None
         if body is None and not self._nullable:
             # A JSON ``null`` is a body, not the absence of one (which connexion also reads as
             # None and lets through when the body is optional): the schema judges it here.

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from gledger_sandbox.domain.clock import SandboxClock, wall_clock
-from gledger_sandbox.domain.errors import AccessError, GrantRefused, InvalidRequest
+from gledger_sandbox.domain.errors import AccessError, GrantRefused, InvalidRequest, NotFound
 from gledger_sandbox.domain.events import Retention
 from gledger_sandbox.domain.idempotency import IdempotencyStore
 from gledger_sandbox.domain.ids import IdGenerator
@@ -309,11 +309,13 @@ class TenantRegistry:
             self._api_keys[tenant.api_key] = tenant.id
             self._clients[tenant.client_id] = tenant.id
             return tenant
-        changed = target.generation != build.generation
+        if self.tenants.get(target.id) is not target:
+            raise NotFound("tenant", target.id)  # deleted (or expired) while it was seeded
         before = target.clock.now()
-        if changed or target.store.events.last_seq >= build.events_after:
+        if self.stale(build):
             # The tenant changed while its new state was seeded (a write, another reset): the
-            # new log would not go on from the old one's end, so seed once more, in place.
+            # new log would not go on from the old one's end, so seed once more, in place
+            # (the server's handler first tries again aside, see ``stale``).
             target.fixture, target.seed = tenant.fixture, tenant.seed
             target.fresh_state()
             drain(self._seeder(target))
@@ -328,6 +330,15 @@ class TenantRegistry:
             grants[token] = replace(grant, expires_at=grant.expires_at + shift)
         self.policy.on_events(target.id)
         return target
+
+    def stale(self, build: TenantBuild) -> bool:
+        """Whether a reset's tenant changed while its new state was seeded aside (a write, or
+        another reset): swapped in, the new event log would not go on from the old one's end."""
+        target = build.resets
+        return target is not None and (
+            target.generation != build.generation
+            or target.store.events.last_seq >= build.events_after
+        )
 
     def abandon(self, build: TenantBuild) -> None:
         """Drop a build that will not be finished (its request went away)."""

@@ -18,6 +18,9 @@ from gledger_sandbox.domain.tenants import SCOPES, Tenant, TenantBuild, TenantRe
 
 SEEDING_SLICE_SECONDS = 0.002
 """How long seeding runs before it lets other requests in (the step under way ends first)."""
+RESET_ATTEMPTS = 3
+"""A reset seeds aside and starts again if the tenant is written to meanwhile; the last
+attempt seeds in place (one stall of the loop rather than a reset that never ends)."""
 
 
 async def seed_in_slices(build: TenantBuild) -> Tenant:
@@ -26,15 +29,28 @@ async def seed_in_slices(build: TenantBuild) -> Tenant:
     Four visitors creating sandboxes at once must not stall every other tenant's requests: one
     slice runs per turn of the loop, whoever's it is, then every other ready task runs.
     """
-    registry: TenantRegistry = services().registry
-    turns: asyncio.Lock = services().seeding_turns
+    await _seeded(build)
+    return await _finished(build)
+
+
+async def _seeded(build: TenantBuild) -> None:
+    """Run a build's seeding steps in slices; a request that goes away abandons its build."""
     try:
-        await _in_slices(build.steps, turns)
+        await _in_slices(build.steps, services().seeding_turns)
     except BaseException:
-        registry.abandon(build)
+        services().registry.abandon(build)
         raise
-    made = registry.finish(build)
-    await _in_slices(build.release, turns)  # a reset lets go of the old state the same way
+
+
+async def _finished(build: TenantBuild) -> Tenant:
+    registry: TenantRegistry = services().registry
+    target = build.resets
+    if target is None:
+        return registry.finish(build)
+    # Never while a clock advance of the tenant is under way (it holds the tenant's clock).
+    async with services().runner.clock_turn(target.id):
+        made = registry.finish(build)
+    await _in_slices(build.release, services().seeding_turns)  # let go of the old state
     return made
 
 
@@ -78,8 +94,15 @@ async def get_tenant() -> Response:
 async def reset_tenant(body: dict[str, Any] | None = None) -> Response:
     """Re-seed the tenant; its idempotency keys go with its data (a reset is a fresh start)."""
     body = body or {}
-    build = services().registry.begin_reset(tenant(), body.get("fixture"), body.get("seed"))
-    found = await seed_in_slices(build)
+    registry = services().registry
+    for attempt in range(1, RESET_ATTEMPTS + 1):
+        build = registry.begin_reset(tenant(), body.get("fixture"), body.get("seed"))
+        await _seeded(build)
+        if attempt < RESET_ATTEMPTS and registry.stale(build):
+            registry.abandon(build)  # written to meanwhile: seed aside once more
+            continue
+        break
+    found = await _finished(build)
     return json_response(serializers.tenant(found))
 
 
