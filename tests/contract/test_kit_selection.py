@@ -175,21 +175,25 @@ def test_a_replayed_creation_is_not_a_lost_resource(server: ServerThread) -> Non
 def test_a_sequence_hypothesis_cannot_replay_ends_the_stateful_phase_with_the_reason(
     server: ServerThread,
 ) -> None:
-    # With these operations, seed and examples, the endpoints' bundle is empty on a replay
+    # With these operations and examples, the endpoints' bundle is sometimes empty on a replay
     # where it was not the first time (FlakyStrategyDefinition), which used to end the run.
-    options = _options(
-        server,
-        seed=2,
-        phases=("stateful",),
-        operations=frozenset(
-            {"createWebhookEndpoint", "deleteWebhookEndpoint", "getWebhookEndpoint"}
-        ),
-        examples=40,
-    )
-
-    report = run_contract(options, io.StringIO())
-
-    assert report.ok
-    stopped = [reason for _, reason in report.skipped if "stopped early" in reason]
+    # Which seeds meet it depends on the spec and the server's answers (seeds 1, 4, 6 and 8
+    # did when this was written): the first of them that does must be reported, not raised.
+    stopped: list[str] = []
+    for seed in (1, 4, 6, 8, 2, 3):
+        options = _options(
+            server,
+            seed=seed,
+            phases=("stateful",),
+            operations=frozenset(
+                {"createWebhookEndpoint", "deleteWebhookEndpoint", "getWebhookEndpoint"}
+            ),
+            examples=40,
+        )
+        report = run_contract(options, io.StringIO())
+        assert report.ok
+        assert report.passed > 0
+        stopped = [reason for _, reason in report.skipped if "stopped early" in reason]
+        if stopped:
+            break
     assert stopped and "findings so far are kept" in stopped[0]
-    assert report.passed > 0
