@@ -133,6 +133,9 @@ def test_swagger_ui_authorizes_with_an_api_key_and_executes_list_ledgers_and_cre
     assert page.url == f"{api}/v1/ui/"
     page.locator(".opblock").first.wait_for(timeout=30_000)
     page.screenshot(path=str(shots / "1-swagger-ui.png"))
+    # The Servers box names this sandbox (it was blank: connexion served url "").
+    assert "this sandbox" in page.locator(".servers select").inner_text()
+    assert page.locator(".servers select").input_value() == "/"
 
     page.locator("button.authorize").first.click()
     dialog = page.locator(".modal-ux")
