@@ -52,17 +52,26 @@ def load_yaml(path: Path) -> Any:
     return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
 
 
-def follow(file: Path, fragment: str) -> Any:
-    """The node at JSON pointer ``fragment`` of the YAML ``file`` (shared: never change it)."""
-    node = load_yaml(file)
+def ref_target(ref: str, base: Path) -> tuple[Path, str]:
+    """Where a ``$ref`` written in the file ``base`` points: the file, and the JSON pointer."""
+    file_part, _, fragment = ref.partition("#")
+    return ((base.parent / file_part).resolve() if file_part else base), fragment
+
+
+def at_pointer(node: Any, fragment: str) -> Any:
+    """The node at JSON pointer ``fragment`` (RFC 6901, ``/a/b~1c``) inside ``node``."""
     for part in filter(None, fragment.split("/")):
         node = node[part.replace("~1", "/").replace("~0", "~")]
     return node
 
 
+def follow(file: Path, fragment: str) -> Any:
+    """The node at JSON pointer ``fragment`` of the YAML ``file`` (shared: never change it)."""
+    return at_pointer(load_yaml(file), fragment)
+
+
 def _follow(ref: str, base: Path) -> Any:
-    file_part, _, fragment = ref.partition("#")
-    return follow((base.parent / file_part).resolve() if file_part else base, fragment)
+    return follow(*ref_target(ref, base))
 
 
 def resolved(root: Path | None = None) -> Any:
@@ -81,11 +90,10 @@ def resolved(root: Path | None = None) -> Any:
         ref = node.get("$ref")
         if not isinstance(ref, str):
             return {key: walk(value, base, trail) for key, value in node.items()}
-        file_part, _, fragment = ref.partition("#")
-        target = (base.parent / file_part).resolve() if file_part else base
+        target, fragment = ref_target(ref, base)
         if (target, fragment) in trail:
             raise ValueError(f"recursive $ref {ref!r} in {base}")
-        return walk(_follow(ref, base), target, trail | {(target, fragment)})
+        return walk(follow(target, fragment), target, trail | {(target, fragment)})
 
     return walk(load_yaml(start), start, frozenset())
 

@@ -22,11 +22,6 @@ from gledger_sandbox import resources
 Target = tuple[Path, str]
 
 
-def _target(ref: str, base: Path) -> Target:
-    file_part, _, fragment = ref.partition("#")
-    return ((base.parent / file_part).resolve() if file_part else base), fragment
-
-
 def _component_names(root: Path, document: dict[str, Any]) -> dict[Target, str]:
     """Where each component of the root document lives, and its name inside the bundle."""
     names: dict[Target, str] = {}
@@ -34,7 +29,7 @@ def _component_names(root: Path, document: dict[str, Any]) -> dict[Target, str]:
         for name, value in (entries or {}).items():
             ref = value.get("$ref") if isinstance(value, dict) else None
             if isinstance(ref, str):
-                names.setdefault(_target(ref, root), f"#/components/{section}/{name}")
+                names.setdefault(resources.ref_target(ref, root), f"#/components/{section}/{name}")
     return names
 
 
@@ -73,7 +68,7 @@ class _Bundler:
             return {key: self.walk(value, base, trail) for key, value in node.items()}
         if base == self.root and ref.startswith("#"):
             return {"$ref": ref}
-        target = _target(ref, base)
+        target = resources.ref_target(ref, base)
         if target in self.names:
             return {"$ref": self.names[target]}
         return self.inline(target, trail, ref)
@@ -90,7 +85,7 @@ class _Bundler:
         ref = value.get("$ref") if isinstance(value, dict) else None
         if not isinstance(ref, str) or ref.startswith("#"):
             return self.walk(value, self.root, trail)
-        target = _target(ref, self.root)
+        target = resources.ref_target(ref, self.root)
         return self.walk(resources.follow(*target), target[0], trail | {target})
 
     def bundle(self) -> dict[str, Any]:
@@ -133,10 +128,7 @@ def inlined(root: Path | None = None) -> tuple[str, ...]:
 def followed(document: dict[str, Any], node: Any) -> Any:
     """``node``, or what its ``#/...`` reference names in ``document`` (the bundle)."""
     while isinstance(node, dict) and isinstance(node.get("$ref"), str):
-        target: Any = document
-        for part in node["$ref"].removeprefix("#/").split("/"):
-            target = target[part.replace("~1", "/").replace("~0", "~")]
-        node = target
+        node = resources.at_pointer(document, node["$ref"].removeprefix("#"))
     return node
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -45,7 +46,7 @@ def dumps(document: Any) -> bytes:
     try:
         return orjson.dumps(document)
     except orjson.JSONEncodeError:
-        # ensure_ascii: a string that is no Unicode text is written as its \\uXXXX escapes.
+        # ensure_ascii: a string that is no Unicode text is written with escapes (\\ud800).
         return json.dumps(document, separators=(",", ":")).encode()
 
 
@@ -85,8 +86,10 @@ def _escape(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _pointer(parts: list[str]) -> str:
-    return "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in parts)
+def pointer(parts: Iterable[Any], prefix: str = "") -> str:
+    """A JSON pointer (RFC 6901) from path parts."""
+    escaped = (str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+    return prefix + "".join("/" + p for p in escaped)
 
 
 def _faults(value: Any, at: list[str], surrogates: bool) -> list[FieldError]:
@@ -96,20 +99,20 @@ def _faults(value: Any, at: list[str], surrogates: bool) -> list[FieldError]:
         for key in getattr(value, "repeated", ()):
             found.append(
                 FieldError(
-                    _pointer([*at, _escape(key)]),
+                    pointer([*at, _escape(key)]),
                     "validation.duplicate_key",
                     "This key appears more than once in its object.",
                 )
             )
         for key, item in value.items():
             if surrogates and _SURROGATE.search(key):
-                found.append(_not_text(_pointer([*at, _escape(key)]), "field name"))
+                found.append(_not_text(pointer([*at, _escape(key)]), "field name"))
             found += _faults(item, [*at, _escape(key)], surrogates)
     elif isinstance(value, list):
         for index, item in enumerate(value):
             found += _faults(item, [*at, str(index)], surrogates)
     elif surrogates and isinstance(value, str) and _SURROGATE.search(value):
-        found.append(_not_text(_pointer(at), "string"))
+        found.append(_not_text(pointer(at), "string"))
     return found
 
 

@@ -18,7 +18,6 @@ On shutdown the streams are told first (SSE ends with a last comment, WebSockets
 from __future__ import annotations
 
 import asyncio
-import secrets
 import socket
 from http import HTTPStatus
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from gledger_sandbox.api.middleware import new_request_id
 from gledger_sandbox.api.problems import PROBLEM_JSON, problem_body
 from gledger_sandbox.api.settings import ConnectionSettings, Services
 
@@ -37,7 +37,7 @@ MAX_HEAD_BYTES = 64 * 1024
 
 def closing_answer(status: int, code: str, detail: str) -> bytes:
     """A whole HTTP/1.1 problem response that closes the connection, for a head never read."""
-    request_id = "req_" + secrets.token_hex(12)
+    request_id = new_request_id()
     body = problem_body(status, code, detail, request_id)
     return b"".join(
         [

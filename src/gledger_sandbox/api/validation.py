@@ -28,6 +28,7 @@ from jsonschema import Draft4Validator, ValidationError
 from starlette.types import Scope
 
 from gledger_sandbox.api import formats, jsontext
+from gledger_sandbox.api.jsontext import pointer
 from gledger_sandbox.domain.errors import FieldError, GrantRefused
 
 _CODES = {
@@ -45,12 +46,6 @@ class RequestInvalid(ProblemException):
         self.code = code or (self.errors[0].code if self.errors else "validation.invalid_value")
         detail = "; ".join(f"{e.pointer or '/'}: {e.detail}" for e in self.errors)
         super().__init__(status=400, title="Invalid request", detail=detail)
-
-
-def pointer(parts: Iterable[Any], prefix: str = "") -> str:
-    """A JSON pointer (RFC 6901) from path parts."""
-    escaped = (str(p).replace("~", "~0").replace("/", "~1") for p in parts)
-    return prefix + "".join("/" + p for p in escaped)
 
 
 def field_errors(error: ValidationError, prefix: str = "") -> list[FieldError]:
