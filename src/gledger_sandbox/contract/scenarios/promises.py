@@ -1,0 +1,15 @@
+"""The scenarios that check DESIGN.md's promises one by one, by check name, in run order.
+
+They run after the first ledger checks, on the same books; those that need controls only a
+sandbox has (its clock, creating a tenant) skip with the reason against a target without them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from gledger_sandbox.contract.scenarios import Scenario, state_machine
+
+PROMISE_SCENARIOS: dict[str, Callable[[Scenario], None]] = {
+    "entry_state_machine": state_machine.run,
+}

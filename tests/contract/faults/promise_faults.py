@@ -1,0 +1,167 @@
+"""Faults that break the promises the kit's later checks look at (state machine, balances...).
+
+| fault                      | what the client sees                                         | caught by             |
+|----------------------------|--------------------------------------------------------------|-----------------------|
+| `mutable_posted_entry`     | a refused change of a posted entry answers 200, changed      | `entry_state_machine` |
+| `pending_resolves_twice`   | posting or voiding a resolved entry answers 200              | `entry_state_machine` |
+| `reversal_unlinked`        | a reversed entry reads back without `reversed_by`            | `entry_state_machine` |
+| `refused_entry_applied`    | an unbalanced entry is posted (balanced) yet answered 422    | `entry_state_machine` |
+
+Each keeps the state it needs (the entries it has seen, which calls it changed).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Any
+
+from tests.contract.faults.proxy import REQUEST_ID, Answer, Call, Fault
+
+_ENTRY = re.compile(r"^/v1/entries/([^/]+)$")
+_RESOLVE = re.compile(r"^/v1/entries/([^/]+)/(post|void)$")
+
+
+def problem(answer: Answer, status: int, code: str, detail: str) -> dict[str, Any]:
+    """A problem document like the sandbox's, with the answer's request id."""
+    answer.status = status
+    answer.headers["content-type"] = "application/problem+json"
+    return {
+        "type": f"https://docs.gledger.dev/problems/{code}",
+        "title": "Unprocessable request",
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "request_id": answer.headers.get(REQUEST_ID, ""),
+        "errors": [{"pointer": "/lines", "code": code, "detail": detail}],
+    }
+
+
+class RemembersEntries(Fault):
+    """Keeps the latest version of every entry an answer showed, by id."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: dict[str, dict[str, Any]] = {}
+
+    def remember(self, answer: Answer) -> None:
+        document = answer.json()
+        if 200 <= answer.status < 300 and isinstance(document, dict):
+            if str(document.get("id", "")).startswith("ent_"):
+                self.entries[document["id"]] = document
+
+
+class MutablePostedEntry(RemembersEntries):
+    """A change the sandbox refuses as `entry.immutable` is answered 200, as if applied."""
+
+    name = "mutable_posted_entry"
+
+    def response(self, call: Call, answer: Answer) -> Answer:
+        self.remember(answer)
+        read = _ENTRY.match(call.path)
+        refusal = answer.json()
+        if call.method != "PATCH" or not read or not isinstance(refusal, dict):
+            return answer
+        if refusal.get("code") != "entry.immutable" or read.group(1) not in self.entries:
+            return answer
+        answer.status = 200
+        answer.headers["content-type"] = "application/json"
+        return self.rewritten(answer, {**self.entries[read.group(1)], **(call.json() or {})})
+
+
+class PendingResolvesTwice(RemembersEntries):
+    """Posting or voiding an entry that is no longer pending answers 200 with the new status."""
+
+    name = "pending_resolves_twice"
+
+    def response(self, call: Call, answer: Answer) -> Answer:
+        self.remember(answer)
+        resolve = _RESOLVE.match(call.path)
+        refusal = answer.json()
+        if call.method != "POST" or not resolve or not isinstance(refusal, dict):
+            return answer
+        if refusal.get("code") != "entry.invalid_transition":
+            return answer
+        entry = self.entries.get(resolve.group(1))
+        if entry is None:
+            return answer
+        answer.status = 200
+        answer.headers["content-type"] = "application/json"
+        status = "posted" if resolve.group(2) == "post" else "voided"
+        return self.rewritten(answer, {**entry, "status": status})
+
+
+class ReversalUnlinked(Fault):
+    """An entry read back forgets the reversal that reversed it (`reversed_by` is null)."""
+
+    name = "reversal_unlinked"
+
+    def response(self, call: Call, answer: Answer) -> Answer:
+        entry = answer.json()
+        if call.method != "GET" or answer.status != 200 or not _ENTRY.match(call.path):
+            return answer
+        links = entry.get("links") or {}
+        if not links.get("reversed_by"):
+            return answer
+        links["reversed_by"] = None
+        return self.rewritten(answer, entry)
+
+
+class RefusedEntryApplied(Fault):
+    """An unbalanced entry is balanced on its way in (so it posts) and answered 422 all the same.
+
+    The client is told its entry was refused, while the ledger holds it, its events were
+    made and its accounts moved: the half-applied change a refusal must never leave.
+    """
+
+    name = "refused_entry_applied"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changed: set[int] = set()
+
+    def request(self, call: Call) -> Call | Answer:
+        body = call.json()
+        if call.method != "POST" or call.path != "/v1/entries" or not isinstance(body, dict):
+            return call
+        lines = body.get("lines")
+        if not isinstance(lines, list) or len(lines) < 2 or "currency" in lines[0]:
+            return call
+        sides: dict[str, int] = defaultdict(int)
+        for line in lines:
+            sides[line.get("direction", "")] += int(line.get("amount", 0))
+        gap = sides["debit"] - sides["credit"]
+        if gap == 0:
+            return call
+        last = lines[-1]
+        last["amount"] += gap if last["direction"] == "credit" else -gap
+        if last["amount"] <= 0:
+            return call
+        call.body = _compact(body)
+        self.changed.add(id(call))
+        return call
+
+    def response(self, call: Call, answer: Answer) -> Answer:
+        if id(call) not in self.changed or answer.status != 201:
+            return answer
+        detail = "debits do not equal credits."
+        return self.rewritten(
+            answer, problem(answer, 422, "validation.unbalanced_entry", detail)
+        )
+
+
+def _compact(document: Any) -> bytes:
+    import json
+
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+PROMISE_FAULTS: dict[str, type[Fault]] = {
+    fault.name: fault
+    for fault in (
+        MutablePostedEntry,
+        PendingResolvesTwice,
+        ReversalUnlinked,
+        RefusedEntryApplied,
+    )
+}

@@ -1,0 +1,87 @@
+"""Each promise check of the kit catches the faults that break its promise, and passes without.
+
+Built like ``test_checks_catch_faults.py`` (same narrowed runs, same assertions), for the
+checks of ``contract/scenarios/promises.py`` and the faults of ``promise_faults.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from tests.conftest import ServerThread, new_sandbox
+from tests.contract.faults.promise_faults import PROMISE_FAULTS
+from tests.contract.faults.proxy import Fault, fault_proxy
+from tests.contract.faults.test_checks_catch_faults import (
+    SEED,
+    Caught,
+    Narrowed,
+    run_kit,
+    scenario,
+    skips_of,
+)
+
+pytestmark = pytest.mark.slow
+
+STATE_MACHINE = scenario("entry_state_machine")
+
+PROMISE_CASES = [
+    Caught("mutable_posted_entry", "entry_state_machine", STATE_MACHINE,
+           frozenset({"updateEntry"}), lambda _: r"immutable: a (posted|voided) entry accepted"),
+    Caught("pending_resolves_twice", "entry_state_machine", STATE_MACHINE,
+           frozenset({"postEntry", "voidEntry"}), lambda _: r"resolves_once: a \w+ entry was"),
+    Caught("reversal_unlinked", "entry_state_machine", STATE_MACHINE,
+           frozenset({"getEntry"}), lambda _: r"does not link reversed_by=ent_"),
+    Caught("refused_entry_applied", "entry_state_machine", STATE_MACHINE,
+           frozenset({"listEntries", "getAccountBalance", "listEvents"}),
+           lambda _: r"refused: (the refused unbalanced entry exists|refused entries moved)"),
+]  # fmt: skip
+
+
+@contextmanager
+def proxied(server: ServerThread, fixture: str, fault_name: str) -> Iterator[tuple[str, str, Fault]]:
+    """A fresh tenant behind a proxy with the named fault: (proxy URL, API key, the fault)."""
+    box = new_sandbox(server, fixture=fixture, seed=SEED)
+    box.client.close()
+    fault = PROMISE_FAULTS[fault_name]() if fault_name != "none" else Fault()
+    with fault_proxy(server.url, fault) as proxy:
+        yield proxy.url, str(box.credentials["api_key"]), fault
+
+
+@pytest.mark.parametrize("case", PROMISE_CASES, ids=[case.fault for case in PROMISE_CASES])
+def test_the_promise_check_catches_the_fault(server: ServerThread, case: Caught) -> None:
+    with proxied(server, case.run.fixture, case.fault) as (url, api_key, fault):
+        report = run_kit(url, api_key, case.run)
+
+    assert fault.hits > 0, f"{case.fault} never met what it breaks"
+    assert not report.ok
+    assert {failure.check for failure in report.failures} == {case.check}, report.failures
+    assert skips_of(report, case.check) == []
+    on_the_operation = [f for f in report.failures if f.operation in case.operations]
+    assert on_the_operation, [(f.operation, f.message) for f in report.failures]
+    evidence = case.evidence(fault)
+    assert any(re.search(evidence, f.message, re.DOTALL) for f in on_the_operation), (
+        evidence,
+        [f.message for f in on_the_operation],
+    )
+
+
+CONTROLS: list[Narrowed] = list({case.run.name: case.run for case in PROMISE_CASES}.values())
+
+
+@pytest.mark.parametrize("run", CONTROLS, ids=[run.name for run in CONTROLS])
+def test_the_promise_run_passes_without_a_fault(server: ServerThread, run: Narrowed) -> None:
+    with proxied(server, run.fixture, "none") as (url, api_key, _):
+        report = run_kit(url, api_key, run)
+
+    assert report.ok, report.failures
+    for check in run.checks:
+        assert skips_of(report, check) == []
+        assert [o for o in report.outcomes if o.check == check], f"{check} never ran"
+
+
+def test_every_promise_fault_has_a_case() -> None:
+    assert sorted(case.fault for case in PROMISE_CASES) == sorted(PROMISE_FAULTS)
