@@ -6,6 +6,9 @@
 | `pending_resolves_twice`   | posting or voiding a resolved entry answers 200              | `entry_state_machine` |
 | `reversal_unlinked`        | a reversed entry reads back without `reversed_by`            | `entry_state_machine` |
 | `refused_entry_applied`    | an unbalanced entry is posted (balanced) yet answered 422    | `entry_state_machine` |
+| `available_ignores_pending`| `available` is `posted`: pending lines never lower it        | `balances_in_time`    |
+| `as_of_ignored`            | a balance `as_of` a past time is the balance of now          | `balances_in_time`    |
+| `desc_running_balance`     | a descending statement shows each line's balance before it   | `balances_in_time`    |
 
 Each keeps the state it needs (the entries it has seen, which calls it changed).
 """
@@ -19,6 +22,8 @@ from typing import Any
 from tests.contract.faults.proxy import REQUEST_ID, Answer, Call, Fault
 
 _ENTRY = re.compile(r"^/v1/entries/([^/]+)$")
+_BALANCE = re.compile(r"^/v1/accounts/[^/]+/balance$")
+_LINES = re.compile(r"^/v1/accounts/[^/]+/lines$")
 _RESOLVE = re.compile(r"^/v1/entries/([^/]+)/(post|void)$")
 
 
@@ -150,6 +155,57 @@ class RefusedEntryApplied(Fault):
         )
 
 
+class AvailableIgnoresPending(Fault):
+    """Every balance read shows `available` equal to `posted`."""
+
+    name = "available_ignores_pending"
+
+    def response(self, call: Call, answer: Answer) -> Answer:
+        balance = answer.json()
+        if call.method != "GET" or answer.status != 200 or not _BALANCE.match(call.path):
+            return answer
+        if balance["available"] == balance["posted"]:
+            return answer
+        balance["available"] = dict(balance["posted"])
+        return self.rewritten(answer, balance)
+
+
+class AsOfIgnored(Fault):
+    """`as_of` is dropped on the way in (the answer still names it): every balance is today's."""
+
+    name = "as_of_ignored"
+
+    def request(self, call: Call) -> Call | Answer:
+        if call.method == "GET" and _BALANCE.match(call.path) and b"as_of=" in call.query:
+            call.headers["x-fault-as-of"] = call.params()["as_of"]
+            call.query = b""
+        return call
+
+    def response(self, call: Call, answer: Answer) -> Answer:
+        as_of = call.headers.get("x-fault-as-of")
+        balance = answer.json()
+        if as_of is None or answer.status != 200 or not isinstance(balance, dict):
+            return answer
+        return self.rewritten(answer, {**balance, "as_of": as_of})
+
+
+class DescRunningBalance(Fault):
+    """Statement pages in descending order show each line's balance before it, not after."""
+
+    name = "desc_running_balance"
+
+    def response(self, call: Call, answer: Answer) -> Answer:
+        page = answer.json()
+        if call.method != "GET" or answer.status != 200 or not _LINES.match(call.path):
+            return answer
+        if call.params().get("order") != "desc" or not page["data"]:
+            return answer
+        for line in page["data"]:
+            step = line["amount"] if line["direction"] == "debit" else -line["amount"]
+            line["balance_after"] -= step
+        return self.rewritten(answer, page)
+
+
 def _compact(document: Any) -> bytes:
     import json
 
@@ -163,5 +219,8 @@ PROMISE_FAULTS: dict[str, type[Fault]] = {
         PendingResolvesTwice,
         ReversalUnlinked,
         RefusedEntryApplied,
+        AvailableIgnoresPending,
+        AsOfIgnored,
+        DescRunningBalance,
     )
 }

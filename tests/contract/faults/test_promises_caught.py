@@ -27,6 +27,7 @@ from tests.contract.faults.test_checks_catch_faults import (
 pytestmark = pytest.mark.slow
 
 STATE_MACHINE = scenario("entry_state_machine")
+BALANCES = scenario("balances_in_time")
 
 PROMISE_CASES = [
     Caught("mutable_posted_entry", "entry_state_machine", STATE_MACHINE,
@@ -38,6 +39,12 @@ PROMISE_CASES = [
     Caught("refused_entry_applied", "entry_state_machine", STATE_MACHINE,
            frozenset({"listEntries", "getAccountBalance", "listEvents"}),
            lambda _: r"refused: (the refused unbalanced entry exists|refused entries moved)"),
+    Caught("available_ignores_pending", "balances_in_time", BALANCES,
+           frozenset({"getAccountBalance"}), lambda _: r"kinds: .*available is"),
+    Caught("as_of_ignored", "balances_in_time", BALANCES,
+           frozenset({"getAccountBalance"}), lambda _: r"as_of: account .* lines effective by then"),
+    Caught("desc_running_balance", "balances_in_time", BALANCES,
+           frozenset({"listAccountLines"}), lambda _: r"statement: .* balance_after \d+ descending"),
 ]  # fmt: skip
 
 
