@@ -9,6 +9,9 @@
 | `available_ignores_pending`| `available` is `posted`: pending lines never lower it        | `balances_in_time`    |
 | `as_of_ignored`            | a balance `as_of` a past time is the balance of now          | `balances_in_time`    |
 | `desc_running_balance`     | a descending statement shows each line's balance before it   | `balances_in_time`    |
+| `pnl_tax_in_net`           | the P&L's `net` takes tax off too                            | `report_arithmetic`   |
+| `trial_balance_unsummed`   | a trial balance total is not its rows' sum, yet `balanced`   | `report_arithmetic`   |
+| `cash_flow_bucket_dropped` | a cash-flow day with postings shows none (totals unchanged)  | `report_arithmetic`   |
 
 Each keeps the state it needs (the entries it has seen, which calls it changed).
 """
@@ -24,6 +27,7 @@ from tests.contract.faults.proxy import REQUEST_ID, Answer, Call, Fault
 _ENTRY = re.compile(r"^/v1/entries/([^/]+)$")
 _BALANCE = re.compile(r"^/v1/accounts/[^/]+/balance$")
 _LINES = re.compile(r"^/v1/accounts/[^/]+/lines$")
+_REPORT = re.compile(r"^/v1/ledgers/[^/]+/reports/([a-z-]+)$")
 _RESOLVE = re.compile(r"^/v1/entries/([^/]+)/(post|void)$")
 
 
@@ -206,6 +210,55 @@ class DescRunningBalance(Fault):
         return self.rewritten(answer, page)
 
 
+class ReportFault(Fault):
+    """Rewrites the 200 answers of one report (``report``: the path's last segment)."""
+
+    report = ""
+
+    def response(self, call: Call, answer: Answer) -> Answer:
+        read = _REPORT.match(call.path)
+        if call.method != "GET" or answer.status != 200 or not read:
+            return answer
+        document = answer.json()
+        if read.group(1) != self.report or not self.break_report(document):
+            return answer
+        return self.rewritten(answer, document)
+
+    def break_report(self, document: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+
+class PnlTaxInNet(ReportFault):
+    name, report = "pnl_tax_in_net", "pnl"
+
+    def break_report(self, document: dict[str, Any]) -> bool:
+        document["net"] -= document["tax"]
+        return bool(document["tax"])
+
+
+class TrialBalanceUnsummed(ReportFault):
+    """Each total counts one more on both sides: still `balanced`, no longer its rows' sum."""
+
+    name, report = "trial_balance_unsummed", "trial-balance"
+
+    def break_report(self, document: dict[str, Any]) -> bool:
+        for total in document["totals"]:
+            total["debits"] += 1
+            total["credits"] += 1
+        return bool(document["totals"])
+
+
+class CashFlowBucketDropped(ReportFault):
+    name, report = "cash_flow_bucket_dropped", "cash-flow"
+
+    def break_report(self, document: dict[str, Any]) -> bool:
+        for bucket in document["buckets"]:
+            if bucket["inflow"] or bucket["outflow"]:
+                bucket.update(inflow=0, outflow=0, net=0)
+                return True
+        return False
+
+
 def _compact(document: Any) -> bytes:
     import json
 
@@ -222,5 +275,8 @@ PROMISE_FAULTS: dict[str, type[Fault]] = {
         AvailableIgnoresPending,
         AsOfIgnored,
         DescRunningBalance,
+        PnlTaxInNet,
+        TrialBalanceUnsummed,
+        CashFlowBucketDropped,
     )
 }

@@ -8,9 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from gledger_sandbox.contract.scenarios import Scenario, balance_kinds, state_machine
+from gledger_sandbox.contract.scenarios import (
+    Scenario,
+    balance_kinds,
+    report_checks,
+    state_machine,
+)
 
 PROMISE_SCENARIOS: dict[str, Callable[[Scenario], None]] = {
     "entry_state_machine": state_machine.run,
     "balances_in_time": balance_kinds.run,
+    "report_arithmetic": report_checks.run,
 }
