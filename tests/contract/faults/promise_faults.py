@@ -12,6 +12,9 @@
 | `pnl_tax_in_net`           | the P&L's `net` takes tax off too                            | `report_arithmetic`   |
 | `trial_balance_unsummed`   | a trial balance total is not its rows' sum, yet `balanced`   | `report_arithmetic`   |
 | `cash_flow_bucket_dropped` | a cash-flow day with postings shows none (totals unchanged)  | `report_arithmetic`   |
+| `stale_event_data`         | `entry.posted` events carry the entry as it was, pending     | `events_truthful`     |
+| `drop_async_posted`        | an entry posted later (async) has no `entry.posted` event    | `events_truthful`     |
+| `drop_payout_paid`         | a payout paid on the clock has no `payout.paid` event        | `events_truthful`     |
 
 Each keeps the state it needs (the entries it has seen, which calls it changed).
 """
@@ -259,6 +262,56 @@ class CashFlowBucketDropped(ReportFault):
         return False
 
 
+class EventPageFault(Fault):
+    """Rewrites the events of `GET /v1/events` pages; ``change`` returns None to cut one."""
+
+    def response(self, call: Call, answer: Answer) -> Answer:
+        if call.method != "GET" or call.path != "/v1/events" or answer.status != 200:
+            return answer
+        page = answer.json()
+        kept = []
+        changed = False
+        for event in page["data"]:
+            new = self.change(event)
+            changed |= new is not event
+            if new is not None:
+                kept.append(new)
+        if not changed:
+            return answer
+        page["data"] = kept
+        return self.rewritten(answer, page)
+
+    def change(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+
+class StaleEventData(EventPageFault):
+    name = "stale_event_data"
+
+    def change(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        if event["type"] != "entry.posted":
+            return event
+        return {**event, "data": {**event["data"], "status": "pending", "posted_at": None}}
+
+
+class DropAsyncPosted(EventPageFault):
+    """Entries that post after their creation (async, or posted later) have no `entry.posted`."""
+
+    name = "drop_async_posted"
+
+    def change(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        data = event["data"]
+        later = event["type"] == "entry.posted" and data.get("posted_at") != data.get("created_at")
+        return None if later else event
+
+
+class DropPayoutPaid(EventPageFault):
+    name = "drop_payout_paid"
+
+    def change(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        return None if event["type"] == "payout.paid" else event
+
+
 def _compact(document: Any) -> bytes:
     import json
 
@@ -278,5 +331,8 @@ PROMISE_FAULTS: dict[str, type[Fault]] = {
         PnlTaxInNet,
         TrialBalanceUnsummed,
         CashFlowBucketDropped,
+        StaleEventData,
+        DropAsyncPosted,
+        DropPayoutPaid,
     )
 }

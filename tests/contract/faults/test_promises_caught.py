@@ -29,6 +29,7 @@ pytestmark = pytest.mark.slow
 STATE_MACHINE = scenario("entry_state_machine")
 BALANCES = scenario("balances_in_time")
 REPORTS = scenario("report_arithmetic")
+EVENTS = scenario("events_truthful")
 
 PROMISE_CASES = [
     Caught("mutable_posted_entry", "entry_state_machine", STATE_MACHINE,
@@ -52,6 +53,12 @@ PROMISE_CASES = [
            lambda _: r"trial balance: total debits of USD is \d+, its rows sum to"),
     Caught("cash_flow_bucket_dropped", "report_arithmetic", REPORTS, frozenset({"getCashFlow"}),
            lambda _: r"cash flow: bucket .* has inflow/outflow \(0, 0\)"),
+    Caught("stale_event_data", "events_truthful", EVENTS, frozenset({"listEvents"}),
+           lambda _: r"writes: the entry.posted event \S+ carries ent_\S+ with status 'pending'"),
+    Caught("drop_async_posted", "events_truthful", EVENTS, frozenset({"advanceClock"}),
+           lambda _: r"asynchronous: no entry.posted event for ent_"),
+    Caught("drop_payout_paid", "events_truthful", EVENTS, frozenset({"advanceClock"}),
+           lambda _: r"asynchronous: no payout.paid event for po_"),
 ]  # fmt: skip
 
 

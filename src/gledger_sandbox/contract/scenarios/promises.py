@@ -11,6 +11,7 @@ from collections.abc import Callable
 from gledger_sandbox.contract.scenarios import (
     Scenario,
     balance_kinds,
+    event_truth,
     report_checks,
     state_machine,
 )
@@ -19,4 +20,5 @@ PROMISE_SCENARIOS: dict[str, Callable[[Scenario], None]] = {
     "entry_state_machine": state_machine.run,
     "balances_in_time": balance_kinds.run,
     "report_arithmetic": report_checks.run,
+    "events_truthful": event_truth.run,
 }
