@@ -15,6 +15,8 @@
 | `stale_event_data`         | `entry.posted` events carry the entry as it was, pending     | `events_truthful`     |
 | `drop_async_posted`        | an entry posted later (async) has no `entry.posted` event    | `events_truthful`     |
 | `drop_payout_paid`         | a payout paid on the clock has no `payout.paid` event        | `events_truthful`     |
+| `tenant_leak_beyond_reads` | a second tenant sees the first's payouts, settlements,       | `tenant_isolation`    |
+|                            | reconciliations, events, webhooks and id-filtered lists      |                       |
 
 Each keeps the state it needs (the entries it has seen, which calls it changed).
 """
@@ -312,10 +314,51 @@ class DropPayoutPaid(EventPageFault):
         return None if event["type"] == "payout.paid" else event
 
 
+class TenantLeakBeyondReads(Fault):
+    """A tenant created through the proxy acts as the first one off the beaten track.
+
+    Where ``auth_enforced`` looks (ledgers, accounts, entries by path) it stays apart; on the
+    treasury, event and webhook paths, and on any list filtered by an id, its key is swapped
+    for ``api_key``, so it reads the first tenant's resources there.
+    """
+
+    name = "tenant_leak_beyond_reads"
+    PATHS = re.compile(r"^/v1/(payouts|settlements|reconciliations|events|webhook-endpoints"
+                       r"|webhook-deliveries)/[^/]+")  # fmt: skip
+
+    def __init__(self, api_key: str) -> None:
+        super().__init__()
+        self.api_key = api_key
+        self.leaked: set[str] = set()
+
+    def request(self, call: Call) -> Call | Answer:
+        bearer = call.headers.get("Authorization", "").removeprefix("Bearer ")
+        if bearer not in self.leaked:
+            return call
+        filtered = call.method == "GET" and any(k.endswith("_id") for k in call.params())
+        if filtered or self.PATHS.match(call.path):
+            call.headers["Authorization"] = f"Bearer {self.api_key}"
+            self.hits += 1
+        return call
+
+    def response(self, call: Call, answer: Answer) -> Answer:
+        tenant = answer.json()
+        if call.path == "/v1/sandbox/tenants" and answer.status == 201 and tenant:
+            self.leaked.add(tenant["api_key"])
+        return answer
+
+
 def _compact(document: Any) -> bytes:
     import json
 
     return json.dumps(document, separators=(",", ":")).encode()
+
+
+def make_promise_fault(name: str, *, api_key: str = "") -> Fault:
+    """A fresh fault by name (``tenant_leak_beyond_reads`` needs the tenant's API key)."""
+    if name == TenantLeakBeyondReads.name:
+        return TenantLeakBeyondReads(api_key)
+    return PROMISE_FAULTS[name]() if name != "none" else Fault()
 
 
 PROMISE_FAULTS: dict[str, type[Fault]] = {
@@ -334,5 +377,6 @@ PROMISE_FAULTS: dict[str, type[Fault]] = {
         StaleEventData,
         DropAsyncPosted,
         DropPayoutPaid,
+        TenantLeakBeyondReads,
     )
 }

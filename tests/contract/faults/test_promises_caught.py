@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import pytest
 
 from tests.conftest import ServerThread, new_sandbox
-from tests.contract.faults.promise_faults import PROMISE_FAULTS
+from tests.contract.faults.promise_faults import PROMISE_FAULTS, make_promise_fault
 from tests.contract.faults.proxy import Fault, fault_proxy
 from tests.contract.faults.test_checks_catch_faults import (
     SEED,
@@ -30,6 +30,7 @@ STATE_MACHINE = scenario("entry_state_machine")
 BALANCES = scenario("balances_in_time")
 REPORTS = scenario("report_arithmetic")
 EVENTS = scenario("events_truthful")
+TENANCY = scenario("tenant_isolation")
 
 PROMISE_CASES = [
     Caught("mutable_posted_entry", "entry_state_machine", STATE_MACHINE,
@@ -59,6 +60,10 @@ PROMISE_CASES = [
            lambda _: r"asynchronous: no entry.posted event for ent_"),
     Caught("drop_payout_paid", "events_truthful", EVENTS, frozenset({"advanceClock"}),
            lambda _: r"asynchronous: no payout.paid event for po_"),
+    Caught("tenant_leak_beyond_reads", "tenant_isolation", TENANCY,
+           frozenset({"getPayout", "getSettlement", "getReconciliation", "listEntries",
+                      "getEvent", "listPayouts"}),
+           lambda _: r"with another tenant's id (answered 200, a made-up id 404|listed)"),
 ]  # fmt: skip
 
 
@@ -67,9 +72,10 @@ def proxied(server: ServerThread, fixture: str, fault_name: str) -> Iterator[tup
     """A fresh tenant behind a proxy with the named fault: (proxy URL, API key, the fault)."""
     box = new_sandbox(server, fixture=fixture, seed=SEED)
     box.client.close()
-    fault = PROMISE_FAULTS[fault_name]() if fault_name != "none" else Fault()
+    api_key = str(box.credentials["api_key"])
+    fault = make_promise_fault(fault_name, api_key=api_key)
     with fault_proxy(server.url, fault) as proxy:
-        yield proxy.url, str(box.credentials["api_key"]), fault
+        yield proxy.url, api_key, fault
 
 
 @pytest.mark.parametrize("case", PROMISE_CASES, ids=[case.fault for case in PROMISE_CASES])

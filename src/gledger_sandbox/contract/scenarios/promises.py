@@ -14,6 +14,7 @@ from gledger_sandbox.contract.scenarios import (
     event_truth,
     report_checks,
     state_machine,
+    tenancy,
 )
 
 PROMISE_SCENARIOS: dict[str, Callable[[Scenario], None]] = {
@@ -21,4 +22,5 @@ PROMISE_SCENARIOS: dict[str, Callable[[Scenario], None]] = {
     "balances_in_time": balance_kinds.run,
     "report_arithmetic": report_checks.run,
     "events_truthful": event_truth.run,
+    "tenant_isolation": tenancy.run,
 }
