@@ -12,6 +12,8 @@ from gledger_sandbox.contract.scenarios import (
     Scenario,
     balance_kinds,
     event_truth,
+    hostile_inputs,
+    operational,
     report_checks,
     state_machine,
     tenancy,
@@ -23,4 +25,6 @@ PROMISE_SCENARIOS: dict[str, Callable[[Scenario], None]] = {
     "report_arithmetic": report_checks.run,
     "events_truthful": event_truth.run,
     "tenant_isolation": tenancy.run,
+    "operational_headers": operational.run,
+    "hostile_inputs": hostile_inputs.run,
 }
