@@ -17,6 +17,10 @@
 | `drop_payout_paid`         | a payout paid on the clock has no `payout.paid` event        | `events_truthful`     |
 | `tenant_leak_beyond_reads` | a second tenant sees the first's payouts, settlements,       | `tenant_isolation`    |
 |                            | reconciliations, events, webhooks and id-filtered lists      |                       |
+| `repeated_request_id`      | every ledger list answers with the first one's request id    | `operational_headers` |
+| `correlation_dropped`      | refusals (4xx) do not echo `X-Correlation-Id`                | `operational_headers` |
+| `rate_limit_stuck`         | `RateLimit` remaining never falls                            | `operational_headers` |
+| `server_error_on_deep_input` | a body nested deeper than 12 levels answers 500            | `hostile_inputs`      |
 
 Each keeps the state it needs (the entries it has seen, which calls it changed).
 """
@@ -26,6 +30,8 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from typing import Any
+
+import httpx
 
 from tests.contract.faults.proxy import REQUEST_ID, Answer, Call, Fault
 
@@ -348,6 +354,75 @@ class TenantLeakBeyondReads(Fault):
         return answer
 
 
+class RepeatedRequestId(Fault):
+    name = "repeated_request_id"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first: str | None = None
+
+    def response(self, call: Call, answer: Answer) -> Answer:
+        if call.method != "GET" or call.path != "/v1/ledgers" or answer.status != 200:
+            return answer
+        if self.first is None:
+            self.first = answer.headers.get(REQUEST_ID)
+        elif answer.headers.get(REQUEST_ID) != self.first:
+            answer.headers[REQUEST_ID] = self.first
+            self.hits += 1
+        return answer
+
+
+class CorrelationDropped(Fault):
+    name = "correlation_dropped"
+
+    def response(self, call: Call, answer: Answer) -> Answer:
+        if 400 <= answer.status < 500 and "x-correlation-id" in answer.headers:
+            del answer.headers["x-correlation-id"]
+            self.hits += 1
+        return answer
+
+
+class RateLimitStuck(Fault):
+    """`RateLimit` always shows the quota less one remaining, however many requests came."""
+
+    name = "rate_limit_stuck"
+
+    def response(self, call: Call, answer: Answer) -> Answer:
+        limit, policy = answer.headers.get("ratelimit"), answer.headers.get("ratelimit-policy")
+        quota = re.search(r"q=(\d+)", policy or "")
+        if limit is None or quota is None:
+            return answer
+        stuck = re.sub(r"r=\d+", f"r={int(quota.group(1)) - 1}", limit)
+        if stuck != limit:
+            answer.headers["ratelimit"] = stuck
+            self.hits += 1
+        return answer
+
+
+class ServerErrorOnDeepInput(Fault):
+    """A JSON body nested deeper than 12 levels crashes the server: 500, never forwarded."""
+
+    name = "server_error_on_deep_input"
+    LIMIT = 12
+
+    def request(self, call: Call) -> Call | Answer:
+        if call.method not in ("POST", "PATCH") or _depth(call.json()) <= self.LIMIT:
+            return call
+        self.hits += 1
+        answer = Answer(500, httpx.Headers({REQUEST_ID: "req_fault_deep_input"}), b"")
+        document = problem(answer, 500, "internal_error", "Injected: recursion too deep.")
+        answer.with_json({**document, "title": "Internal Server Error", "errors": []})
+        return answer
+
+
+def _depth(document: Any) -> int:
+    if isinstance(document, dict):
+        return 1 + max((_depth(value) for value in document.values()), default=0)
+    if isinstance(document, list):
+        return 1 + max((_depth(item) for item in document), default=0)
+    return 0
+
+
 def _compact(document: Any) -> bytes:
     import json
 
@@ -378,5 +453,9 @@ PROMISE_FAULTS: dict[str, type[Fault]] = {
         DropAsyncPosted,
         DropPayoutPaid,
         TenantLeakBeyondReads,
+        RepeatedRequestId,
+        CorrelationDropped,
+        RateLimitStuck,
+        ServerErrorOnDeepInput,
     )
 }

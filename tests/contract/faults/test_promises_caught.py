@@ -6,13 +6,18 @@ checks of ``contract/scenarios/promises.py`` and the faults of ``promise_faults.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 import pytest
 
-from tests.conftest import ServerThread, new_sandbox
+from gledger_sandbox.api.ratelimit import RateLimit
+from gledger_sandbox.bootstrap import sandbox_app
+from tests.conftest import TEST_SETTINGS, ServerThread, new_sandbox
 from tests.contract.faults.promise_faults import PROMISE_FAULTS, make_promise_fault
 from tests.contract.faults.proxy import Fault, fault_proxy
 from tests.contract.faults.test_checks_catch_faults import (
@@ -31,6 +36,10 @@ BALANCES = scenario("balances_in_time")
 REPORTS = scenario("report_arithmetic")
 EVENTS = scenario("events_truthful")
 TENANCY = scenario("tenant_isolation")
+OPERATIONAL = scenario("operational_headers")
+HOSTILE = scenario("hostile_inputs", "createLedger", "updateEntry")
+RATE_LIMITED = frozenset({OPERATIONAL.name})
+"""Runs against a sandbox with rate limits on, so their headers are there to check."""
 
 PROMISE_CASES = [
     Caught("mutable_posted_entry", "entry_state_machine", STATE_MACHINE,
@@ -64,7 +73,33 @@ PROMISE_CASES = [
            frozenset({"getPayout", "getSettlement", "getReconciliation", "listEntries",
                       "getEvent", "listPayouts"}),
            lambda _: r"with another tenant's id (answered 200, a made-up id 404|listed)"),
+    Caught("repeated_request_id", "operational_headers", OPERATIONAL,
+           frozenset({"listLedgers"}), lambda f: rf"request ids: {f.first} answered this request"),
+    Caught("correlation_dropped", "operational_headers", OPERATIONAL,
+           frozenset({"getLedger", "listLedgers", "createEntry"}),
+           lambda _: r"correlation: sent X-Correlation-Id '\S+', the answer echoes None"),
+    Caught("rate_limit_stuck", "operational_headers", OPERATIONAL,
+           frozenset({"createLedger", "listLedgers", "getLedger"}),
+           lambda _: r"rate limits: RateLimit remaining went from (\d+) to \1 within one window"),
+    Caught("server_error_on_deep_input", "hostile_inputs", HOSTILE,
+           frozenset({"createLedger", "updateEntry"}),
+           lambda _: r"deep metadata \(30 levels\): answered 500"),
 ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def limited_server() -> Iterator[ServerThread]:
+    """A sandbox whose answers carry rate-limit headers (a quota no test comes near)."""
+    settings = replace(TEST_SETTINGS, rate_limit=RateLimit(100_000, 3600))
+    app, services = sandbox_app(settings)
+    with ServerThread(app, services=services) as running:
+        yield running
+
+
+def server_for(request: pytest.FixtureRequest, run: Narrowed) -> ServerThread:
+    name = "limited_server" if run.name in RATE_LIMITED else "server"
+    found: ServerThread = request.getfixturevalue(name)
+    return found
 
 
 @contextmanager
@@ -79,7 +114,8 @@ def proxied(server: ServerThread, fixture: str, fault_name: str) -> Iterator[tup
 
 
 @pytest.mark.parametrize("case", PROMISE_CASES, ids=[case.fault for case in PROMISE_CASES])
-def test_the_promise_check_catches_the_fault(server: ServerThread, case: Caught) -> None:
+def test_the_promise_check_catches_the_fault(request: pytest.FixtureRequest, case: Caught) -> None:
+    server = server_for(request, case.run)
     with proxied(server, case.run.fixture, case.fault) as (url, api_key, fault):
         report = run_kit(url, api_key, case.run)
 
@@ -100,8 +136,8 @@ CONTROLS: list[Narrowed] = list({case.run.name: case.run for case in PROMISE_CAS
 
 
 @pytest.mark.parametrize("run", CONTROLS, ids=[run.name for run in CONTROLS])
-def test_the_promise_run_passes_without_a_fault(server: ServerThread, run: Narrowed) -> None:
-    with proxied(server, run.fixture, "none") as (url, api_key, _):
+def test_the_promise_run_passes_without_a_fault(request: pytest.FixtureRequest, run: Narrowed) -> None:
+    with proxied(server_for(request, run), run.fixture, "none") as (url, api_key, _):
         report = run_kit(url, api_key, run)
 
     assert report.ok, report.failures
@@ -112,3 +148,19 @@ def test_the_promise_run_passes_without_a_fault(server: ServerThread, run: Narro
 
 def test_every_promise_fault_has_a_case() -> None:
     assert sorted(case.fault for case in PROMISE_CASES) == sorted(PROMISE_FAULTS)
+
+
+def test_a_5xx_on_a_hostile_input_is_reported_with_a_curl_that_reproduces_it(
+    server: ServerThread,
+) -> None:
+    with proxied(server, "empty", "server_error_on_deep_input") as (url, api_key, _):
+        report = run_kit(url, api_key, HOSTILE)
+        failure = next(f for f in report.failures if f.operation == "createLedger")
+        assert failure.curl is not None and "$GLEDGER_TOKEN" in failure.curl
+        assert api_key not in failure.curl
+        done = subprocess.run(
+            ["bash", "-c", failure.curl + " -s -o /dev/null -w '%{http_code}'"],
+            env={**os.environ, "GLEDGER_TOKEN": api_key},
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+    assert done.stdout == "500", done.stderr
