@@ -21,12 +21,23 @@
 | `correlation_dropped`      | refusals (4xx) do not echo `X-Correlation-Id`                | `operational_headers` |
 | `rate_limit_stuck`         | `RateLimit` remaining never falls                            | `operational_headers` |
 | `server_error_on_deep_input` | a body nested deeper than 12 levels answers 500            | `hostile_inputs`      |
+| `retry_new_webhook_id`     | a retried delivery comes with a new (re-signed) webhook-id   | `webhook_delivery`    |
+| `retry_signature_broken`   | a retried delivery's signature does not verify               | `webhook_delivery`    |
+| `sequence_scrambled`       | `x-gledger-sequence` runs backwards                          | `webhook_delivery`    |
+
+The webhook faults stand between the sandbox and the kit's receiver: an endpoint created
+through the proxy is pointed at the proxy itself (``own_url``, set once it listens), which
+relays each delivery to the receiver with the fault's change. The relay is a blocking call on
+the proxy's loop, which only the receiver (a thread of its own) waits on.
 
 Each keeps the state it needs (the entries it has seen, which calls it changed).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
 from collections import defaultdict
 from typing import Any
@@ -423,6 +434,85 @@ def _depth(document: Any) -> int:
     return 0
 
 
+class WebhookRelay(Fault):
+    """Relays deliveries to the endpoint's real URL; ``alter`` changes an attempt's headers."""
+
+    RELAY = "/_relay/"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.own_url = ""
+        self.urls: list[str] = []
+        self.secrets: dict[int, str] = {}
+        self.seen: set[bytes] = set()
+
+    def request(self, call: Call) -> Call | Answer:
+        if call.path.startswith(self.RELAY):
+            return self._relay(call, int(call.path.removeprefix(self.RELAY)))
+        body = call.json()
+        if call.method == "POST" and call.path == "/v1/webhook-endpoints" and body:
+            self.urls.append(body["url"])
+            body["url"] = f"{self.own_url}{self.RELAY}{len(self.urls) - 1}"
+            call.body = _compact(body)
+            call.headers["x-fault-endpoint"] = str(len(self.urls) - 1)
+        return call
+
+    def response(self, call: Call, answer: Answer) -> Answer:
+        endpoint = call.headers.get("x-fault-endpoint")
+        if endpoint is not None and answer.status == 201:
+            self.secrets[int(endpoint)] = answer.json()["secret"]
+        return answer
+
+    def _relay(self, call: Call, endpoint: int) -> Answer:
+        retry = call.body in self.seen
+        self.seen.add(call.body)
+        headers = httpx.Headers(call.headers)
+        if self.alter(headers, call.body, self.secrets.get(endpoint, ""), retry):
+            self.hits += 1
+        reply = httpx.post(self.urls[endpoint], content=call.body, headers=headers, timeout=10)
+        return Answer(reply.status_code, httpx.Headers({"content-length": "0"}), b"")
+
+    def alter(self, headers: httpx.Headers, body: bytes, secret: str, retry: bool) -> bool:
+        raise NotImplementedError
+
+
+def sign(secret: str, message_id: str, timestamp: str, body: bytes) -> str:
+    """A Standard Webhooks `v1,` signature of ``body`` under ``secret``."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+class RetryNewWebhookId(WebhookRelay):
+    name = "retry_new_webhook_id"
+
+    def alter(self, headers: httpx.Headers, body: bytes, secret: str, retry: bool) -> bool:
+        if not retry:
+            return False
+        headers["webhook-id"] = f"msg_fault_{self.hits}"
+        headers["webhook-signature"] = sign(secret, headers["webhook-id"],
+                                            headers["webhook-timestamp"], body)  # fmt: skip
+        return True
+
+
+class RetrySignatureBroken(WebhookRelay):
+    name = "retry_signature_broken"
+
+    def alter(self, headers: httpx.Headers, body: bytes, secret: str, retry: bool) -> bool:
+        if not retry:
+            return False
+        headers["webhook-signature"] = "v1," + base64.b64encode(bytes(32)).decode()
+        return True
+
+
+class SequenceScrambled(WebhookRelay):
+    name = "sequence_scrambled"
+
+    def alter(self, headers: httpx.Headers, body: bytes, secret: str, retry: bool) -> bool:
+        headers["x-gledger-sequence"] = str(1000 - int(headers["x-gledger-sequence"]))
+        return True
+
+
 def _compact(document: Any) -> bytes:
     import json
 
@@ -457,5 +547,8 @@ PROMISE_FAULTS: dict[str, type[Fault]] = {
         CorrelationDropped,
         RateLimitStuck,
         ServerErrorOnDeepInput,
+        RetryNewWebhookId,
+        RetrySignatureBroken,
+        SequenceScrambled,
     )
 }

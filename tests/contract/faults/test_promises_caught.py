@@ -18,7 +18,11 @@ import pytest
 from gledger_sandbox.api.ratelimit import RateLimit
 from gledger_sandbox.bootstrap import sandbox_app
 from tests.conftest import TEST_SETTINGS, ServerThread, new_sandbox
-from tests.contract.faults.promise_faults import PROMISE_FAULTS, make_promise_fault
+from tests.contract.faults.promise_faults import (
+    PROMISE_FAULTS,
+    WebhookRelay,
+    make_promise_fault,
+)
 from tests.contract.faults.proxy import Fault, fault_proxy
 from tests.contract.faults.test_checks_catch_faults import (
     SEED,
@@ -37,6 +41,7 @@ REPORTS = scenario("report_arithmetic")
 EVENTS = scenario("events_truthful")
 TENANCY = scenario("tenant_isolation")
 OPERATIONAL = scenario("operational_headers")
+DELIVERY = scenario("webhook_delivery")
 HOSTILE = scenario("hostile_inputs", "createLedger", "updateEntry")
 RATE_LIMITED = frozenset({OPERATIONAL.name})
 """Runs against a sandbox with rate limits on, so their headers are there to check."""
@@ -84,6 +89,12 @@ PROMISE_CASES = [
     Caught("server_error_on_deep_input", "hostile_inputs", HOSTILE,
            frozenset({"createLedger", "updateEntry"}),
            lambda _: r"deep metadata \(30 levels\): answered 500"),
+    Caught("retry_new_webhook_id", "webhook_delivery", DELIVERY, frozenset({"retries"}),
+           lambda _: r"retries: a retry of event evt_\S+ changed its webhook-id.*msg_fault_"),
+    Caught("retry_signature_broken", "webhook_delivery", DELIVERY, frozenset({"signatures"}),
+           lambda _: r"signatures: attempt \d+ does not verify"),
+    Caught("sequence_scrambled", "webhook_delivery", DELIVERY, frozenset({"sequence"}),
+           lambda _: r"sequence: ordered by x-gledger-sequence, the events come in log order"),
 ]  # fmt: skip
 
 
@@ -110,6 +121,8 @@ def proxied(server: ServerThread, fixture: str, fault_name: str) -> Iterator[tup
     api_key = str(box.credentials["api_key"])
     fault = make_promise_fault(fault_name, api_key=api_key)
     with fault_proxy(server.url, fault) as proxy:
+        if isinstance(fault, WebhookRelay):
+            fault.own_url = proxy.url
         yield proxy.url, api_key, fault
 
 

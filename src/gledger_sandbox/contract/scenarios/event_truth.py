@@ -15,19 +15,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 
 from gledger_sandbox.contract.http import KitClient
 from gledger_sandbox.contract.scenarios import Scenario, ScenarioBroken
+from gledger_sandbox.contract.scenarios.clock_tenant import NEEDS, clock_tenant
 from gledger_sandbox.contract.scenarios.events import _head
 
 CHECK = "events_truthful"
 MAX_PAGES = 50
-CLOCK_START = "2026-03-02T09:00:00Z"
 STATUS_OF = {
     "entry.posted": "posted", "entry.voided": "voided", "payout.created": "pending",
     "payout.in_transit": "in_transit", "payout.paid": "paid", "payout.failed": "failed",
@@ -120,37 +118,10 @@ def _events_after(
     raise ScenarioBroken(f"the event log did not end after {MAX_PAGES} pages")
 
 
-@contextmanager
-def _clock_tenant(scenario: Scenario) -> Iterator[KitClient | None]:
-    """A client of a fresh tenant with a frozen clock, or None when the target makes none."""
-    spec = scenario.target.spec
-    if not (spec.has("createTenant") and spec.has("advanceClock")):
-        yield None
-        return
-    with KitClient(scenario.target, scenario.client.phase, None) as anonymous:
-        created = anonymous.post(
-            "/v1/sandbox/tenants", json={"fixture": "empty", "clock_start": CLOCK_START}
-        )
-    if created.status_code != 201:
-        yield None
-        return
-    key = created.json()["api_key"]
-    with KitClient(scenario.target, scenario.client.phase, f"Bearer {key}") as client:
-        try:
-            yield client
-        finally:
-            if spec.has("deleteTenant"):
-                client.delete("/v1/sandbox/tenant")
-
-
 def _asynchronous(scenario: Scenario) -> None:
-    with _clock_tenant(scenario) as client:
+    with clock_tenant(scenario) as client:
         if client is None:
-            scenario.target.results.skip(
-                scenario.client.phase, CHECK, "asynchronous",
-                "needs sandbox controls: a tenant with a frozen clock (createTenant with "
-                "clock_start) and advanceClock",
-            )  # fmt: skip
+            scenario.target.results.skip(scenario.client.phase, CHECK, "asynchronous", NEEDS)
             return
         expected = _changes_on_the_clock(scenario, client)
         _compare(scenario, client, 0, expected, "asynchronous")

@@ -17,6 +17,7 @@ from gledger_sandbox.contract.scenarios import (
     report_checks,
     state_machine,
     tenancy,
+    webhook_retries,
 )
 
 PROMISE_SCENARIOS: dict[str, Callable[[Scenario], None]] = {
@@ -27,4 +28,5 @@ PROMISE_SCENARIOS: dict[str, Callable[[Scenario], None]] = {
     "tenant_isolation": tenancy.run,
     "operational_headers": operational.run,
     "hostile_inputs": hostile_inputs.run,
+    "webhook_delivery": webhook_retries.run,
 }

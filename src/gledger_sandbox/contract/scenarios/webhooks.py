@@ -36,6 +36,8 @@ class Receiver:
 
     host: str
     deliveries: list[Delivery] = field(default_factory=list)
+    fail_first: bool = False
+    """Answer 500 to the first attempt of each ``webhook-id`` (so that the target retries)."""
     _server: ThreadingHTTPServer | None = None
     _arrived: threading.Condition = field(default_factory=threading.Condition)
 
@@ -46,7 +48,10 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                self.send_response(204)
+                with receiver._arrived:
+                    seen = {d.headers.get("webhook-id") for d in receiver.deliveries}
+                first = headers.get("webhook-id") not in seen
+                self.send_response(500 if receiver.fail_first and first else 204)
                 self.send_header("content-length", "0")
                 self.end_headers()
                 with receiver._arrived:
