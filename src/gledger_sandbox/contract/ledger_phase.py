@@ -11,7 +11,6 @@ from gledger_sandbox.contract.console import Console
 from gledger_sandbox.contract.http import KitClient
 from gledger_sandbox.contract.options import SCENARIO_CHECKS
 from gledger_sandbox.contract.report import Failure
-from gledger_sandbox.contract.scenarios.promises import PROMISE_SCENARIOS
 from gledger_sandbox.contract.scenarios import (
     Scenario,
     ScenarioBroken,
@@ -23,6 +22,7 @@ from gledger_sandbox.contract.scenarios import (
     pages,
     webhooks,
 )
+from gledger_sandbox.contract.scenarios.promises import PROMISE_SCENARIOS
 from gledger_sandbox.contract.target import Target
 
 PHASE = "ledger"

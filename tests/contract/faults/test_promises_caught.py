@@ -18,11 +18,8 @@ import pytest
 from gledger_sandbox.api.ratelimit import RateLimit
 from gledger_sandbox.bootstrap import sandbox_app
 from tests.conftest import TEST_SETTINGS, ServerThread, new_sandbox
-from tests.contract.faults.promise_faults import (
-    PROMISE_FAULTS,
-    WebhookRelay,
-    make_promise_fault,
-)
+from tests.contract.faults.live_faults import WebhookRelay
+from tests.contract.faults.promise_faults import PROMISE_FAULTS, make_promise_fault
 from tests.contract.faults.proxy import Fault, fault_proxy
 from tests.contract.faults.test_checks_catch_faults import (
     SEED,
@@ -114,7 +111,9 @@ def server_for(request: pytest.FixtureRequest, run: Narrowed) -> ServerThread:
 
 
 @contextmanager
-def proxied(server: ServerThread, fixture: str, fault_name: str) -> Iterator[tuple[str, str, Fault]]:
+def proxied(
+    server: ServerThread, fixture: str, fault_name: str
+) -> Iterator[tuple[str, str, Fault]]:
     """A fresh tenant behind a proxy with the named fault: (proxy URL, API key, the fault)."""
     box = new_sandbox(server, fixture=fixture, seed=SEED)
     box.client.close()
@@ -149,7 +148,9 @@ CONTROLS: list[Narrowed] = list({case.run.name: case.run for case in PROMISE_CAS
 
 
 @pytest.mark.parametrize("run", CONTROLS, ids=[run.name for run in CONTROLS])
-def test_the_promise_run_passes_without_a_fault(request: pytest.FixtureRequest, run: Narrowed) -> None:
+def test_the_promise_run_passes_without_a_fault(
+    request: pytest.FixtureRequest, run: Narrowed
+) -> None:
     with proxied(server_for(request, run), run.fixture, "none") as (url, api_key, _):
         report = run_kit(url, api_key, run)
 

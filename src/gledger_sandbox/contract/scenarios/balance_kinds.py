@@ -33,8 +33,9 @@ def run(scenario: Scenario) -> None:
     scenario.expect(scenario.client.post(f"/v1/entries/{first['id']}/void"), 200, doing="voiding")
     for amount, days in posted:
         effective = _text(now - days * DAY)
-        scenario.post_entry((asset, "debit", amount), (liability, "credit", amount),
-                            effective_at=effective)  # fmt: skip
+        scenario.post_entry(
+            (asset, "debit", amount), (liability, "credit", amount), effective_at=effective
+        )
     scenario.post_entry((liability, "debit", 300), (asset, "credit", 300))
     scenario.post_entry((asset, "credit", 200), (liability, "debit", 200), status="pending")
     scenario.post_entry((asset, "debit", 70), (liability, "credit", 70), status="pending")
@@ -87,8 +88,12 @@ def _kinds(scenario: Scenario, account_id: str, expected: dict[str, tuple[int, i
         if got != want:
             problems.append(f"{kind} is {got}, its lines make {want}")
     if problems:
-        scenario.client.fail(CHECK, f"kinds: account {account_id} ({normal}-normal, two "
-                             "pending entries): " + "; ".join(problems), response)  # fmt: skip
+        scenario.client.fail(
+            CHECK,
+            f"kinds: account {account_id} ({normal}-normal, two "
+            "pending entries): " + "; ".join(problems),
+            response,
+        )
     else:
         scenario.client.passed(CHECK, "getAccountBalance")
 
@@ -116,8 +121,9 @@ def _statement_both_ways(scenario: Scenario, account_id: str) -> list[dict[str, 
         debit = line["direction"] == "debit"
         running -= _signed(normal, line["amount"] if debit else 0, 0 if debit else line["amount"])
     if problems:
-        scenario.client.fail(CHECK, f"statement: account {account_id}: " + "; ".join(problems),
-                             response)  # fmt: skip
+        scenario.client.fail(
+            CHECK, f"statement: account {account_id}: " + "; ".join(problems), response
+        )
         return None
     scenario.client.passed(CHECK, "listAccountLines")
     return ascending
@@ -136,8 +142,11 @@ def _as_of(scenario: Scenario, account_id: str, lines: list[dict[str, Any]], now
         counted = [line for line in lines if _instant(line["effective_at"]) <= instant]
         debits = sum(line["amount"] for line in counted if line["direction"] == "debit")
         credits = sum(line["amount"] for line in counted if line["direction"] == "credit")
-        want = {"debits": debits, "credits": credits,
-                "amount": _signed(balance["normal_balance"], debits, credits)}  # fmt: skip
+        want = {
+            "debits": debits,
+            "credits": credits,
+            "amount": _signed(balance["normal_balance"], debits, credits),
+        }
         got = {name: balance["posted"][name] for name in want}
         if got != want:
             scenario.client.fail(

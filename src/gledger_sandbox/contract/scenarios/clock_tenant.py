@@ -15,8 +15,10 @@ from gledger_sandbox.contract.http import KitClient
 from gledger_sandbox.contract.scenarios import Scenario
 
 CLOCK_START = "2026-03-02T09:00:00Z"
-NEEDS = ("needs sandbox controls: a tenant with a frozen clock (createTenant with clock_start) "
-         "and advanceClock")  # fmt: skip
+NEEDS = (
+    "needs sandbox controls: a tenant with a frozen clock (createTenant with clock_start) "
+    "and advanceClock"
+)
 """The reason a check gives when the target has no clock tenant to offer."""
 
 

@@ -27,10 +27,14 @@ from gledger_sandbox.contract.scenarios.events import _head
 CHECK = "events_truthful"
 MAX_PAGES = 50
 STATUS_OF = {
-    "entry.posted": "posted", "entry.voided": "voided", "payout.created": "pending",
-    "payout.in_transit": "in_transit", "payout.paid": "paid", "payout.failed": "failed",
+    "entry.posted": "posted",
+    "entry.voided": "voided",
+    "payout.created": "pending",
+    "payout.in_transit": "in_transit",
+    "payout.paid": "paid",
+    "payout.failed": "failed",
     "payout.canceled": "canceled",
-}  # fmt: skip
+}
 """The status the resource of an event of this type has in its ``data``."""
 Expected = tuple[str, str, dict[str, Any] | None]
 """(event type, resource id, the resource as the write answered it, when it did)."""
@@ -55,14 +59,22 @@ def _writes(scenario: Scenario) -> list[Expected]:
 
     wrote(("ledger.created",), client.post("/v1/ledgers", json={"name": scenario.key("truth")}))
     code = scenario.key("truth").replace("-", "_")
-    wrote(("account.created",), client.post(
-        f"/v1/ledgers/{books.ledger_id}/accounts",
-        json={"code": code, "name": "Truth", "kind": "asset", "currency": "USD"}))  # fmt: skip
+    wrote(
+        ("account.created",),
+        client.post(
+            f"/v1/ledgers/{books.ledger_id}/accounts",
+            json={"code": code, "name": "Truth", "kind": "asset", "currency": "USD"},
+        ),
+    )
     lines = (("kit_cash", "debit", 66), ("kit_revenue", "credit", 66))
-    posted = wrote(("entry.created", "entry.posted"), client.post("/v1/entries", json=scenario.entry(*lines)))
+    posted = wrote(
+        ("entry.created", "entry.posted"), client.post("/v1/entries", json=scenario.entry(*lines))
+    )
     for first in ("post", "void"):
-        pending = wrote(("entry.created",), client.post(
-            "/v1/entries", json=scenario.entry(*lines, status="pending")))  # fmt: skip
+        pending = wrote(
+            ("entry.created",),
+            client.post("/v1/entries", json=scenario.entry(*lines, status="pending")),
+        )
         path = f"/v1/entries/{pending['id']}"
         wrote(("entry.updated",), client.patch(path, json={"metadata": {"truth": first}}))
         wrote((f"entry.{first}ed",), client.post(f"{path}/{first}"))
@@ -82,19 +94,27 @@ def _compare(
     events, response = _events_after(scenario, client, head)
     problems = []
     for kind, resource_id, resource in expected:
-        found = [e for e in events if e["type"] == kind and (e.get("data") or {}).get("id") == resource_id]
+        found = [
+            e
+            for e in events
+            if e["type"] == kind and (e.get("data") or {}).get("id") == resource_id
+        ]
         if not found:
             problems.append(f"no {kind} event for {resource_id}")
             continue
         data = found[0]["data"]
         status = STATUS_OF.get(kind)
         if status is not None and data.get("status") != status:
-            problems.append(f"the {kind} event {found[0]['id']} carries {resource_id} with "
-                            f"status {data.get('status')!r}, not {status!r}")  # fmt: skip
+            problems.append(
+                f"the {kind} event {found[0]['id']} carries {resource_id} with "
+                f"status {data.get('status')!r}, not {status!r}"
+            )
         if resource is not None and data != resource:
             differ = sorted(k for k in set(data) | set(resource) if data.get(k) != resource.get(k))
-            problems.append(f"the {kind} event {found[0]['id']} carries {resource_id} unlike "
-                            f"the write's answer (fields {differ})")  # fmt: skip
+            problems.append(
+                f"the {kind} event {found[0]['id']} carries {resource_id} unlike "
+                f"the write's answer (fields {differ})"
+            )
     # The clock's changes are filed under the operation that made them happen.
     name = "listEvents" if part == "writes" else "advanceClock"
     if problems:
@@ -133,31 +153,51 @@ def _changes_on_the_clock(scenario: Scenario, client: KitClient) -> list[Expecte
 
     ledger = made(client.post("/v1/ledgers", json={"name": "Contract kit clock"}), 201)["id"]
     ids = {}
-    for code, kind in (("cash", "asset"), ("owner_equity", "equity"),
-                       ("payouts_in_transit", "asset"), ("bank", "asset")):  # fmt: skip
-        opened = client.post(f"/v1/ledgers/{ledger}/accounts",
-                             json={"code": code, "name": code, "kind": kind, "currency": "USD"})  # fmt: skip
+    for code, kind in (
+        ("cash", "asset"),
+        ("owner_equity", "equity"),
+        ("payouts_in_transit", "asset"),
+        ("bank", "asset"),
+    ):
+        opened = client.post(
+            f"/v1/ledgers/{ledger}/accounts",
+            json={"code": code, "name": code, "kind": kind, "currency": "USD"},
+        )
         ids[code] = made(opened, 201)["id"]
 
     def entry(amount: int, **extra: Any) -> dict[str, Any]:
-        return {"ledger_id": ledger, **extra, "lines": [
-            {"account_id": ids["cash"], "direction": "debit", "amount": amount},
-            {"account_id": ids["owner_equity"], "direction": "credit", "amount": amount}]}  # fmt: skip
+        return {
+            "ledger_id": ledger,
+            **extra,
+            "lines": [
+                {"account_id": ids["cash"], "direction": "debit", "amount": amount},
+                {"account_id": ids["owner_equity"], "direction": "credit", "amount": amount},
+            ],
+        }
 
     made(client.post("/v1/entries", json=entry(100_000)), 201)
-    later = made(client.post("/v1/entries", json=entry(11),
-                             headers={"Prefer": "respond-async"}), 201, 202)  # fmt: skip
-    expiring = made(client.post("/v1/entries", json=entry(
-        12, status="pending", expires_at="2026-03-02T10:00:00Z")), 201)  # fmt: skip
-    payout = made(client.post("/v1/payouts", json={"ledger_id": ledger, "amount": 1000,
-                                                   "currency": "USD"}), 201)  # fmt: skip
+    later = made(
+        client.post("/v1/entries", json=entry(11), headers={"Prefer": "respond-async"}), 201, 202
+    )
+    expiring = made(
+        client.post(
+            "/v1/entries", json=entry(12, status="pending", expires_at="2026-03-02T10:00:00Z")
+        ),
+        201,
+    )
+    payout = made(
+        client.post("/v1/payouts", json={"ledger_id": ledger, "amount": 1000, "currency": "USD"}),
+        201,
+    )
     made(client.post("/v1/sandbox/clock/advance", json={"seconds": 3 * 86400}), 200)
     now = {
         resource: made(client.get(path), 200)
-        for resource, path in ((later["id"], f"/v1/entries/{later['id']}"),
-                               (expiring["id"], f"/v1/entries/{expiring['id']}"),
-                               (payout["id"], f"/v1/payouts/{payout['id']}"))
-    }  # fmt: skip
+        for resource, path in (
+            (later["id"], f"/v1/entries/{later['id']}"),
+            (expiring["id"], f"/v1/entries/{expiring['id']}"),
+            (payout["id"], f"/v1/payouts/{payout['id']}"),
+        )
+    }
     return [
         ("entry.posted", later["id"], now[later["id"]]),
         ("entry.voided", expiring["id"], now[expiring["id"]]),

@@ -66,8 +66,11 @@ def _kit_ids(scenario: Scenario) -> dict[str, str]:
     pending = scenario.post_entry(
         ("kit_cash", "debit", 5), ("kit_revenue", "credit", 5), status="pending"
     )
-    return {"ledger_id": books.ledger_id, "account_id": books.accounts["kit_cash"],
-            "entry_id": pending["id"]}  # fmt: skip
+    return {
+        "ledger_id": books.ledger_id,
+        "account_id": books.accounts["kit_cash"],
+        "entry_id": pending["id"],
+    }
 
 
 def _writes(scenario: Scenario) -> list[Operation]:
@@ -109,16 +112,21 @@ def _try(scenario: Scenario, operation: Operation, ids: dict[str, str]) -> None:
             body["url"] = LOOPBACK_HOOK
         params = operation.required_query_examples()
         # ASCII JSON: a lone surrogate travels as its escape, which httpx's encoder refuses.
-        sent = {"content": json.dumps(body).encode(), "params": params,
-                "headers": {"Content-Type": "application/json"}}  # fmt: skip
+        content = json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"}
         try:
-            answer = scenario.client.request(operation.method, path, **sent)
+            answer = scenario.client.request(
+                operation.method, path, content=content, params=params, headers=headers
+            )
         except httpx.HTTPError as error:
             # The request as sent, for its curl (the credential shows as $GLEDGER_TOKEN).
             request = httpx.Request(
-                operation.method, scenario.target.base_url + path, content=sent["content"],
-                params=params, headers={**sent["headers"], "Authorization": "Bearer hidden"},
-            )  # fmt: skip
+                operation.method,
+                scenario.target.base_url + path,
+                content=content,
+                params=params,
+                headers={**headers, "Authorization": "Bearer hidden"},
+            )
             message = f"{shape}: the request failed ({error!r}) instead of an answer"
             scenario.target.results.failed(
                 scenario.client.phase, Failure(CHECK, operation.id, message, curl_for(request))
@@ -126,8 +134,12 @@ def _try(scenario: Scenario, operation: Operation, ids: dict[str, str]) -> None:
             failed = True
             continue
         if answer.status_code >= 500:
-            scenario.client.fail(CHECK, f"{shape}: answered {answer.status_code} (a 5xx for "
-                                 "an input the contract must refuse or accept)", answer)  # fmt: skip
+            scenario.client.fail(
+                CHECK,
+                f"{shape}: answered {answer.status_code} (a 5xx for "
+                "an input the contract must refuse or accept)",
+                answer,
+            )
             failed = True
         elif answer.status_code in (200, 201) and operation.id == "createWebhookEndpoint":
             scenario.client.delete(f"/v1/webhook-endpoints/{answer.json()['id']}")

@@ -80,8 +80,9 @@ def _at_once(scenario: Scenario) -> list[Sent]:
     ids = [scenario.key("corr") for _ in range(PARALLEL)]
 
     def read(correlation_id: str) -> Sent:
-        answer = client.get("/v1/ledgers", params={"limit": 1},
-                            headers={CORRELATION: correlation_id})  # fmt: skip
+        answer = client.get(
+            "/v1/ledgers", params={"limit": 1}, headers={CORRELATION: correlation_id}
+        )
         return Sent(correlation_id, answer)
 
     with ThreadPoolExecutor(PARALLEL) as pool:
@@ -96,8 +97,12 @@ def _request_ids(scenario: Scenario, sent: list[Sent]) -> None:
             continue  # the request_id check reports a missing one
         if request_id in seen:
             earlier = seen[request_id].request
-            scenario.client.fail(CHECK, f"request ids: {request_id} answered this request and "
-                                 f"{earlier.method} {earlier.url.path} before it", one.response)  # fmt: skip
+            scenario.client.fail(
+                CHECK,
+                f"request ids: {request_id} answered this request and "
+                f"{earlier.method} {earlier.url.path} before it",
+                one.response,
+            )
             return
         seen[request_id] = one.response
     scenario.client.passed(CHECK, "request ids")
@@ -107,8 +112,12 @@ def _correlation(scenario: Scenario, sent: list[Sent]) -> None:
     for one in sent:
         echoed = one.response.headers.get(CORRELATION)
         if echoed != one.correlation_id:
-            scenario.client.fail(CHECK, f"correlation: sent X-Correlation-Id {one.correlation_id!r}"
-                                 f", the answer echoes {echoed!r}", one.response)  # fmt: skip
+            scenario.client.fail(
+                CHECK,
+                f"correlation: sent X-Correlation-Id {one.correlation_id!r}"
+                f", the answer echoes {echoed!r}",
+                one.response,
+            )
             return
     write = next((s for s in sent if s.response.status_code == 201), None)
     if write is not None and scenario.target.spec.has("listEvents"):
@@ -118,9 +127,13 @@ def _correlation(scenario: Scenario, sent: list[Sent]) -> None:
         )
         events = [e for e in _all(scenario, page) if (e.get("data") or {}).get("id") == created]
         if events and events[0].get("correlation_id") != write.correlation_id:
-            scenario.client.fail(CHECK, f"correlation: the ledger.created event of {created} "
-                                 f"records correlation_id {events[0].get('correlation_id')!r}, "
-                                 f"the write sent {write.correlation_id!r}", page)  # fmt: skip
+            scenario.client.fail(
+                CHECK,
+                f"correlation: the ledger.created event of {created} "
+                f"records correlation_id {events[0].get('correlation_id')!r}, "
+                f"the write sent {write.correlation_id!r}",
+                page,
+            )
             return
     scenario.client.passed(CHECK, "correlation ids")
 
@@ -135,8 +148,9 @@ def _all(scenario: Scenario, first: httpx.Response) -> list[dict[str, Any]]:
         if not page["has_more"]:
             break
         params["after"] = page["next_after"]
-        page = scenario.expect(scenario.client.get("/v1/events", params=params), 200,
-                               doing="reading the event log")  # fmt: skip
+        page = scenario.expect(
+            scenario.client.get("/v1/events", params=params), 200, doing="reading the event log"
+        )
     return events
 
 
@@ -157,10 +171,16 @@ def _fields(text: str) -> tuple[str, dict[str, int]] | None:
 def _rate_limits(
     scenario: Scenario, one_by_one: list[httpx.Response], responses: list[httpx.Response]
 ) -> None:
-    with_headers = [r for r in responses if "ratelimit" in r.headers or "ratelimit-policy" in r.headers]
+    with_headers = [
+        r for r in responses if "ratelimit" in r.headers or "ratelimit-policy" in r.headers
+    ]
     if not with_headers:
-        scenario.target.results.skip(scenario.client.phase, CHECK, "rate limits",
-                                     "the target sent no RateLimit headers (rate limits off)")  # fmt: skip
+        scenario.target.results.skip(
+            scenario.client.phase,
+            CHECK,
+            "rate limits",
+            "the target sent no RateLimit headers (rate limits off)",
+        )
         return
     previous: tuple[str, int, int] | None = None  # credential, remaining, reset
     for response in responses:
@@ -174,9 +194,16 @@ def _rate_limits(
             _, limit = _fields(response.headers["ratelimit"]) or ("", {})
             who = response.request.headers.get("authorization", "")
             now = (who, limit.get("r", 0), limit.get("t", 0))
-            if previous and previous[0] == who and now[2] <= previous[2] and now[1] != previous[1] - 1:
-                problem = (f"RateLimit remaining went from {previous[1]} to {now[1]} within one "
-                           "window (one request uses one)")  # fmt: skip
+            if (
+                previous
+                and previous[0] == who
+                and now[2] <= previous[2]
+                and now[1] != previous[1] - 1
+            ):
+                problem = (
+                    f"RateLimit remaining went from {previous[1]} to {now[1]} within one "
+                    "window (one request uses one)"
+                )
             previous = now if who else previous
         if problem:
             scenario.client.fail(CHECK, f"rate limits: {problem}", response)

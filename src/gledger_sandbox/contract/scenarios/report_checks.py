@@ -27,24 +27,44 @@ from gledger_sandbox.contract.scenarios import Scenario
 
 CHECK = "report_arithmetic"
 CHART = {
-    "cash": "asset", "bank": "asset", "revenue": "revenue", "refunds": "expense",
-    "platform_fee": "expense", "tax": "liability", "hosting": "expense", "owner_equity": "equity",
-}  # fmt: skip
-CATEGORY_BY_CODE = {"refunds": "refunds", "platform_fee": "platform_fees",
-                    "platform_fees": "platform_fees", "tax": "tax", "sales_tax": "tax"}  # fmt: skip
+    "cash": "asset",
+    "bank": "asset",
+    "revenue": "revenue",
+    "refunds": "expense",
+    "platform_fee": "expense",
+    "tax": "liability",
+    "hosting": "expense",
+    "owner_equity": "equity",
+}
+CATEGORY_BY_CODE = {
+    "refunds": "refunds",
+    "platform_fee": "platform_fees",
+    "platform_fees": "platform_fees",
+    "tax": "tax",
+    "sales_tax": "tax",
+}
 CREDIT_CATEGORIES = frozenset({"revenue", "tax"})
 CASH = ("cash", "bank")
+TOTALS = ("debits", "credits", "debit_balances", "credit_balances")
 # (days before today, status, lines): what the kit posts; days 3 and 2 are in the range.
 STORY: tuple[tuple[int, str, tuple[tuple[str, str, int], ...]], ...] = (
     (6, "posted", (("cash", "debit", 999), ("revenue", "credit", 999))),
-    (3, "posted", (("cash", "debit", 10_800), ("revenue", "credit", 10_000), ("tax", "credit", 800))),
+    (
+        3,
+        "posted",
+        (("cash", "debit", 10_800), ("revenue", "credit", 10_000), ("tax", "credit", 800)),
+    ),
     (3, "posted", (("refunds", "debit", 1_200), ("cash", "credit", 1_200))),
     (3, "pending", (("cash", "debit", 777), ("revenue", "credit", 777))),
-    (2, "posted", (("platform_fee", "debit", 300), ("hosting", "debit", 150), ("cash", "credit", 450))),
+    (
+        2,
+        "posted",
+        (("platform_fee", "debit", 300), ("hosting", "debit", 150), ("cash", "credit", 450)),
+    ),
     (2, "posted", (("bank", "debit", 5_000), ("cash", "credit", 5_000))),
     (2, "posted", (("revenue", "debit", 500), ("cash", "credit", 500))),
     (2, "posted", (("cash", "debit", 100), ("owner_equity", "credit", 100))),
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +97,10 @@ def _open_ledger(scenario: Scenario) -> tuple[str, dict[str, str], date]:
     ledger = scenario.expect(answer, 201, doing="creating the reports' ledger")
     accounts = {}
     for code, kind in CHART.items():
-        opened = client.post(f"/v1/ledgers/{ledger['id']}/accounts",
-                             json={"code": code, "name": code, "kind": kind, "currency": "USD"})  # fmt: skip
+        opened = client.post(
+            f"/v1/ledgers/{ledger['id']}/accounts",
+            json={"code": code, "name": code, "kind": kind, "currency": "USD"},
+        )
         accounts[code] = scenario.expect(opened, 201, doing=f"opening account {code}")["id"]
     today = datetime.fromisoformat(ledger["created_at"].replace("Z", "+00:00")).date()
     return ledger["id"], accounts, today
@@ -94,12 +116,16 @@ def _post_story(
             "ledger_id": ledger_id,
             "status": status,
             "effective_at": f"{day.isoformat()}T12:00:00Z",
-            "lines": [{"account_id": accounts[code], "direction": direction, "amount": amount}
-                      for code, direction, amount in story_lines],  # fmt: skip
+            "lines": [
+                {"account_id": accounts[code], "direction": direction, "amount": amount}
+                for code, direction, amount in story_lines
+            ],
         }
         scenario.expect(scenario.client.post("/v1/entries", json=body), 201, doing="posting")
         if status == "posted":
-            posted += [Line(code, direction, amount, day) for code, direction, amount in story_lines]
+            posted += [
+                Line(code, direction, amount, day) for code, direction, amount in story_lines
+            ]
     return posted
 
 
@@ -126,23 +152,35 @@ def _pnl(scenario: Scenario, path: str, params: dict[str, str], lines: list[Line
         if category is None:
             continue
         debits, credits = _sides(lines, code)
-        expected[category] += credits - debits if category in CREDIT_CATEGORIES else debits - credits
-    expected["net"] = (expected["revenue"] - expected["refunds"] - expected["platform_fees"]
-                       - expected["other_expenses"])  # fmt: skip
+        expected[category] += (
+            credits - debits if category in CREDIT_CATEGORIES else debits - credits
+        )
+    expected["net"] = (
+        expected["revenue"]
+        - expected["refunds"]
+        - expected["platform_fees"]
+        - expected["other_expenses"]
+    )
     for name in ("revenue", "refunds", "platform_fees", "tax", "other_expenses", "net"):
         if report[name] != expected[name]:
-            problems.append(f"{name} is {report[name]}, the posted lines of the range make "
-                            f"{expected[name]}")  # fmt: skip
-    own_net = (report["revenue"] - report["refunds"] - report["platform_fees"]
-               - report["other_expenses"])  # fmt: skip
+            problems.append(
+                f"{name} is {report[name]}, the posted lines of the range make {expected[name]}"
+            )
+    own_net = (
+        report["revenue"] - report["refunds"] - report["platform_fees"] - report["other_expenses"]
+    )
     if report["net"] != own_net:
-        problems.append(f"net {report['net']} is not revenue - refunds - platform_fees - "
-                        f"other_expenses = {own_net}")  # fmt: skip
+        problems.append(
+            f"net {report['net']} is not revenue - refunds - platform_fees - "
+            f"other_expenses = {own_net}"
+        )
     for row in report["accounts"]:
         debits, credits = _sides(lines, row["code"])
         if (row["debits"], row["credits"]) != (debits, credits):
-            problems.append(f"account {row['code']} shows debits {row['debits']} credits "
-                            f"{row['credits']}, its lines {debits}/{credits}")  # fmt: skip
+            problems.append(
+                f"account {row['code']} shows debits {row['debits']} credits "
+                f"{row['credits']}, its lines {debits}/{credits}"
+            )
     _report(scenario, "pnl", problems, answer, "getProfitAndLoss")
 
 
@@ -157,23 +195,31 @@ def _trial_balance(scenario: Scenario, path: str, lines: list[Line]) -> None:
         want = (debits, credits, max(net, 0), max(-net, 0))
         got = (row["debits"], row["credits"], row["debit_balance"], row["credit_balance"])
         if got != want:
-            problems.append(f"row {row['code']} is debits/credits/debit_balance/credit_balance "
-                            f"{got}, its lines make {want}")  # fmt: skip
-        for name, value in zip(("debits", "credits", "debit_balances", "credit_balances"), got):
+            problems.append(
+                f"row {row['code']} is debits/credits/debit_balance/credit_balance "
+                f"{got}, its lines make {want}"
+            )
+        for name, value in zip(TOTALS, got, strict=True):
             sums[row["currency"]][name] += value
     for total in report["totals"]:
         summed = sums.get(total["currency"], {})
-        for name in ("debits", "credits", "debit_balances", "credit_balances"):
+        for name in TOTALS:
             if total[name] != summed.get(name, 0):
-                problems.append(f"total {name} of {total['currency']} is {total[name]}, its "
-                                f"rows sum to {summed.get(name, 0)}")  # fmt: skip
-        agree = (total["debits"] == total["credits"]
-                 and total["debit_balances"] == total["credit_balances"])  # fmt: skip
+                problems.append(
+                    f"total {name} of {total['currency']} is {total[name]}, its "
+                    f"rows sum to {summed.get(name, 0)}"
+                )
+        agree = (
+            total["debits"] == total["credits"]
+            and total["debit_balances"] == total["credit_balances"]
+        )
         if total["balanced"] != agree:
-            problems.append(f"{total['currency']} says balanced={total['balanced']} with debits "
-                            f"{total['debits']} credits {total['credits']} debit_balances "
-                            f"{total['debit_balances']} credit_balances "
-                            f"{total['credit_balances']}")  # fmt: skip
+            problems.append(
+                f"{total['currency']} says balanced={total['balanced']} with debits "
+                f"{total['debits']} credits {total['credits']} debit_balances "
+                f"{total['debit_balances']} credit_balances "
+                f"{total['credit_balances']}"
+            )
     _report(scenario, "trial balance", problems, answer, "getTrialBalance")
 
 
@@ -192,12 +238,16 @@ def _cash_flow(
     day = date.fromisoformat(params["from"])
     for bucket in buckets:
         that_day = [line for line in cash_lines if line.day == day]
-        want = (sum(x.amount for x in that_day if x.direction == "debit"),
-                sum(x.amount for x in that_day if x.direction == "credit"))  # fmt: skip
+        want = (
+            sum(x.amount for x in that_day if x.direction == "debit"),
+            sum(x.amount for x in that_day if x.direction == "credit"),
+        )
         got = (bucket["inflow"], bucket["outflow"])
         if bucket["day"] != day.isoformat() or got != want:
-            problems.append(f"bucket {bucket['day']} has inflow/outflow {got}, the cash lines "
-                            f"of {day.isoformat()} make {want}")  # fmt: skip
+            problems.append(
+                f"bucket {bucket['day']} has inflow/outflow {got}, the cash lines "
+                f"of {day.isoformat()} make {want}"
+            )
         if bucket["net"] != bucket["inflow"] - bucket["outflow"]:
             problems.append(f"bucket {bucket['day']} net {bucket['net']} is not inflow - outflow")
         day += timedelta(days=1)
@@ -209,8 +259,10 @@ def _cash_flow(
             problems.append(f"{name} is {report[name]}, its buckets sum to {summed}")
     movement = _movement(scenario, [accounts[code] for code in CASH], params)
     if movement is not None and report["net"] != movement:
-        problems.append(f"net {report['net']}, but the cash accounts moved by {movement} "
-                        "over the range (their balances as of its end less as of its start)")  # fmt: skip
+        problems.append(
+            f"net {report['net']}, but the cash accounts moved by {movement} "
+            "over the range (their balances as of its end less as of its start)"
+        )
     _report(scenario, "cash flow", problems, answer, "getCashFlow")
 
 
@@ -223,8 +275,9 @@ def _movement(scenario: Scenario, account_ids: list[str], params: dict[str, str]
         for day, sign in ((params["to"], 1), (params["from"], -1)):
             # Just before the day's midnight: ``as_of`` counts lines at or before it.
             instant = f"{(date.fromisoformat(day) - timedelta(days=1)).isoformat()}T23:59:59.999Z"
-            answer = scenario.client.get(f"/v1/accounts/{account_id}/balance",
-                                         params={"as_of": instant})  # fmt: skip
+            answer = scenario.client.get(
+                f"/v1/accounts/{account_id}/balance", params={"as_of": instant}
+            )
             moved += sign * scenario.expect(answer, 200, doing="a balance")["posted"]["amount"]
     return moved
 

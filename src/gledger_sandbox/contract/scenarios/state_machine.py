@@ -69,17 +69,29 @@ def _immutable(scenario: Scenario) -> None:
     ok = True
     for entry in (posted, voided):
         path = f"/v1/entries/{entry['id']}"
-        for change in ({"description": "changed by the kit"}, {"effective_at": entry["created_at"]}):
+        for change in (
+            {"description": "changed by the kit"},
+            {"effective_at": entry["created_at"]},
+        ):
             answer = client.patch(path, json=change)
             if answer.is_success:
-                _fail(scenario, "immutable", f"a {entry['status']} entry accepted the change "
-                      f"{change} (only metadata may change)", answer)  # fmt: skip
+                _fail(
+                    scenario,
+                    "immutable",
+                    f"a {entry['status']} entry accepted the change "
+                    f"{change} (only metadata may change)",
+                    answer,
+                )
                 ok = False
             ok &= _unchanged(scenario, entry, "immutable", f"after PATCH {change}")
         answer = client.patch(path, json={"metadata": {"kit": scenario.tag}})
         if not answer.is_success or answer.json().get("metadata") != {"kit": scenario.tag}:
-            _fail(scenario, "immutable", f"a {entry['status']} entry refused a metadata change",
-                  answer)  # fmt: skip
+            _fail(
+                scenario,
+                "immutable",
+                f"a {entry['status']} entry refused a metadata change",
+                answer,
+            )
             ok = False
     if ok:
         client.passed(CHECK, "updateEntry")
@@ -96,14 +108,22 @@ def _resolves_once(scenario: Scenario) -> None:
         resolved = scenario.expect(client.post(f"{path}/{first}"), 200, doing=f"{first}ing")
         expected = "posted" if first == "post" else "voided"
         if resolved["status"] != expected:
-            _fail(scenario, "resolves_once", f"{first} answered status {resolved['status']!r}",
-                  client.get(path))  # fmt: skip
+            _fail(
+                scenario,
+                "resolves_once",
+                f"{first} answered status {resolved['status']!r}",
+                client.get(path),
+            )
             ok = False
         for again in then:
             answer = client.post(f"{path}/{again}")
             if answer.is_success:
-                _fail(scenario, "resolves_once", f"a {expected} entry was {again}ed again "
-                      "(a pending entry resolves once)", answer)  # fmt: skip
+                _fail(
+                    scenario,
+                    "resolves_once",
+                    f"a {expected} entry was {again}ed again (a pending entry resolves once)",
+                    answer,
+                )
                 ok = False
             ok &= _unchanged(scenario, resolved, "resolves_once", f"after {again} of a {expected}")
     if ok:
@@ -118,8 +138,12 @@ def _reverses_once(scenario: Scenario) -> None:
     reversal = scenario.expect(answer, 200, 201, doing="reversing an entry")
     ok = True
     if (reversal.get("links") or {}).get("reverses") != original["id"]:
-        _fail(scenario, "reverses_once", f"the reversal {reversal['id']} does not link "
-              f"reverses={original['id']}", answer)  # fmt: skip
+        _fail(
+            scenario,
+            "reverses_once",
+            f"the reversal {reversal['id']} does not link reverses={original['id']}",
+            answer,
+        )
         ok = False
     swapped = {(ln["account_id"], ln["direction"], ln["amount"]) for ln in original["lines"]}
     mirrored = {
@@ -127,13 +151,21 @@ def _reverses_once(scenario: Scenario) -> None:
         for ln in reversal["lines"]
     }
     if swapped != mirrored:
-        _fail(scenario, "reverses_once", "the reversal's lines are not the original's with "
-              "directions swapped", answer)  # fmt: skip
+        _fail(
+            scenario,
+            "reverses_once",
+            "the reversal's lines are not the original's with directions swapped",
+            answer,
+        )
         ok = False
     back = client.get(path)
     if (back.json().get("links") or {}).get("reversed_by") != reversal["id"]:
-        _fail(scenario, "reverses_once", f"the reversed entry does not link "
-              f"reversed_by={reversal['id']}", back)  # fmt: skip
+        _fail(
+            scenario,
+            "reverses_once",
+            f"the reversed entry does not link reversed_by={reversal['id']}",
+            back,
+        )
         ok = False
     again = client.post(f"{path}/reverse")
     if again.is_success:
@@ -170,22 +202,35 @@ def _refused_leaves_nothing(scenario: Scenario) -> None:
             body["lines"][0]["currency"] = "USD"
         last = answer = client.post("/v1/entries", json=body)
         if answer.status_code != 422:
-            _fail(scenario, "refused", f"an entry {what.replace('_', ' ')} must be refused "
-                  "with 422", answer)  # fmt: skip
+            _fail(
+                scenario,
+                "refused",
+                f"an entry {what.replace('_', ' ')} must be refused with 422",
+                answer,
+            )
             ok = False
-        listed = client.get("/v1/entries", params={"ledger_id": books.ledger_id,
-                                                     "external_id": external_id})  # fmt: skip
+        listed = client.get(
+            "/v1/entries", params={"ledger_id": books.ledger_id, "external_id": external_id}
+        )
         if listed.status_code == 200 and listed.json()["data"]:
-            _fail(scenario, "refused", f"the refused {what} entry exists all the same "
-                  f"(external_id {external_id})", listed)  # fmt: skip
+            _fail(
+                scenario,
+                "refused",
+                f"the refused {what} entry exists all the same (external_id {external_id})",
+                listed,
+            )
             ok = False
     after = _balances(scenario, codes)
     for code in codes:
         kept = ("lock_version", "posted", "pending", "available")
         if any(before[code][k] != after[code][k] for k in kept):
             response = client.get(f"/v1/accounts/{books.accounts[code]}/balance")
-            _fail(scenario, "refused", f"refused entries moved the balance of {code}: "
-                  f"{before[code]} became {after[code]}", response)  # fmt: skip
+            _fail(
+                scenario,
+                "refused",
+                f"refused entries moved the balance of {code}: {before[code]} became {after[code]}",
+                response,
+            )
             ok = False
     if head is not None:
         ok &= _no_events_since(scenario, head, books.ledger_id)

@@ -41,7 +41,9 @@ def run(scenario: Scenario) -> None:
         with _second_tenant(scenario) as other:
             if other is None:
                 raise ScenarioSkipped("needs --other-api-key, or a target with createTenant")
-            with KitClient(scenario.target, scenario.client.phase, f"Bearer {other['api_key']}") as as_other:
+            with KitClient(
+                scenario.target, scenario.client.phase, f"Bearer {other['api_key']}"
+            ) as as_other:
                 _paths(scenario, as_other, ids)
                 _filters(scenario, as_other, ids)
                 _bodies(scenario, as_other, ids)
@@ -66,25 +68,59 @@ def _make_one_of_each(scenario: Scenario) -> dict[str, str]:
     today = datetime.fromisoformat(entry["created_at"].replace("Z", "+00:00")).date().isoformat()
     spec = scenario.target.spec
     if spec.has("createSettlement"):
-        settled = _made(scenario, "createSettlement", client.post("/v1/settlements", json={
-            "ledger_id": books.ledger_id, "account_id": accounts["kit_cash"],
-            "contra_account_id": accounts["kit_bank"]}))  # fmt: skip
+        settled = _made(
+            scenario,
+            "createSettlement",
+            client.post(
+                "/v1/settlements",
+                json={
+                    "ledger_id": books.ledger_id,
+                    "account_id": accounts["kit_cash"],
+                    "contra_account_id": accounts["kit_bank"],
+                },
+            ),
+        )
         if settled:
             ids["settlement_id"] = settled["id"]
     if spec.has("createPayout"):
         scenario.post_entry(("kit_cash", "debit", 500), ("kit_revenue", "credit", 500))
-        payout = _made(scenario, "createPayout", client.post("/v1/payouts", json={
-            "ledger_id": books.ledger_id, "amount": 100, "currency": "USD",
-            "source_account_id": accounts["kit_cash"],
-            "transit_account_id": accounts["kit_transit"],
-            "destination_account_id": accounts["kit_bank"]}))  # fmt: skip
+        payout = _made(
+            scenario,
+            "createPayout",
+            client.post(
+                "/v1/payouts",
+                json={
+                    "ledger_id": books.ledger_id,
+                    "amount": 100,
+                    "currency": "USD",
+                    "source_account_id": accounts["kit_cash"],
+                    "transit_account_id": accounts["kit_transit"],
+                    "destination_account_id": accounts["kit_bank"],
+                },
+            ),
+        )
         if payout:
             ids["payout_id"] = payout["id"]
     if spec.has("createReconciliation"):
-        run_ = _made(scenario, "createReconciliation", client.post("/v1/reconciliations", json={
-            "ledger_id": books.ledger_id, "account_id": accounts["kit_bank"],
-            "records": [{"id": scenario.key("rec"), "amount": 1, "direction": "debit",
-                         "date": today}]}))  # fmt: skip
+        run_ = _made(
+            scenario,
+            "createReconciliation",
+            client.post(
+                "/v1/reconciliations",
+                json={
+                    "ledger_id": books.ledger_id,
+                    "account_id": accounts["kit_bank"],
+                    "records": [
+                        {
+                            "id": scenario.key("rec"),
+                            "amount": 1,
+                            "direction": "debit",
+                            "date": today,
+                        }
+                    ],
+                },
+            ),
+        )
         if run_:
             ids["reconciliation_id"] = run_["id"]
     if spec.has("listEvents"):
@@ -99,10 +135,18 @@ def _webhook_ids(scenario: Scenario, ids: dict[str, str]) -> None:
     """An endpoint on a closed loopback port, and the delivery of its test ping."""
     if not scenario.target.spec.has("createWebhookEndpoint"):
         return
-    endpoint = _made(scenario, "createWebhookEndpoint", scenario.client.post(
-        "/v1/webhook-endpoints", json={"url": "http://127.0.0.1:9/gledger-kit-tenancy",
-                                       "event_types": ["settlement.failed"],
-                                       "description": f"contract kit {scenario.tag}"}))  # fmt: skip
+    endpoint = _made(
+        scenario,
+        "createWebhookEndpoint",
+        scenario.client.post(
+            "/v1/webhook-endpoints",
+            json={
+                "url": "http://127.0.0.1:9/gledger-kit-tenancy",
+                "event_types": ["settlement.failed"],
+                "description": f"contract kit {scenario.tag}",
+            },
+        ),
+    )
     if not endpoint:
         return
     ids["endpoint_id"] = endpoint["id"]
@@ -116,19 +160,30 @@ def _webhook_ids(scenario: Scenario, ids: dict[str, str]) -> None:
 
 
 def _operations(scenario: Scenario) -> list[Operation]:
-    return [op for op in scenario.target.spec.operations.values()
-            if op.secured and op.id not in SELF_DESTRUCTIVE]  # fmt: skip
+    return [
+        op
+        for op in scenario.target.spec.operations.values()
+        if op.secured and op.id not in SELF_DESTRUCTIVE
+    ]
 
 
-def _call(client: KitClient, operation: Operation, path_ids: dict[str, str],
-          query: dict[str, Any], body: Any) -> httpx.Response:  # fmt: skip
+def _call(
+    client: KitClient,
+    operation: Operation,
+    path_ids: dict[str, str],
+    query: dict[str, Any],
+    body: Any,
+) -> httpx.Response:
     path = operation.path
     for name in operation.parameter_names("path"):
         path = path.replace("{" + name + "}", path_ids.get(name, MADE_UP))
     params = operation.required_query_examples() | query
     if operation.is_stream:
-        params |= {k: v for k, v in {"timeout": 1, "max_events": 1}.items()
-                   if k in operation.parameter_names("query")}  # fmt: skip
+        params |= {
+            k: v
+            for k, v in {"timeout": 1, "max_events": 1}.items()
+            if k in operation.parameter_names("query")
+        }
     return client.request(operation.method, path, params=params, json=body)
 
 
@@ -143,8 +198,9 @@ def _as_unknown(kit: httpx.Response, made_up: httpx.Response) -> str | None:
     return None
 
 
-def _judge(scenario: Scenario, as_other: KitClient, what: str, kit: httpx.Response,
-           made_up: httpx.Response) -> bool:  # fmt: skip
+def _judge(
+    scenario: Scenario, as_other: KitClient, what: str, kit: httpx.Response, made_up: httpx.Response
+) -> bool:
     why = _as_unknown(kit, made_up)
     if why is None:
         return True
@@ -167,10 +223,13 @@ def _paths(scenario: Scenario, as_other: KitClient, ids: dict[str, str]) -> None
         kit = _call(as_other, operation, ids, {}, body)
         made_up = _call(as_other, operation, {}, {}, body)
         ok &= _judge(scenario, as_other, operation.id, kit, made_up)
-    for names, operations in left_out.items():
-        scenario.target.results.skip(as_other.phase, CHECK, f"paths with {names}",
-                                     f"the kit could make no {names} to try "
-                                     f"{', '.join(sorted(operations))} with")  # fmt: skip
+    for missing_names, operations in left_out.items():
+        scenario.target.results.skip(
+            as_other.phase,
+            CHECK,
+            f"paths with {missing_names}",
+            f"the kit could make no {missing_names} to try {', '.join(sorted(operations))} with",
+        )
     if ok:
         scenario.client.passed(CHECK, "path ids")
 

@@ -50,26 +50,39 @@ def run(scenario: Scenario) -> None:
         receiver.stop()
 
 
-def _retry_and_verify(
-    scenario: Scenario, client: KitClient, receiver: Receiver, url: str
-) -> None:
+def _retry_and_verify(scenario: Scenario, client: KitClient, receiver: Receiver, url: str) -> None:
     created = client.post("/v1/webhook-endpoints", json={"url": url, "description": "kit retries"})
     if created.status_code != 201:
         raise ScenarioSkipped(f"the target refused an endpoint at {url} ({created.status_code})")
     secret = created.json()["secret"]
-    ledger = scenario.expect(client.post("/v1/ledgers", json={"name": "kit retries"}), 201,
-                             doing="a write on the kit's clock tenant")["id"]  # fmt: skip
+    ledger = scenario.expect(
+        client.post("/v1/ledgers", json={"name": "kit retries"}),
+        201,
+        doing="a write on the kit's clock tenant",
+    )["id"]
     for code in ("cash", "revenue", "fees"):
-        scenario.expect(client.post(f"/v1/ledgers/{ledger}/accounts", json={
-            "code": code, "name": code, "kind": "asset", "currency": "USD"}), 201,
-            doing="opening an account")  # fmt: skip
+        scenario.expect(
+            client.post(
+                f"/v1/ledgers/{ledger}/accounts",
+                json={"code": code, "name": code, "kind": "asset", "currency": "USD"},
+            ),
+            201,
+            doing="opening an account",
+        )
     wanted = 4  # ledger.created, account.created x 3
     if not _wait(receiver, lambda ds: len({d.headers.get("webhook-id") for d in ds}) >= wanted):
-        client.fail(CHECK, f"the first attempts of {wanted} events did not come within "
-                    f"{WAIT_SECONDS:.0f} s", client.get("/v1/webhook-endpoints"), name="retries")  # fmt: skip
+        client.fail(
+            CHECK,
+            f"the first attempts of {wanted} events did not come within {WAIT_SECONDS:.0f} s",
+            client.get("/v1/webhook-endpoints"),
+            name="retries",
+        )
         return
-    scenario.expect(client.post("/v1/sandbox/clock/advance", json={"seconds": RETRY_AFTER}), 200,
-                    doing="moving the clock past the first retry")  # fmt: skip
+    scenario.expect(
+        client.post("/v1/sandbox/clock/advance", json={"seconds": RETRY_AFTER}),
+        200,
+        doing="moving the clock past the first retry",
+    )
     _wait(receiver, lambda ds: _all_retried(ds, wanted))
     deliveries = list(receiver.deliveries)
     _signatures(client, deliveries, secret)
@@ -100,8 +113,11 @@ def _all_retried(deliveries: list[Delivery], wanted: int) -> bool:
 
 
 def _shown(delivery: Delivery) -> str:
-    headers = ", ".join(f"{k}: {v}" for k, v in sorted(delivery.headers.items())
-                        if k.startswith("webhook-") or k == SEQUENCE)  # fmt: skip
+    headers = ", ".join(
+        f"{k}: {v}"
+        for k, v in sorted(delivery.headers.items())
+        if k.startswith("webhook-") or k == SEQUENCE
+    )
     return f"\n  headers {headers}\n  body {delivery.body[:200]!r}"
 
 
@@ -113,8 +129,12 @@ def _signatures(client: KitClient, deliveries: list[Delivery], secret: str) -> N
         try:
             verifier.verify(delivery.body, delivery.headers)
         except Exception as error:  # the library raises its own verification errors
-            client.fail(CHECK, f"signatures: attempt {number} does not verify with the "
-                        f"endpoint's secret: {error}{_shown(delivery)}", name="signatures")  # fmt: skip
+            client.fail(
+                CHECK,
+                f"signatures: attempt {number} does not verify with the "
+                f"endpoint's secret: {error}{_shown(delivery)}",
+                name="signatures",
+            )
             return
     client.passed(CHECK, "signatures")
 
@@ -123,18 +143,27 @@ def _retries(client: KitClient, deliveries: list[Delivery], wanted: int) -> None
     grouped = _by_id(deliveries)
     for event_id, attempts in grouped.items():
         if len(attempts) < 2:
-            client.fail(CHECK, f"retries: event {event_id} was answered 500 and never came "
-                        f"again{_shown(attempts[0])}", name="retries")  # fmt: skip
+            client.fail(
+                CHECK,
+                f"retries: event {event_id} was answered 500 and never came "
+                f"again{_shown(attempts[0])}",
+                name="retries",
+            )
             return
         for attempt in attempts:
             kept = (attempt.headers.get("webhook-id"), attempt.body, attempt.headers.get(SEQUENCE))
             first = attempts[0]
             if attempt.headers.get("webhook-id") != event_id or kept != (
-                first.headers.get("webhook-id"), first.body, first.headers.get(SEQUENCE)
+                first.headers.get("webhook-id"),
+                first.body,
+                first.headers.get(SEQUENCE),
             ):
-                client.fail(CHECK, f"retries: a retry of event {event_id} changed its webhook-id, "
-                            f"body or sequence{_shown(first)}\n  retried as{_shown(attempt)}",
-                            name="retries")  # fmt: skip
+                client.fail(
+                    CHECK,
+                    f"retries: a retry of event {event_id} changed its webhook-id, "
+                    f"body or sequence{_shown(first)}\n  retried as{_shown(attempt)}",
+                    name="retries",
+                )
                 return
     client.passed(CHECK, "retries")
 
@@ -145,18 +174,25 @@ def _sequence(client: KitClient, deliveries: list[Delivery]) -> None:
     for event_id, delivery in firsts.items():
         text = delivery.headers.get(SEQUENCE, "")
         if not text.isdigit():
-            client.fail(CHECK, f"sequence: event {event_id} came without a numeric {SEQUENCE}"
-                        f"{_shown(delivery)}", name="sequence")  # fmt: skip
+            client.fail(
+                CHECK,
+                f"sequence: event {event_id} came without a numeric {SEQUENCE}{_shown(delivery)}",
+                name="sequence",
+            )
             return
         numbered.append((int(text), int(json.loads(delivery.body)["sequence"]), event_id))
     if len({number for number, _, _ in numbered}) != len(numbered):
-        client.fail(CHECK, f"sequence: two events share one {SEQUENCE}: {sorted(numbered)}",
-                    name="sequence")  # fmt: skip
+        client.fail(
+            CHECK, f"sequence: two events share one {SEQUENCE}: {sorted(numbered)}", name="sequence"
+        )
         return
     restored = [event for _, event, _ in sorted(numbered)]
     if restored != sorted(restored):
-        client.fail(CHECK, f"sequence: ordered by {SEQUENCE}, the events come in log order "
-                    f"{restored}, not {sorted(restored)}", name="sequence")  # fmt: skip
+        client.fail(
+            CHECK,
+            f"sequence: ordered by {SEQUENCE}, the events come in log order "
+            f"{restored}, not {sorted(restored)}",
+            name="sequence",
+        )
         return
     client.passed(CHECK, "sequence")
-
