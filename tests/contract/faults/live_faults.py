@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from tests.contract.faults.faults import TenantLeak
 from tests.contract.faults.proxy import REQUEST_ID, Answer, Call, Fault
 
 
@@ -90,7 +91,7 @@ class DropPayoutPaid(EventPageFault):
         return None if event["type"] == "payout.paid" else event
 
 
-class TenantLeakBeyondReads(Fault):
+class TenantLeakBeyondReads(TenantLeak):
     """A tenant created through the proxy acts as the first one off the beaten track.
 
     Where ``auth_enforced`` looks (ledgers, accounts, entries by path) it stays apart; on the
@@ -104,11 +105,6 @@ class TenantLeakBeyondReads(Fault):
         r"|webhook-deliveries)/[^/]+"
     )
 
-    def __init__(self, api_key: str) -> None:
-        super().__init__()
-        self.api_key = api_key
-        self.leaked: set[str] = set()
-
     def request(self, call: Call) -> Call | Answer:
         bearer = call.headers.get("Authorization", "").removeprefix("Bearer ")
         if bearer not in self.leaked:
@@ -118,12 +114,6 @@ class TenantLeakBeyondReads(Fault):
             call.headers["Authorization"] = f"Bearer {self.api_key}"
             self.hits += 1
         return call
-
-    def response(self, call: Call, answer: Answer) -> Answer:
-        tenant = answer.json()
-        if call.path == "/v1/sandbox/tenants" and answer.status == 201 and tenant:
-            self.leaked.add(tenant["api_key"])
-        return answer
 
 
 class RepeatedRequestId(Fault):
