@@ -1,30 +1,32 @@
 """Faults that break the promises the kit's later checks look at (state machine, balances...).
 
-| fault                      | what the client sees                                         | caught by             |
-|----------------------------|--------------------------------------------------------------|-----------------------|
-| `mutable_posted_entry`     | a refused change of a posted entry answers 200, changed      | `entry_state_machine` |
-| `pending_resolves_twice`   | posting or voiding a resolved entry answers 200              | `entry_state_machine` |
-| `reversal_unlinked`        | a reversed entry reads back without `reversed_by`            | `entry_state_machine` |
-| `refused_entry_applied`    | an unbalanced entry is posted (balanced) yet answered 422    | `entry_state_machine` |
-| `available_ignores_pending`| `available` is `posted`: pending lines never lower it        | `balances_in_time`    |
-| `as_of_ignored`            | a balance `as_of` a past time is the balance of now          | `balances_in_time`    |
-| `desc_running_balance`     | a descending statement shows each line's balance before it   | `balances_in_time`    |
-| `pnl_tax_in_net`           | the P&L's `net` takes tax off too                            | `report_arithmetic`   |
-| `trial_balance_unsummed`   | a trial balance total is not its rows' sum, yet `balanced`   | `report_arithmetic`   |
-| `cash_flow_bucket_dropped` | a cash-flow day with postings shows none (totals unchanged)  | `report_arithmetic`   |
-| `stale_event_data`         | `entry.posted` events carry the entry as it was, pending     | `events_truthful`     |
-| `drop_async_posted`        | an entry posted later (async) has no `entry.posted` event    | `events_truthful`     |
-| `drop_payout_paid`         | a payout paid on the clock has no `payout.paid` event        | `events_truthful`     |
-| `tenant_leak_beyond_reads` | a second tenant sees the first's payouts, settlements,       | `tenant_isolation`    |
-|                            | reconciliations, events, webhooks and id-filtered lists      |                       |
-| `repeated_request_id`      | every ledger list answers with the first one's request id    | `operational_headers` |
-| `correlation_dropped`      | refusals (4xx) do not echo `X-Correlation-Id`                | `operational_headers` |
-| `rate_limit_stuck`         | `RateLimit` remaining never falls                            | `operational_headers` |
-| `server_error_on_deep_input` | a body nested deeper than 12 levels answers 500            | `hostile_inputs`      |
-| `retry_new_webhook_id`     | a retried delivery comes with a new (re-signed) webhook-id   | `webhook_delivery`    |
-| `retry_signature_broken`   | a retried delivery's signature does not verify               | `webhook_delivery`    |
-| `sequence_scrambled`       | `x-gledger-sequence` runs backwards                          | `webhook_delivery`    |
+| fault                        | what the client sees                                               | caught by             |
+|------------------------------|--------------------------------------------------------------------|-----------------------|
+| `mutable_posted_entry`       | a refused change of a posted entry answers 200, changed            | `entry_state_machine` |
+| `pending_resolves_twice`     | posting or voiding a resolved entry answers 200                    | `entry_state_machine` |
+| `reversal_unlinked`          | a reversed entry reads back without `reversed_by`                  | `entry_state_machine` |
+| `refused_entry_applied`      | an unbalanced entry is posted (balanced) yet answered 422          | `entry_state_machine` |
+| `available_ignores_pending`  | `available` is `posted`: pending lines never lower it              | `balances_in_time`    |
+| `as_of_ignored`              | a balance `as_of` a past time is the balance of now                | `balances_in_time`    |
+| `desc_running_balance`       | a descending statement shows each line's balance before it         | `balances_in_time`    |
+| `pnl_tax_in_net`             | the P&L's `net` takes tax off too                                  | `report_arithmetic`   |
+| `trial_balance_unsummed`     | a trial balance total is not its rows' sum, yet `balanced`         | `report_arithmetic`   |
+| `cash_flow_bucket_dropped`   | a cash-flow day with postings shows none (totals unchanged)        | `report_arithmetic`   |
+| `stale_event_data`           | `entry.posted` events carry the entry as it was, pending           | `events_truthful`     |
+| `drop_async_posted`          | an entry posted later (async) has no `entry.posted` event          | `events_truthful`     |
+| `drop_payout_paid`           | a payout paid on the clock has no `payout.paid` event              | `events_truthful`     |
+| `tenant_leak_beyond_reads`   | another tenant reads treasury, events, webhooks, id-filtered lists | `tenant_isolation`    |
+| `repeated_request_id`        | every ledger list answers with the first one's request id          | `operational_headers` |
+| `correlation_dropped`        | refusals (4xx) do not echo `X-Correlation-Id`                      | `operational_headers` |
+| `rate_limit_stuck`           | `RateLimit` remaining never falls                                  | `operational_headers` |
+| `server_error_on_deep_input` | a body nested deeper than 12 levels answers 500                    | `hostile_inputs`      |
+| `retry_new_webhook_id`       | a retried delivery comes with a new (re-signed) webhook-id         | `webhook_delivery`    |
+| `retry_signature_broken`     | a retried delivery's signature does not verify                     | `webhook_delivery`    |
+| `sequence_scrambled`         | `x-gledger-sequence` runs backwards                                | `webhook_delivery`    |
 
+Booked promises here; the live ones (events, tenancy, headers, inputs, webhooks) in
+``live_faults.py``. Each keeps the state it needs (the entries it has seen, which calls it
+changed).
 """
 
 from __future__ import annotations
