@@ -66,12 +66,14 @@ def _immutable(scenario: Scenario) -> None:
     voided = scenario.expect(
         client.post(f"/v1/entries/{pending['id']}/void"), 200, doing="voiding a pending entry"
     )
+    other_lines = scenario.entry(("kit_cash", "debit", 999), ("kit_revenue", "credit", 999))
     ok = True
     for entry in (posted, voided):
         path = f"/v1/entries/{entry['id']}"
         for change in (
             {"description": "changed by the kit"},
-            {"effective_at": entry["created_at"]},
+            {"effective_at": "2020-01-01T00:00:00Z"},
+            {"lines": other_lines["lines"]},
         ):
             answer = client.patch(path, json=change)
             if answer.is_success:
