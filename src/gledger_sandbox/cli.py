@@ -165,7 +165,7 @@ def _contract_parser(commands: Any) -> None:
     contract.add_argument("--junit-xml", type=Path, metavar="PATH")
     contract.add_argument("--webhook-host", default="127.0.0.1", help="the receiver listens here")
     contract.add_argument("--webhook-public-url", help="the receiver's URL as the target sees it")
-    contract.add_argument("--no-webhooks", action="store_true", help="skip webhook_signature and webhook_delivery")
+    contract.add_argument("--no-webhooks", action="store_true", help="skip the webhook checks")
     contract.add_argument("--quiet", action="store_true", help="print the summary only")
     contract.add_argument(
         "--own-tenant",
