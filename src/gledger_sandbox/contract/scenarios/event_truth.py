@@ -7,10 +7,12 @@
 - The asynchronous changes, on a tenant of the kit's own with a frozen clock (sandbox controls:
   ``createTenant`` with ``clock_start`` and ``advanceClock``; skipped with the reason on a
   target without them): a ``Prefer: respond-async`` entry, a pending entry past its
-  ``expires_at`` and a payout, then the clock moved three days. The async entry must have its
-  ``entry.posted``, the expired one its ``entry.voided``, the payout ``payout.in_transit`` and
-  ``payout.paid``, each with the resource in the state its type names, and the last event of
-  each resource must be what the resource reads as now.
+  ``expires_at``, a payout, a payout canceled and a settlement scheduled two hours ahead, then
+  the clock moved three days. The async entry must have its ``entry.posted``, the expired one
+  its ``entry.voided``, the payout ``payout.in_transit`` and ``payout.paid``, the canceled one
+  ``payout.canceled``, the settlement ``settlement.scheduled`` and ``settlement.completed``,
+  each with the resource in the state its type names, and the last event of each resource
+  must be what the resource reads as now.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from gledger_sandbox.contract.scenarios.events import _head
 
 CHECK = "events_truthful"
 MAX_PAGES = 50
+SETTLE_AT = "2026-03-02T11:00:00Z"
+"""Two hours into the clock tenant's day: a settlement scheduled then, completed on the clock."""
 STATUS_OF = {
     "entry.posted": "posted",
     "entry.voided": "voided",
@@ -34,6 +38,8 @@ STATUS_OF = {
     "payout.paid": "paid",
     "payout.failed": "failed",
     "payout.canceled": "canceled",
+    "settlement.scheduled": "scheduled",
+    "settlement.completed": "completed",
 }
 """The status the resource of an event of this type has in its ``data``."""
 Expected = tuple[str, str, dict[str, Any] | None]
@@ -158,6 +164,7 @@ def _changes_on_the_clock(scenario: Scenario, client: KitClient) -> list[Expecte
         ("owner_equity", "equity"),
         ("payouts_in_transit", "asset"),
         ("bank", "asset"),
+        ("retained_earnings", "equity"),
     ):
         opened = client.post(
             f"/v1/ledgers/{ledger}/accounts",
@@ -189,7 +196,30 @@ def _changes_on_the_clock(scenario: Scenario, client: KitClient) -> list[Expecte
         client.post("/v1/payouts", json={"ledger_id": ledger, "amount": 1000, "currency": "USD"}),
         201,
     )
+    canceled = made(
+        client.post("/v1/payouts", json={"ledger_id": ledger, "amount": 500, "currency": "USD"}),
+        201,
+    )
+    canceled = made(client.post(f"/v1/payouts/{canceled['id']}/cancel"), 200)
+    expected: list[Expected] = [("payout.canceled", canceled["id"], canceled)]
+    if scenario.target.spec.has("createSettlement"):
+        settlement = made(
+            client.post(
+                "/v1/settlements",
+                json={
+                    "ledger_id": ledger,
+                    "account_id": ids["owner_equity"],
+                    "contra_account_id": ids["retained_earnings"],
+                    "up_to": SETTLE_AT,
+                },
+            ),
+            201,
+        )
+        expected.append(("settlement.scheduled", settlement["id"], settlement))
     made(client.post("/v1/sandbox/clock/advance", json={"seconds": 3 * 86400}), 200)
+    if scenario.target.spec.has("createSettlement"):
+        done = made(client.get(f"/v1/settlements/{settlement['id']}"), 200)
+        expected.append(("settlement.completed", settlement["id"], done))
     now = {
         resource: made(client.get(path), 200)
         for resource, path in (
@@ -198,7 +228,7 @@ def _changes_on_the_clock(scenario: Scenario, client: KitClient) -> list[Expecte
             (payout["id"], f"/v1/payouts/{payout['id']}"),
         )
     }
-    return [
+    return expected + [
         ("entry.posted", later["id"], now[later["id"]]),
         ("entry.voided", expiring["id"], now[expiring["id"]]),
         ("payout.created", payout["id"], payout),
