@@ -228,7 +228,8 @@ def _changes_on_the_clock(scenario: Scenario, client: KitClient) -> list[Expecte
             (payout["id"], f"/v1/payouts/{payout['id']}"),
         )
     }
-    return expected + [
+    return [
+        *expected,
         ("entry.posted", later["id"], now[later["id"]]),
         ("entry.voided", expiring["id"], now[expiring["id"]]),
         ("payout.created", payout["id"], payout),
