@@ -162,19 +162,46 @@ class RateLimitStuck(Fault):
 
 
 class ServerErrorOnDeepInput(Fault):
-    """A JSON body nested deeper than 12 levels crashes the server: 500, never forwarded."""
+    """A JSON body too deep (or, when asked, too long or too wide) crashes the server: 500.
+
+    Never forwarded. By default only depth counts (beyond 12 levels); ``length`` and ``keys``
+    also make a string longer, or an object with more keys, than that a crash.
+    """
 
     name = "server_error_on_deep_input"
-    LIMIT = 12
+
+    def __init__(self, depth: int = 12, length: int | None = None, keys: int | None = None):
+        super().__init__()
+        self.depth, self.length, self.keys = depth, length, keys
+
+    def crashes(self, body: Any) -> bool:
+        if _depth(body) > self.depth:
+            return True
+        length, keys = _extent(body)
+        return (self.length is not None and length > self.length) or (
+            self.keys is not None and keys > self.keys
+        )
 
     def request(self, call: Call) -> Call | Answer:
-        if call.method not in ("POST", "PATCH") or _depth(call.json()) <= self.LIMIT:
+        if call.method not in ("POST", "PATCH") or not self.crashes(call.json()):
             return call
         self.hits += 1
         answer = Answer(500, httpx.Headers({REQUEST_ID: "req_fault_deep_input"}), b"")
-        document = problem(answer, 500, "internal_error", "Injected: recursion too deep.")
+        document = problem(answer, 500, "internal_error", "Injected: input too big.")
         answer.with_json({**document, "title": "Internal Server Error", "errors": []})
         return answer
+
+
+def _extent(document: Any) -> tuple[int, int]:
+    """The longest string and the most keys of one object anywhere in ``document``."""
+    if isinstance(document, str):
+        return len(document), 0
+    values = document.values() if isinstance(document, dict) else document
+    if not isinstance(document, (dict, list)):
+        return 0, 0
+    found = [_extent(value) for value in values]
+    own = len(document) if isinstance(document, dict) else 0
+    return max([0, *(f[0] for f in found)]), max([own, *(f[1] for f in found)])
 
 
 def _depth(document: Any) -> int:

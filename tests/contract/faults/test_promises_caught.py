@@ -17,7 +17,7 @@ import pytest
 from gledger_sandbox.api.ratelimit import RateLimit
 from gledger_sandbox.bootstrap import sandbox_app
 from tests.conftest import TEST_SETTINGS, ServerThread
-from tests.contract.faults.live_faults import WebhookRelay
+from tests.contract.faults.live_faults import ServerErrorOnDeepInput, WebhookRelay
 from tests.contract.faults.promise_faults import PROMISE_FAULTS, make_promise_fault
 from tests.contract.faults.proxy import Fault
 from tests.contract.faults.test_checks_catch_faults import (
@@ -147,17 +147,36 @@ def test_every_promise_fault_has_a_case() -> None:
     assert sorted(case.fault for case in PROMISE_CASES) == sorted(PROMISE_FAULTS)
 
 
+def answer_to(curl: str | None, api_key: str) -> str:
+    """The status the reported curl command gets when run, with the credential it names."""
+    assert curl is not None and "$GLEDGER_TOKEN" in curl and api_key not in curl
+    done = subprocess.run(
+        ["bash", "-c", curl + " -s -o /dev/null -w '%{http_code}'"],
+        env={**os.environ, "GLEDGER_TOKEN": api_key},
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    return done.stdout or done.stderr
+
+
 def test_a_5xx_on_a_hostile_input_is_reported_with_a_curl_that_reproduces_it(
     server: ServerThread,
 ) -> None:
     with proxied(server, "empty", "server_error_on_deep_input") as (url, api_key, _):
         report = run_kit(url, api_key, HOSTILE)
         failure = next(f for f in report.failures if f.operation == "createLedger")
-        assert failure.curl is not None and "$GLEDGER_TOKEN" in failure.curl
-        assert api_key not in failure.curl
-        done = subprocess.run(
-            ["bash", "-c", failure.curl + " -s -o /dev/null -w '%{http_code}'"],
-            env={**os.environ, "GLEDGER_TOKEN": api_key},
-            capture_output=True, text=True, timeout=30, check=False,
-        )  # fmt: skip
-    assert done.stdout == "500", done.stderr
+        assert answer_to(failure.curl, api_key) == "500"
+
+
+def test_a_5xx_found_by_fuzzing_is_reported_with_a_curl_that_reproduces_it(
+    server: ServerThread,
+) -> None:
+    """Whatever shape schemathesis gave the input (deep, wide, long strings, odd characters)."""
+    crash = ServerErrorOnDeepInput(depth=6, length=300, keys=20)
+    fuzzed = Narrowed("fuzz_5xx", ("fuzz",), frozenset({"not_a_server_error"}),
+                      frozenset({"createLedger", "updateLedger"}))  # fmt: skip
+    with proxied_tenant(server, "empty", crash.name, lambda *_, **__: crash) as (url, key, fault):
+        report = run_kit(url, key, fuzzed)
+        failures = [f for f in report.failures if f.check == "not_a_server_error"]
+        assert fault.hits > 0 and failures, report.failures
+        for failure in failures:
+            assert answer_to(failure.curl, key) == "500", failure.operation
