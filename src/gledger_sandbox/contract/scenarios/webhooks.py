@@ -48,10 +48,7 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                with receiver._arrived:
-                    seen = {d.headers.get("webhook-id") for d in receiver.deliveries}
-                first = headers.get("webhook-id") not in seen
-                self.send_response(500 if receiver.fail_first and first else 204)
+                self.send_response(500 if receiver.refuses(headers) else 204)
                 self.send_header("content-length", "0")
                 self.end_headers()
                 with receiver._arrived:
@@ -65,6 +62,15 @@ class Receiver:
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return int(self._server.server_address[1])
+
+    def refuses(self, headers: dict[str, str]) -> bool:
+        """Whether this attempt is to be refused: the first of its ``webhook-id``, if asked."""
+        if not self.fail_first:
+            return False
+        with self._arrived:
+            return all(
+                d.headers.get("webhook-id") != headers.get("webhook-id") for d in self.deliveries
+            )
 
     def wait_for(self, wanted: set[tuple[str, str]], seconds: float) -> set[tuple[str, str]]:
         """Wait until deliveries of every (type, resource id) wanted came; those still missing."""
