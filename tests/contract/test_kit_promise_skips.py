@@ -89,3 +89,20 @@ def test_tenant_isolation_tries_the_operations_the_spec_adds(
     assert ("tenant_isolation", "the kit could make no widget_id to try getWidget with") in (
         report.skipped
     )
+
+
+def with_the_endpoint_create_renamed(paths: dict[str, Any]) -> None:
+    """The kit no longer knows the create by name: only its OpenAPI links tell what it makes."""
+    paths["/v1/webhook-endpoints"]["post"]["operationId"] = "addWebhookEndpoint"
+
+
+def test_tenant_isolation_makes_the_ids_it_lacks_through_the_spec_links(
+    server: ServerThread, tmp_path: Path
+) -> None:
+    spec = edited_spec(tmp_path, with_the_endpoint_create_renamed)
+    report = run_checks(server, spec, "tenant_isolation")
+
+    assert report.ok, report.failures
+    reasons = " ".join(reason for check, reason in report.skipped if check == "tenant_isolation")
+    assert "no endpoint_id" not in reasons  # made by addWebhookEndpoint, found by its links
+    assert "no delivery_id" in reasons  # its test ping is what the kit does by name

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from gledger_sandbox.contract.curl import curl_for
+from gledger_sandbox.contract.options import TENANT_WIDE
 from gledger_sandbox.contract.report import Failure
 from gledger_sandbox.contract.scenarios import Scenario
 from gledger_sandbox.contract.spec import SELF_DESTRUCTIVE, Operation
@@ -74,13 +75,15 @@ def _kit_ids(scenario: Scenario) -> dict[str, str]:
 
 
 def _writes(scenario: Scenario) -> list[Operation]:
+    # Never the tenant-wide controls, even on the run's own tenant: a shape they accept (a
+    # clock moved, a fault rule added) would change every later answer of the run.
     options = scenario.target.options
     return [
         op
         for op in scenario.target.spec.operations.values()
         if op.method in ("POST", "PATCH", "PUT")
         and op.secured
-        and op.id not in SELF_DESTRUCTIVE
+        and op.id not in SELF_DESTRUCTIVE | TENANT_WIDE
         and options.selects(op.id)
         and "application/json" in ((op.definition.get("requestBody") or {}).get("content") or {})
     ]
