@@ -25,6 +25,7 @@ from gledger_sandbox.domain.clock import SandboxClock
 from gledger_sandbox.domain.errors import InvalidRequest, NotFound
 from gledger_sandbox.domain.ids import IdGenerator
 from gledger_sandbox.domain.pages import Page, PageRequest, paginate
+from gledger_sandbox.domain.webhook_models import Delivery
 
 MAX_RULES = 100
 """Rules a tenant holds at once (ended ones count until deleted)."""
@@ -290,3 +291,41 @@ class Faults:
             return fault_id is None or injection.what.fault_id == fault_id
 
         return paginate(self._injection_seqs, self.injections.__getitem__, page, accept)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryFault:
+    """What a webhook rule does to one attempt, for the delivery worker to carry out."""
+
+    fault_id: str
+    effect: Effect
+    seconds: float = 0.0
+    """The delay (``webhook_delay``) or the longest hold (``webhook_reorder``)."""
+    copies: int = 1
+
+
+REORDER_HOLD_MS = 1000.0
+"""How long ``webhook_reorder`` holds an attempt at most, unless the rule says."""
+
+
+def delivery_fault(faults: Faults, delivery: Delivery) -> DeliveryFault | None:
+    """The fault (if any) a rule puts on the next attempt of ``delivery``, put on the record."""
+    rule = faults.for_delivery(delivery.endpoint_id, delivery.event.type)
+    if rule is None:
+        return None
+    spec = rule.spec
+    ms = spec.latency.sample(rule.rng) if spec.latency is not None else None
+    if ms is None and spec.effect is Effect.WEBHOOK_REORDER:
+        ms = REORDER_HOLD_MS
+    copies = spec.copies if spec.effect is Effect.WEBHOOK_DUPLICATE else 1
+    faults.record(
+        Injected(
+            rule.id,
+            spec.effect,
+            latency_ms=ms,
+            webhook_endpoint_id=delivery.endpoint_id,
+            delivery_id=delivery.id,
+            event_id=delivery.event.id,
+        )
+    )
+    return DeliveryFault(rule.id, spec.effect, (ms or 0.0) / 1000, copies)
