@@ -111,7 +111,12 @@ def test_after_commit_commits_and_a_replay_answers_the_stored_success(
 def test_without_after_commit_a_retry_with_the_key_runs_for_real(
     sandbox: Sandbox, books: Books
 ) -> None:
-    add_fault(sandbox, match={"operation_id": "createEntry"}, effect={"type": "error", "status": 503}, times=1)
+    add_fault(
+        sandbox,
+        match={"operation_id": "createEntry"},
+        effect={"type": "error", "status": 503},
+        times=1,
+    )
     key = {"Idempotency-Key": "before-commit-1"}
     assert sandbox.client.post("/v1/entries", json=sale(books), headers=key).status_code == 503
     retried = sandbox.client.post("/v1/entries", json=sale(books), headers=key)
@@ -122,7 +127,9 @@ def test_without_after_commit_a_retry_with_the_key_runs_for_real(
 def test_a_dropped_connection_is_seen_by_the_client_and_applies_nothing(
     sandbox: Sandbox, books: Books
 ) -> None:
-    rule = add_fault(sandbox, match={"operation_id": "createEntry"}, effect={"type": "drop"}, times=1)
+    rule = add_fault(
+        sandbox, match={"operation_id": "createEntry"}, effect={"type": "drop"}, times=1
+    )
     with pytest.raises(httpx.RemoteProtocolError):
         sandbox.client.post("/v1/entries", json=sale(books))
     assert entry_count(sandbox) == 0
@@ -146,7 +153,11 @@ def test_a_dropped_connection_after_commit_commits(sandbox: Sandbox, books: Book
 
 
 def test_fixed_latency_delays_the_answer(sandbox: Sandbox) -> None:
-    add_fault(sandbox, match={"operation_id": "listLedgers"}, effect={"type": "latency", "latency_ms": 300})
+    add_fault(
+        sandbox,
+        match={"operation_id": "listLedgers"},
+        effect={"type": "latency", "latency_ms": 300},
+    )
     began = time.perf_counter()
     slow = sandbox.client.get("/v1/ledgers")
     took = time.perf_counter() - began
@@ -169,7 +180,12 @@ def _pattern(server: ServerThread, seed: int) -> tuple[list[int], list[float]]:
         add_fault(
             box,
             match={"operation_id": "getTenant"},
-            effect={"type": "latency", "latency_ms": 1, "latency_max_ms": 5, "distribution": "uniform"},
+            effect={
+                "type": "latency",
+                "latency_ms": 1,
+                "latency_max_ms": 5,
+                "distribution": "uniform",
+            },
             seed=seed,
         )
         statuses = [box.client.get("/v1/ledgers").status_code for _ in range(30)]
@@ -230,7 +246,9 @@ def test_the_one_off_header_faults_one_call(sandbox: Sandbox, books: Books) -> N
 
 
 def test_rules_are_listed_read_and_deleted(sandbox: Sandbox) -> None:
-    rule = add_fault(sandbox, match={"operation_id": "listLedgers"}, effect={"type": "error", "status": 503})
+    rule = add_fault(
+        sandbox, match={"operation_id": "listLedgers"}, effect={"type": "error", "status": 503}
+    )
     assert sandbox.client.get("/v1/ledgers").status_code == 503
     listed = sandbox.client.get("/v1/sandbox/faults").json()["data"]
     assert [r["id"] for r in listed] == [rule["id"]]
@@ -242,15 +260,42 @@ def test_rules_are_listed_read_and_deleted(sandbox: Sandbox) -> None:
 @pytest.mark.parametrize(
     ("body", "pointer"),
     [
-        ({"match": {"operation_id": "noSuchOperation"}, "effect": {"type": "error", "status": 503}}, "/match/operation_id"),
-        ({"match": {"operation_id": "deleteFault"}, "effect": {"type": "error", "status": 503}}, "/match/operation_id"),
+        (
+            {
+                "match": {"operation_id": "noSuchOperation"},
+                "effect": {"type": "error", "status": 503},
+            },
+            "/match/operation_id",
+        ),
+        (
+            {"match": {"operation_id": "deleteFault"}, "effect": {"type": "error", "status": 503}},
+            "/match/operation_id",
+        ),
         ({"match": {}, "effect": {"type": "error", "status": 503}}, "/match"),
         ({"match": {"path": "/v1/nowhere"}, "effect": {"type": "drop"}}, "/match/path"),
         ({"match": {"operation_id": "listLedgers"}, "effect": {"type": "error"}}, "/effect/status"),
-        ({"match": {"operation_id": "listLedgers"}, "effect": {"type": "latency"}}, "/effect/latency_ms"),
-        ({"match": {"operation_id": "listLedgers"}, "effect": {"type": "latency", "latency_ms": 1, "after_commit": True}}, "/effect/after_commit"),
-        ({"match": {"operation_id": "listLedgers"}, "effect": {"type": "webhook_drop"}}, "/match/operation_id"),
-        ({"match": {"operation_id": "listLedgers", "method": "POST"}, "effect": {"type": "drop"}}, "/match/method"),
+        (
+            {"match": {"operation_id": "listLedgers"}, "effect": {"type": "latency"}},
+            "/effect/latency_ms",
+        ),
+        (
+            {
+                "match": {"operation_id": "listLedgers"},
+                "effect": {"type": "latency", "latency_ms": 1, "after_commit": True},
+            },
+            "/effect/after_commit",
+        ),
+        (
+            {"match": {"operation_id": "listLedgers"}, "effect": {"type": "webhook_drop"}},
+            "/match/operation_id",
+        ),
+        (
+            {
+                "match": {"operation_id": "listLedgers", "method": "POST"},
+                "effect": {"type": "drop"},
+            },
+            "/match/method",
+        ),
     ],
 )
 def test_a_rule_that_cannot_work_is_a_422_pointing_at_the_field(
@@ -262,7 +307,9 @@ def test_a_rule_that_cannot_work_is_a_422_pointing_at_the_field(
 
 
 def test_faults_are_per_tenant(server: ServerThread, sandbox: Sandbox) -> None:
-    add_fault(sandbox, match={"operation_id": "listLedgers"}, effect={"type": "error", "status": 503})
+    add_fault(
+        sandbox, match={"operation_id": "listLedgers"}, effect={"type": "error", "status": 503}
+    )
     other = new_sandbox(server)
     try:
         assert other.client.get("/v1/ledgers").status_code == 200

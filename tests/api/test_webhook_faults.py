@@ -82,7 +82,11 @@ def test_a_duplicated_delivery_arrives_twice_with_one_id(
     frozen: Sandbox, receiver: Receiver
 ) -> None:
     _, hook = subscribe(frozen, receiver)
-    add_fault(frozen, match={"event_types": ["ledger.created"]}, effect={"type": "webhook_duplicate", "copies": 3})
+    add_fault(
+        frozen,
+        match={"event_types": ["ledger.created"]},
+        effect={"type": "webhook_duplicate", "copies": 3},
+    )
     new_ledger(frozen)
     copies = receiver.wait_for(3)
     time.sleep(0.2)
@@ -130,7 +134,9 @@ def test_webhook_rules_leave_other_endpoints_alone(frozen: Sandbox, receiver: Re
     try:
         dropped_id, _ = subscribe(frozen, receiver)
         subscribe(frozen, other)
-        add_fault(frozen, match={"webhook_endpoint_id": dropped_id}, effect={"type": "webhook_drop"})
+        add_fault(
+            frozen, match={"webhook_endpoint_id": dropped_id}, effect={"type": "webhook_drop"}
+        )
         new_ledger(frozen)
         [arrived] = other.wait_for(1)
         assert json.loads(arrived.body)["type"] == "ledger.created"

@@ -20,6 +20,7 @@ from gledger_sandbox.api.handlers import (
     reports,
     sandbox,
     settlements,
+    simulations,
     webhooks,
 )
 
@@ -83,6 +84,11 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     "getFault": faults.get_fault,
     "deleteFault": faults.delete_fault,
     "listFaultInjections": faults.list_fault_injections,
+    # sandbox simulations
+    "simulateCharge": simulations.simulate_charge,
+    "simulateRefund": simulations.simulate_refund,
+    "simulatePayoutReturn": simulations.simulate_payout_return,
+    "simulateBankStatement": simulations.simulate_bank_statement,
 }
 
 

@@ -61,7 +61,7 @@ class Distribution(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Latency:
-    """``ms`` exactly, uniform in ``[ms, max_ms]``, or exponential of mean ``ms`` up to ``max_ms``."""
+    """``ms`` exactly, uniform in ``[ms, max_ms]``, or exponential of mean ``ms`` (capped)."""
 
     ms: float
     distribution: Distribution = Distribution.FIXED
@@ -81,7 +81,7 @@ class FaultMatch:
     operation_id: str | None = None
     method: str | None = None
     path: str | None = None
-    """A concrete path (``/v1/entries/ent_1``) or the spec's template (``/v1/entries/{entry_id}``)."""
+    """A concrete path (``/v1/entries/ent_1``) or the spec's (``/v1/entries/{entry_id}``)."""
     webhook_endpoint_id: str | None = None
     event_types: tuple[str, ...] = ()
 
@@ -234,7 +234,7 @@ class Faults:
         del self.rules[fault_id], self._by_seq[rule.seq]
         self._rule_seqs.remove(rule.seq)
 
-    def list(self, page: PageRequest) -> Page[FaultRule]:
+    def page(self, page: PageRequest) -> Page[FaultRule]:
         return paginate(self._rule_seqs, self._by_seq.__getitem__, page)
 
     # -- matching --------------------------------------------------------------------------
@@ -242,9 +242,7 @@ class Faults:
     def _in_order(self) -> Iterable[FaultRule]:
         return (self._by_seq[seq] for seq in self._rule_seqs)
 
-    def for_call(
-        self, operation_id: str, method: str, path: str, template: str
-    ) -> list[FaultRule]:
+    def for_call(self, operation_id: str, method: str, path: str, template: str) -> list[FaultRule]:
         """The rules that fire on one API call: every latency, then at most one that ends it.
 
         A rule after the first ending one is not asked (it neither fires nor counts the call).
@@ -269,9 +267,14 @@ class Faults:
             return None
         now = self.clock.now()
         for rule in self._in_order():
-            if rule.spec.effect.on_webhooks and rule.spec.match.delivery(endpoint_id, event_type):
-                if rule.fires(now):
-                    return rule
+            spec = rule.spec
+            # Asked only when it matches: a rule's draws follow the attempts it matched.
+            if (
+                spec.effect.on_webhooks
+                and spec.match.delivery(endpoint_id, event_type)
+                and rule.fires(now)
+            ):
+                return rule
         return None
 
     # -- the record ------------------------------------------------------------------------

@@ -21,7 +21,7 @@ async def create_fault(body: dict[str, Any]) -> Response:
 
 async def list_faults(limit: int = 50, cursor: str | None = None, order: str = "desc") -> Response:
     caller = tenant()
-    found = caller.faults.list(page_request(limit, cursor, order))
+    found = caller.faults.page(page_request(limit, cursor, order))
     return json_response(serializers.page(found, lambda rule: shapes.fault(rule, caller.clock)))
 
 

@@ -79,7 +79,9 @@ def _latency(body: Json, effect: Effect, errors: list[FieldError]) -> Latency | 
         return None
     if distribution is Distribution.UNIFORM and (maximum is None or maximum < ms):
         errors.append(
-            _invalid("/effect/latency_max_ms", "A uniform latency needs latency_max_ms >= latency_ms.")
+            _invalid(
+                "/effect/latency_max_ms", "A uniform latency needs latency_max_ms >= latency_ms."
+            )
         )
     return Latency(float(ms), distribution, float(maximum) if maximum is not None else None)
 
