@@ -49,9 +49,11 @@ def test_trigger_causes_exactly_its_event(merchant: Sandbox, event_type: str) ->
 
 def test_trigger_fails_loudly_when_a_step_is_refused(server: ServerThread) -> None:
     unknown = {"Authorization": "Bearer gls_no_such_key"}
-    with httpx.Client(base_url=server.url, headers=unknown) as client:
-        with pytest.raises(TriggerFailed, match="401"):
-            trigger(client, "ledger.created")
+    with (
+        httpx.Client(base_url=server.url, headers=unknown) as client,
+        pytest.raises(TriggerFailed, match="401"),
+    ):
+        trigger(client, "ledger.created")
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
