@@ -33,7 +33,8 @@ PHASES: tuple[str, ...] = ("fuzz", "stateful", "ledger")
 
 TENANT_WIDE = frozenset({"advanceClock", "createFault"})
 """Operations that change the credential's whole tenant (its clock, for every resource in it;
-a fault rule, for every call it matches): left out unless the tenant is the run's own (``own_tenant``) or ``operations`` names them."""
+a fault rule, for every call it matches): left out unless the tenant is the run's own
+(``own_tenant``) or ``operations`` names them."""
 
 DEFAULT_EXAMPLES = 25
 
