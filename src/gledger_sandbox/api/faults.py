@@ -24,10 +24,10 @@ from typing import Any
 
 from connexion.context import context
 from connexion.context import scope as request_scope
-from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from gledger_sandbox import specfile
+from gledger_sandbox.api.middleware import scope_header
 from gledger_sandbox.api.problems import problem_response
 from gledger_sandbox.domain.errors import MalformedInput
 from gledger_sandbox.domain.faults import Effect, Injected
@@ -124,7 +124,7 @@ def _planned(caller: Tenant, operation_id: str) -> list[Planned]:
     """The faults of this call: the header's first, then every rule that fires, in order."""
     method, template = operation_routes()[operation_id]
     plan = []
-    value = Headers(scope=request_scope).get(FAULT_HEADER)
+    value = scope_header(request_scope, FAULT_HEADER.lower().encode())
     if value is not None:
         plan.append(_header_fault(value))
         if plan[0].effect.ends_call:
@@ -198,6 +198,7 @@ def _forced(injection_id: str, fault: Planned) -> Response:
 
 def with_faults(operation_id: str, handler: Handler) -> Handler:
     """``handler``, with the caller's faults applied around it."""
+    operation_routes()  # read the spec's routes now, while the app is built, not on a request
 
     @functools.wraps(handler)
     async def faulted(*args: Any, **kwargs: Any) -> Response:
