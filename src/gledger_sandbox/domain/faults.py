@@ -13,6 +13,7 @@ part in its units of work, and a reset starts without them.
 
 from __future__ import annotations
 
+import heapq
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -32,6 +33,14 @@ MAX_RULES = 100
 KEPT_INJECTIONS = 1000
 """Injections kept for listing; older ones are forgotten first."""
 MAX_LATENCY_MS = 30_000.0
+
+
+WEBHOOKS = "#webhooks"
+"""The key of delivery rules among the rules by target (no operationId looks like it)."""
+
+
+def _target(spec: FaultSpec) -> str | None:
+    return WEBHOOKS if spec.effect.on_webhooks else spec.match.operation_id
 
 
 class Effect(StrEnum):
@@ -192,6 +201,9 @@ class Faults:
     rules: dict[str, FaultRule] = field(default_factory=dict)
     _rule_seqs: SortedList = field(default_factory=SortedList)
     _by_seq: dict[int, FaultRule] = field(default_factory=dict)
+    _by_target: dict[str | None, list[FaultRule]] = field(default_factory=dict)
+    """Rules in creation order by what they may match: an operationId, ``None`` for call
+    rules by path only, ``WEBHOOKS`` for delivery rules; a call asks only its candidates."""
     injections: dict[int, Injection] = field(default_factory=dict)
     _injection_seqs: SortedList = field(default_factory=SortedList)
     _seq: int = 0
@@ -221,6 +233,7 @@ class Faults:
         self.rules[rule.id] = rule
         self._by_seq[seq] = rule
         self._rule_seqs.add(seq)
+        self._by_target.setdefault(_target(spec), []).append(rule)
         return rule
 
     def get(self, fault_id: str) -> FaultRule:
@@ -233,14 +246,17 @@ class Faults:
         rule = self.get(fault_id)
         del self.rules[fault_id], self._by_seq[rule.seq]
         self._rule_seqs.remove(rule.seq)
+        self._by_target[_target(rule.spec)].remove(rule)
 
     def page(self, page: PageRequest) -> Page[FaultRule]:
         return paginate(self._rule_seqs, self._by_seq.__getitem__, page)
 
     # -- matching --------------------------------------------------------------------------
 
-    def _in_order(self) -> Iterable[FaultRule]:
-        return (self._by_seq[seq] for seq in self._rule_seqs)
+    def _candidates(self, *targets: str | None) -> Iterable[FaultRule]:
+        """The rules that may match, in creation order (merged from their targets' lists)."""
+        lists = [self._by_target.get(target, []) for target in targets]
+        return heapq.merge(*lists, key=lambda rule: rule.seq)
 
     def for_call(self, operation_id: str, method: str, path: str, template: str) -> list[FaultRule]:
         """The rules that fire on one API call: every latency, then at most one that ends it.
@@ -251,7 +267,7 @@ class Faults:
             return []
         now = self.clock.now()
         fired = []
-        for rule in self._in_order():
+        for rule in self._candidates(operation_id, None):
             effect = rule.spec.effect
             if effect.on_webhooks or not rule.spec.match.call(operation_id, method, path, template):
                 continue
@@ -266,7 +282,7 @@ class Faults:
         if not self.rules:
             return None
         now = self.clock.now()
-        for rule in self._in_order():
+        for rule in self._candidates(WEBHOOKS):
             spec = rule.spec
             # Asked only when it matches: a rule's draws follow the attempts it matched.
             if (
