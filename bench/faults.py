@@ -3,10 +3,10 @@
 One sandbox, two fresh ``merchant`` tenants each round: one without fault rules, one holding
 the most a tenant may (100), every one matching by path an operation the workload never
 calls. Rules by path are asked on every call (rules by ``operation_id`` only on their own
-operation's), so each request walks all 100 and none fires: the worst case. Measured in turns (wrk for ``--seconds`` on one,
-then the other, the order swapping every round); the report gives every round, the median of
-each and the ratio. The 0-rule side is the price every request pays for fault injection (a
-header lookup and an empty rule table).
+operation's), so each request walks all 100 and none fires: the worst case. Measured in
+turns (wrk for ``--seconds`` on one, then the other, the order swapping every round); the
+report gives every round, the median of each and the ratio. The 0-rule side is the price
+every request pays for fault injection (a header lookup and an empty rule table).
 
     python bench/faults.py                      # 3 rounds x 10 s, 8 connections
     python bench/faults.py --rounds 5 --seconds 5
