@@ -296,6 +296,10 @@ def test_rules_are_listed_read_and_deleted(sandbox: Sandbox) -> None:
             },
             "/match/method",
         ),
+        (
+            {"match": {"webhook_endpoint_id": "we_none"}, "effect": {"type": "webhook_drop"}},
+            "/match/webhook_endpoint_id",
+        ),
     ],
 )
 def test_a_rule_that_cannot_work_is_a_422_pointing_at_the_field(

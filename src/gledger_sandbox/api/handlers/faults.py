@@ -10,12 +10,21 @@ from gledger_sandbox.api import serializers
 from gledger_sandbox.api.handlers.pages import page_request
 from gledger_sandbox.api.responses import idempotent, json_response, tenant
 from gledger_sandbox.api.serializers import faults as shapes
+from gledger_sandbox.domain.errors import InvalidRequest
 
 
 @idempotent("createFault")
 async def create_fault(body: dict[str, Any]) -> Response:
     caller = tenant()
-    rule = caller.faults.create(shapes.fault_spec(body, caller.clock))
+    spec = shapes.fault_spec(body, caller.clock)
+    endpoint_id = spec.match.webhook_endpoint_id
+    if endpoint_id is not None and endpoint_id not in caller.webhooks.endpoints:
+        raise InvalidRequest.at(
+            "/match/webhook_endpoint_id",
+            "validation.invalid_value",
+            f"No webhook endpoint {endpoint_id!r} in this tenant.",
+        )
+    rule = caller.faults.create(spec)
     return json_response(shapes.fault(rule, caller.clock), 201)
 
 
