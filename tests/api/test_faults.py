@@ -320,3 +320,14 @@ def test_faults_are_per_tenant(server: ServerThread, sandbox: Sandbox) -> None:
         assert other.client.get("/v1/sandbox/faults").json()["data"] == []
     finally:
         other.client.close()
+
+
+def test_a_reset_removes_the_rules_and_their_record(sandbox: Sandbox) -> None:
+    add_fault(
+        sandbox, match={"operation_id": "listLedgers"}, effect={"type": "error", "status": 503}
+    )
+    assert sandbox.client.get("/v1/ledgers").status_code == 503
+    assert sandbox.client.post("/v1/sandbox/reset", json={}).status_code == 200
+    assert sandbox.client.get("/v1/ledgers").status_code == 200
+    assert sandbox.client.get("/v1/sandbox/faults").json()["data"] == []
+    assert injections(sandbox) == []
