@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -76,5 +77,11 @@ def test_the_cli_lists_every_type_and_triggers_one(server: ServerThread, sandbox
     assert event["type"] == "payout.failed"
     assert event["data"]["failure_code"] == "account_closed"
     assert sandbox.client.get(f"/v1/events/{event['id']}").status_code == 200
+    plain = _cli("ledger.updated", "--base-url", server.url, "--api-key", key)
+    assert plain.returncode == 0, plain.stderr
+    *steps, last = plain.stdout.splitlines()
+    assert len(steps) == 2 and steps[0] == "  POST /v1/ledgers -> 201"
+    assert re.fullmatch(r"  PATCH /v1/ledgers/ldg_\w+ -> 200", steps[1]), steps
+    assert last.startswith("ledger.updated evt_")
     unknown = _cli("entry.exploded", "--base-url", server.url, "--api-key", key)
     assert unknown.returncode == 2 and "--list" in unknown.stderr

@@ -51,10 +51,15 @@ class Run:
     event_type: str
     steps: list[str] = field(default_factory=list)
     ledger_id: str = ""
+    echo: Callable[[str], None] | None = None
+    """Told each step as it is taken (the CLI prints them as they happen)."""
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         answer = self.client.request(method, path, json=body)
-        self.steps.append(f"{method} {path} -> {answer.status_code}")
+        step = f"{method} {path} -> {answer.status_code}"
+        self.steps.append(step)
+        if self.echo is not None:
+            self.echo(step)
         if answer.status_code >= 300:
             raise TriggerFailed(f"{method} {path} answered {answer.status_code}: {answer.text}")
         return answer.json() if answer.content else None
@@ -223,7 +228,9 @@ def _events(client: httpx.Client, event_type: str, after: int) -> tuple[list[dic
             return found, after
 
 
-def trigger(client: httpx.Client, event_type: str) -> tuple[dict[str, Any], list[str]]:
+def trigger(
+    client: httpx.Client, event_type: str, echo: Callable[[str], None] | None = None
+) -> tuple[dict[str, Any], list[str]]:
     """Cause one ``event_type`` event through ``client``'s tenant: the event, and the steps."""
     recipe = RECIPES.get(event_type)
     if recipe is None:
@@ -231,7 +238,7 @@ def trigger(client: httpx.Client, event_type: str) -> tuple[dict[str, Any], list
     correlation = f"trigger-{uuid.uuid4().hex[:12]}"
     client.headers["X-Correlation-Id"] = correlation
     _, head = _events(client, event_type, 0)
-    run = Run(client, event_type)
+    run = Run(client, event_type, echo=echo)
     recipe(run)
     caused = [e for e in _events(client, event_type, head)[0] if e["correlation_id"] == correlation]
     if len(caused) != 1:
@@ -260,7 +267,8 @@ def trigger_command(base_url: str, api_key: str | None, event_type: str, as_json
     headers = {"Authorization": f"Bearer {api_key}"}
     with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
         try:
-            event, steps = trigger(client, event_type)
+            echo = None if as_json else lambda step: print(f"  {step}", flush=True)
+            event, _ = trigger(client, event_type, echo)
         except TriggerFailed as failure:
             print(f"gledger-sandbox trigger: {failure}", file=sys.stderr)
             return 1
@@ -269,8 +277,6 @@ def trigger_command(base_url: str, api_key: str | None, event_type: str, as_json
             return 2
     if as_json:
         print(json.dumps(event, indent=2))
-        return 0
-    for step in steps:
-        print(f"  {step}")
-    print(f"{event['type']} {event['id']} (sequence {event['sequence']})")
+    else:
+        print(f"{event['type']} {event['id']} (sequence {event['sequence']})")
     return 0
