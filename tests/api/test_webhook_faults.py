@@ -144,3 +144,31 @@ def test_webhook_rules_leave_other_endpoints_alone(frozen: Sandbox, receiver: Re
         assert receiver.received == []
     finally:
         other.stop()
+
+
+def _dropped_pattern(server: ServerThread, receiver: Receiver, seed: int) -> list[int]:
+    box = new_sandbox(server, clock_start=START)
+    try:
+        endpoint_id, _ = subscribe(box, receiver)
+        effect = {"type": "webhook_drop"}
+        add_fault(box, match={}, effect=effect, probability=0.5, seed=seed)
+        for n in range(12):
+            new_ledger(box, f"Ledger {n}")
+        deadline = time.monotonic() + 10
+        listed = deliveries(box, endpoint_id)
+        while not all(d["attempts"] for d in listed):
+            assert time.monotonic() < deadline, "attempts still under way"
+            time.sleep(0.05)
+            listed = deliveries(box, endpoint_id)
+        assert len(listed) == 12
+        return sorted(d["sequence"] for d in listed if d["attempts"][0]["error"])
+    finally:
+        box.client.close()
+
+
+def test_seeded_webhook_faults_drop_the_same_deliveries(
+    server: ServerThread, receiver: Receiver
+) -> None:
+    first = _dropped_pattern(server, receiver, 9)
+    assert 0 < len(first) < 12
+    assert _dropped_pattern(server, receiver, 9) == first
