@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -174,6 +175,23 @@ def _contract_parser(commands: Any) -> None:
     )
 
 
+def _trigger_parser(commands: Any) -> None:
+    trigger = commands.add_parser(
+        "trigger",
+        formatter_class=_HelpWithDefaults,
+        help="cause one event of a type in your tenant (like stripe trigger)",
+        description="Creates the fewest preconditions in the API key's tenant (a ledger of "
+        "its own, the accounts it needs) and causes one event of EVENT_TYPE, with the "
+        "sandbox's simulations and clock; prints each call and the event. Some types move "
+        "the tenant's clock (settlement.failed 61 s, payout.in_transit 1 h, payout.paid 2 d).",
+    )
+    trigger.add_argument("event_type", nargs="?", metavar="EVENT_TYPE", help="see --list")
+    trigger.add_argument("--list", action="store_true", help="list the event types and exit")
+    trigger.add_argument("--base-url", default="http://127.0.0.1:8080", help="the sandbox")
+    trigger.add_argument("--api-key", help="a key of the tenant (default: $GLEDGER_API_KEY)")
+    trigger.add_argument("--json", action="store_true", help="print the event as JSON")
+
+
 def _parser() -> argparse.ArgumentParser:
     from gledger_sandbox.api.settings import WebhookSettings
     from gledger_sandbox.resources import fixture_names
@@ -297,6 +315,7 @@ def _parser() -> argparse.ArgumentParser:
     _connection_options(serve)
 
     _contract_parser(commands)
+    _trigger_parser(commands)
 
     spec = commands.add_parser("spec", help="the OpenAPI document")
     spec_commands = spec.add_subparsers(dest="spec_command", required=True)
@@ -433,6 +452,16 @@ def _contract(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _trigger(args: argparse.Namespace) -> int:
+    from gledger_sandbox.contract.trigger import event_types, trigger_command
+
+    if args.list or not args.event_type:
+        print("\n".join(event_types()))
+        return 0 if args.list else 2
+    api_key = args.api_key or os.environ.get("GLEDGER_API_KEY")
+    return trigger_command(args.base_url, api_key, args.event_type, args.json)
+
+
 def _spec(args: argparse.Namespace) -> int:
     from gledger_sandbox.specfile import bundle, validate
 
@@ -473,6 +502,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "contract":
         return _contract(args)
+    if args.command == "trigger":
+        return _trigger(args)
     return _spec(args)
 
 

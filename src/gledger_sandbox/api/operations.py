@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from gledger_sandbox.api.faults import UNFAULTED, with_faults
 from gledger_sandbox.api.handlers import (
     accounts,
     auth,
     batches,
     entries,
     events,
+    faults,
     health,
     ledgers,
     payouts,
@@ -18,6 +20,7 @@ from gledger_sandbox.api.handlers import (
     reports,
     sandbox,
     settlements,
+    simulations,
     webhooks,
 )
 
@@ -75,9 +78,22 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     "createReconciliation": reconciliations.create_reconciliation,
     "getReconciliation": reconciliations.get_reconciliation,
     "listReconciliationMatches": reconciliations.list_reconciliation_matches,
+    # sandbox fault rules
+    "createFault": faults.create_fault,
+    "listFaults": faults.list_faults,
+    "getFault": faults.get_fault,
+    "deleteFault": faults.delete_fault,
+    "listFaultInjections": faults.list_fault_injections,
+    # sandbox simulations
+    "simulateCharge": simulations.simulate_charge,
+    "simulateRefund": simulations.simulate_refund,
+    "simulatePayoutReturn": simulations.simulate_payout_return,
+    "simulateBankStatement": simulations.simulate_bank_statement,
 }
 
 
 def resolve(operation_id: str) -> Callable[..., Any]:
     """Connexion's function resolver: an operation without a handler fails at start-up."""
-    return HANDLERS[operation_id]
+    handler = HANDLERS[operation_id]
+    # Every operation but the fault rules' own answers to the caller's fault rules.
+    return handler if operation_id in UNFAULTED else with_faults(operation_id, handler)

@@ -95,6 +95,9 @@ _TITLES = {
     429: "Too many requests",
     431: "Request header fields too large",
     500: "Internal error",
+    502: "Bad gateway",
+    503: "Service unavailable",
+    504: "Gateway timeout",
 }
 
 

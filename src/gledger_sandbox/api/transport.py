@@ -25,6 +25,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from gledger_sandbox.api.faults import TRANSPORT_KEY
 from gledger_sandbox.api.middleware import new_request_id
 from gledger_sandbox.api.problems import PROBLEM_JSON, problem_body
 from gledger_sandbox.api.settings import ConnectionSettings, Services
@@ -104,6 +105,8 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._disarm()
         super().on_headers_complete()
+        if self.cycle is not None:  # a fault that drops the connection aborts it (api/faults)
+            self.cycle.scope[TRANSPORT_KEY] = self.transport  # type: ignore[literal-required]
 
     def handle_websocket_upgrade(self) -> None:
         self._upgraded = True  # the WebSocket protocol owns the connection from here

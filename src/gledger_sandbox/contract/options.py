@@ -40,9 +40,10 @@ CHECKS: tuple[str, ...] = BUILTIN_CHECKS + RESPONSE_CHECKS + SCENARIO_CHECKS
 
 PHASES: tuple[str, ...] = ("fuzz", "stateful", "ledger")
 
-TENANT_WIDE = frozenset({"advanceClock"})
-"""Operations that change the credential's whole tenant (its clock, for every resource in it):
-left out unless the tenant is the run's own (``own_tenant``) or ``operations`` names them."""
+TENANT_WIDE = frozenset({"advanceClock", "createFault"})
+"""Operations that change the credential's whole tenant (its clock, for every resource in it;
+a fault rule, for every call it matches): left out unless the tenant is the run's own
+(``own_tenant``) or ``operations`` names them."""
 
 DEFAULT_EXAMPLES = 25
 

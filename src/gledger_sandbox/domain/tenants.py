@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from gledger_sandbox.domain.clock import SandboxClock, wall_clock
 from gledger_sandbox.domain.errors import AccessError, GrantRefused, InvalidRequest, NotFound
 from gledger_sandbox.domain.events import Retention
+from gledger_sandbox.domain.faults import Faults
 from gledger_sandbox.domain.idempotency import IdempotencyStore
 from gledger_sandbox.domain.ids import IdGenerator
 from gledger_sandbox.domain.payouts import Payouts
@@ -74,6 +75,7 @@ class Tenant:
     payouts: Payouts = field(init=False)
     webhooks: Webhooks = field(init=False)
     reconciliations: Reconciliations = field(init=False)
+    faults: Faults = field(init=False)
     generation: int = 0
     """Bumped by each reset: feeds reading an older generation's log end."""
 
@@ -106,6 +108,7 @@ class Tenant:
         self.settlements, self.payouts = stand_in.settlements, stand_in.payouts
         self.schedule, self.reconciliations = stand_in.schedule, stand_in.reconciliations
         self.webhooks = stand_in.webhooks
+        self.faults = stand_in.faults
         self.generation += 1
 
     def _fresh_state(self, events_after: int) -> None:
@@ -126,6 +129,7 @@ class Tenant:
         self.webhooks = Webhooks(
             IdGenerator(self.seed, b"webhooks"), clock, self.store.events, self.policy.retries
         )
+        self.faults = Faults(clock, IdGenerator(self.seed, b"faults"))
 
     def counts(self) -> dict[str, int]:
         """How many resources the tenant holds (reconciliations: the stored runs still kept)."""

@@ -5,11 +5,16 @@ attempts in flight (``fair_share``: per endpoint, per tenant, server-wide), so a
 costs a waiting coroutine, never a thread, and never another tenant's turn. ``webhook-timestamp`` is
 wall-clock time (receivers check it against their own clock to refuse replays); the sandbox time
 of the change is in the payload's ``created_at``.
+
+A fault rule of the tenant (``domain.faults``) may change one attempt: dropped (never sent, a
+failed attempt retried as any other), delayed, sent several times (the same ``webhook-id``),
+or held back until the endpoint's next attempt has been sent (so it arrives out of order).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -19,6 +24,7 @@ import httpx
 from gledger_sandbox import __version__
 from gledger_sandbox.domain.clock import wall_clock
 from gledger_sandbox.domain.events import Event
+from gledger_sandbox.domain.faults import DeliveryFault, Effect
 from gledger_sandbox.domain.webhook_models import Attempt, Delivery
 from gledger_sandbox.domain.webhooks import Webhooks
 from gledger_sandbox.webhooks.fair_share import FairShare
@@ -42,6 +48,8 @@ class DeliveryWorker:
         self.share = share or FairShare()
         self._wall = wall
         self._client: httpx.AsyncClient | None = None
+        self._next_sent: dict[str, asyncio.Event] = {}
+        """Per endpoint, set when its next attempt has been sent: what a reordered one awaits."""
 
     async def start(self) -> None:
         self._client = httpx.AsyncClient(
@@ -72,14 +80,21 @@ class DeliveryWorker:
             "x-gledger-attempt": str(len(delivery.attempts) + 1),
         }
 
-    async def attempt(self, tenant_id: str, webhooks: Webhooks, delivery: Delivery) -> Attempt:
+    async def attempt(
+        self,
+        tenant_id: str,
+        webhooks: Webhooks,
+        delivery: Delivery,
+        fault: DeliveryFault | None = None,
+    ) -> Attempt:
         """Send one attempt of a delivery taken from ``webhooks`` and record its outcome there."""
         finished = False
         try:
+            await self._held_back(delivery.endpoint_id, fault)
             async with self.share.slot(tenant_id, delivery.endpoint_id):
                 started_at = webhooks.now()
                 began = time.perf_counter()
-                status, error = await self._outcome(webhooks, delivery)
+                status, error = await self._faulted_outcome(webhooks, delivery, fault)
                 attempt = Attempt(
                     number=len(delivery.attempts) + 1,
                     started_at=started_at,
@@ -94,6 +109,31 @@ class DeliveryWorker:
         finally:
             if not finished:  # cancelled (the server is stopping): try again later
                 webhooks.abandon_attempt(delivery)
+
+    async def _held_back(self, endpoint_id: str, fault: DeliveryFault | None) -> None:
+        """A delayed attempt waits its delay; a reordered one, the endpoint's next attempt."""
+        if fault is None or not fault.seconds:
+            return
+        if fault.effect is Effect.WEBHOOK_DELAY:
+            await asyncio.sleep(fault.seconds)
+        elif fault.effect is Effect.WEBHOOK_REORDER:
+            overtaken = self._next_sent.setdefault(endpoint_id, asyncio.Event())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(fault.seconds):
+                    await overtaken.wait()
+
+    async def _faulted_outcome(
+        self, webhooks: Webhooks, delivery: Delivery, fault: DeliveryFault | None
+    ) -> tuple[int | None, str | None]:
+        if fault is not None and fault.effect is Effect.WEBHOOK_DROP:
+            return None, f"dropped by fault rule {fault.fault_id} (injected, not sent)"
+        copies = fault.copies if fault is not None else 1
+        for _ in range(copies):
+            outcome = await self._outcome(webhooks, delivery)
+        held = fault is not None and fault.effect is Effect.WEBHOOK_REORDER
+        if not held and (sent := self._next_sent.pop(delivery.endpoint_id, None)) is not None:
+            sent.set()  # the attempts held back for this one go now
+        return outcome
 
     async def _outcome(
         self, webhooks: Webhooks, delivery: Delivery
