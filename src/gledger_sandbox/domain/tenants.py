@@ -28,6 +28,7 @@ from gledger_sandbox.domain.reconciliation_runs import Reconciliations
 from gledger_sandbox.domain.release import dismantle
 from gledger_sandbox.domain.schedule import PostingSchedule
 from gledger_sandbox.domain.settlements import Settlements
+from gledger_sandbox.domain.snapshot_shelf import SnapshotShelf
 from gledger_sandbox.domain.store import LedgerStore
 from gledger_sandbox.domain.webhook_models import RetryPolicy
 from gledger_sandbox.domain.webhooks import Webhooks
@@ -76,9 +77,12 @@ class Tenant:
     reconciliations: Reconciliations = field(init=False)
     generation: int = 0
     """Bumped by each reset: feeds reading an older generation's log end."""
+    snapshots: SnapshotShelf = field(init=False)
+    """Kept apart from the state: a reset or a restore keeps them."""
 
     def __post_init__(self) -> None:
         self._fresh_state(events_after=0)
+        self.snapshots = SnapshotShelf(IdGenerator(self.seed, b"snapshots/" + self.id.encode()))
 
     @property
     def clock(self) -> SandboxClock:
