@@ -158,8 +158,10 @@ def test_export_and_import_give_a_new_tenant_the_same_books(
     assert merchant.credentials["client_secret"] not in exported.text
 
     imported = httpx.post(
-        f"{server.url}/v1/sandbox/tenants/import", content=exported.content,
-        headers={"Content-Type": "application/json"}, timeout=30,
+        f"{server.url}/v1/sandbox/tenants/import",
+        content=exported.content,
+        headers={"Content-Type": "application/json"},
+        timeout=30,
     )
     assert imported.status_code == 201, imported.text
     credentials = imported.json()
@@ -181,7 +183,8 @@ def test_a_bad_file_is_refused_whole(sandbox: Sandbox, server: ServerThread) -> 
     tenants = len(server.server.services.registry.tenants)  # type: ignore[attr-defined]
 
     truncated = httpx.post(
-        f"{server.url}/v1/sandbox/tenants/import", content=exported.content[:-40],
+        f"{server.url}/v1/sandbox/tenants/import",
+        content=exported.content[:-40],
         headers={"Content-Type": "application/json"},
     )
     assert truncated.status_code == 400, truncated.text
@@ -206,9 +209,9 @@ def test_a_bad_file_is_refused_whole(sandbox: Sandbox, server: ServerThread) -> 
 
     forged = json.loads(exported.content)
     forged["state"]["graph"]["objects"][0]["t"] = "os.system"
-    forged["checksum"] = "sha256:" + __import__("hashlib").sha256(
-        canonical(forged["state"])
-    ).hexdigest()
+    forged["checksum"] = (
+        "sha256:" + __import__("hashlib").sha256(canonical(forged["state"])).hexdigest()
+    )
     answer = _import(server, forged)
     assert answer.status_code == 422, answer.text
     assert answer.json()["code"] == "import.invalid_document"

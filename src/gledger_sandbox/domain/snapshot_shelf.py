@@ -65,7 +65,11 @@ class SnapshotShelf:
             )
 
     def keep(
-        self, name: str, created_at: datetime, event_sequence: int, counts: dict[str, int],
+        self,
+        name: str,
+        created_at: datetime,
+        event_sequence: int,
+        counts: dict[str, int],
         document: bytes,
     ) -> Snapshot:
         self.room_for(len(document))

@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import enum
-import functools
 import importlib
 import pkgutil
 from collections import OrderedDict, deque
@@ -48,9 +47,17 @@ def _type_name(cls: type) -> str:
     return f"{cls.__module__.removeprefix(_DOMAIN)}.{cls.__qualname__}"
 
 
-@functools.cache
+_FIELDS: dict[type, tuple[str, ...] | None] = {}
+
+
 def _field_names(cls: type) -> tuple[str, ...] | None:
     """The attributes of a slotted class; None for one with a ``__dict__``."""
+    if cls not in _FIELDS:
+        _FIELDS[cls] = _slots_of(cls)
+    return _FIELDS[cls]
+
+
+def _slots_of(cls: type) -> tuple[str, ...] | None:
     names: list[str] = []
     for klass in cls.__mro__:
         if klass is object:
@@ -229,7 +236,7 @@ class Decoder:
         cls = type(target)
         allowed = _field_names(cls)
         for name, written in fields.items():
-            if allowed is not None and name not in allowed or name.startswith("__"):
+            if (allowed is not None and name not in allowed) or name.startswith("__"):
                 raise DocumentError(f"{pointer}/{name}", f"{cls.__name__} has no field {name!r}.")
             object.__setattr__(target, name, self.value(written, f"{pointer}/{name}"))
         for name in _TRANSIENT & set(allowed or ()):

@@ -178,9 +178,7 @@ class LedgerStore:
         self.index_add(("statement", account.id), line.seq)
         effective = self._effective.get(account.id)
         if effective is None:
-            effective = self._effective[account.id] = SortedKeyList(
-                key=effective_order
-            )
+            effective = self._effective[account.id] = SortedKeyList(key=effective_order)
         effective.add(line)
         self.uow.on_rollback(lambda: effective.discard(line))
         days = self._days.get(account.id)

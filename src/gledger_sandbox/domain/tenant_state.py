@@ -23,8 +23,21 @@ from gledger_sandbox.domain.tenants import Tenant
 
 FORMAT = "gledger-sandbox/tenant-state"
 VERSION = 1
-_ROOTS = ("store", "idempotency", "settlements", "payouts", "schedule", "webhooks", "reconciliations")
-_CARRIED = {"ids": ("_key", "_count"), "event_ids": ("_key", "_count"), "webhook_ids": ("_key", "_count"), "counter": ("seq",)}
+_ROOTS = (
+    "store",
+    "idempotency",
+    "settlements",
+    "payouts",
+    "schedule",
+    "webhooks",
+    "reconciliations",
+)
+_CARRIED = {
+    "ids": ("_key", "_count"),
+    "event_ids": ("_key", "_count"),
+    "webhook_ids": ("_key", "_count"),
+    "counter": ("seq",),
+}
 """Wired objects whose own state the document carries (id counters, the sequence counter)."""
 
 
@@ -35,10 +48,10 @@ def _wiring(tenant: Tenant) -> Wiring:
         "uow": store.uow,
         "clock": store.clock,
         "ids": store.ids,
-        "event_ids": events._ids,  # noqa: SLF001 - the codec is the log's other half
-        "webhook_ids": tenant.webhooks._ids,  # noqa: SLF001
-        "counter": store._counter,  # noqa: SLF001
-        "on_publish": events._on_publish,  # noqa: SLF001
+        "event_ids": events._ids,  # the codec is the log's other half
+        "webhook_ids": tenant.webhooks._ids,
+        "counter": store._counter,
+        "on_publish": events._on_publish,
     }
 
 
@@ -60,7 +73,7 @@ def capture(tenant: Tenant) -> dict[str, Any]:
         "clock": {
             "now": clock.now().isoformat(),
             "frozen": clock.frozen,
-            "offset_us": _micros(clock._offset),  # noqa: SLF001
+            "offset_us": _micros(clock._offset),
         },
         "carried": {
             name: {attr: _plain(getattr(wiring[name], attr)) for attr in attrs}
@@ -200,12 +213,12 @@ def _set_clock(tenant: Tenant, written: Any, *, exact: bool) -> None:
         raise DocumentError("/state/clock", "Expected now, frozen and offset_us.") from None
     clock = tenant.clock
     # The clock's parts are its own; the codec is its other half.
-    clock._frozen_at = tenant.clock_start if frozen else None  # noqa: SLF001
-    clock._offset = timedelta(microseconds=offset_us)  # noqa: SLF001
-    clock._last = datetime.min.replace(tzinfo=UTC)  # noqa: SLF001
+    clock._frozen_at = tenant.clock_start if frozen else None
+    clock._offset = timedelta(microseconds=offset_us)
+    clock._last = datetime.min.replace(tzinfo=UTC)
     if exact and not frozen:
-        clock._offset += now - clock.now()  # noqa: SLF001 - read the captured moment again
-    clock._last = max(now, clock.now())  # noqa: SLF001 - never before the captured moment
+        clock._offset += now - clock.now()  # read the captured moment again
+    clock._last = max(now, clock.now())  # never before the captured moment
 
 
 def _micros(delta: Any) -> int:
