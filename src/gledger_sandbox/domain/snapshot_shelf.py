@@ -79,6 +79,15 @@ class SnapshotShelf:
         self._by_id[snapshot.id] = snapshot
         return snapshot
 
+    def ids_issued(self) -> int:
+        return self._ids.state()
+
+    def readmit(self, kept: list[Snapshot], ids_issued: int) -> None:
+        """Take back the snapshots a previous run of the server kept (``serve --state-dir``)."""
+        self._ids.restore(ids_issued)
+        for snapshot in kept:
+            self._by_id[snapshot.id] = snapshot
+
     def get(self, snapshot_id: str) -> Snapshot:
         found = self._by_id.get(snapshot_id)
         if found is None:

@@ -21,13 +21,13 @@ from gledger_sandbox.domain.tenants import Tenant
 def take(tenant: Tenant, name: str) -> Snapshot:
     """A snapshot of the tenant's state now, kept on its shelf (bounded, see ``snapshot_shelf``)."""
     tenant.snapshots.room_for(0)
-    document = tenant_state.capture(tenant)
+    document = tenant_state.to_bytes(tenant_state.capture(tenant))
     return tenant.snapshots.keep(
         name,
         tenant.clock.now(),
         tenant.store.events.last_seq,
         tenant.counts(),
-        tenant_state.canonical(document),
+        document,
     )
 
 

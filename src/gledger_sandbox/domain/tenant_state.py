@@ -61,10 +61,11 @@ def canonical(value: Any) -> bytes:
 
 
 def capture(tenant: Tenant) -> dict[str, Any]:
-    """The tenant's state as a document (a JSON-able dict, checksum included)."""
+    """The tenant's state now, as plain JSON values (shares nothing with the live state, so
+    it may be turned into bytes on another thread: see ``to_bytes``)."""
     wiring = _wiring(tenant)
     clock = tenant.clock
-    state = {
+    return {
         "tenant": {
             "fixture": tenant.fixture,
             "seed": tenant.seed,
@@ -81,12 +82,15 @@ def capture(tenant: Tenant) -> dict[str, Any]:
         },
         "graph": Encoder(wiring).encode({name: getattr(tenant, name) for name in _ROOTS}),
     }
-    return {
-        "format": FORMAT,
-        "version": VERSION,
-        "checksum": "sha256:" + hashlib.sha256(canonical(state)).hexdigest(),
-        "state": state,
-    }
+
+
+def to_bytes(state: dict[str, Any]) -> bytes:
+    """The document of a captured state: canonical JSON, its checksum computed on the way."""
+    text = canonical(state)
+    checksum = "sha256:" + hashlib.sha256(text).hexdigest()
+    # The canonical JSON of the whole document, keys in order, with the state's text once.
+    head = canonical({"checksum": checksum, "format": FORMAT})[:-1]
+    return head + b',"state":' + text + b',"version":' + str(VERSION).encode() + b"}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +178,11 @@ def adopt(tenant: Tenant, document: dict[str, Any], *, exact_clock: bool) -> Non
     stand_in = tenant.staged(head.fixture, head.seed)
     stand_in.clock_start = head.clock_start
     wiring = _wiring(stand_in)
-    roots = Decoder(wiring).decode(state.get("graph"), "/state/graph")
+    try:
+        roots = Decoder(wiring).decode(state.get("graph"), "/state/graph")
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as error:
+        # Well-formed objects that do not fit together (a sorted list of mixed kinds...).
+        raise DocumentError("/state/graph", f"The state does not fit together: {error}") from None
     missing = [name for name in _ROOTS if name not in roots]
     if missing:
         raise DocumentError("/state/graph/roots", f"Missing: {', '.join(missing)}.")
@@ -184,6 +192,9 @@ def adopt(tenant: Tenant, document: dict[str, Any], *, exact_clock: bool) -> Non
         setattr(stand_in, name, roots[name])
     stand_in.store.events.restored_over(previous_seq)
     stand_in.idempotency.forget_unanswered()
+    for delivery in list(stand_in.webhooks.deliveries.values()):
+        # An attempt under way when the state was taken never ended here: due again, uncounted.
+        stand_in.webhooks.abandon_attempt(delivery)
     tenant.clock_start = head.clock_start
     tenant.adopt(stand_in)
 

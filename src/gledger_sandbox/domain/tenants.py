@@ -421,6 +421,29 @@ class TenantRegistry:
         self._token_tenants[grant.token] = tenant.id
         return grant
 
+    # -- durable state (serve --state-dir) ------------------------------------------------
+
+    def tenant_id_for(self, credential: str) -> str | None:
+        """Whose an API key or access token is (no side effect: no TTL is extended)."""
+        return self._api_keys.get(credential) or self._token_tenants.get(credential)
+
+    def grants_of(self, tenant_id: str) -> list[AccessToken]:
+        return list(self._grants.get(tenant_id, {}).values())
+
+    def ids_issued(self) -> int:
+        """How many tenant ids were given out (restored after a restart: ids never repeat)."""
+        return self._ids.state()
+
+    def readmit(self, tenant: Tenant, grants: Iterable[AccessToken], ids_issued: int) -> None:
+        """Take back a tenant a previous run of the server held, with its live tokens."""
+        self._ids.restore(max(self._ids.state(), ids_issued))
+        self.tenants[tenant.id] = tenant
+        self._api_keys[tenant.api_key] = tenant.id
+        self._clients[tenant.client_id] = tenant.id
+        for grant in grants:
+            self._grants.setdefault(tenant.id, {})[grant.token] = grant
+            self._token_tenants[grant.token] = tenant.id
+
     def _revoke(self, tenant_id: str, token: str) -> None:
         del self._grants[tenant_id][token]
         del self._token_tenants[token]
