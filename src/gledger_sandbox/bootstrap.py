@@ -17,6 +17,7 @@ from starlette.types import ASGIApp
 
 from gledger_sandbox import resources
 from gledger_sandbox.api.app import create_app
+from gledger_sandbox.api.durability import Durability, DurableWorker, DurableWrites
 from gledger_sandbox.api.runner import SandboxRunner
 from gledger_sandbox.api.settings import ConnectionSettings, Services, Settings
 from gledger_sandbox.api.streams import event_bytes
@@ -38,8 +39,13 @@ def build_services(settings: Settings) -> Services:
     seeder = Seeder(resources.fixtures_dir())
     hooks = settings.webhooks
     share = FairShare(hooks.attempts_in_flight, hooks.tenant_share, hooks.endpoint_share)
-    worker = DeliveryWorker(event_bytes, timeout=hooks.timeout_seconds, share=share)
+    durability = Durability(settings.state_dir) if settings.state_dir else None
+    worker_kind = DurableWorker if durability else DeliveryWorker
+    worker = worker_kind(event_bytes, timeout=hooks.timeout_seconds, share=share)
+    if isinstance(worker, DurableWorker):
+        worker.durability = durability
     runner = SandboxRunner(worker, settings.tick_seconds)
+    listener = durability.listener(runner.on_events) if durability else runner.on_events
     policy = TenantPolicy(
         retention=Retention(
             max_age=timedelta(seconds=settings.event_retention_seconds),
@@ -49,7 +55,7 @@ def build_services(settings: Settings) -> Services:
             schedule=tuple(delay * hooks.retry_scale for delay in hooks.retry_schedule),
             jitter=hooks.jitter,
         ),
-        on_events=runner.on_events,
+        on_events=listener,
     )
     registry = TenantRegistry(
         seeder,
@@ -60,8 +66,9 @@ def build_services(settings: Settings) -> Services:
         token_ttl=timedelta(seconds=settings.token_ttl_seconds),
         policy=policy,
     )
-    services = Services(settings, registry, runner)
-    if settings.default_tenant:
+    services = Services(settings, registry, runner, durability=durability)
+    recovered = durability.recover(registry) if durability else 0
+    if settings.default_tenant and not recovered:
         registry.create(
             settings.fixture,
             settings.seed,
@@ -69,6 +76,10 @@ def build_services(settings: Settings) -> Services:
             api_key=settings.api_key,
             expires=False,
         )
+    if durability:
+        for tenant_id in registry.tenants:
+            durability.mark(tenant_id)
+        durability.write_now()
     return services
 
 
@@ -113,7 +124,10 @@ def listen(host: str, port: int) -> socket.socket:
 def sandbox_app(settings: Settings | None = None) -> tuple[ASGIApp, Services]:
     """A ready sandbox: the ASGI app and the services behind it."""
     services = build_services(settings or Settings())
-    return create_app(services), services
+    app = create_app(services)
+    if services.durability is not None:
+        app = DurableWrites(app, services.durability)
+    return app, services
 
 
 def serve(app: ASGIApp, services: Services, sock: socket.socket, log_level: str) -> None:

@@ -210,6 +210,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8080, help="port to listen on (0: any free)")
     serve.add_argument("--seed", type=int, default=0, help="seed of the default tenant's data")
+    serve.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        help="keep every tenant durable in DIR (SQLite): a restarted server, even after "
+        "kill -9, comes back with every write it answered (default: in memory only)",
+    )
     fixtures = fixture_names()
     serve.add_argument(
         "--fixture",
@@ -360,6 +367,7 @@ def _serve(args: argparse.Namespace) -> int:
         cors_origins=parse_origins(args.cors_origin),
         max_body_bytes=args.max_body_bytes,
         max_tenants=args.max_tenants,
+        state_dir=args.state_dir,
         tenant_ttl_seconds=args.tenant_ttl,
         async_post_delay=args.async_post_delay,
         validate_responses=args.validate_responses,

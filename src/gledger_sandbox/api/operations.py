@@ -21,6 +21,7 @@ from gledger_sandbox.api.handlers import (
     sandbox,
     settlements,
     simulations,
+    snapshots,
     webhooks,
 )
 
@@ -62,6 +63,13 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     "getTrialBalance": reports.get_trial_balance,
     "getClock": sandbox.get_clock,
     "advanceClock": sandbox.advance_clock,
+    "createSnapshot": snapshots.create_snapshot,
+    "listSnapshots": snapshots.list_snapshots,
+    "getSnapshot": snapshots.get_snapshot,
+    "deleteSnapshot": snapshots.delete_snapshot,
+    "restoreSnapshot": snapshots.restore_snapshot,
+    "exportSnapshot": snapshots.export_snapshot,
+    "importTenant": snapshots.import_tenant,
     "listEvents": events.list_events,
     "getEvent": events.get_event,
     "streamEvents": events.stream_events,

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
+from gledger_sandbox.api.durability import Durability
 from gledger_sandbox.api.ratelimit import RateLimit
 from gledger_sandbox.api.runner import SandboxRunner
 from gledger_sandbox.domain.idempotency import IdempotencyStore
@@ -79,6 +81,8 @@ class Settings:
     streams: StreamSettings = StreamSettings()
     connections: ConnectionSettings = ConnectionSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    state_dir: Path | None = None
+    """Where tenants are kept durable (``serve --state-dir``); None: in memory only."""
 
 
 @dataclass(slots=True)
@@ -88,6 +92,8 @@ class Services:
     runner: SandboxRunner
     tenant_creation_keys: IdempotencyStore = field(default_factory=IdempotencyStore)
     """Idempotency keys of POST /v1/sandbox/tenants, which has no tenant yet to scope them to."""
+    durability: Durability | None = None
+    """Writes tenants to ``settings.state_dir`` (None: in memory only)."""
     seeding_turns: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Held by one seeding slice at a time: many sandboxes seeding at once still hold the loop
     one slice per turn, not one slice each."""

@@ -147,6 +147,9 @@ class SandboxServer(uvicorn.Server):
         if self.services is not None:
             await self.services.runner.end_feeds(self.streams_grace)
         await super().shutdown(sockets)
+        if self.services is not None and self.services.durability is not None:
+            # What the server changed on its own since the last write (attempts' outcomes).
+            await self.services.durability.commit()
 
 
 def server_config(app: Any, connections: ConnectionSettings, **options: Any) -> uvicorn.Config:

@@ -29,6 +29,7 @@ from gledger_sandbox.domain.reconciliation_runs import Reconciliations
 from gledger_sandbox.domain.release import dismantle
 from gledger_sandbox.domain.schedule import PostingSchedule
 from gledger_sandbox.domain.settlements import Settlements
+from gledger_sandbox.domain.snapshot_shelf import SnapshotShelf
 from gledger_sandbox.domain.store import LedgerStore
 from gledger_sandbox.domain.webhook_models import RetryPolicy
 from gledger_sandbox.domain.webhooks import Webhooks
@@ -78,9 +79,12 @@ class Tenant:
     faults: Faults = field(init=False)
     generation: int = 0
     """Bumped by each reset: feeds reading an older generation's log end."""
+    snapshots: SnapshotShelf = field(init=False)
+    """Kept apart from the state: a reset or a restore keeps them."""
 
     def __post_init__(self) -> None:
         self._fresh_state(events_after=0)
+        self.snapshots = SnapshotShelf(IdGenerator(self.seed, b"snapshots/" + self.id.encode()))
 
     @property
     def clock(self) -> SandboxClock:
@@ -420,6 +424,29 @@ class TenantRegistry:
         grants[grant.token] = grant
         self._token_tenants[grant.token] = tenant.id
         return grant
+
+    # -- durable state (serve --state-dir) ------------------------------------------------
+
+    def tenant_id_for(self, credential: str) -> str | None:
+        """Whose an API key or access token is (no side effect: no TTL is extended)."""
+        return self._api_keys.get(credential) or self._token_tenants.get(credential)
+
+    def grants_of(self, tenant_id: str) -> list[AccessToken]:
+        return list(self._grants.get(tenant_id, {}).values())
+
+    def ids_issued(self) -> int:
+        """How many tenant ids were given out (restored after a restart: ids never repeat)."""
+        return self._ids.state()
+
+    def readmit(self, tenant: Tenant, grants: Iterable[AccessToken], ids_issued: int) -> None:
+        """Take back a tenant a previous run of the server held, with its live tokens."""
+        self._ids.restore(max(self._ids.state(), ids_issued))
+        self.tenants[tenant.id] = tenant
+        self._api_keys[tenant.api_key] = tenant.id
+        self._clients[tenant.client_id] = tenant.id
+        for grant in grants:
+            self._grants.setdefault(tenant.id, {})[grant.token] = grant
+            self._token_tenants[grant.token] = tenant.id
 
     def _revoke(self, tenant_id: str, token: str) -> None:
         del self._grants[tenant_id][token]
