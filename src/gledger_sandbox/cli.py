@@ -298,6 +298,10 @@ def _parser() -> argparse.ArgumentParser:
 
     _contract_parser(commands)
 
+    from gledger_sandbox.devtools.commands import add_parsers
+
+    add_parsers(commands, _HelpWithDefaults)
+
     spec = commands.add_parser("spec", help="the OpenAPI document")
     spec_commands = spec.add_subparsers(dest="spec_command", required=True)
     spec_commands.add_parser("validate", help="validate the spec (prance, openapi-spec-validator)")
@@ -473,6 +477,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "contract":
         return _contract(args)
+    if args.command in ("listen", "events"):
+        from gledger_sandbox.devtools.commands import run_listen, run_tail
+
+        return run_listen(args) if args.command == "listen" else run_tail(args)
     return _spec(args)
 
 
