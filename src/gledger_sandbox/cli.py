@@ -17,7 +17,8 @@ DESCRIPTION = """\
 GLedger Sandbox: a stateful, in-memory mock of the GLedger Live ledger API, and the
 contract-test kit that proves a deployment honours it. `serve` runs the sandbox, `contract`
 tests a deployment (or a sandbox started in-process), `spec` validates or bundles the OpenAPI
-document."""
+document, `listen` forwards a tenant's events to a local URL as signed webhooks, and `events
+tail` prints them live."""
 
 
 class _HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
@@ -289,6 +290,11 @@ def _parser() -> argparse.ArgumentParser:
         help="an SSE keep-alive comment this often",
     )
     serve.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress line while the default tenant is seeded (none is shown off a terminal)",
+    )
+    serve.add_argument(
         "--log-level",
         default="info",
         choices=["critical", "error", "warning", "info", "debug", "trace"],
@@ -314,6 +320,7 @@ def _parser() -> argparse.ArgumentParser:
         "--output", "-o", type=Path, help="file to write (default: stdout, unless a terminal)"
     )
     bundle.add_argument("--format", choices=["json", "yaml"], default="json", help="file format")
+    bundle.add_argument("--quiet", action="store_true", help="no progress line on a terminal")
     return parser
 
 
@@ -366,7 +373,9 @@ def _serve(args: argparse.Namespace) -> int:
             timeout_seconds=args.webhook_timeout,
         ),
     )
-    app, services = sandbox_app(settings)
+    from gledger_sandbox.progress import Progress
+
+    app, services = sandbox_app(settings, Progress(quiet=args.quiet))
     tune_garbage_collector()
     tenant = next(iter(services.registry.tenants.values()))
     host = f"[{args.host}]" if ":" in args.host else args.host
@@ -453,13 +462,19 @@ def _spec(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from gledger_sandbox.progress import Progress
+
+    progress = Progress(quiet=args.quiet)
+    progress.start("bundling the spec (reading spec/, resolving its references)")
     document = bundle()
+    progress.update(f"writing {args.format}")
     if args.format == "json":
         text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
     else:
         import yaml
 
         text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    progress.finish(f"bundled the spec ({len(document.get('paths', {}))} paths)")
     if args.output:
         args.output.write_text(text, encoding="utf-8")
         size = len(text.encode())
