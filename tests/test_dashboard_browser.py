@@ -14,25 +14,15 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from gledger_sandbox.api.settings import Settings, WebhookSettings
 from gledger_sandbox.bootstrap import LoopbackServer, sandbox_app
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS, loopback_only
 from tests.receiver import Behaviour, Receiver
 
-CHROMIUM = os.environ.get("GLEDGER_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 KEY = "gls_test_dashboard_key"
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -82,20 +72,10 @@ def page(api: str, problems: list[str]) -> Iterator[Any]:
     """One signed-in page for the module's views, in order; what it requested is checked after."""
     outside: list[str] = []
     requested: list[str] = []
-
-    def loopback_only(route: Any) -> None:
-        host = urlsplit(route.request.url).hostname or ""
-        requested.append(route.request.url)
-        if host.startswith("127.") or host in ("localhost", "::1"):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
     with sync_api.sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.route("**/*", loopback_only)
+        context.route("**/*", loopback_only(outside, requested))
         opened = context.new_page()
         opened.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
         opened.on("pageerror", lambda error: problems.append(str(error)))
