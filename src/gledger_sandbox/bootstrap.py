@@ -24,6 +24,7 @@ from gledger_sandbox.api.streams import event_bytes
 from gledger_sandbox.domain.events import Retention
 from gledger_sandbox.domain.tenants import TenantPolicy, TenantRegistry
 from gledger_sandbox.domain.webhook_models import RetryPolicy
+from gledger_sandbox.progress import QUIET, Progress
 from gledger_sandbox.seeding.profiles import Seeder
 from gledger_sandbox.webhooks.fair_share import FairShare
 from gledger_sandbox.webhooks.worker import DeliveryWorker
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from gledger_sandbox.contract import ContractOptions, ContractReport
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, progress: Progress = QUIET) -> Services:
     """The registry, seeded with the default tenant unless the settings say otherwise."""
     seeder = Seeder(resources.fixtures_dir())
     hooks = settings.webhooks
@@ -69,18 +70,31 @@ def build_services(settings: Settings) -> Services:
     services = Services(settings, registry, runner, durability=durability)
     recovered = durability.recover(registry) if durability else 0
     if settings.default_tenant and not recovered:
-        registry.create(
-            settings.fixture,
-            settings.seed,
-            settings.clock_start,
-            api_key=settings.api_key,
-            expires=False,
-        )
+        _seed_default_tenant(registry, settings, progress)
     if durability:
         for tenant_id in registry.tenants:
             durability.mark(tenant_id)
         durability.write_now()
     return services
+
+
+def _seed_default_tenant(registry: TenantRegistry, settings: Settings, progress: Progress) -> None:
+    progress.start(f"seeding the default tenant ({settings.fixture}, seed {settings.seed})")
+    build = registry.begin_create(
+        settings.fixture,
+        settings.seed,
+        settings.clock_start,
+        api_key=settings.api_key,
+        expires=False,
+    )
+    events = build.tenant.store.events
+    for _ in build.steps:
+        progress.update(f"{events.last_seq} events")
+    tenant = registry.finish(build)
+    counts = tenant.counts()
+    progress.finish(
+        f"seeded the default tenant: {counts['entries']} entries, {events.last_seq} events"
+    )
 
 
 def tune_garbage_collector() -> None:
@@ -121,12 +135,16 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def sandbox_app(settings: Settings | None = None) -> tuple[ASGIApp, Services]:
+def sandbox_app(
+    settings: Settings | None = None, progress: Progress = QUIET
+) -> tuple[ASGIApp, Services]:
     """A ready sandbox: the ASGI app and the services behind it."""
-    services = build_services(settings or Settings())
+    services = build_services(settings or Settings(), progress)
+    progress.start("building the API from the spec")
     app = create_app(services)
     if services.durability is not None:
         app = DurableWrites(app, services.durability)
+    progress.finish("built the API from the spec")
     return app, services
 
 

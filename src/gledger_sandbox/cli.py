@@ -18,7 +18,8 @@ DESCRIPTION = """\
 GLedger Sandbox: a stateful, in-memory mock of the GLedger Live ledger API, and the
 contract-test kit that proves a deployment honours it. `serve` runs the sandbox, `contract`
 tests a deployment (or a sandbox started in-process), `spec` validates or bundles the OpenAPI
-document."""
+document, `listen` forwards a tenant's events to a local URL as signed webhooks, and `events
+tail` prints them live."""
 
 
 class _HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
@@ -314,6 +315,11 @@ def _parser() -> argparse.ArgumentParser:
         help="an SSE keep-alive comment this often",
     )
     serve.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress line while the default tenant is seeded (none is shown off a terminal)",
+    )
+    serve.add_argument(
         "--log-level",
         default="info",
         choices=["critical", "error", "warning", "info", "debug", "trace"],
@@ -323,6 +329,10 @@ def _parser() -> argparse.ArgumentParser:
 
     _contract_parser(commands)
     _trigger_parser(commands)
+
+    from gledger_sandbox.devtools.commands import add_parsers
+
+    add_parsers(commands, _HelpWithDefaults)
 
     spec = commands.add_parser("spec", help="the OpenAPI document")
     spec_commands = spec.add_subparsers(dest="spec_command", required=True)
@@ -336,6 +346,7 @@ def _parser() -> argparse.ArgumentParser:
         "--output", "-o", type=Path, help="file to write (default: stdout, unless a terminal)"
     )
     bundle.add_argument("--format", choices=["json", "yaml"], default="json", help="file format")
+    bundle.add_argument("--quiet", action="store_true", help="no progress line on a terminal")
     return parser
 
 
@@ -389,7 +400,9 @@ def _serve(args: argparse.Namespace) -> int:
             timeout_seconds=args.webhook_timeout,
         ),
     )
-    app, services = sandbox_app(settings)
+    from gledger_sandbox.progress import Progress
+
+    app, services = sandbox_app(settings, Progress(quiet=args.quiet))
     tune_garbage_collector()
     tenant = next(iter(services.registry.tenants.values()))
     host = f"[{args.host}]" if ":" in args.host else args.host
@@ -486,13 +499,19 @@ def _spec(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from gledger_sandbox.progress import Progress
+
+    progress = Progress(quiet=args.quiet)
+    progress.start("bundling the spec (reading spec/, resolving its references)")
     document = bundle()
+    progress.update(f"writing {args.format}")
     if args.format == "json":
         text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
     else:
         import yaml
 
         text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    progress.finish(f"bundled the spec ({len(document.get('paths', {}))} paths)")
     if args.output:
         args.output.write_text(text, encoding="utf-8")
         size = len(text.encode())
@@ -512,6 +531,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _contract(args)
     if args.command == "trigger":
         return _trigger(args)
+    if args.command in ("listen", "events"):
+        from gledger_sandbox.devtools.commands import run_listen, run_tail
+
+        return run_listen(args) if args.command == "listen" else run_tail(args)
     return _spec(args)
 
 

@@ -24,6 +24,7 @@ from starlette.websockets import WebSocket, WebSocketClose
 from gledger_sandbox import resources, specfile
 from gledger_sandbox.api import problems
 from gledger_sandbox.api.cors import Cors
+from gledger_sandbox.api.dashboard import allowed_methods, with_dashboard
 from gledger_sandbox.api.middleware import RequestContext
 from gledger_sandbox.api.operations import resolve
 from gledger_sandbox.api.ratelimit import RateLimiter
@@ -101,13 +102,13 @@ def create_app(services: Services) -> ASGIApp:
     app.add_error_handler(OAuthScopeProblem, problems.on_problem)
     app.add_error_handler(HTTPException, problems.on_http_error)
     app.add_error_handler(Exception, problems.on_unexpected)
-    routed = with_spec_documents(_with_root_redirect(_with_websocket_feed(app)))
+    routed = with_dashboard(with_spec_documents(_with_root_redirect(_with_websocket_feed(app))))
     limited = (
         RateLimiter(routed, settings.rate_limit, services.registry)
         if settings.rate_limit
         else routed
     )
-    allow_for = resources.allow_table(extra={"/": list(ROOT_METHODS)})
+    allow_for = resources.allow_table(extra={"/": list(ROOT_METHODS), **allowed_methods()})
     served = RequestContext(
         limited,
         max_body_bytes=settings.max_body_bytes,
