@@ -123,6 +123,9 @@ class Observed:
             return
         began = time.perf_counter()
         answer: dict[str, float] = {}
+        # Connexion routes on a shallow copy of the scope: a dict of extensions made here is
+        # shared by that copy, so its routing (operationId) and token info show through.
+        scope.setdefault("extensions", {})
 
         async def noting_status(message: Message) -> None:
             if message["type"] == "http.response.start":
