@@ -28,7 +28,7 @@ class ServedProcess:
         self.api_key = api_key
         self.start_timeout = start_timeout
         self.url = ""
-        self._stderr: IO[bytes] = tempfile.TemporaryFile()
+        self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
         self.process: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> ServedProcess:
@@ -54,7 +54,10 @@ class ServedProcess:
         raise RuntimeError(f"serve did not start: {self.stderr()}")
 
     def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
 

@@ -202,4 +202,3 @@ def _ids(span: ReadableSpan) -> tuple[str, str | None]:
     assert span.context is not None
     parent = f"{span.parent.span_id:016x}" if span.parent else None
     return f"{span.context.trace_id:032x}", parent
-
