@@ -19,8 +19,10 @@ from gledger_sandbox import resources
 from gledger_sandbox.api.app import create_app
 from gledger_sandbox.api.durability import Durability, DurableWorker, DurableWrites
 from gledger_sandbox.api.runner import SandboxRunner
-from gledger_sandbox.api.settings import ConnectionSettings, Services, Settings
+from gledger_sandbox.api.settings import ConnectionSettings, Services, Settings, TlsSettings
 from gledger_sandbox.api.streams import event_bytes
+from gledger_sandbox.api.telemetry import Telemetry
+from gledger_sandbox.api.tls import webhook_tls
 from gledger_sandbox.domain.events import Retention
 from gledger_sandbox.domain.tenants import TenantPolicy, TenantRegistry
 from gledger_sandbox.domain.webhook_models import RetryPolicy
@@ -41,8 +43,15 @@ def build_services(settings: Settings, progress: Progress = QUIET) -> Services:
     hooks = settings.webhooks
     share = FairShare(hooks.attempts_in_flight, hooks.tenant_share, hooks.endpoint_share)
     durability = Durability(settings.state_dir) if settings.state_dir else None
+    telemetry = Telemetry(settings.metrics, settings.tracer_provider)
     worker_kind = DurableWorker if durability else DeliveryWorker
-    worker = worker_kind(event_bytes, timeout=hooks.timeout_seconds, share=share)
+    worker = worker_kind(
+        event_bytes,
+        timeout=hooks.timeout_seconds,
+        share=share,
+        tls=webhook_tls(hooks),
+        watch=telemetry.watch_attempt,
+    )
     if isinstance(worker, DurableWorker):
         worker.durability = durability
     runner = SandboxRunner(worker, settings.tick_seconds)
@@ -67,7 +76,8 @@ def build_services(settings: Settings, progress: Progress = QUIET) -> Services:
         token_ttl=timedelta(seconds=settings.token_ttl_seconds),
         policy=policy,
     )
-    services = Services(settings, registry, runner, durability=durability)
+    telemetry.attach(registry, runner)
+    services = Services(settings, registry, runner, telemetry, durability=durability)
     recovered = durability.recover(registry) if durability else 0
     if settings.default_tenant and not recovered:
         _seed_default_tenant(registry, settings, progress)
@@ -148,12 +158,26 @@ def sandbox_app(
     return app, services
 
 
-def serve(app: ASGIApp, services: Services, sock: socket.socket, log_level: str) -> None:
+def serve(
+    app: ASGIApp,
+    services: Services,
+    sock: socket.socket,
+    log_level: str,
+    log_format: str = "text",
+) -> None:
     """Serve the sandbox on an already bound socket (``listen``) until SIGINT or SIGTERM."""
+    from gledger_sandbox.api.logs import log_config
     from gledger_sandbox.api.transport import SandboxServer, server_config
 
-    connections = services.settings.connections
-    config = server_config(app, connections, log_level=log_level)
+    settings = services.settings
+    logging = log_config(log_format, log_level)
+    config = server_config(
+        app,
+        settings.connections,
+        settings.tls,
+        log_level=log_level,
+        **({"log_config": logging} if logging else {}),
+    )
     SandboxServer(config, services).run(sockets=[sock])
 
 
@@ -180,15 +204,16 @@ class LoopbackServer:
         self.port = 0
         self.start_timeout = start_timeout
         connections = services.settings.connections if services else ConnectionSettings()
+        self.tls: TlsSettings | None = services.settings.tls if services else None
         config = server_config(
-            app, connections, host=host, port=0, log_level="warning", lifespan="on"
+            app, connections, self.tls, host=host, port=0, log_level="warning", lifespan="on"
         )
         self.server: uvicorn.Server = SandboxServer(config, services)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def __enter__(self) -> LoopbackServer:
         self.thread.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import ssl
 import sys
 import warnings
 from collections.abc import Sequence
@@ -119,6 +120,43 @@ def _connection_options(serve: Any) -> None:
         metavar="ADDR,ADDR",
         help="reverse proxies (addresses or networks, or * for any) whose X-Forwarded-For and "
         "X-Forwarded-Proto are believed (default: none, the socket's peer is the client)",
+    )
+
+
+def _trust_options(serve: Any) -> None:
+    """TLS, mutual TLS, webhooks' client certificates, metrics and logs."""
+    from gledger_sandbox.api.logs import LOG_FORMATS
+    from gledger_sandbox.api.metrics import METRICS_ACCESS
+
+    serve.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate")
+    serve.add_argument("--tls-key", metavar="PEM", help="its private key (default: in --tls-cert)")
+    serve.add_argument(
+        "--tls-client-ca",
+        metavar="PEM",
+        help="mutual TLS: require a client certificate signed by these CAs (with --tls-cert)",
+    )
+    serve.add_argument(
+        "--webhook-client-cert",
+        metavar="PEM",
+        help="present this certificate to webhook receivers that ask for one (mutual TLS)",
+    )
+    serve.add_argument("--webhook-client-key", metavar="PEM", help="its private key")
+    serve.add_argument(
+        "--webhook-ca",
+        metavar="PEM",
+        help="trust webhook receivers' certificates signed by these CAs (default: the system's)",
+    )
+    serve.add_argument(
+        "--metrics",
+        choices=METRICS_ACCESS,
+        default="loopback",
+        help="who may read GET /metrics (Prometheus): loopback clients, anyone, or nobody",
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="text",
+        help="json: one JSON object per log line, one line per request",
     )
 
 
@@ -326,6 +364,7 @@ def _parser() -> argparse.ArgumentParser:
         help="server log level",
     )
     _connection_options(serve)
+    _trust_options(serve)
 
     _contract_parser(commands)
     _trigger_parser(commands)
@@ -357,9 +396,26 @@ def _serve(args: argparse.Namespace) -> int:
         ConnectionSettings,
         Settings,
         StreamSettings,
+        TlsSettings,
         WebhookSettings,
     )
+    from gledger_sandbox.api.tracing import provider_from_env
     from gledger_sandbox.bootstrap import listen, sandbox_app, serve, tune_garbage_collector
+
+    if (args.tls_key or args.tls_client_ca) and not args.tls_cert:
+        print(
+            "gledger-sandbox serve: --tls-key and --tls-client-ca need --tls-cert", file=sys.stderr
+        )
+        return 2
+    try:
+        tracer_provider = provider_from_env()
+    except ImportError:
+        print(
+            "gledger-sandbox serve: OTEL_* variables ask for traces, but OpenTelemetry is not "
+            "installed: pip install 'gledger-sandbox[otel]'",
+            file=sys.stderr,
+        )
+        return 2
 
     try:
         sock = listen(args.host, args.port)
@@ -398,15 +454,26 @@ def _serve(args: argparse.Namespace) -> int:
             retry_scale=args.webhook_retry_scale,
             jitter=args.webhook_jitter,
             timeout_seconds=args.webhook_timeout,
+            client_cert=args.webhook_client_cert,
+            client_key=args.webhook_client_key,
+            ca_file=args.webhook_ca,
         ),
+        tls=TlsSettings(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None,
+        metrics=args.metrics,
+        tracer_provider=tracer_provider,
     )
     from gledger_sandbox.progress import Progress
 
-    app, services = sandbox_app(settings, Progress(quiet=args.quiet))
+    try:
+        app, services = sandbox_app(settings, Progress(quiet=args.quiet))
+    except (OSError, ssl.SSLError) as error:  # a webhook certificate that cannot be read
+        print(f"gledger-sandbox serve: {error}", file=sys.stderr)
+        return 1
     tune_garbage_collector()
     tenant = next(iter(services.registry.tenants.values()))
     host = f"[{args.host}]" if ":" in args.host else args.host
-    base = f"http://{host}:{sock.getsockname()[1]}"
+    scheme = "https" if settings.tls else "http"
+    base = f"{scheme}://{host}:{sock.getsockname()[1]}"
     clock = (
         f"frozen at {args.clock_start.isoformat()} (moves only by POST /v1/sandbox/clock/advance)"
         if args.clock_start
@@ -422,10 +489,11 @@ def _serve(args: argparse.Namespace) -> int:
         f"  clock        {clock}\n"
         f"  CORS         {cors}\n"
         f"  events       {base}/v1/events/stream (SSE), {base.replace('http', 'ws')}/v1/events/ws\n"
+        f"  metrics      {base}/metrics ({settings.metrics})\n"
         f"  try          curl -H 'Authorization: Bearer {tenant.api_key}' {base}/v1/ledgers",
         flush=True,
     )
-    serve(app, services, sock, args.log_level)
+    serve(app, services, sock, args.log_level, args.log_format)
     return 0
 
 

@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gledger_sandbox.api import state_dir
 from gledger_sandbox.api.middleware import scope_header
 from gledger_sandbox.domain import tenant_state
+from gledger_sandbox.domain.faults import DeliveryFault
 from gledger_sandbox.domain.snapshot_shelf import Snapshot
 from gledger_sandbox.domain.tenants import AccessToken, Tenant, TenantRegistry
 from gledger_sandbox.domain.webhook_models import Attempt, Delivery
@@ -233,9 +234,15 @@ class DurableWorker(DeliveryWorker):
 
     durability: Durability | None = None
 
-    async def attempt(self, tenant_id: str, webhooks: Webhooks, delivery: Delivery) -> Attempt:
+    async def attempt(
+        self,
+        tenant_id: str,
+        webhooks: Webhooks,
+        delivery: Delivery,
+        fault: DeliveryFault | None = None,
+    ) -> Attempt:
         try:
-            return await super().attempt(tenant_id, webhooks, delivery)
+            return await super().attempt(tenant_id, webhooks, delivery, fault)
         finally:
             if self.durability is not None:
                 self.durability.mark(tenant_id)

@@ -79,6 +79,7 @@ _STATUS_BY_CODE = {
     "idempotency.key_reused": 422,
     "invalid_client": 401,
     "tenant_limit_reached": 429,
+    "allowlist.excludes_caller": 422,
 }
 _TITLES = {
     400: "Invalid request",

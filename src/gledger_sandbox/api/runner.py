@@ -116,6 +116,11 @@ class SandboxRunner:
                 return True
         return False
 
+    @property
+    def feeds(self) -> int:
+        """Streams following a tenant's events right now."""
+        return self._feeds
+
     @contextlib.contextmanager
     def feed(self) -> Iterator[None]:
         """Counts an open stream for the while it follows a tenant's events."""

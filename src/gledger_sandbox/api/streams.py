@@ -28,6 +28,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gledger_sandbox.api import serializers
+from gledger_sandbox.api.allowlist import REFUSED, admitted, refusal_detail
 from gledger_sandbox.api.problems import problem_body, status_of
 from gledger_sandbox.api.runner import SandboxRunner
 from gledger_sandbox.api.settings import StreamSettings
@@ -295,6 +296,8 @@ async def websocket_feed(websocket: WebSocket) -> None:
             given = params.get("access_token")
             token = given if isinstance(given, str) else None
         tenant = _principal(services.registry, token).tenant
+        if not admitted(tenant, websocket.scope):
+            raise FeedEnded(403, REFUSED, refusal_detail(websocket.scope))
         request = feed_request(*_feed_params(params), tenant)
         await websocket.send_text(_message("ready", after=request.after))
         pump = asyncio.ensure_future(_pump_websocket(websocket, runner, tenant, request, settings))

@@ -28,7 +28,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from gledger_sandbox.api.faults import TRANSPORT_KEY
 from gledger_sandbox.api.middleware import new_request_id
 from gledger_sandbox.api.problems import PROBLEM_JSON, problem_body
-from gledger_sandbox.api.settings import ConnectionSettings, Services
+from gledger_sandbox.api.settings import ConnectionSettings, Services, TlsSettings
+from gledger_sandbox.api.tls import server_tls_options
 
 STREAMS_GRACE = 2.0
 """Seconds (of the shutdown timeout) a stopping server gives open streams to say goodbye."""
@@ -152,8 +153,10 @@ class SandboxServer(uvicorn.Server):
             await self.services.durability.commit()
 
 
-def server_config(app: Any, connections: ConnectionSettings, **options: Any) -> uvicorn.Config:
-    """uvicorn's configuration for the sandbox's app, with the connection bounds applied."""
+def server_config(
+    app: Any, connections: ConnectionSettings, tls: TlsSettings | None = None, **options: Any
+) -> uvicorn.Config:
+    """uvicorn's configuration for the sandbox's app, with the connection bounds (and TLS)."""
     protocol = type(
         "SandboxHttpProtocol",
         (BoundedHttpProtocol,),
@@ -167,5 +170,6 @@ def server_config(app: Any, connections: ConnectionSettings, **options: Any) -> 
         timeout_graceful_shutdown=connections.shutdown_timeout,  # type: ignore[arg-type]
         proxy_headers=bool(trusted),
         forwarded_allow_ips=trusted or None,
+        **server_tls_options(tls),
         **options,
     )

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from gledger_sandbox.domain.allowlist import Network
 from gledger_sandbox.domain.clock import SandboxClock, wall_clock
 from gledger_sandbox.domain.errors import AccessError, GrantRefused, InvalidRequest, NotFound
 from gledger_sandbox.domain.events import Retention
@@ -81,6 +82,9 @@ class Tenant:
     """Bumped by each reset: feeds reading an older generation's log end."""
     snapshots: SnapshotShelf = field(init=False)
     """Kept apart from the state: a reset or a restore keeps them."""
+    allowed_networks: tuple[Network, ...] = ()
+    """Client networks its credentials work from (``domain.allowlist``; empty: any); kept
+    across resets, like the credentials."""
 
     def __post_init__(self) -> None:
         self._fresh_state(events_after=0)
