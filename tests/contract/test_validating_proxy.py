@@ -178,11 +178,14 @@ def test_an_unbalanced_entry_is_reported_on_the_create(
 
 def test_an_invalid_request_of_the_client_is_reported(server: ServerThread, tmp_path: Path) -> None:
     tenant = new_sandbox(server)
-    with validating(server.url) as (url, session), httpx.Client(
-        base_url=url,
-        timeout=30,
-        headers={"Authorization": f"Bearer {tenant.credentials['api_key']}"},
-    ) as client:
+    with (
+        validating(server.url) as (url, session),
+        httpx.Client(
+            base_url=url,
+            timeout=30,
+            headers={"Authorization": f"Bearer {tenant.credentials['api_key']}"},
+        ) as client,
+    ):
         client.get("/v1/ledgers", params={"limit": "many"})
         client.post("/v1/ledgers", json={"description": "no name"})
     report, _ = _report(session, tmp_path)

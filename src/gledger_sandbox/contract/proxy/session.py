@@ -3,6 +3,7 @@ report (the kit's own ``ContractReport``, in one phase ``proxy``) at the end."""
 
 from __future__ import annotations
 
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -55,6 +56,8 @@ class ProxySession:
         self.console = Console(out, quiet)
         self.results = Results(on_failure=self.console.failure)
         self.exchanges = 0
+        self.violations: list[Failure] = []
+        """Every failure of every exchange, in order (the report keeps the first of a kind)."""
         self._conformance = Conformance(self.spec)
         self._traffic = LedgerTraffic()
         self._lock = threading.Lock()
@@ -95,6 +98,7 @@ class ProxySession:
             failure = Failure(check, name, message, exchange.curl())
             self.results.failed(PHASE, failure)
             failures.append(failure)
+        self.violations += failures
         return failures
 
     def report(self) -> ContractReport:
@@ -113,6 +117,17 @@ class ProxySession:
             write_junit_xml(report, junit_xml)
         self.console.summary(report, what=f"proxy ({self.exchanges} exchanges)")
         return report
+
+
+def describe(failures: list[Failure]) -> str:
+    """The failures as a person reads them: check, operation, why, and the curl."""
+    parts = []
+    for number, failure in enumerate(failures, 1):
+        parts.append(f"{number}. {failure.check} failed on {failure.operation}")
+        parts.append(textwrap.indent(failure.message, "   "))
+        if failure.curl:
+            parts += ["   reproduce:", textwrap.indent(failure.curl, "     ")]
+    return "\n".join(parts)
 
 
 def _open_har(path: str | Path) -> harfile.HarFile:
