@@ -212,6 +212,28 @@ def _contract_parser(commands: Any) -> None:
         action="store_true",
         help="the credential's tenant is disposable: also fuzz advanceClock, which moves its clock",
     )
+    _proxy_parser(contract.add_subparsers(dest="contract_command", metavar="[proxy]"))
+
+
+def _proxy_parser(commands: Any) -> None:
+    proxy = commands.add_parser(
+        "proxy",
+        formatter_class=_HelpWithDefaults,
+        help="a validating proxy for your own traffic: spec and ledger checks on every exchange",
+        description="Forwards every request to --upstream unchanged and checks each exchange: "
+        "the request and response against the spec, and the ledger checks that apply to what "
+        "passed through (entries balance, idempotent replays identical, pages neither repeat "
+        "nor end early, event sequences rise). Point your application or test suite at it. "
+        "Ctrl-C or SIGTERM ends it with a summary naming each violation with its curl; exit "
+        "status 0 none found, 1 violations, 2 usage error.",
+    )
+    proxy.add_argument("--upstream", required=True, help="the deployment to forward to")
+    proxy.add_argument("--port", type=int, default=8788, help="where the proxy listens")
+    proxy.add_argument("--host", default="127.0.0.1", help="loopback unless you need otherwise")
+    proxy.add_argument("--spec", help="path or URL of the OpenAPI document (default: shipped)")
+    proxy.add_argument("--junit-xml", type=Path, metavar="PATH", help="violations as JUnit XML")
+    proxy.add_argument("--har", type=Path, metavar="PATH", help="the traffic as HAR 1.2")
+    proxy.add_argument("--quiet", action="store_true", help="print the summary only")
 
 
 def _trigger_parser(commands: Any) -> None:
@@ -497,6 +519,27 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _proxy(args: argparse.Namespace) -> int:
+    from gledger_sandbox.contract import ContractUsageError
+    from gledger_sandbox.contract.proxy import ProxyOptions, run_proxy
+
+    try:
+        options = ProxyOptions(
+            upstream=args.upstream,
+            port=args.port,
+            host=args.host,
+            spec=args.spec,
+            junit_xml=args.junit_xml,
+            har=args.har,
+            quiet=args.quiet,
+        )
+        report = run_proxy(options)
+    except ContractUsageError as error:
+        print(f"gledger-sandbox contract proxy: {error}", file=sys.stderr)
+        return 2
+    return 0 if report.ok else 1
+
+
 def _contract(args: argparse.Namespace) -> int:
     from gledger_sandbox.contract import (
         ContractOptions,
@@ -595,6 +638,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "contract" and args.contract_command == "proxy":
+        return _proxy(args)
     if args.command == "contract":
         return _contract(args)
     if args.command == "trigger":
