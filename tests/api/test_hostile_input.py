@@ -377,8 +377,9 @@ def _formats(node: Any) -> Iterator[str]:
     if isinstance(node, dict):
         if isinstance(node.get("format"), str):
             yield node["format"]
-        for value in node.values():
-            yield from _formats(value)
+        for key, value in node.items():
+            if key not in ("example", "examples"):  # values, not schemas
+                yield from _formats(value)
     elif isinstance(node, list):
         for value in node:
             yield from _formats(value)

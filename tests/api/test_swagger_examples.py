@@ -87,6 +87,9 @@ def test_every_prefilled_operation_answers_2xx_or_a_documented_error(
         if operation_id == "issueToken":  # the example's client is a placeholder
             assert status == 401 and body["code"] == "invalid_client", where
             continue
+        if operation_id == "importTenant":  # a real document comes from exportSnapshot
+            assert status == 422 and body["code"] == "import.checksum_mismatch", where
+            continue
         assert status in (404, 422), where
         assert body["code"] == "not_found" or body["code"].startswith("batch"), where
         assert "_your_" in body["detail"], where

@@ -186,8 +186,17 @@ def run_kit(url: str, api_key: str, run: Narrowed) -> ContractReport:
     return run_contract(options)
 
 
+UNMADE_BY_DESIGN = "the kit could make no fault_id"
+"""Fault rules change a whole tenant (``TENANT_WIDE``): the kit makes none on a tenant not its
+own, so it cannot try another tenant's reads of one (said as a skip)."""
+
+
 def skips_of(report: ContractReport, check: str) -> list[tuple[str, str]]:
-    return [skip for skip in report.skipped if skip[0] == check]
+    return [
+        skip
+        for skip in report.skipped
+        if skip[0] == check and not skip[1].startswith(UNMADE_BY_DESIGN)
+    ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.fault for case in CASES])
