@@ -17,14 +17,18 @@ from starlette.types import ASGIApp
 
 from gledger_sandbox import resources
 from gledger_sandbox.api.app import create_app
+from gledger_sandbox.api.limits import StreamSlots
+from gledger_sandbox.api.memory import MemoryGuard
 from gledger_sandbox.api.runner import SandboxRunner
 from gledger_sandbox.api.settings import ConnectionSettings, Services, Settings
 from gledger_sandbox.api.streams import event_bytes
 from gledger_sandbox.domain.events import Retention
+from gledger_sandbox.domain.quotas import CreationBudget
 from gledger_sandbox.domain.tenants import TenantPolicy, TenantRegistry
 from gledger_sandbox.domain.webhook_models import RetryPolicy
 from gledger_sandbox.seeding.profiles import Seeder
 from gledger_sandbox.webhooks.fair_share import FairShare
+from gledger_sandbox.webhooks.outbound import OutboundGuard
 from gledger_sandbox.webhooks.worker import DeliveryWorker
 
 if TYPE_CHECKING:
@@ -36,20 +40,23 @@ if TYPE_CHECKING:
 def build_services(settings: Settings) -> Services:
     """The registry, seeded with the default tenant unless the settings say otherwise."""
     seeder = Seeder(resources.fixtures_dir())
-    hooks = settings.webhooks
+    hooks, public = settings.webhooks, settings.public
     share = FairShare(hooks.attempts_in_flight, hooks.tenant_share, hooks.endpoint_share)
-    worker = DeliveryWorker(event_bytes, timeout=hooks.timeout_seconds, share=share)
+    guard = OutboundGuard(public.outbound)
+    worker = DeliveryWorker(event_bytes, timeout=hooks.timeout_seconds, share=share, guard=guard)
     runner = SandboxRunner(worker, settings.tick_seconds)
+    events_kept = public.quotas.events_kept or settings.event_retention_count
     policy = TenantPolicy(
         retention=Retention(
             max_age=timedelta(seconds=settings.event_retention_seconds),
-            max_count=settings.event_retention_count,
+            max_count=min(settings.event_retention_count, events_kept),
         ),
         retries=RetryPolicy(
             schedule=tuple(delay * hooks.retry_scale for delay in hooks.retry_schedule),
             jitter=hooks.jitter,
         ),
         on_events=runner.on_events,
+        quotas=public.quotas,
     )
     registry = TenantRegistry(
         seeder,
@@ -60,7 +67,15 @@ def build_services(settings: Settings) -> Services:
         token_ttl=timedelta(seconds=settings.token_ttl_seconds),
         policy=policy,
     )
-    services = Services(settings, registry, runner)
+    services = Services(
+        settings,
+        registry,
+        runner,
+        outbound=guard,
+        creations=CreationBudget(public.tenant_creations_per_hour),
+        streams=StreamSlots(public.streams_per_credential),
+        memory=MemoryGuard(registry, public.max_rss_bytes) if public.max_rss_bytes else None,
+    )
     if settings.default_tenant:
         registry.create(
             settings.fixture,

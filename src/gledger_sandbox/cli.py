@@ -120,6 +120,79 @@ def _connection_options(serve: Any) -> None:
     )
 
 
+def _checked(parse: Any) -> Any:
+    """An argparse type from a parser that raises ValueError with a message for the partner."""
+
+    def parsed(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return parsed
+
+
+def _public_options(serve: Any) -> None:
+    from gledger_sandbox.api import public
+    from gledger_sandbox.webhooks.outbound import parse_ports
+
+    serve.add_argument(
+        "--public",
+        action="store_true",
+        help="serve as a public try-it-now backend: webhooks to public addresses only, "
+        "per-tenant quotas, 20 tenant creations per address and hour, 5 streams per "
+        "credential, a rate limit of 600/60 unless --rate-limit, a 1 GiB memory cap "
+        "(README: Public deployment)",
+    )
+    serve.add_argument(
+        "--quota",
+        action="append",
+        type=_checked(public.parse_quota),
+        default=[],
+        metavar="NAME=N",
+        help=f"a per-tenant quota ({', '.join(public.QUOTA_OPTIONS)}); repeat for several",
+    )
+    serve.add_argument(
+        "--tenant-creations-per-hour",
+        type=int,
+        metavar="N",
+        help="tenants one client address may create per hour (0: unbounded; --public: 20)",
+    )
+    serve.add_argument(
+        "--max-streams",
+        type=int,
+        metavar="N",
+        help="open SSE/WebSocket feeds per credential (0: unbounded; --public: 5)",
+    )
+    serve.add_argument(
+        "--max-rss",
+        type=int,
+        metavar="MIB",
+        help="keep the resident memory under this many MiB, evicting the idlest tenants "
+        "(0: no cap; --public: 1024)",
+    )
+    serve.add_argument(
+        "--webhook-allow",
+        default="",
+        metavar="CIDR|HOST,...",
+        help="with --public: networks and host names webhooks may reach although internal",
+    )
+    serve.add_argument(
+        "--webhook-ports",
+        type=_checked(parse_ports),
+        metavar="PORTS",
+        help="ports webhook targets may use, e.g. 443,8000-8999 (--public: 80,443,1024-65535)",
+    )
+    serve.add_argument(
+        "--webhook-resolve",
+        action="append",
+        type=_checked(public.parse_resolve),
+        default=[],
+        metavar="HOST:ADDRESS",
+        help="with --public: resolve HOST to ADDRESS for webhooks (as curl --resolve); repeat",
+    )
+
+
 def _contract_parser(commands: Any) -> None:
     from gledger_sandbox.contract.options import CHECKS, DEFAULT_EXAMPLES, PHASES
 
@@ -295,6 +368,7 @@ def _parser() -> argparse.ArgumentParser:
         help="server log level",
     )
     _connection_options(serve)
+    _public_options(serve)
 
     _contract_parser(commands)
 
@@ -315,6 +389,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _serve(args: argparse.Namespace) -> int:
     from gledger_sandbox.api.cors import parse_origins
+    from gledger_sandbox.api.memory import measurable
+    from gledger_sandbox.api.public import public_settings, rate_limit_for
     from gledger_sandbox.api.ratelimit import RateLimit
     from gledger_sandbox.api.settings import (
         ConnectionSettings,
@@ -324,6 +400,23 @@ def _serve(args: argparse.Namespace) -> int:
     )
     from gledger_sandbox.bootstrap import listen, sandbox_app, serve, tune_garbage_collector
 
+    bounds = public_settings(
+        args.public,
+        quotas=dict(args.quota),
+        creations_per_hour=args.tenant_creations_per_hour,
+        streams_per_credential=args.max_streams,
+        max_rss_bytes=None if args.max_rss is None else args.max_rss * 1024 * 1024,
+        webhook_allow=args.webhook_allow,
+        webhook_ports=args.webhook_ports,
+        webhook_resolve=args.webhook_resolve,
+    )
+    if bounds.max_rss_bytes and not measurable():
+        print(
+            "gledger-sandbox serve: --max-rss needs /proc/self/statm (Linux) to measure the "
+            "server's memory; give --max-rss 0 to serve without a cap",
+            file=sys.stderr,
+        )
+        return 1
     try:
         sock = listen(args.host, args.port)
     except OSError as error:
@@ -344,7 +437,9 @@ def _serve(args: argparse.Namespace) -> int:
         tenant_ttl_seconds=args.tenant_ttl,
         async_post_delay=args.async_post_delay,
         validate_responses=args.validate_responses,
-        rate_limit=RateLimit.parse(args.rate_limit) if args.rate_limit else None,
+        rate_limit=rate_limit_for(
+            args.public, RateLimit.parse(args.rate_limit) if args.rate_limit else None
+        ),
         event_retention_seconds=args.event_retention,
         event_retention_count=args.event_retention_count,
         streams=StreamSettings(keepalive_seconds=args.stream_keepalive),
@@ -361,6 +456,7 @@ def _serve(args: argparse.Namespace) -> int:
             jitter=args.webhook_jitter,
             timeout_seconds=args.webhook_timeout,
         ),
+        public=bounds,
     )
     app, services = sandbox_app(settings)
     tune_garbage_collector()
@@ -373,6 +469,11 @@ def _serve(args: argparse.Namespace) -> int:
         else "real time"
     )
     cors = ", ".join(settings.cors_origins) or "off (--cors-origin)"
+    mode = (
+        "public (--public: webhooks to public addresses only, quotas on)"
+        if args.public
+        else ("local (webhooks may reach loopback; --public for a public backend)")
+    )
     print(
         f"GLedger Sandbox {__version__} on {base}\n"
         f"  Swagger UI   {base}/v1/ui/\n"
@@ -381,6 +482,7 @@ def _serve(args: argparse.Namespace) -> int:
         f"  API key      {tenant.api_key}\n"
         f"  clock        {clock}\n"
         f"  CORS         {cors}\n"
+        f"  mode         {mode}\n"
         f"  events       {base}/v1/events/stream (SSE), {base.replace('http', 'ws')}/v1/events/ws\n"
         f"  try          curl -H 'Authorization: Bearer {tenant.api_key}' {base}/v1/ledgers",
         flush=True,

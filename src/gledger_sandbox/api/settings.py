@@ -6,10 +6,14 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from gledger_sandbox.api.limits import StreamSlots
+from gledger_sandbox.api.memory import MemoryGuard
 from gledger_sandbox.api.ratelimit import RateLimit
 from gledger_sandbox.api.runner import SandboxRunner
 from gledger_sandbox.domain.idempotency import IdempotencyStore
+from gledger_sandbox.domain.quotas import CreationBudget, TenantQuotas
 from gledger_sandbox.domain.tenants import TenantRegistry
+from gledger_sandbox.webhooks.outbound import OutboundGuard, OutboundPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,21 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PublicSettings:
+    """What a public backend bounds (``serve --public`` turns each on; see ``public.py``)."""
+
+    enabled: bool = False
+    outbound: OutboundPolicy = OutboundPolicy()
+    quotas: TenantQuotas = TenantQuotas()
+    tenant_creations_per_hour: int | None = None
+    """Per client address; None: unbounded."""
+    streams_per_credential: int | None = None
+    """Open SSE and WebSocket feeds one credential may hold; None: unbounded."""
+    max_rss_bytes: int | None = None
+    """Resident memory the server keeps under by evicting the idlest tenants; None: no cap."""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     seed: int = 0
     fixture: str = "merchant"
@@ -79,6 +98,8 @@ class Settings:
     streams: StreamSettings = StreamSettings()
     connections: ConnectionSettings = ConnectionSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    public: PublicSettings = PublicSettings()
+    """The bounds of a public backend (``serve --public``); all off by default."""
 
 
 @dataclass(slots=True)
@@ -88,6 +109,14 @@ class Services:
     runner: SandboxRunner
     tenant_creation_keys: IdempotencyStore = field(default_factory=IdempotencyStore)
     """Idempotency keys of POST /v1/sandbox/tenants, which has no tenant yet to scope them to."""
+    outbound: OutboundGuard = field(default_factory=lambda: OutboundGuard(OutboundPolicy()))
+    """Checks webhook targets (the delivery worker holds the same guard)."""
+    creations: CreationBudget = field(default_factory=lambda: CreationBudget(None))
+    """Tenant creations per client address and hour."""
+    streams: StreamSlots = field(default_factory=lambda: StreamSlots(None))
+    """Open event feeds per credential."""
+    memory: MemoryGuard | None = None
+    """Keeps the resident set under the cap, when there is one."""
     seeding_turns: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Held by one seeding slice at a time: many sandboxes seeding at once still hold the loop
     one slice per turn, not one slice each."""

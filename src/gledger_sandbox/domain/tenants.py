@@ -24,6 +24,7 @@ from gledger_sandbox.domain.events import Retention
 from gledger_sandbox.domain.idempotency import IdempotencyStore
 from gledger_sandbox.domain.ids import IdGenerator
 from gledger_sandbox.domain.payouts import Payouts
+from gledger_sandbox.domain.quotas import TenantQuotas
 from gledger_sandbox.domain.reconciliation_runs import Reconciliations
 from gledger_sandbox.domain.release import dismantle
 from gledger_sandbox.domain.schedule import PostingSchedule
@@ -52,6 +53,7 @@ class TenantPolicy:
     retention: Retention = Retention()
     retries: RetryPolicy = RetryPolicy()
     on_events: Listener = _quiet
+    quotas: TenantQuotas = TenantQuotas()
 
 
 @dataclass(slots=True)
@@ -117,6 +119,7 @@ class Tenant:
             retention=self.policy.retention,
             events_after=events_after,
             on_events=functools.partial(self.policy.on_events, self.id),
+            quotas=self.policy.quotas,
         )
         self.idempotency = IdempotencyStore()
         self.settlements = Settlements(self.store)
@@ -124,7 +127,11 @@ class Tenant:
         self.schedule = PostingSchedule(self.settlements, self.payouts)
         self.reconciliations = Reconciliations(self.store)
         self.webhooks = Webhooks(
-            IdGenerator(self.seed, b"webhooks"), clock, self.store.events, self.policy.retries
+            IdGenerator(self.seed, b"webhooks"),
+            clock,
+            self.store.events,
+            self.policy.retries,
+            quotas=self.policy.quotas,
         )
 
     def counts(self) -> dict[str, int]:

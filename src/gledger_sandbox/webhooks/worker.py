@@ -22,6 +22,7 @@ from gledger_sandbox.domain.events import Event
 from gledger_sandbox.domain.webhook_models import Attempt, Delivery
 from gledger_sandbox.domain.webhooks import Webhooks
 from gledger_sandbox.webhooks.fair_share import FairShare
+from gledger_sandbox.webhooks.outbound import OutboundGuard, OutboundPolicy, TargetRefused, pin
 from gledger_sandbox.webhooks.signing import signature_header
 
 SEQUENCE_HEADER = "x-gledger-sequence"
@@ -36,8 +37,10 @@ class DeliveryWorker:
         timeout: float = 5.0,
         share: FairShare | None = None,
         wall: Callable[[], datetime] = wall_clock,
+        guard: OutboundGuard | None = None,
     ) -> None:
         self._render = render
+        self.guard = guard or OutboundGuard(OutboundPolicy())
         self.timeout = timeout
         self.share = share or FairShare()
         self._wall = wall
@@ -106,6 +109,8 @@ class DeliveryWorker:
             # One deadline for the whole attempt: a receiver trickling bytes cannot stretch it.
             async with asyncio.timeout(self.timeout):
                 return await self._send(endpoint.url, webhooks, delivery), None
+        except TargetRefused as refused:
+            return None, f"refused: {refused}"
         except (TimeoutError, httpx.TimeoutException):
             return None, f"no answer within {self.timeout:g} s"
         except httpx.HTTPError as failure:
@@ -120,6 +125,11 @@ class DeliveryWorker:
         request = self._client.build_request(
             "POST", url, content=body, headers=self.headers(webhooks, delivery, body)
         )
+        # Checked at every attempt, after resolving the name again (it may point inside now),
+        # and sent to the address checked, never resolved a second time.
+        address = await self.guard.check(request.url)
+        if address is not None:
+            request = pin(request, address)
         # Only the status matters: the receiver's body is never read.
         response = await self._client.send(request, stream=True)
         await response.aclose()
