@@ -23,7 +23,7 @@ from gledger_sandbox.api.public import public_settings
 from gledger_sandbox.api.settings import Services
 from gledger_sandbox.bootstrap import sandbox_app
 from gledger_sandbox.webhooks.outbound import parse_ports
-from tests.conftest import TEST_SETTINGS, ServerThread, Sandbox, new_sandbox
+from tests.conftest import TEST_SETTINGS, Sandbox, ServerThread, new_sandbox
 from tests.receiver import Receiver
 
 PUBLIC_LOOKING = "93.184.216.34"
