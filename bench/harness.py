@@ -132,7 +132,9 @@ def running(
 
 
 @contextmanager
-def sandbox(name: str = "sandbox", gc_log: Path | None = None) -> Iterator[Server]:
+def sandbox(
+    name: str = "sandbox", gc_log: Path | None = None, extra: Sequence[str] = ()
+) -> Iterator[Server]:
     """Our server, as ``gledger-sandbox serve`` runs it (through gc_serve.py with ``gc_log``)."""
     port = free_port()
     launcher = [str(BENCH / "gc_serve.py")] if gc_log else ["-m", "gledger_sandbox", "serve"]
@@ -147,6 +149,7 @@ def sandbox(name: str = "sandbox", gc_log: Path | None = None) -> Iterator[Serve
         API_KEY,
         "--log-level",
         "warning",
+        *extra,
     ]
     env = {"BENCH_GC_LOG": str(gc_log)} if gc_log else None
     with running(name, argv, port, "/healthz", env) as server:

@@ -16,24 +16,14 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from gledger_sandbox.api.settings import Settings
 from gledger_sandbox.bootstrap import LoopbackServer, sandbox_app
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS, loopback_only
 
-CHROMIUM = os.environ.get("GLEDGER_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 KEY = "gls_test_browser_key"
 PAGE_HOST = "127.0.0.2"
 
@@ -81,19 +71,10 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def page(shots: Path) -> Iterator[Any]:
     outside: list[str] = []
-
-    def loopback_only(route: Any) -> None:
-        host = urlsplit(route.request.url).hostname or ""
-        if host.startswith("127.") or host in ("localhost", "::1"):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
     with sync_api.sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.route("**/*", loopback_only)
+        context.route("**/*", loopback_only(outside))
         try:
             yield context.new_page()
         finally:

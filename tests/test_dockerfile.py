@@ -77,6 +77,9 @@ def test_the_dockerfiles_copies_are_enough_to_build_the_wheel(tmp_path: Path) ->
     shipped = {p.relative_to(ROOT).as_posix() for p in (ROOT / "spec").rglob("*.yaml")}
     assert {f"{data}/{name}" for name in shipped} <= names
     assert "gledger_sandbox/cli.py" in names
+    # The dashboard's page and scripts are package data: a wheel without them serves 404s.
+    static = ROOT / "src/gledger_sandbox/api/static/dashboard"
+    assert {f"gledger_sandbox/api/static/dashboard/{p.name}" for p in static.iterdir()} <= names
 
 
 def test_the_sdist_holds_what_its_wheel_build_needs(tmp_path: Path) -> None:

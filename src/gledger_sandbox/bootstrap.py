@@ -17,15 +17,19 @@ from starlette.types import ASGIApp
 
 from gledger_sandbox import resources
 from gledger_sandbox.api.app import create_app
+from gledger_sandbox.api.durability import Durability, DurableWorker, DurableWrites
 from gledger_sandbox.api.limits import StreamSlots
 from gledger_sandbox.api.memory import MemoryGuard
 from gledger_sandbox.api.runner import SandboxRunner
-from gledger_sandbox.api.settings import ConnectionSettings, Services, Settings
+from gledger_sandbox.api.settings import ConnectionSettings, Services, Settings, TlsSettings
 from gledger_sandbox.api.streams import event_bytes
+from gledger_sandbox.api.telemetry import Telemetry
+from gledger_sandbox.api.tls import webhook_tls
 from gledger_sandbox.domain.events import Retention
 from gledger_sandbox.domain.quotas import CreationBudget
 from gledger_sandbox.domain.tenants import TenantPolicy, TenantRegistry
 from gledger_sandbox.domain.webhook_models import RetryPolicy
+from gledger_sandbox.progress import QUIET, Progress
 from gledger_sandbox.seeding.profiles import Seeder
 from gledger_sandbox.webhooks.fair_share import FairShare
 from gledger_sandbox.webhooks.outbound import OutboundGuard
@@ -37,15 +41,28 @@ if TYPE_CHECKING:
     from gledger_sandbox.contract import ContractOptions, ContractReport
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, progress: Progress = QUIET) -> Services:
     """The registry, seeded with the default tenant unless the settings say otherwise."""
     seeder = Seeder(resources.fixtures_dir())
     hooks, public = settings.webhooks, settings.public
     share = FairShare(hooks.attempts_in_flight, hooks.tenant_share, hooks.endpoint_share)
+    durability = Durability(settings.state_dir) if settings.state_dir else None
+    telemetry = Telemetry(settings.metrics, settings.tracer_provider)
     guard = OutboundGuard(public.outbound)
-    worker = DeliveryWorker(event_bytes, timeout=hooks.timeout_seconds, share=share, guard=guard)
+    worker_kind = DurableWorker if durability else DeliveryWorker
+    worker = worker_kind(
+        event_bytes,
+        timeout=hooks.timeout_seconds,
+        share=share,
+        tls=webhook_tls(hooks),
+        watch=telemetry.watch_attempt,
+        guard=guard,
+    )
+    if isinstance(worker, DurableWorker):
+        worker.durability = durability
     runner = SandboxRunner(worker, settings.tick_seconds)
     events_kept = public.quotas.events_kept or settings.event_retention_count
+    listener = durability.listener(runner.on_events) if durability else runner.on_events
     policy = TenantPolicy(
         retention=Retention(
             max_age=timedelta(seconds=settings.event_retention_seconds),
@@ -55,7 +72,7 @@ def build_services(settings: Settings) -> Services:
             schedule=tuple(delay * hooks.retry_scale for delay in hooks.retry_schedule),
             jitter=hooks.jitter,
         ),
-        on_events=runner.on_events,
+        on_events=listener,
         quotas=public.quotas,
     )
     registry = TenantRegistry(
@@ -67,24 +84,45 @@ def build_services(settings: Settings) -> Services:
         token_ttl=timedelta(seconds=settings.token_ttl_seconds),
         policy=policy,
     )
+    telemetry.attach(registry, runner)
     services = Services(
         settings,
         registry,
         runner,
+        telemetry,
+        durability=durability,
         outbound=guard,
         creations=CreationBudget(public.tenant_creations_per_hour),
         streams=StreamSlots(public.streams_per_credential),
         memory=MemoryGuard(registry, public.max_rss_bytes) if public.max_rss_bytes else None,
     )
-    if settings.default_tenant:
-        registry.create(
-            settings.fixture,
-            settings.seed,
-            settings.clock_start,
-            api_key=settings.api_key,
-            expires=False,
-        )
+    recovered = durability.recover(registry) if durability else 0
+    if settings.default_tenant and not recovered:
+        _seed_default_tenant(registry, settings, progress)
+    if durability:
+        for tenant_id in registry.tenants:
+            durability.mark(tenant_id)
+        durability.write_now()
     return services
+
+
+def _seed_default_tenant(registry: TenantRegistry, settings: Settings, progress: Progress) -> None:
+    progress.start(f"seeding the default tenant ({settings.fixture}, seed {settings.seed})")
+    build = registry.begin_create(
+        settings.fixture,
+        settings.seed,
+        settings.clock_start,
+        api_key=settings.api_key,
+        expires=False,
+    )
+    events = build.tenant.store.events
+    for _ in build.steps:
+        progress.update(f"{events.last_seq} events")
+    tenant = registry.finish(build)
+    counts = tenant.counts()
+    progress.finish(
+        f"seeded the default tenant: {counts['entries']} entries, {events.last_seq} events"
+    )
 
 
 def tune_garbage_collector() -> None:
@@ -125,18 +163,39 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def sandbox_app(settings: Settings | None = None) -> tuple[ASGIApp, Services]:
+def sandbox_app(
+    settings: Settings | None = None, progress: Progress = QUIET
+) -> tuple[ASGIApp, Services]:
     """A ready sandbox: the ASGI app and the services behind it."""
-    services = build_services(settings or Settings())
-    return create_app(services), services
+    services = build_services(settings or Settings(), progress)
+    progress.start("building the API from the spec")
+    app = create_app(services)
+    if services.durability is not None:
+        app = DurableWrites(app, services.durability)
+    progress.finish("built the API from the spec")
+    return app, services
 
 
-def serve(app: ASGIApp, services: Services, sock: socket.socket, log_level: str) -> None:
+def serve(
+    app: ASGIApp,
+    services: Services,
+    sock: socket.socket,
+    log_level: str,
+    log_format: str = "text",
+) -> None:
     """Serve the sandbox on an already bound socket (``listen``) until SIGINT or SIGTERM."""
+    from gledger_sandbox.api.logs import log_config
     from gledger_sandbox.api.transport import SandboxServer, server_config
 
-    connections = services.settings.connections
-    config = server_config(app, connections, log_level=log_level)
+    settings = services.settings
+    logging = log_config(log_format, log_level)
+    config = server_config(
+        app,
+        settings.connections,
+        settings.tls,
+        log_level=log_level,
+        **({"log_config": logging} if logging else {}),
+    )
     SandboxServer(config, services).run(sockets=[sock])
 
 
@@ -163,15 +222,16 @@ class LoopbackServer:
         self.port = 0
         self.start_timeout = start_timeout
         connections = services.settings.connections if services else ConnectionSettings()
+        self.tls: TlsSettings | None = services.settings.tls if services else None
         config = server_config(
-            app, connections, host=host, port=0, log_level="warning", lifespan="on"
+            app, connections, self.tls, host=host, port=0, log_level="warning", lifespan="on"
         )
         self.server: uvicorn.Server = SandboxServer(config, services)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def __enter__(self) -> LoopbackServer:
         self.thread.start()

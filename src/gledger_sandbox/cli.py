@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import ssl
 import sys
 import warnings
 from collections.abc import Sequence
@@ -17,7 +19,8 @@ DESCRIPTION = """\
 GLedger Sandbox: a stateful, in-memory mock of the GLedger Live ledger API, and the
 contract-test kit that proves a deployment honours it. `serve` runs the sandbox, `contract`
 tests a deployment (or a sandbox started in-process), `spec` validates or bundles the OpenAPI
-document."""
+document, `listen` forwards a tenant's events to a local URL as signed webhooks, and `events
+tail` prints them live."""
 
 
 class _HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
@@ -141,8 +144,7 @@ def _public_options(serve: Any) -> None:
         action="store_true",
         help="serve as a public try-it-now backend: webhooks to public addresses only, "
         "per-tenant quotas, 20 tenant creations per address and hour, 5 streams per "
-        "credential, a rate limit of 600/60 unless --rate-limit, a 1 GiB memory cap "
-        "(README: Public deployment)",
+        "credential, a rate limit of 600/60 unless --rate-limit (README: Public deployment)",
     )
     serve.add_argument(
         "--quota",
@@ -168,8 +170,9 @@ def _public_options(serve: Any) -> None:
         "--max-rss",
         type=int,
         metavar="MIB",
-        help="keep the resident memory under this many MiB, evicting the idlest tenants "
-        "(0: no cap; --public: 1024)",
+        help="keep the resident memory under this many MiB, evicting the idlest tenants first "
+        "(0 or unset: no cap; freed memory is not always returned to the system, so leave "
+        "headroom above the working set)",
     )
     serve.add_argument(
         "--webhook-allow",
@@ -190,6 +193,43 @@ def _public_options(serve: Any) -> None:
         default=[],
         metavar="HOST:ADDRESS",
         help="with --public: resolve HOST to ADDRESS for webhooks (as curl --resolve); repeat",
+    )
+
+
+def _trust_options(serve: Any) -> None:
+    """TLS, mutual TLS, webhooks' client certificates, metrics and logs."""
+    from gledger_sandbox.api.logs import LOG_FORMATS
+    from gledger_sandbox.api.metrics import METRICS_ACCESS
+
+    serve.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate")
+    serve.add_argument("--tls-key", metavar="PEM", help="its private key (default: in --tls-cert)")
+    serve.add_argument(
+        "--tls-client-ca",
+        metavar="PEM",
+        help="mutual TLS: require a client certificate signed by these CAs (with --tls-cert)",
+    )
+    serve.add_argument(
+        "--webhook-client-cert",
+        metavar="PEM",
+        help="present this certificate to webhook receivers that ask for one (mutual TLS)",
+    )
+    serve.add_argument("--webhook-client-key", metavar="PEM", help="its private key")
+    serve.add_argument(
+        "--webhook-ca",
+        metavar="PEM",
+        help="trust webhook receivers' certificates signed by these CAs (default: the system's)",
+    )
+    serve.add_argument(
+        "--metrics",
+        choices=METRICS_ACCESS,
+        default="loopback",
+        help="who may read GET /metrics (Prometheus): loopback clients, anyone, or nobody",
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="text",
+        help="json: one JSON object per log line, one line per request",
     )
 
 
@@ -238,13 +278,52 @@ def _contract_parser(commands: Any) -> None:
     contract.add_argument("--junit-xml", type=Path, metavar="PATH")
     contract.add_argument("--webhook-host", default="127.0.0.1", help="the receiver listens here")
     contract.add_argument("--webhook-public-url", help="the receiver's URL as the target sees it")
-    contract.add_argument("--no-webhooks", action="store_true", help="skip webhook_signature")
+    contract.add_argument("--no-webhooks", action="store_true", help="skip the webhook checks")
     contract.add_argument("--quiet", action="store_true", help="print the summary only")
     contract.add_argument(
         "--own-tenant",
         action="store_true",
         help="the credential's tenant is disposable: also fuzz advanceClock, which moves its clock",
     )
+    _proxy_parser(contract.add_subparsers(dest="contract_command", metavar="[proxy]"))
+
+
+def _proxy_parser(commands: Any) -> None:
+    proxy = commands.add_parser(
+        "proxy",
+        formatter_class=_HelpWithDefaults,
+        help="a validating proxy for your own traffic: spec and ledger checks on every exchange",
+        description="Forwards every request to --upstream unchanged and checks each exchange: "
+        "the request and response against the spec, and the ledger checks that apply to what "
+        "passed through (entries balance, idempotent replays identical, pages neither repeat "
+        "nor end early, event sequences rise). Point your application or test suite at it. "
+        "Ctrl-C or SIGTERM ends it with a summary naming each violation with its curl; exit "
+        "status 0 none found, 1 violations, 2 usage error.",
+    )
+    proxy.add_argument("--upstream", required=True, help="the deployment to forward to")
+    proxy.add_argument("--port", type=int, default=8788, help="where the proxy listens")
+    proxy.add_argument("--host", default="127.0.0.1", help="loopback unless you need otherwise")
+    proxy.add_argument("--spec", help="path or URL of the OpenAPI document (default: shipped)")
+    proxy.add_argument("--junit-xml", type=Path, metavar="PATH", help="violations as JUnit XML")
+    proxy.add_argument("--har", type=Path, metavar="PATH", help="the traffic as HAR 1.2")
+    proxy.add_argument("--quiet", action="store_true", help="print the summary only")
+
+
+def _trigger_parser(commands: Any) -> None:
+    trigger = commands.add_parser(
+        "trigger",
+        formatter_class=_HelpWithDefaults,
+        help="cause one event of a type in your tenant (like stripe trigger)",
+        description="Creates the fewest preconditions in the API key's tenant (a ledger of "
+        "its own, the accounts it needs) and causes one event of EVENT_TYPE, with the "
+        "sandbox's simulations and clock; prints each call and the event. Some types move "
+        "the tenant's clock (settlement.failed 61 s, payout.in_transit 1 h, payout.paid 2 d).",
+    )
+    trigger.add_argument("event_type", nargs="?", metavar="EVENT_TYPE", help="see --list")
+    trigger.add_argument("--list", action="store_true", help="list the event types and exit")
+    trigger.add_argument("--base-url", default="http://127.0.0.1:8080", help="the sandbox")
+    trigger.add_argument("--api-key", help="a key of the tenant (default: $GLEDGER_API_KEY)")
+    trigger.add_argument("--json", action="store_true", help="print the event as JSON")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -265,6 +344,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8080, help="port to listen on (0: any free)")
     serve.add_argument("--seed", type=int, default=0, help="seed of the default tenant's data")
+    serve.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        help="keep every tenant durable in DIR (SQLite): a restarted server, even after "
+        "kill -9, comes back with every write it answered (default: in memory only)",
+    )
     fixtures = fixture_names()
     serve.add_argument(
         "--fixture",
@@ -362,6 +448,11 @@ def _parser() -> argparse.ArgumentParser:
         help="an SSE keep-alive comment this often",
     )
     serve.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress line while the default tenant is seeded (none is shown off a terminal)",
+    )
+    serve.add_argument(
         "--log-level",
         default="info",
         choices=["critical", "error", "warning", "info", "debug", "trace"],
@@ -369,8 +460,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     _connection_options(serve)
     _public_options(serve)
+    _trust_options(serve)
 
     _contract_parser(commands)
+    _trigger_parser(commands)
+
+    from gledger_sandbox.devtools.commands import add_parsers
+
+    add_parsers(commands, _HelpWithDefaults)
 
     spec = commands.add_parser("spec", help="the OpenAPI document")
     spec_commands = spec.add_subparsers(dest="spec_command", required=True)
@@ -384,6 +481,7 @@ def _parser() -> argparse.ArgumentParser:
         "--output", "-o", type=Path, help="file to write (default: stdout, unless a terminal)"
     )
     bundle.add_argument("--format", choices=["json", "yaml"], default="json", help="file format")
+    bundle.add_argument("--quiet", action="store_true", help="no progress line on a terminal")
     return parser
 
 
@@ -396,8 +494,10 @@ def _serve(args: argparse.Namespace) -> int:
         ConnectionSettings,
         Settings,
         StreamSettings,
+        TlsSettings,
         WebhookSettings,
     )
+    from gledger_sandbox.api.tracing import provider_from_env
     from gledger_sandbox.bootstrap import listen, sandbox_app, serve, tune_garbage_collector
 
     bounds = public_settings(
@@ -417,6 +517,21 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    if (args.tls_key or args.tls_client_ca) and not args.tls_cert:
+        print(
+            "gledger-sandbox serve: --tls-key and --tls-client-ca need --tls-cert", file=sys.stderr
+        )
+        return 2
+    try:
+        tracer_provider = provider_from_env()
+    except ImportError:
+        print(
+            "gledger-sandbox serve: OTEL_* variables ask for traces, but OpenTelemetry is not "
+            "installed: pip install 'gledger-sandbox[otel]'",
+            file=sys.stderr,
+        )
+        return 2
+
     try:
         sock = listen(args.host, args.port)
     except OSError as error:
@@ -434,6 +549,7 @@ def _serve(args: argparse.Namespace) -> int:
         cors_origins=parse_origins(args.cors_origin),
         max_body_bytes=args.max_body_bytes,
         max_tenants=args.max_tenants,
+        state_dir=args.state_dir,
         tenant_ttl_seconds=args.tenant_ttl,
         async_post_delay=args.async_post_delay,
         validate_responses=args.validate_responses,
@@ -455,14 +571,27 @@ def _serve(args: argparse.Namespace) -> int:
             retry_scale=args.webhook_retry_scale,
             jitter=args.webhook_jitter,
             timeout_seconds=args.webhook_timeout,
+            client_cert=args.webhook_client_cert,
+            client_key=args.webhook_client_key,
+            ca_file=args.webhook_ca,
         ),
         public=bounds,
+        tls=TlsSettings(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None,
+        metrics=args.metrics,
+        tracer_provider=tracer_provider,
     )
-    app, services = sandbox_app(settings)
+    from gledger_sandbox.progress import Progress
+
+    try:
+        app, services = sandbox_app(settings, Progress(quiet=args.quiet))
+    except (OSError, ssl.SSLError) as error:  # a webhook certificate that cannot be read
+        print(f"gledger-sandbox serve: {error}", file=sys.stderr)
+        return 1
     tune_garbage_collector()
     tenant = next(iter(services.registry.tenants.values()))
     host = f"[{args.host}]" if ":" in args.host else args.host
-    base = f"http://{host}:{sock.getsockname()[1]}"
+    scheme = "https" if settings.tls else "http"
+    base = f"{scheme}://{host}:{sock.getsockname()[1]}"
     clock = (
         f"frozen at {args.clock_start.isoformat()} (moves only by POST /v1/sandbox/clock/advance)"
         if args.clock_start
@@ -484,11 +613,33 @@ def _serve(args: argparse.Namespace) -> int:
         f"  CORS         {cors}\n"
         f"  mode         {mode}\n"
         f"  events       {base}/v1/events/stream (SSE), {base.replace('http', 'ws')}/v1/events/ws\n"
+        f"  metrics      {base}/metrics ({settings.metrics})\n"
         f"  try          curl -H 'Authorization: Bearer {tenant.api_key}' {base}/v1/ledgers",
         flush=True,
     )
-    serve(app, services, sock, args.log_level)
+    serve(app, services, sock, args.log_level, args.log_format)
     return 0
+
+
+def _proxy(args: argparse.Namespace) -> int:
+    from gledger_sandbox.contract import ContractUsageError
+    from gledger_sandbox.contract.proxy import ProxyOptions, run_proxy
+
+    try:
+        options = ProxyOptions(
+            upstream=args.upstream,
+            port=args.port,
+            host=args.host,
+            spec=args.spec,
+            junit_xml=args.junit_xml,
+            har=args.har,
+            quiet=args.quiet,
+        )
+        report = run_proxy(options)
+    except ContractUsageError as error:
+        print(f"gledger-sandbox contract proxy: {error}", file=sys.stderr)
+        return 2
+    return 0 if report.ok else 1
 
 
 def _contract(args: argparse.Namespace) -> int:
@@ -535,6 +686,16 @@ def _contract(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _trigger(args: argparse.Namespace) -> int:
+    from gledger_sandbox.contract.trigger import event_types, trigger_command
+
+    if args.list or not args.event_type:
+        print("\n".join(event_types()))
+        return 0 if args.list else 2
+    api_key = args.api_key or os.environ.get("GLEDGER_API_KEY")
+    return trigger_command(args.base_url, api_key, args.event_type, args.json)
+
+
 def _spec(args: argparse.Namespace) -> int:
     from gledger_sandbox.specfile import bundle, validate
 
@@ -551,13 +712,19 @@ def _spec(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from gledger_sandbox.progress import Progress
+
+    progress = Progress(quiet=args.quiet)
+    progress.start("bundling the spec (reading spec/, resolving its references)")
     document = bundle()
+    progress.update(f"writing {args.format}")
     if args.format == "json":
         text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
     else:
         import yaml
 
         text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    progress.finish(f"bundled the spec ({len(document.get('paths', {}))} paths)")
     if args.output:
         args.output.write_text(text, encoding="utf-8")
         size = len(text.encode())
@@ -573,8 +740,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "contract" and args.contract_command == "proxy":
+        return _proxy(args)
     if args.command == "contract":
         return _contract(args)
+    if args.command == "trigger":
+        return _trigger(args)
+    if args.command in ("listen", "events"):
+        from gledger_sandbox.devtools.commands import run_listen, run_tail
+
+        return run_listen(args) if args.command == "listen" else run_tail(args)
     return _spec(args)
 
 

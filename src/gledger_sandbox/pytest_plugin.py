@@ -12,6 +12,10 @@ Fixtures:
   (``gledger_contract(base_url=..., api_key=..., **options)``, options as
   ``ContractOptions``) that returns the report and fails the test with the summary when a
   check failed. Without ``base_url`` it checks the ``gledger_sandbox`` one.
+- ``gledger_proxy``: the base URL of the validating proxy (``contract proxy``) in front of the
+  ``gledger_sandbox`` one: point the code under test at it, and every exchange is checked
+  against the spec and the ledger; a test whose traffic broke the contract fails at teardown,
+  each violation named with its curl. One proxy serves the whole session.
 
 It loads in every test session of an environment that has the package: it imports nothing
 heavy until a fixture is used.
@@ -31,6 +35,7 @@ if TYPE_CHECKING:
     import httpx
 
     from gledger_sandbox.contract import ContractReport
+    from gledger_sandbox.contract.proxy import ProxySession
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -156,3 +161,30 @@ def gledger_contract(
         return report
 
     return run
+
+
+@pytest.fixture(scope="session")
+def _gledger_proxy_session(gledger_sandbox: str) -> Iterator[tuple[str, ProxySession]]:
+    from gledger_sandbox.bootstrap import LoopbackServer
+    from gledger_sandbox.contract.proxy import ProxySession, ValidatingProxy
+
+    session = ProxySession(gledger_sandbox, out=io.StringIO(), quiet=True)
+    with LoopbackServer(ValidatingProxy(session)) as running:
+        yield running.url, session
+
+
+@pytest.fixture
+def gledger_proxy(_gledger_proxy_session: tuple[str, ProxySession]) -> Iterator[str]:
+    """Base URL of the validating proxy; the test fails if its traffic broke the contract."""
+    from gledger_sandbox.contract.proxy.session import describe
+
+    url, session = _gledger_proxy_session
+    before = len(session.violations)
+    yield url
+    found = session.violations[before:]
+    if found:
+        pytest.fail(
+            f"the validating proxy found {len(found)} violation(s) of the contract in this "
+            f"test's traffic:\n{describe(found)}",
+            pytrace=False,
+        )

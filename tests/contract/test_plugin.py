@@ -57,3 +57,37 @@ def test_the_deployment_honours_the_contract(gledger_contract):
     result.stdout.fnmatch_lines(
         ["*request_id failed on*", "*reproduce:*", "*contract FAILED against*"]
     )
+
+
+PROXIED_TESTS = """
+import httpx
+
+
+def test_good_traffic_passes(gledger_proxy, gledger_tenant):
+    key = {"Authorization": f"Bearer {gledger_tenant.api_key}"}
+    assert httpx.post(f"{gledger_proxy}/v1/ledgers", json={"name": "Shop"}, headers=key).status_code == 201
+    assert httpx.get(f"{gledger_proxy}/v1/ledgers", params={"limit": 2}, headers=key).status_code == 200
+
+
+def test_a_bad_request_fails_the_test(gledger_proxy, gledger_tenant):
+    key = {"Authorization": f"Bearer {gledger_tenant.api_key}"}
+    httpx.get(f"{gledger_proxy}/v1/ledgers", params={"limit": "many"}, headers=key)
+"""
+
+
+def test_the_proxy_fixture_fails_a_test_whose_traffic_breaks_the_contract(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_proxied=PROXIED_TESTS)
+
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
+
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_a_bad_request_fails_the_test*",
+            "*1 violation(s) of the contract*",
+            "*1. request_schema_conformance failed on listLedgers*",
+            "*curl -X GET *limit=many*",
+        ]
+    )

@@ -24,7 +24,10 @@ from starlette.websockets import WebSocket, WebSocketClose
 
 from gledger_sandbox import resources, specfile
 from gledger_sandbox.api import problems
+from gledger_sandbox.api.allowlist import NetworkAllowlist
 from gledger_sandbox.api.cors import Cors
+from gledger_sandbox.api.dashboard import allowed_methods, with_dashboard
+from gledger_sandbox.api.metrics import with_metrics_route
 from gledger_sandbox.api.middleware import RequestContext
 from gledger_sandbox.api.operations import resolve
 from gledger_sandbox.api.ratelimit import RateLimiter
@@ -32,6 +35,7 @@ from gledger_sandbox.api.security import security_map
 from gledger_sandbox.api.settings import Services
 from gledger_sandbox.api.spec_documents import with_spec_documents
 from gledger_sandbox.api.streams import websocket_feed
+from gledger_sandbox.api.telemetry import Observed
 from gledger_sandbox.api.validation import VALIDATORS, QueryArrays
 from gledger_sandbox.domain.errors import LedgerError
 
@@ -106,13 +110,17 @@ def create_app(services: Services) -> ASGIApp:
     app.add_error_handler(OAuthScopeProblem, problems.on_problem)
     app.add_error_handler(HTTPException, problems.on_http_error)
     app.add_error_handler(Exception, problems.on_unexpected)
-    routed = with_spec_documents(_with_root_redirect(_with_websocket_feed(app)))
-    limited = (
-        RateLimiter(routed, settings.rate_limit, services.registry)
+    routed = with_dashboard(with_spec_documents(_with_root_redirect(_with_websocket_feed(app))))
+    guarded = NetworkAllowlist(routed, services.registry)
+    limited: ASGIApp = (
+        RateLimiter(guarded, settings.rate_limit, services.registry)
         if settings.rate_limit
-        else routed
+        else guarded
     )
-    allow_for = resources.allow_table(extra={"/": list(ROOT_METHODS)})
+    allow_for = resources.allow_table(extra={"/": list(ROOT_METHODS), **allowed_methods()})
+    assert services.telemetry.metrics is not None  # attached by bootstrap
+    # /metrics is not rate limited: a scraper must not use up the loopback address's quota.
+    limited = with_metrics_route(limited, services.telemetry.metrics)
     served = RequestContext(
         limited,
         max_body_bytes=settings.max_body_bytes,
@@ -120,6 +128,8 @@ def create_app(services: Services) -> ASGIApp:
         allow_for=allow_for,
         services=services,
     )
-    # Outermost: preflights are answered before auth and rate limits, and every answer
+    # Preflights are answered before auth and rate limits, and every answer
     # (a 413 of RequestContext too) carries the CORS headers.
-    return Cors(served, origins=settings.cors_origins, allow_for=allow_for)
+    cors = Cors(served, origins=settings.cors_origins, allow_for=allow_for)
+    # Outermost: metrics, the access log and the request's span see every answer.
+    return Observed(cors, services.telemetry)

@@ -25,6 +25,7 @@ ALLOW_HEADERS = (
     "X-Correlation-Id",
     "traceparent",
     "Last-Event-ID",
+    "GLedger-Sandbox-Fault",
 )
 EXPOSE_HEADERS = (
     "X-GLedger-Request-Id",
@@ -37,6 +38,7 @@ EXPOSE_HEADERS = (
     "WWW-Authenticate",
     "Preference-Applied",
     "traceparent",
+    "GLedger-Sandbox-Fault-Injected",
 )
 MAX_AGE_SECONDS = 600
 

@@ -24,9 +24,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gledger_sandbox.api.problems import problem_response
 from gledger_sandbox.domain.errors import FieldError
 from gledger_sandbox.domain.events import Cause, caused_by
+from gledger_sandbox.domain.snapshot_shelf import MAX_SNAPSHOT_BYTES
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 _CORRELATION = re.compile(r"^[\x21-\x7e]{1,255}$")
+IMPORT_PATH = "/v1/sandbox/tenants/import"
 
 
 def scope_header(scope: Scope, name: bytes) -> str | None:
@@ -101,7 +103,7 @@ class RequestContext:
                 await response(scope, receive, send_with_ids)
                 return
             if body is None:
-                detail = f"The request body is over the limit of {self.max_body_bytes} bytes."
+                detail = f"The request body is over the limit of {self._limit(scope)} bytes."
                 response = problem_response(413, "payload_too_large", detail, request_id)
                 await response(scope, receive, send_with_ids)
                 return
@@ -138,10 +140,17 @@ class RequestContext:
             )
         return headers
 
+    def _limit(self, scope: Scope) -> int:
+        """A tenant state document (an import) may be larger than any other body."""
+        if scope.get("path") == IMPORT_PATH:
+            return max(self.max_body_bytes, MAX_SNAPSHOT_BYTES)
+        return self.max_body_bytes
+
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
         """The whole body, or None once it is over the limit."""
+        limit = self._limit(scope)
         declared = scope_header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+        if declared is not None and declared.isdigit() and int(declared) > limit:
             return None
         chunks: list[bytes] = []
         size = 0
@@ -151,7 +160,7 @@ class RequestContext:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
+            if size > limit:
                 return None
             chunks.append(chunk)
             if not message.get("more_body", False):

@@ -5,19 +5,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from gledger_sandbox.api.faults import UNFAULTED, with_faults
 from gledger_sandbox.api.handlers import (
     accounts,
     auth,
     batches,
     entries,
     events,
+    faults,
     health,
     ledgers,
+    networks,
     payouts,
     reconciliations,
     reports,
     sandbox,
     settlements,
+    simulations,
+    snapshots,
     webhooks,
 )
 
@@ -28,6 +33,8 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     "getTenant": sandbox.get_tenant,
     "resetTenant": sandbox.reset_tenant,
     "deleteTenant": sandbox.delete_tenant,
+    "getAllowedNetworks": networks.get_allowed_networks,
+    "setAllowedNetworks": networks.set_allowed_networks,
     "createLedger": ledgers.create_ledger,
     "listLedgers": ledgers.list_ledgers,
     "getLedger": ledgers.get_ledger,
@@ -59,6 +66,13 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     "getTrialBalance": reports.get_trial_balance,
     "getClock": sandbox.get_clock,
     "advanceClock": sandbox.advance_clock,
+    "createSnapshot": snapshots.create_snapshot,
+    "listSnapshots": snapshots.list_snapshots,
+    "getSnapshot": snapshots.get_snapshot,
+    "deleteSnapshot": snapshots.delete_snapshot,
+    "restoreSnapshot": snapshots.restore_snapshot,
+    "exportSnapshot": snapshots.export_snapshot,
+    "importTenant": snapshots.import_tenant,
     "listEvents": events.list_events,
     "getEvent": events.get_event,
     "streamEvents": events.stream_events,
@@ -75,9 +89,22 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     "createReconciliation": reconciliations.create_reconciliation,
     "getReconciliation": reconciliations.get_reconciliation,
     "listReconciliationMatches": reconciliations.list_reconciliation_matches,
+    # sandbox fault rules
+    "createFault": faults.create_fault,
+    "listFaults": faults.list_faults,
+    "getFault": faults.get_fault,
+    "deleteFault": faults.delete_fault,
+    "listFaultInjections": faults.list_fault_injections,
+    # sandbox simulations
+    "simulateCharge": simulations.simulate_charge,
+    "simulateRefund": simulations.simulate_refund,
+    "simulatePayoutReturn": simulations.simulate_payout_return,
+    "simulateBankStatement": simulations.simulate_bank_statement,
 }
 
 
 def resolve(operation_id: str) -> Callable[..., Any]:
     """Connexion's function resolver: an operation without a handler fails at start-up."""
-    return HANDLERS[operation_id]
+    handler = HANDLERS[operation_id]
+    # Every operation but the fault rules' own answers to the caller's fault rules.
+    return handler if operation_id in UNFAULTED else with_faults(operation_id, handler)

@@ -83,6 +83,7 @@ _STATUS_BY_CODE = {
     "tenant_limit_reached": 429,
     "quota.tenant_creations": 429,
     "streams.limit_reached": 429,
+    "allowlist.excludes_caller": 422,
 }
 _TITLES = {
     400: "Invalid request",
@@ -99,6 +100,9 @@ _TITLES = {
     429: "Too many requests",
     431: "Request header fields too large",
     500: "Internal error",
+    502: "Bad gateway",
+    503: "Service unavailable",
+    504: "Gateway timeout",
 }
 
 

@@ -9,7 +9,9 @@ otherwise:
 - 20 tenant creations per client address and hour;
 - 5 open event streams per credential; the rate limit (600 requests a minute per credential
   unless ``--rate-limit`` says otherwise) counts WebSocket handshakes too;
-- a resident-memory cap of 1 GiB, kept by evicting the idlest tenants (``memory.py``).
+- no resident-memory cap unless ``--max-rss`` names one (``memory.py``: it evicts the
+  idlest tenants, but memory Python has freed is not always given back to the system, so a
+  cap near the working set evicts more tenants than it needs to).
 
 Each bound can also be set on its own, with or without ``--public``.
 """
@@ -36,7 +38,6 @@ PUBLIC_QUOTAS = TenantQuotas(
 PUBLIC_RATE_LIMIT = RateLimit(600, 60)
 PUBLIC_CREATIONS_PER_HOUR = 20
 PUBLIC_STREAMS_PER_CREDENTIAL = 5
-PUBLIC_MAX_RSS_BYTES = 1024 * 1024 * 1024
 QUOTA_OPTIONS = tuple(f.name for f in fields(TenantQuotas))
 """The names ``--quota NAME=N`` takes."""
 
@@ -91,7 +92,7 @@ def public_settings(
         streams_per_credential=_given(
             streams_per_credential, public, PUBLIC_STREAMS_PER_CREDENTIAL
         ),
-        max_rss_bytes=_given(max_rss_bytes, public, PUBLIC_MAX_RSS_BYTES),
+        max_rss_bytes=max_rss_bytes or None,
     )
 
 

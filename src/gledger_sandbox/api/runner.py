@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from gledger_sandbox.domain.errors import InvalidRequest
+from gledger_sandbox.domain.faults import delivery_fault
 from gledger_sandbox.domain.schedule import DueWork, Transition
 from gledger_sandbox.domain.tenants import Tenant, TenantRegistry
 from gledger_sandbox.domain.webhook_models import Attempt, Delivery
@@ -115,6 +116,11 @@ class SandboxRunner:
                 return True
         return False
 
+    @property
+    def feeds(self) -> int:
+        """Streams following a tenant's events right now."""
+        return self._feeds
+
     @contextlib.contextmanager
     def feed(self) -> Iterator[None]:
         """Counts an open stream for the while it follows a tenant's events."""
@@ -145,8 +151,9 @@ class SandboxRunner:
             return
         running = self._running(tenant)
         for delivery in due:
+            fault = delivery_fault(tenant.faults, delivery)
             task = asyncio.get_running_loop().create_task(
-                self.worker.attempt(tenant.id, tenant.webhooks, delivery)
+                self.worker.attempt(tenant.id, tenant.webhooks, delivery, fault)
             )
             running[delivery.id] = task
             task.add_done_callback(functools.partial(_forget, running, delivery.id))

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
+from gledger_sandbox.api.durability import Durability
 from gledger_sandbox.api.limits import StreamSlots
 from gledger_sandbox.api.memory import MemoryGuard
 from gledger_sandbox.api.ratelimit import RateLimit
 from gledger_sandbox.api.runner import SandboxRunner
+from gledger_sandbox.api.telemetry import Telemetry
 from gledger_sandbox.domain.idempotency import IdempotencyStore
 from gledger_sandbox.domain.quotas import CreationBudget, TenantQuotas
 from gledger_sandbox.domain.tenants import TenantRegistry
@@ -58,6 +62,23 @@ class WebhookSettings:
     """Attempts one endpoint may have under way (a stuck receiver holds only these)."""
     secret_grace_seconds: float = 24 * 3600
     """How long a rotated-out secret keeps signing, unless the rotation says otherwise."""
+    client_cert: str | None = None
+    """A PEM certificate (chain) the worker presents to receivers that ask for one (mTLS)."""
+    client_key: str | None = None
+    """The private key of ``client_cert`` (None: the key is in the certificate's file)."""
+    ca_file: str | None = None
+    """PEM CA certificates receivers' certificates are checked against (None: the system's)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSettings:
+    """The server's own TLS: it serves HTTPS, and may require a client certificate."""
+
+    cert_file: str
+    key_file: str | None = None
+    """None: the key is in ``cert_file``."""
+    client_ca_file: str | None = None
+    """PEM CA certificates; when given, every client must present a certificate they signed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +121,16 @@ class Settings:
     webhooks: WebhookSettings = WebhookSettings()
     public: PublicSettings = PublicSettings()
     """The bounds of a public backend (``serve --public``); all off by default."""
+    state_dir: Path | None = None
+    """Where tenants are kept durable (``serve --state-dir``); None: in memory only."""
+    tls: TlsSettings | None = None
+    """None: plain HTTP."""
+    metrics: str = "loopback"
+    """Who may read ``GET /metrics``: ``loopback`` clients, anyone (``open``), or nobody
+    (``off``)."""
+    tracer_provider: Any = None
+    """An OpenTelemetry ``TracerProvider``: a span per request and webhook attempt (None: no
+    tracing; ``api.tracing.provider_from_env`` builds one from the OTEL_* variables)."""
 
 
 @dataclass(slots=True)
@@ -107,6 +138,8 @@ class Services:
     settings: Settings
     registry: TenantRegistry
     runner: SandboxRunner
+    telemetry: Telemetry
+    """The server's metrics, access log and tracing."""
     tenant_creation_keys: IdempotencyStore = field(default_factory=IdempotencyStore)
     """Idempotency keys of POST /v1/sandbox/tenants, which has no tenant yet to scope them to."""
     outbound: OutboundGuard = field(default_factory=lambda: OutboundGuard(OutboundPolicy()))
@@ -117,6 +150,8 @@ class Services:
     """Open event feeds per credential."""
     memory: MemoryGuard | None = None
     """Keeps the resident set under the cap, when there is one."""
+    durability: Durability | None = None
+    """Writes tenants to ``settings.state_dir`` (None: in memory only)."""
     seeding_turns: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Held by one seeding slice at a time: many sandboxes seeding at once still hold the loop
     one slice per turn, not one slice each."""

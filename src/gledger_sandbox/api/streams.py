@@ -28,6 +28,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gledger_sandbox.api import serializers
+from gledger_sandbox.api.allowlist import REFUSED, admitted, refusal_detail
 from gledger_sandbox.api.problems import problem_body, status_of
 from gledger_sandbox.api.runner import SandboxRunner
 from gledger_sandbox.api.settings import StreamSettings
@@ -307,6 +308,8 @@ async def websocket_feed(websocket: WebSocket) -> None:
             given = params.get("access_token")
             token = given if isinstance(given, str) else None
         tenant = _principal(services.registry, token).tenant
+        if not admitted(tenant, websocket.scope):
+            raise FeedEnded(403, REFUSED, refusal_detail(websocket.scope))
         request = feed_request(*_feed_params(params), tenant)
         assert token is not None  # _principal refused a missing one
         with services.streams.held(token):

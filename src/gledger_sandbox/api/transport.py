@@ -25,9 +25,11 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from gledger_sandbox.api.faults import TRANSPORT_KEY
 from gledger_sandbox.api.middleware import new_request_id
 from gledger_sandbox.api.problems import PROBLEM_JSON, problem_body
-from gledger_sandbox.api.settings import ConnectionSettings, Services
+from gledger_sandbox.api.settings import ConnectionSettings, Services, TlsSettings
+from gledger_sandbox.api.tls import server_tls_options
 
 STREAMS_GRACE = 2.0
 """Seconds (of the shutdown timeout) a stopping server gives open streams to say goodbye."""
@@ -104,6 +106,8 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._disarm()
         super().on_headers_complete()
+        if self.cycle is not None:  # a fault that drops the connection aborts it (api/faults)
+            self.cycle.scope[TRANSPORT_KEY] = self.transport  # type: ignore[literal-required]
 
     def handle_websocket_upgrade(self) -> None:
         self._upgraded = True  # the WebSocket protocol owns the connection from here
@@ -144,10 +148,15 @@ class SandboxServer(uvicorn.Server):
         if self.services is not None:
             await self.services.runner.end_feeds(self.streams_grace)
         await super().shutdown(sockets)
+        if self.services is not None and self.services.durability is not None:
+            # What the server changed on its own since the last write (attempts' outcomes).
+            await self.services.durability.commit()
 
 
-def server_config(app: Any, connections: ConnectionSettings, **options: Any) -> uvicorn.Config:
-    """uvicorn's configuration for the sandbox's app, with the connection bounds applied."""
+def server_config(
+    app: Any, connections: ConnectionSettings, tls: TlsSettings | None = None, **options: Any
+) -> uvicorn.Config:
+    """uvicorn's configuration for the sandbox's app, with the connection bounds (and TLS)."""
     protocol = type(
         "SandboxHttpProtocol",
         (BoundedHttpProtocol,),
@@ -161,5 +170,6 @@ def server_config(app: Any, connections: ConnectionSettings, **options: Any) -> 
         timeout_graceful_shutdown=connections.shutdown_timeout,  # type: ignore[arg-type]
         proxy_headers=bool(trusted),
         forwarded_allow_ips=trusted or None,
+        **server_tls_options(tls),
         **options,
     )

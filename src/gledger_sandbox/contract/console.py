@@ -27,7 +27,9 @@ class Console:
     def failure(self, phase: str, failure: Failure) -> None:
         self.progress(f"  FAIL {failure.check} on {failure.operation} ({phase})")
 
-    def summary(self, report: ContractReport) -> None:
+    def summary(self, report: ContractReport, what: str | None = None) -> None:
+        """The findings, what was skipped, and a verdict; ``what`` names a run that is not the
+        kit's own (the proxy), whose verdict has no seed to rerun with."""
         lines = ["", "=" * 72]
         for number, failure in enumerate(report.failures, 1):
             lines += [
@@ -58,9 +60,10 @@ class Console:
             verdict = "passed what the time budget let it run"
         elif report.ok and not report.passed:
             verdict = "checked nothing"
+        rerun = "" if what else f" (seed {report.seed}: rerun with --seed {report.seed})"
         lines.append(
-            f"contract {verdict} against {report.base_url}: {len(report.failures)} failed, "
-            f"{report.passed} passed, {len(report.skipped)} skipped in {report.seconds:.1f} s "
-            f"(seed {report.seed}: rerun with --seed {report.seed})"
+            f"{what or 'contract'} {verdict} against {report.base_url}: {len(report.failures)} "
+            f"failed, {report.passed} passed, {len(report.skipped)} skipped in "
+            f"{report.seconds:.1f} s{rerun}"
         )
         self._write("\n".join(lines))

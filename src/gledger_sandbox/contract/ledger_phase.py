@@ -22,6 +22,7 @@ from gledger_sandbox.contract.scenarios import (
     pages,
     webhooks,
 )
+from gledger_sandbox.contract.scenarios.promises import PROMISE_SCENARIOS
 from gledger_sandbox.contract.target import Target
 
 PHASE = "ledger"
@@ -33,6 +34,7 @@ SCENARIOS: dict[str, Callable[[Scenario], None]] = {
     "pages_complete": pages.run,
     "auth_enforced": auth.run,
     "webhook_signature": webhooks.run,
+    **PROMISE_SCENARIOS,
 }
 assert set(SCENARIOS) == set(SCENARIO_CHECKS)
 

@@ -23,6 +23,15 @@ SCENARIO_CHECKS = (
     "event_sequence",
     "auth_enforced",
     "webhook_signature",
+    # The promises of DESIGN.md checked one by one (scenarios/promises.py lists their modules).
+    "entry_state_machine",
+    "balances_in_time",
+    "report_arithmetic",
+    "events_truthful",
+    "tenant_isolation",
+    "operational_headers",
+    "hostile_inputs",
+    "webhook_delivery",
 )
 """The kit's scripted scenarios (the ledger phase), one per check."""
 
@@ -31,9 +40,10 @@ CHECKS: tuple[str, ...] = BUILTIN_CHECKS + RESPONSE_CHECKS + SCENARIO_CHECKS
 
 PHASES: tuple[str, ...] = ("fuzz", "stateful", "ledger")
 
-TENANT_WIDE = frozenset({"advanceClock"})
-"""Operations that change the credential's whole tenant (its clock, for every resource in it):
-left out unless the tenant is the run's own (``own_tenant``) or ``operations`` names them."""
+TENANT_WIDE = frozenset({"advanceClock", "createFault"})
+"""Operations that change the credential's whole tenant (its clock, for every resource in it;
+a fault rule, for every call it matches): left out unless the tenant is the run's own
+(``own_tenant``) or ``operations`` names them."""
 
 DEFAULT_EXAMPLES = 25
 

@@ -13,7 +13,9 @@ The tree (the HTTP status of each leaf lives in one table, ``api/problems.py``):
     │     validation.account_not_in_ledger, validation.unknown_currency, validation.invalid_value,
     │     validation.required_field_missing, settlement.nothing_to_settle,
     │     settlement.currency_mismatch, settlement.same_account, settlement.out_of_order,
-    │     payout.same_account
+    │     payout.same_account, sandbox.fault_limit_reached, simulation.chart_mismatch,
+    │     simulation.invalid_split, simulation.not_refundable, simulation.refund_exceeds_charge,
+    │     simulation.too_many_lines, simulation.too_few_lines
     ├── InsufficientFunds            insufficient_funds (an account flag would be broken, or a
     │                                payout exceeds its source's available balance)
     ├── AccountDisabled              account.disabled
@@ -21,7 +23,7 @@ The tree (the HTTP status of each leaf lives in one table, ``api/problems.py``):
     ├── Conflict                     the request clashes with the current state
     │     duplicate_entry, duplicate_account_code, entry.immutable, entry.invalid_transition,
     │     entry.already_reversed, conflict.lock_version_mismatch, conflict.version_mismatch,
-    │     payout.not_cancelable, entry.owned_by_payout
+    │     payout.not_cancelable, entry.owned_by_payout, payout.not_returnable
     ├── CursorExpired                events.cursor_expired (the events after it are not retained)
     ├── IdempotencyError             idempotency.key_reused, idempotency.key_in_use
     └── AccessError                  unauthorized, tenant_limit_reached

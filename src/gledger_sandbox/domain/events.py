@@ -160,6 +160,8 @@ class EventLog:
         self.last_seq = starts_after
         self._published = starts_after
         self._on_publish = on_publish
+        self.gaps: list[tuple[int, int]] = []
+        """Sequences (first, last) a snapshot restore took back: a cursor in one answers 410."""
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -252,6 +254,15 @@ class EventLog:
                 f"{self.first_seq}. Read from {self.dropped_through} and reconcile any gap "
                 "from the resources themselves.",
             )
+        for first, last in self.gaps:
+            if first <= after <= last:
+                raise CursorExpired.at(
+                    pointer,
+                    "events.cursor_restored",
+                    f"The tenant was restored to a snapshot taken at sequence {first - 1}: events "
+                    f"{first} to {last} no longer exist. Read on from {first - 1} and reconcile "
+                    "from the resources themselves.",
+                )
         if after > self._published:
             raise MalformedInput.at(
                 pointer,
@@ -273,12 +284,24 @@ class EventLog:
         """Like :meth:`page`, for a feed that already checked its cursor."""
         return [self._at(seq) for seq in islice(self._seqs_after(after, types), limit)]
 
+    def restored_over(self, last_seq: int) -> None:
+        """This log replaces one that reached ``last_seq`` (a restore): the sequences after this
+        log's end up to there become a gap, and new events go on after it, never reusing one."""
+        if last_seq > self.last_seq:
+            self.gaps.append((self.last_seq + 1, last_seq))
+            self.last_seq = self._published = last_seq
+
     def _at(self, seq: int) -> Event:
-        return self._events[self._start + seq - self.first_seq]
+        if not self.gaps:
+            return self._events[self._start + seq - self.first_seq]
+        return self._events[bisect_left(self._events, seq, lo=self._start, key=_seq_of)]
 
     def _seqs_after(self, after: int, types: Iterable[str] | None) -> Iterator[int]:
         after = max(after, self.dropped_through)
         end = self._published
+        if types is None and self.gaps:
+            start = bisect_right(self._events, after, lo=self._start, key=_seq_of)
+            return (seq for seq in map(_seq_of, _from(self._events, start)) if seq <= end)
         if types is None:
             return iter(range(after + 1, end + 1))
         walks = []
@@ -289,6 +312,10 @@ class EventLog:
         return (seq for seq in merge(*walks) if seq <= end)
 
 
-def _from(seqs: list[int], start: int) -> Iterator[int]:
+def _seq_of(event: Event) -> int:
+    return event.seq
+
+
+def _from(seqs: list[Any], start: int) -> Iterator[Any]:
     """The list from ``start`` on, without walking the part before it."""
     return (seqs[i] for i in range(start, len(seqs)))

@@ -79,5 +79,10 @@ class IdempotencyStore:
         """Release a claim whose request ended without an answer worth keeping."""
         self._claims.pop(scope, None)
 
+    def forget_unanswered(self) -> None:
+        """Drop claims still in flight (their requests belong to another state: a restore)."""
+        for scope in [s for s, claim in self._claims.items() if claim.answer is None]:
+            del self._claims[scope]
+
     def __len__(self) -> int:
         return len(self._claims)

@@ -214,6 +214,20 @@ class Payouts:
             self._end(payout, PayoutStatus.CANCELED, "canceled_at", now)
         return payout
 
+    def bank_return(self, payout_id: str, failure_code: str) -> Payout:
+        """The bank sends a payout back (a simulation): it fails now, its funds returned."""
+        payout = self.get(payout_id)
+        if payout.status not in (PayoutStatus.PENDING, PayoutStatus.IN_TRANSIT):
+            raise Conflict.at(
+                "/payout_id",
+                "payout.not_returnable",
+                f"Payout {payout.id} is {payout.status.value}; only a pending or in-transit "
+                "payout can come back from the bank.",
+            )
+        message = dict(FAILURES.values()).get(failure_code, "The bank returned the payout.")
+        self._fail(payout, self._store.clock.now(), failure_code, message)
+        return payout
+
     def _return_funds(self, payout: Payout, at: datetime) -> None:
         """Undo the transit entry: void it while pending, reverse it once posted."""
         store = self._store

@@ -41,9 +41,16 @@ from gledger_sandbox.domain.models import (
 from gledger_sandbox.domain.money import CURRENCIES, Totals
 from gledger_sandbox.domain.pages import EMPTY, Page, PageRequest, paginate
 from gledger_sandbox.domain.quotas import TenantQuotas
+from gledger_sandbox.domain.state_graph import sort_key
 from gledger_sandbox.domain.unit_of_work import UnitOfWork
 
 IndexKey = tuple[Any, ...]
+
+
+@sort_key
+def effective_order(line: StatementLine) -> tuple[datetime, int]:
+    """An account's posted lines in effective order (a named function: state documents name it)."""
+    return (line.effective_at, line.seq)
 
 
 class _Counter:
@@ -176,9 +183,7 @@ class LedgerStore:
         self.index_add(("statement", account.id), line.seq)
         effective = self._effective.get(account.id)
         if effective is None:
-            effective = self._effective[account.id] = SortedKeyList(
-                key=lambda s: (s.effective_at, s.seq)
-            )
+            effective = self._effective[account.id] = SortedKeyList(key=effective_order)
         effective.add(line)
         self.uow.on_rollback(lambda: effective.discard(line))
         days = self._days.get(account.id)

@@ -18,9 +18,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from gledger_sandbox.domain.allowlist import Network
 from gledger_sandbox.domain.clock import SandboxClock, wall_clock
 from gledger_sandbox.domain.errors import AccessError, GrantRefused, InvalidRequest, NotFound
 from gledger_sandbox.domain.events import Retention
+from gledger_sandbox.domain.faults import Faults
 from gledger_sandbox.domain.idempotency import IdempotencyStore
 from gledger_sandbox.domain.ids import IdGenerator
 from gledger_sandbox.domain.payouts import Payouts
@@ -29,6 +31,7 @@ from gledger_sandbox.domain.reconciliation_runs import Reconciliations
 from gledger_sandbox.domain.release import dismantle
 from gledger_sandbox.domain.schedule import PostingSchedule
 from gledger_sandbox.domain.settlements import Settlements
+from gledger_sandbox.domain.snapshot_shelf import SnapshotShelf
 from gledger_sandbox.domain.store import LedgerStore
 from gledger_sandbox.domain.webhook_models import RetryPolicy
 from gledger_sandbox.domain.webhooks import Webhooks
@@ -76,11 +79,18 @@ class Tenant:
     payouts: Payouts = field(init=False)
     webhooks: Webhooks = field(init=False)
     reconciliations: Reconciliations = field(init=False)
+    faults: Faults = field(init=False)
     generation: int = 0
     """Bumped by each reset: feeds reading an older generation's log end."""
+    snapshots: SnapshotShelf = field(init=False)
+    """Kept apart from the state: a reset or a restore keeps them."""
+    allowed_networks: tuple[Network, ...] = ()
+    """Client networks its credentials work from (``domain.allowlist``; empty: any); kept
+    across resets, like the credentials."""
 
     def __post_init__(self) -> None:
         self._fresh_state(events_after=0)
+        self.snapshots = SnapshotShelf(IdGenerator(self.seed, b"snapshots/" + self.id.encode()))
 
     @property
     def clock(self) -> SandboxClock:
@@ -108,6 +118,7 @@ class Tenant:
         self.settlements, self.payouts = stand_in.settlements, stand_in.payouts
         self.schedule, self.reconciliations = stand_in.schedule, stand_in.reconciliations
         self.webhooks = stand_in.webhooks
+        self.faults = stand_in.faults
         self.generation += 1
 
     def _fresh_state(self, events_after: int) -> None:
@@ -133,6 +144,7 @@ class Tenant:
             self.policy.retries,
             quotas=self.policy.quotas,
         )
+        self.faults = Faults(clock, IdGenerator(self.seed, b"faults"))
 
     def counts(self) -> dict[str, int]:
         """How many resources the tenant holds (reconciliations: the stored runs still kept)."""
@@ -423,6 +435,29 @@ class TenantRegistry:
         grants[grant.token] = grant
         self._token_tenants[grant.token] = tenant.id
         return grant
+
+    # -- durable state (serve --state-dir) ------------------------------------------------
+
+    def tenant_id_for(self, credential: str) -> str | None:
+        """Whose an API key or access token is (no side effect: no TTL is extended)."""
+        return self._api_keys.get(credential) or self._token_tenants.get(credential)
+
+    def grants_of(self, tenant_id: str) -> list[AccessToken]:
+        return list(self._grants.get(tenant_id, {}).values())
+
+    def ids_issued(self) -> int:
+        """How many tenant ids were given out (restored after a restart: ids never repeat)."""
+        return self._ids.state()
+
+    def readmit(self, tenant: Tenant, grants: Iterable[AccessToken], ids_issued: int) -> None:
+        """Take back a tenant a previous run of the server held, with its live tokens."""
+        self._ids.restore(max(self._ids.state(), ids_issued))
+        self.tenants[tenant.id] = tenant
+        self._api_keys[tenant.api_key] = tenant.id
+        self._clients[tenant.client_id] = tenant.id
+        for grant in grants:
+            self._grants.setdefault(tenant.id, {})[grant.token] = grant
+            self._token_tenants[grant.token] = tenant.id
 
     def _revoke(self, tenant_id: str, token: str) -> None:
         del self._grants[tenant_id][token]

@@ -36,6 +36,8 @@ class Receiver:
 
     host: str
     deliveries: list[Delivery] = field(default_factory=list)
+    fail_first: bool = False
+    """Answer 500 to the first attempt of each ``webhook-id`` (so that the target retries)."""
     _server: ThreadingHTTPServer | None = None
     _arrived: threading.Condition = field(default_factory=threading.Condition)
 
@@ -46,7 +48,7 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                self.send_response(204)
+                self.send_response(500 if receiver.refuses(headers) else 204)
                 self.send_header("content-length", "0")
                 self.end_headers()
                 with receiver._arrived:
@@ -60,6 +62,15 @@ class Receiver:
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return int(self._server.server_address[1])
+
+    def refuses(self, headers: dict[str, str]) -> bool:
+        """Whether this attempt is to be refused: the first of its ``webhook-id``, if asked."""
+        if not self.fail_first:
+            return False
+        with self._arrived:
+            return all(
+                d.headers.get("webhook-id") != headers.get("webhook-id") for d in self.deliveries
+            )
 
     def wait_for(self, wanted: set[tuple[str, str]], seconds: float) -> set[tuple[str, str]]:
         """Wait until deliveries of every (type, resource id) wanted came; those still missing."""

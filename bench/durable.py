@@ -1,0 +1,62 @@
+"""Mixed workload, in memory vs ``--state-dir``, side by side: the cost of durable tenants.
+
+The same mix as ``mixed.py`` (40% POST entry, 30% GET balance, 30% GET a page) against two
+sandboxes running at once, one of them with ``--state-dir`` (every write answered only once
+its tenant is on disk), measured in turns, the order swapping every round. Each round gets a
+fresh ``merchant`` tenant (about 200 entries) on each server.
+
+    python bench/durable.py                    # 3 rounds x 10 s, 8 connections
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import replace
+
+import harness
+from mixed import drop_tenant, fmt_run, median_run, parse_args, run_once, sandbox_target
+
+
+def main() -> None:
+    args = parse_args()
+    harness.ensure_wrk()
+    runs = []
+    with (
+        tempfile.TemporaryDirectory() as state,
+        harness.sandbox("memory") as memory,
+        harness.sandbox("durable", extra=["--state-dir", state]) as durable,
+    ):
+        for round_no in range(0, args.rounds + 1):  # round 0: the warm-up
+            pair = [
+                replace(sandbox_target(memory), name="memory"),
+                replace(sandbox_target(durable), name="state-dir"),
+            ]
+            seconds = args.warmup if round_no == 0 else args.seconds
+            for target in pair if round_no % 2 else reversed(pair):
+                run = run_once(target, round_no, seconds, args)
+                print(fmt_run(run), flush=True)
+                if round_no > 0:
+                    runs.append(run)
+            for target in pair:
+                drop_tenant(target)
+    ours, theirs = median_run(runs, "state-dir"), median_run(runs, "memory")
+    ratio = ours.result.rps / theirs.result.rps
+    text = "\n".join(
+        [
+            f"durable: {args.rounds} rounds x {args.seconds:g} s, wrk -c{args.connections}",
+            "",
+            "| round | server | req/s | p50 ms | p99 ms | non-2xx | server CPU |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+            *(fmt_run(r) for r in runs),
+            "",
+            f"req/s state-dir / memory, median rounds: {ratio:.2f} (goal: >= 0.85)",
+        ]
+    )
+    print("\n" + text)
+    harness.RESULTS.mkdir(exist_ok=True)
+    (harness.RESULTS / f"durable-{time.strftime('%Y%m%d-%H%M%S')}.md").write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""The files of ``serve --state-dir``: one SQLite database in WAL mode.
+
+A row per tenant holds its registry record (credentials, expiry, live tokens) and its state
+document (``domain.tenant_state``, the same document a snapshot exports); a row per snapshot
+holds its document. A write is one transaction, replacing the rows of the tenants it names.
+WAL with ``synchronous=NORMAL``: a committed transaction survives the process being killed
+(it is in the log file before ``commit`` returns); only an operating system crash or a power
+loss may lose the last ones. Every function here blocks: they run on the writer thread, or
+before the server serves.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gledger_sandbox.domain import tenant_state
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tenants (
+    id TEXT PRIMARY KEY,
+    ordinal INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    state BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+    tenant_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    record TEXT NOT NULL,
+    document BLOB NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+FILE_NAME = "sandbox.sqlite3"
+
+
+@dataclass(slots=True)
+class TenantRow:
+    id: str
+    ordinal: int
+    record: dict[str, Any]
+    state: dict[str, Any]
+    """A captured state (plain JSON values); turned into its document on the writer thread."""
+    new_snapshots: list[tuple[str, dict[str, Any], bytes]] = field(default_factory=list)
+    kept_snapshots: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Batch:
+    """One transaction: tenants to write, tenants gone, the registry's id counter."""
+
+    rows: list[TenantRow] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
+    ids_issued: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A tenant as read back at start-up."""
+
+    record: dict[str, Any]
+    document: bytes
+    snapshots: list[tuple[dict[str, Any], bytes]]
+
+
+def connect(directory: Path) -> sqlite3.Connection:
+    directory.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(directory / FILE_NAME, check_same_thread=False)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    connection.executescript(SCHEMA)
+    return connection
+
+
+def write(connection: sqlite3.Connection, batch: Batch) -> None:
+    """Write a batch in one transaction (on the writer thread)."""
+    documents = [(row, tenant_state.to_bytes(row.state)) for row in batch.rows]
+    with connection:
+        for row, document in documents:
+            connection.execute(
+                "INSERT OR REPLACE INTO tenants (id, ordinal, record, state) VALUES (?, ?, ?, ?)",
+                (row.id, row.ordinal, json.dumps(row.record), document),
+            )
+            kept = row.kept_snapshots
+            marks = ",".join("?" * len(kept))
+            connection.execute(
+                f"DELETE FROM snapshots WHERE tenant_id = ? AND id NOT IN ({marks})",
+                (row.id, *kept),
+            )
+            connection.executemany(
+                "INSERT OR REPLACE INTO snapshots (tenant_id, id, record, document) "
+                "VALUES (?, ?, ?, ?)",
+                [(row.id, sid, json.dumps(record), doc) for sid, record, doc in row.new_snapshots],
+            )
+        for tenant_id in batch.gone:
+            connection.execute("DELETE FROM tenants WHERE id = ?", (tenant_id,))
+            connection.execute("DELETE FROM snapshots WHERE tenant_id = ?", (tenant_id,))
+        connection.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('ids_issued', ?)",
+            (str(batch.ids_issued),),
+        )
+
+
+def read_all(connection: sqlite3.Connection) -> tuple[list[Stored], int]:
+    """Every tenant stored, in the order they were first written, and the id counter."""
+    kept: dict[str, list[tuple[dict[str, Any], bytes]]] = {}
+    for tenant_id, record, document in connection.execute(
+        "SELECT tenant_id, record, document FROM snapshots ORDER BY rowid"
+    ):
+        kept.setdefault(tenant_id, []).append((json.loads(record), bytes(document)))
+    tenants = [
+        Stored(json.loads(record), bytes(state), kept.get(tenant_id, []))
+        for tenant_id, record, state in connection.execute(
+            "SELECT id, record, state FROM tenants ORDER BY ordinal"
+        )
+    ]
+    found = connection.execute("SELECT value FROM meta WHERE key = 'ids_issued'").fetchone()
+    return tenants, int(found[0]) if found else 0

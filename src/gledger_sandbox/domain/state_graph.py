@@ -1,0 +1,320 @@
+"""A tenant's state as a self-describing JSON graph, and back: one codec for snapshots, export
+and import, and the durable store of ``serve --state-dir``.
+
+Every object is written once, in a table, with its type and its fields by name; a second use
+is a reference (``{"$r": n}``), so shared objects stay shared (an entry held by id and by
+sequence is one entry). Frozen values are written in place. What is wiring rather than data
+(the unit of work, the clock, id generators, listeners) is named (``{"$w": "clock"}``) and
+found again in the fresh tenant that reads the document, with the state each one carries.
+
+Only classes of ``gledger_sandbox.domain`` (and the containers named below) can be read back,
+each field checked against its class: a document can describe data, never run code.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import enum
+import importlib
+import pkgutil
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sortedcontainers import SortedDict, SortedKeyList, SortedList
+
+from gledger_sandbox import domain
+from gledger_sandbox.domain.errors import FieldError, InvalidRequest
+
+Wiring = dict[str, object]
+"""Named objects a document refers to but does not hold (found again when it is read)."""
+
+_PRIMITIVES = (str, int, float, bool, type(None))
+_DOMAIN = "gledger_sandbox.domain."
+_SORTED_KEYS: dict[str, Callable[[Any], Any]] = {}
+"""The key functions a sorted list may be rebuilt with, by name (see ``sort_key``)."""
+
+
+def sort_key(function: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Register a module-level key function of a ``SortedKeyList`` (a lambda has no name)."""
+    _SORTED_KEYS[f"{function.__module__.removeprefix(_DOMAIN)}.{function.__qualname__}"] = function
+    return function
+
+
+def _type_name(cls: type) -> str:
+    return f"{cls.__module__.removeprefix(_DOMAIN)}.{cls.__qualname__}"
+
+
+_FIELDS: dict[type, tuple[str, ...] | None] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    """The attributes of a slotted class; None for one with a ``__dict__``."""
+    if cls not in _FIELDS:
+        _FIELDS[cls] = _slots_of(cls)
+    return _FIELDS[cls]
+
+
+def _slots_of(cls: type) -> tuple[str, ...] | None:
+    names: list[str] = []
+    for klass in cls.__mro__:
+        if klass is object:
+            continue
+        slots = klass.__dict__.get("__slots__")
+        if slots is None:
+            return None
+        names += [slots] if isinstance(slots, str) else list(slots)
+    return tuple(n for n in names if n != "__weakref__")
+
+
+def _domain_classes() -> dict[str, type]:
+    found: dict[str, type] = {}
+    for module in pkgutil.iter_modules(domain.__path__):
+        loaded = importlib.import_module(_DOMAIN + module.name)
+        for value in vars(loaded).values():
+            if isinstance(value, type) and value.__module__ == loaded.__name__:
+                found[_type_name(value)] = value
+    return found
+
+
+class DocumentError(InvalidRequest):
+    """A state document that cannot be read: its pointer says where."""
+
+    def __init__(self, pointer: str, detail: str) -> None:
+        code = "import.invalid_document"
+        super().__init__(code, detail, (FieldError(pointer, code, detail),))
+
+
+class Encoder:
+    """Writes one graph: ``encode(roots)`` -> a JSON-able dict."""
+
+    def __init__(self, wiring: Wiring) -> None:
+        self._wired = {id(obj): name for name, obj in wiring.items()}
+        self._refs: dict[int, int] = {}
+        self._objects: list[Any] = []
+        self._keep: list[object] = []  # the ids above stay valid while encoding
+
+    def encode(self, roots: dict[str, object]) -> dict[str, Any]:
+        encoded = {name: self.value(root) for name, root in roots.items()}
+        return {"roots": encoded, "objects": self._objects}
+
+    def value(self, value: Any) -> Any:
+        kind = type(value)
+        if kind in _PRIMITIVES:
+            return value
+        name = self._wired.get(id(value))
+        if name is not None:
+            return {"$w": name}
+        if kind is datetime:
+            return {"$dt": value.isoformat()}
+        if kind is date:
+            return {"$d": value.isoformat()}
+        if kind is tuple:
+            return {"$t": [self.value(item) for item in value]}
+        if isinstance(value, enum.Enum):
+            return {"$e": _type_name(kind), "v": value.value}
+        if kind is timedelta:
+            return {"$td": [value.days, value.seconds, value.microseconds]}
+        if kind is bytes:
+            return {"$b": base64.b64encode(value).decode()}
+        if kind is frozenset:
+            return {"$fs": [self.value(item) for item in value]}
+        params = getattr(kind, "__dataclass_params__", None)
+        if params is not None and params.frozen:
+            return {"$v": _type_name(kind), "f": self._fields(value)}
+        return {"$r": self._ref(value)}
+
+    def _ref(self, value: Any) -> int:
+        found = self._refs.get(id(value))
+        if found is not None:
+            return found
+        index = self._refs[id(value)] = len(self._objects)
+        self._keep.append(value)
+        self._objects.append(None)
+        self._objects[index] = self._object(value)
+        return index
+
+    def _object(self, value: Any) -> dict[str, Any]:
+        kind = type(value)
+        if kind in (dict, OrderedDict, SortedDict):
+            pairs = [[self.value(k), self.value(v)] for k, v in value.items()]
+            return {"t": _CONTAINER_NAMES[kind], "items": pairs}
+        if kind in (list, deque, set, SortedList):
+            return {"t": _CONTAINER_NAMES[kind], "items": [self.value(v) for v in value]}
+        if kind is SortedKeyList:
+            key = f"{value.key.__module__.removeprefix(_DOMAIN)}.{value.key.__qualname__}"
+            if key not in _SORTED_KEYS:
+                raise TypeError(f"a SortedKeyList keyed by {key} cannot be written")
+            return {"t": "sortedkeylist", "key": key, "items": [self.value(v) for v in value]}
+        if not kind.__module__.startswith(_DOMAIN):
+            raise TypeError(f"{kind.__module__}.{kind.__qualname__} is not tenant state")
+        return {"t": _type_name(kind), "f": self._fields(value)}
+
+    def _fields(self, value: Any) -> dict[str, Any]:
+        names = _field_names(type(value))
+        attrs = names if names is not None else tuple(vars(value))
+        return {
+            name: self.value(getattr(value, name))
+            for name in attrs
+            if name not in _TRANSIENT and hasattr(value, name)
+        }
+
+
+_TRANSIENT = frozenset({"wire"})
+"""Caches rebuilt on demand, never written (an event's rendered bytes)."""
+
+_CONTAINER_NAMES: dict[type, str] = {
+    dict: "dict",
+    OrderedDict: "odict",
+    SortedDict: "sorteddict",
+    list: "list",
+    deque: "deque",
+    set: "set",
+    SortedList: "sortedlist",
+}
+_CONTAINERS = {name: kind for kind, name in _CONTAINER_NAMES.items()}
+
+
+class Decoder:
+    """Reads a graph written by :class:`Encoder` against a fresh tenant's wiring."""
+
+    def __init__(self, wiring: Wiring) -> None:
+        self._wiring = wiring
+        self._classes = _domain_classes()
+        self._objects: list[Any] = []
+        self._shells: list[Any] = []
+
+    def decode(self, graph: Any, pointer: str) -> dict[str, Any]:
+        objects = _member(graph, "objects", list, pointer)
+        roots = _member(graph, "roots", dict, pointer)
+        self._objects = objects
+        self._shells = [self._shell(o, f"{pointer}/objects/{n}") for n, o in enumerate(objects)]
+        # Children are written after their parents: filling backwards fills a sorted list's or
+        # a set's items before they are compared or hashed.
+        for n in range(len(objects) - 1, -1, -1):
+            self._fill(n, f"{pointer}/objects/{n}")
+        return {name: self.value(v, f"{pointer}/roots/{name}") for name, v in roots.items()}
+
+    def _shell(self, written: Any, pointer: str) -> Any:
+        kind = _member(written, "t", str, pointer)
+        if kind in _CONTAINERS:
+            return _CONTAINERS[kind]()
+        if kind == "sortedkeylist":
+            key = _SORTED_KEYS.get(_member(written, "key", str, pointer))
+            if key is None:
+                raise DocumentError(pointer + "/key", "Unknown sort key.")
+            return SortedKeyList(key=key)
+        cls = self._classes.get(kind)
+        if cls is None or issubclass(cls, BaseException):
+            raise DocumentError(pointer + "/t", f"Unknown type {kind!r}.")
+        return object.__new__(cls)
+
+    def _fill(self, n: int, pointer: str) -> None:
+        written, shell = self._objects[n], self._shells[n]
+        kind = written["t"]
+        if kind in ("dict", "odict", "sorteddict"):
+            pairs = _member(written, "items", list, pointer)
+            shell.update(self._pair(p, f"{pointer}/items/{i}") for i, p in enumerate(pairs))
+        elif kind in _CONTAINERS or kind == "sortedkeylist":
+            written_items = _member(written, "items", list, pointer)
+            items = [self.value(v, f"{pointer}/items/{i}") for i, v in enumerate(written_items)]
+            if kind in ("sortedlist", "sortedkeylist", "set"):
+                shell.update(items)
+            else:
+                shell.extend(items)
+        else:
+            self._set_fields(shell, _member(written, "f", dict, pointer), pointer + "/f")
+
+    def _pair(self, pair: Any, pointer: str) -> tuple[Any, Any]:
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise DocumentError(pointer, "A mapping item is a [key, value] pair.")
+        return self.value(pair[0], pointer + "/0"), self.value(pair[1], pointer + "/1")
+
+    def _set_fields(self, target: Any, fields: dict[str, Any], pointer: str) -> None:
+        cls = type(target)
+        allowed = _field_names(cls)
+        for name, written in fields.items():
+            if (allowed is not None and name not in allowed) or name.startswith("__"):
+                raise DocumentError(f"{pointer}/{name}", f"{cls.__name__} has no field {name!r}.")
+            object.__setattr__(target, name, self.value(written, f"{pointer}/{name}"))
+        for name in _TRANSIENT & set(allowed or ()):
+            object.__setattr__(target, name, None)
+
+    def value(self, written: Any, pointer: str) -> Any:
+        if type(written) in _PRIMITIVES:
+            return written
+        if type(written) is list:
+            raise DocumentError(pointer, "A bare array is no value of this format.")
+        if type(written) is not dict or len(written) == 0:
+            raise DocumentError(pointer, "Not a value of this format.")
+        tag = next(iter(written))
+        reader = _VALUE_READERS.get(tag)
+        if reader is None:
+            raise DocumentError(pointer, f"Unknown value tag {tag!r}.")
+        try:
+            return reader(self, written, pointer)
+        except DocumentError:
+            raise
+        except (TypeError, ValueError, KeyError, IndexError, OverflowError) as error:
+            raise DocumentError(pointer, f"Unreadable value: {error}.") from None
+
+    def _ref(self, written: dict[str, Any], pointer: str) -> Any:
+        index = written["$r"]
+        if type(index) is not int or not 0 <= index < len(self._shells):
+            raise DocumentError(pointer, "A reference to no object.")
+        return self._shells[index]
+
+    def _wired(self, written: dict[str, Any], pointer: str) -> Any:
+        if written["$w"] not in self._wiring:
+            raise DocumentError(pointer, f"Unknown wiring {written['$w']!r}.")
+        return self._wiring[written["$w"]]
+
+    def _enum(self, written: dict[str, Any], pointer: str) -> Any:
+        cls = self._classes.get(written["$e"])
+        if cls is None or not issubclass(cls, enum.Enum):
+            raise DocumentError(pointer, f"Unknown enumeration {written['$e']!r}.")
+        return cls(written["v"])
+
+    def _frozen(self, written: dict[str, Any], pointer: str) -> Any:
+        cls = self._classes.get(written["$v"])
+        if cls is None or not dataclasses.is_dataclass(cls):
+            raise DocumentError(pointer, f"Unknown value type {written['$v']!r}.")
+        made = object.__new__(cls)
+        self._set_fields(made, _member(written, "f", dict, pointer), pointer + "/f")
+        return made
+
+    def _datetime(self, written: dict[str, Any], pointer: str) -> datetime:
+        moment = datetime.fromisoformat(written["$dt"])
+        if moment.tzinfo is None:
+            raise DocumentError(pointer, "A time without its offset.")
+        return moment
+
+
+_VALUE_READERS: dict[str, Callable[[Decoder, dict[str, Any], str], Any]] = {
+    "$r": Decoder._ref,
+    "$w": Decoder._wired,
+    "$dt": Decoder._datetime,
+    "$d": lambda d, w, p: date.fromisoformat(w["$d"]),
+    "$t": lambda d, w, p: tuple(d.value(v, f"{p}/$t/{i}") for i, v in enumerate(w["$t"])),
+    "$e": Decoder._enum,
+    "$td": lambda d, w, p: timedelta(*w["$td"]),
+    "$b": lambda d, w, p: base64.b64decode(w["$b"], validate=True),
+    "$fs": lambda d, w, p: frozenset(d.value(v, f"{p}/$fs/{i}") for i, v in enumerate(w["$fs"])),
+    "$v": Decoder._frozen,
+}
+
+
+def _member(holder: Any, name: str, kind: type, pointer: str) -> Any:
+    if not isinstance(holder, dict):
+        raise DocumentError(pointer, "Expected an object.")
+    value = holder.get(name)
+    if not isinstance(value, kind):
+        raise DocumentError(f"{pointer}/{name}", f"Expected {name!r} to be a {kind.__name__}.")
+    return value
+
+
+def walk(graph: dict[str, Any]) -> Iterator[Any]:
+    """Every object of a written graph (for sizes and counts)."""
+    yield from graph.get("objects", ())

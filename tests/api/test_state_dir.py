@@ -1,0 +1,236 @@
+"""``serve --state-dir``: a real server process killed (SIGKILL, SIGTERM) and started again on
+the same directory keeps every write it answered, and sends the webhooks still due."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+from tests.receiver import Receiver
+
+KEY = "gls_test_durable_default_key"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Server:
+    """``gledger-sandbox serve --state-dir`` as a subprocess on a loopback port of its own."""
+
+    started: list[Server] = []
+
+    def __init__(self, state: Path) -> None:
+        Server.started.append(self)
+        self.state = state
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Server:
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        command = [sys.executable, "-m", "gledger_sandbox", "serve", "--port", str(self.port)]
+        command += ["--state-dir", str(self.state), "--api-key", KEY, "--fixture", "empty"]
+        command += ["--webhook-retry-scale", "0.0002", "--webhook-timeout", "1"]
+        if self.process is not None and self.process.stderr is not None:
+            self.process.stderr.close()
+        self.process = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.process.stderr and self.process.stderr.read()
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError("the server did not start")
+
+    def stop(self, sig: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path / "state"
+    for server in Server.started:
+        if server.process is not None and server.process.poll() is None:
+            server.process.kill()
+            server.process.wait(timeout=30)
+        if server.process is not None and server.process.stderr is not None:
+            server.process.stderr.close()
+    Server.started.clear()
+
+
+def _client(server: Server, key: str = KEY) -> httpx.Client:
+    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+
+
+def _books(client: httpx.Client) -> tuple[str, dict[str, str]]:
+    ledger = client.post("/v1/ledgers", json={"name": "Durable books"}).json()["id"]
+    accounts = {}
+    for code, kind in (("cash", "asset"), ("revenue", "revenue")):
+        body = {"code": code, "name": code, "kind": kind, "currency": "USD"}
+        made = client.post(f"/v1/ledgers/{ledger}/accounts", json=body)
+        assert made.status_code == 201, made.text
+        accounts[code] = made.json()["id"]
+    return ledger, accounts
+
+
+def _post_entries(server: Server, ledger: str, worker: int, acked: dict[str, Any]) -> None:
+    """Post entries until the server goes away; record every one it answered."""
+    with _client(server) as client:
+        for n in range(10_000):
+            key = f"w{worker}-{n}"
+            lines = [
+                {"account_code": "cash", "direction": "debit", "amount": 100 + n},
+                {"account_code": "revenue", "direction": "credit", "amount": 100 + n},
+            ]
+            try:
+                answer = client.post(
+                    "/v1/entries",
+                    json={"ledger_id": ledger, "lines": lines},
+                    headers={"Idempotency-Key": key},
+                )
+            except httpx.TransportError:
+                return
+            assert answer.status_code == 201, answer.text
+            acked[key] = answer.json()
+
+
+def _check_books(client: httpx.Client, ledger: str, accounts: dict[str, str]) -> None:
+    """Each account's balance equals the sum of its statement lines."""
+    for account_id in accounts.values():
+        balance = client.get(f"/v1/accounts/{account_id}/balance").json()
+        lines, cursor = [], None
+        while True:
+            params: dict[str, Any] = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+            page = client.get(f"/v1/accounts/{account_id}/lines", params=params).json()
+            lines += page["data"]
+            if not page["has_more"]:
+                break
+            cursor = page["next_cursor"]
+        debits = sum(line["amount"] for line in lines if line["direction"] == "debit")
+        credits = sum(line["amount"] for line in lines if line["direction"] == "credit")
+        assert balance["posted"]["debits"] == debits, balance
+        assert balance["posted"]["credits"] == credits, balance
+
+
+def test_sigkill_mid_load_loses_no_answered_write(state: Path) -> None:
+    receiver = Receiver()  # down for now: deliveries wait, pending, for it
+    server = Server(state).start()
+    with _client(server) as client:
+        ledger, accounts = _books(client)
+        hook = client.post("/v1/webhook-endpoints", json={"url": receiver.url})
+        assert hook.status_code == 201, hook.text
+        visitor = httpx.post(f"{server.url}/v1/sandbox/tenants", json={"fixture": "empty"})
+        assert visitor.status_code == 201
+    acked: dict[str, Any] = {}
+    workers = [
+        threading.Thread(target=_post_entries, args=(server, ledger, n, acked)) for n in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    while len(acked) < 60:
+        time.sleep(0.01)
+    server.stop(signal.SIGKILL)  # mid-load: requests are under way
+    for worker in workers:
+        worker.join(timeout=30)
+    assert len(acked) >= 60
+
+    receiver.start()
+    server.start()
+    with _client(server) as client:
+        for key, entry in acked.items():
+            found = client.get(f"/v1/entries/{entry['id']}")
+            assert found.status_code == 200, (key, found.text)
+            assert found.json()["lines"] == entry["lines"]
+        # Idempotency keys came back too: a retry replays the stored answer.
+        key, entry = next(iter(acked.items()))
+        lines = [
+            {"account_code": "cash", "direction": "debit", "amount": entry["lines"][0]["amount"]},
+            {
+                "account_code": "revenue",
+                "direction": "credit",
+                "amount": entry["lines"][0]["amount"],
+            },
+        ]
+        replay = client.post(
+            "/v1/entries",
+            json={"ledger_id": ledger, "lines": lines},
+            headers={"Idempotency-Key": key},
+        )
+        assert replay.headers.get("Idempotent-Replayed") == "true", replay.text
+        assert replay.json()["id"] == entry["id"]
+        _check_books(client, ledger, accounts)
+        created = {e["data"]["id"] for e in _all_events(client) if e["type"] == "entry.created"}
+        assert {entry["id"] for entry in acked.values()} <= created
+    # The webhooks still due when the server died are delivered now.
+    waiting = {entry["id"].encode() for entry in acked.values()}
+    deadline = time.monotonic() + 90
+    while waiting and time.monotonic() < deadline:
+        bodies = [r.body for r in receiver.delivered()]
+        waiting = {i for i in waiting if not any(i in body for body in bodies)}
+        time.sleep(0.2)
+    assert not waiting, f"{len(waiting)} entries' webhooks never came"
+    with _client(server, visitor.json()["api_key"]) as other:
+        assert other.get("/v1/sandbox/tenant").status_code == 200
+    server.stop(signal.SIGTERM)
+    receiver.stop()
+
+
+def _all_events(client: httpx.Client) -> list[Any]:
+    found: list[Any] = []
+    after = 0
+    while True:
+        page = client.get("/v1/events", params={"after": after, "limit": 200}).json()
+        found += page["data"]
+        if not page["has_more"]:
+            return found
+        after = page["data"][-1]["sequence"]
+
+
+def test_sigterm_keeps_tenants_tokens_and_snapshots(state: Path) -> None:
+    server = Server(state).start()
+    visitor = httpx.post(f"{server.url}/v1/sandbox/tenants", json={"fixture": "empty"}).json()
+    token = httpx.post(
+        f"{server.url}/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "ledger.read"},
+        auth=(visitor["client_id"], visitor["client_secret"]),
+    ).json()["access_token"]
+    with _client(server, visitor["api_key"]) as client:
+        ledger, accounts = _books(client)
+        snapshot = client.post("/v1/sandbox/snapshots", json={"name": "kept"}).json()
+        before = client.get("/v1/ledgers").content
+    server.stop(signal.SIGTERM)
+    # uvicorn ends by raising the signal again once it has shut down cleanly.
+    assert server.process is not None and server.process.returncode in (0, -signal.SIGTERM)
+    server.start()
+    with _client(server, token) as reader:
+        assert reader.get("/v1/ledgers").content == before
+    with _client(server, visitor["api_key"]) as client:
+        assert client.get("/v1/sandbox/tenant").json()["tenant_id"] == visitor["tenant_id"]
+        assert client.get(f"/v1/sandbox/snapshots/{snapshot['id']}").json() == snapshot
+        assert client.post("/v1/ledgers", json={"name": "after"}).status_code == 201
+        restored = client.post(f"/v1/sandbox/snapshots/{snapshot['id']}/restore")
+        assert restored.status_code == 200
+        assert client.get("/v1/ledgers").content == before
+        _check_books(client, ledger, accounts)
+    # A tenant made after the restart gets an id of its own (ids never repeat).
+    again = httpx.post(f"{server.url}/v1/sandbox/tenants", json={"fixture": "empty"}).json()
+    assert again["tenant_id"] != visitor["tenant_id"]
+    server.stop(signal.SIGTERM)
