@@ -18,17 +18,21 @@ from starlette.types import ASGIApp
 from gledger_sandbox import resources
 from gledger_sandbox.api.app import create_app
 from gledger_sandbox.api.durability import Durability, DurableWorker, DurableWrites
+from gledger_sandbox.api.limits import StreamSlots
+from gledger_sandbox.api.memory import MemoryGuard
 from gledger_sandbox.api.runner import SandboxRunner
 from gledger_sandbox.api.settings import ConnectionSettings, Services, Settings, TlsSettings
 from gledger_sandbox.api.streams import event_bytes
 from gledger_sandbox.api.telemetry import Telemetry
 from gledger_sandbox.api.tls import webhook_tls
 from gledger_sandbox.domain.events import Retention
+from gledger_sandbox.domain.quotas import CreationBudget
 from gledger_sandbox.domain.tenants import TenantPolicy, TenantRegistry
 from gledger_sandbox.domain.webhook_models import RetryPolicy
 from gledger_sandbox.progress import QUIET, Progress
 from gledger_sandbox.seeding.profiles import Seeder
 from gledger_sandbox.webhooks.fair_share import FairShare
+from gledger_sandbox.webhooks.outbound import OutboundGuard
 from gledger_sandbox.webhooks.worker import DeliveryWorker
 
 if TYPE_CHECKING:
@@ -40,10 +44,11 @@ if TYPE_CHECKING:
 def build_services(settings: Settings, progress: Progress = QUIET) -> Services:
     """The registry, seeded with the default tenant unless the settings say otherwise."""
     seeder = Seeder(resources.fixtures_dir())
-    hooks = settings.webhooks
+    hooks, public = settings.webhooks, settings.public
     share = FairShare(hooks.attempts_in_flight, hooks.tenant_share, hooks.endpoint_share)
     durability = Durability(settings.state_dir) if settings.state_dir else None
     telemetry = Telemetry(settings.metrics, settings.tracer_provider)
+    guard = OutboundGuard(public.outbound)
     worker_kind = DurableWorker if durability else DeliveryWorker
     worker = worker_kind(
         event_bytes,
@@ -51,21 +56,24 @@ def build_services(settings: Settings, progress: Progress = QUIET) -> Services:
         share=share,
         tls=webhook_tls(hooks),
         watch=telemetry.watch_attempt,
+        guard=guard,
     )
     if isinstance(worker, DurableWorker):
         worker.durability = durability
     runner = SandboxRunner(worker, settings.tick_seconds)
+    events_kept = public.quotas.events_kept or settings.event_retention_count
     listener = durability.listener(runner.on_events) if durability else runner.on_events
     policy = TenantPolicy(
         retention=Retention(
             max_age=timedelta(seconds=settings.event_retention_seconds),
-            max_count=settings.event_retention_count,
+            max_count=min(settings.event_retention_count, events_kept),
         ),
         retries=RetryPolicy(
             schedule=tuple(delay * hooks.retry_scale for delay in hooks.retry_schedule),
             jitter=hooks.jitter,
         ),
         on_events=listener,
+        quotas=public.quotas,
     )
     registry = TenantRegistry(
         seeder,
@@ -77,7 +85,17 @@ def build_services(settings: Settings, progress: Progress = QUIET) -> Services:
         policy=policy,
     )
     telemetry.attach(registry, runner)
-    services = Services(settings, registry, runner, telemetry, durability=durability)
+    services = Services(
+        settings,
+        registry,
+        runner,
+        telemetry,
+        durability=durability,
+        outbound=guard,
+        creations=CreationBudget(public.tenant_creations_per_hour),
+        streams=StreamSlots(public.streams_per_credential),
+        memory=MemoryGuard(registry, public.max_rss_bytes) if public.max_rss_bytes else None,
+    )
     recovered = durability.recover(registry) if durability else 0
     if settings.default_tenant and not recovered:
         _seed_default_tenant(registry, settings, progress)

@@ -123,6 +123,79 @@ def _connection_options(serve: Any) -> None:
     )
 
 
+def _checked(parse: Any) -> Any:
+    """An argparse type from a parser that raises ValueError with a message for the partner."""
+
+    def parsed(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return parsed
+
+
+def _public_options(serve: Any) -> None:
+    from gledger_sandbox.api import public
+    from gledger_sandbox.webhooks.outbound import parse_ports
+
+    serve.add_argument(
+        "--public",
+        action="store_true",
+        help="serve as a public try-it-now backend: webhooks to public addresses only, "
+        "per-tenant quotas, 20 tenant creations per address and hour, 5 streams per "
+        "credential, a rate limit of 600/60 unless --rate-limit (README: Public deployment)",
+    )
+    serve.add_argument(
+        "--quota",
+        action="append",
+        type=_checked(public.parse_quota),
+        default=[],
+        metavar="NAME=N",
+        help=f"a per-tenant quota ({', '.join(public.QUOTA_OPTIONS)}); repeat for several",
+    )
+    serve.add_argument(
+        "--tenant-creations-per-hour",
+        type=int,
+        metavar="N",
+        help="tenants one client address may create per hour (0: unbounded; --public: 20)",
+    )
+    serve.add_argument(
+        "--max-streams",
+        type=int,
+        metavar="N",
+        help="open SSE/WebSocket feeds per credential (0: unbounded; --public: 5)",
+    )
+    serve.add_argument(
+        "--max-rss",
+        type=int,
+        metavar="MIB",
+        help="keep the resident memory under this many MiB, evicting the idlest tenants first "
+        "(0 or unset: no cap; freed memory is not always returned to the system, so leave "
+        "headroom above the working set)",
+    )
+    serve.add_argument(
+        "--webhook-allow",
+        default="",
+        metavar="CIDR|HOST,...",
+        help="with --public: networks and host names webhooks may reach although internal",
+    )
+    serve.add_argument(
+        "--webhook-ports",
+        type=_checked(parse_ports),
+        metavar="PORTS",
+        help="ports webhook targets may use, e.g. 443,8000-8999 (--public: 80,443,1024-65535)",
+    )
+    serve.add_argument(
+        "--webhook-resolve",
+        action="append",
+        type=_checked(public.parse_resolve),
+        default=[],
+        metavar="HOST:ADDRESS",
+        help="with --public: resolve HOST to ADDRESS for webhooks (as curl --resolve); repeat",
+    )
+
+
 def _trust_options(serve: Any) -> None:
     """TLS, mutual TLS, webhooks' client certificates, metrics and logs."""
     from gledger_sandbox.api.logs import LOG_FORMATS
@@ -386,6 +459,7 @@ def _parser() -> argparse.ArgumentParser:
         help="server log level",
     )
     _connection_options(serve)
+    _public_options(serve)
     _trust_options(serve)
 
     _contract_parser(commands)
@@ -413,6 +487,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _serve(args: argparse.Namespace) -> int:
     from gledger_sandbox.api.cors import parse_origins
+    from gledger_sandbox.api.memory import measurable
+    from gledger_sandbox.api.public import public_settings, rate_limit_for
     from gledger_sandbox.api.ratelimit import RateLimit
     from gledger_sandbox.api.settings import (
         ConnectionSettings,
@@ -424,6 +500,23 @@ def _serve(args: argparse.Namespace) -> int:
     from gledger_sandbox.api.tracing import provider_from_env
     from gledger_sandbox.bootstrap import listen, sandbox_app, serve, tune_garbage_collector
 
+    bounds = public_settings(
+        args.public,
+        quotas=dict(args.quota),
+        creations_per_hour=args.tenant_creations_per_hour,
+        streams_per_credential=args.max_streams,
+        max_rss_bytes=None if args.max_rss is None else args.max_rss * 1024 * 1024,
+        webhook_allow=args.webhook_allow,
+        webhook_ports=args.webhook_ports,
+        webhook_resolve=args.webhook_resolve,
+    )
+    if bounds.max_rss_bytes and not measurable():
+        print(
+            "gledger-sandbox serve: --max-rss needs /proc/self/statm (Linux) to measure the "
+            "server's memory; give --max-rss 0 to serve without a cap",
+            file=sys.stderr,
+        )
+        return 1
     if (args.tls_key or args.tls_client_ca) and not args.tls_cert:
         print(
             "gledger-sandbox serve: --tls-key and --tls-client-ca need --tls-cert", file=sys.stderr
@@ -460,7 +553,9 @@ def _serve(args: argparse.Namespace) -> int:
         tenant_ttl_seconds=args.tenant_ttl,
         async_post_delay=args.async_post_delay,
         validate_responses=args.validate_responses,
-        rate_limit=RateLimit.parse(args.rate_limit) if args.rate_limit else None,
+        rate_limit=rate_limit_for(
+            args.public, RateLimit.parse(args.rate_limit) if args.rate_limit else None
+        ),
         event_retention_seconds=args.event_retention,
         event_retention_count=args.event_retention_count,
         streams=StreamSettings(keepalive_seconds=args.stream_keepalive),
@@ -480,6 +575,7 @@ def _serve(args: argparse.Namespace) -> int:
             client_key=args.webhook_client_key,
             ca_file=args.webhook_ca,
         ),
+        public=bounds,
         tls=TlsSettings(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None,
         metrics=args.metrics,
         tracer_provider=tracer_provider,
@@ -502,6 +598,11 @@ def _serve(args: argparse.Namespace) -> int:
         else "real time"
     )
     cors = ", ".join(settings.cors_origins) or "off (--cors-origin)"
+    mode = (
+        "public (--public: webhooks to public addresses only, quotas on)"
+        if args.public
+        else ("local (webhooks may reach loopback; --public for a public backend)")
+    )
     print(
         f"GLedger Sandbox {__version__} on {base}\n"
         f"  Swagger UI   {base}/v1/ui/\n"
@@ -510,6 +611,7 @@ def _serve(args: argparse.Namespace) -> int:
         f"  API key      {tenant.api_key}\n"
         f"  clock        {clock}\n"
         f"  CORS         {cors}\n"
+        f"  mode         {mode}\n"
         f"  events       {base}/v1/events/stream (SSE), {base.replace('http', 'ws')}/v1/events/ws\n"
         f"  metrics      {base}/metrics ({settings.metrics})\n"
         f"  try          curl -H 'Authorization: Bearer {tenant.api_key}' {base}/v1/ledgers",

@@ -8,6 +8,7 @@ request-context middleware, and the runner that does each tenant's work between 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -47,9 +48,13 @@ def _lifespan(services: Services) -> Any:
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
         await services.runner.start(services.registry)
+        memory = services.memory
+        watch = asyncio.get_running_loop().create_task(memory.watch()) if memory else None
         try:
             yield
         finally:
+            if watch is not None:
+                watch.cancel()
             await services.runner.stop()
 
     return lifespan

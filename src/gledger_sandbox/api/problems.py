@@ -40,6 +40,7 @@ from gledger_sandbox.domain.errors import (
     MalformedInput,
     NotFound,
 )
+from gledger_sandbox.domain.quotas import QuotaExceeded
 
 logger = logging.getLogger("gledger_sandbox.errors")
 
@@ -73,12 +74,15 @@ _STATUS_BY_CLASS: dict[type[LedgerError], int] = {
     CursorExpired: 410,
     IdempotencyError: 409,
     AccessError: 400,
+    QuotaExceeded: 422,
     LedgerError: 400,
 }
 _STATUS_BY_CODE = {
     "idempotency.key_reused": 422,
     "invalid_client": 401,
     "tenant_limit_reached": 429,
+    "quota.tenant_creations": 429,
+    "streams.limit_reached": 429,
     "allowlist.excludes_caller": 422,
 }
 _TITLES = {
@@ -147,8 +151,25 @@ def ledger_error_response(error: LedgerError, request_id: str) -> Response:
     status = status_of(error)
     if isinstance(error, GrantRefused):
         return grant_refused_response(error, status, request_id)
+    if isinstance(error, QuotaExceeded):
+        return quota_response(error, status, request_id)
     headers = {"WWW-Authenticate": REALM + ', error="invalid_token"'} if status == 401 else None
     return problem_response(status, error.code, error.detail, request_id, error.errors, headers)
+
+
+def quota_response(error: QuotaExceeded, status: int, request_id: str) -> Response:
+    """A quota's refusal names the quota and its limit (and, for an hourly one, when to retry)."""
+    wait = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
+    return problem_response(
+        status,
+        error.code,
+        error.detail,
+        request_id,
+        error.errors,
+        wait,
+        quota=error.quota,
+        limit=error.limit,
+    )
 
 
 def grant_refused_response(error: GrantRefused, status: int, request_id: str) -> Response:

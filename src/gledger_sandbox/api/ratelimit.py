@@ -7,18 +7,23 @@ credential (a live API key or access token) has a quota of its own, counted by i
 tenant creation) or with a credential the sandbox does not know, counts against the client's
 address, so made-up credentials buy no extra quota. The address is the socket's peer unless
 the deployment trusts a proxy (``serve --trust-proxy``). Counters live for one window only.
+A WebSocket handshake counts as a request too (its credential may also come as
+``?access_token=``); one over the quota is accepted, told ``rate_limited`` in an ``error``
+message and closed with 4429.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
+from gledger_sandbox.api.limits import credential_key
 from gledger_sandbox.api.problems import problem_response
 from gledger_sandbox.domain.tenants import TenantRegistry
 
@@ -46,8 +51,14 @@ def _caller(scope: Scope, registry: TenantRegistry) -> bytes:
             token = token.strip()
             if scheme.lower() == "bearer" and token and _known(registry, token):
                 # The credential, not the header's spelling: "bearer  K" is the same caller.
-                return hashlib.blake2b(token.encode("latin-1"), digest_size=16).digest()
+                return credential_key(token)
             break
+    else:
+        if scope["type"] == "websocket":  # the feed also takes its credential in the query
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            token = (query.get("access_token") or [""])[0]
+            if token and _known(registry, token):
+                return credential_key(token)
     client = scope.get("client") or ("?", 0)
     return f"address:{client[0]}".encode()
 
@@ -75,7 +86,7 @@ class RateLimiter:
         self._policy = f'"default";q={limit.requests};w={math.ceil(limit.seconds)}'.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         now = self._monotonic()
@@ -95,14 +106,26 @@ class RateLimiter:
             quota = f"{self.limit.requests} requests in {self.limit.seconds:g} s"
             caller = "address" if who.startswith(b"address:") else "credential"
             detail = f"Over {quota} for this {caller}; retry in {reset} s."
+            rid = str(scope.get("gledger.request_id", ""))
+            if scope["type"] == "websocket":  # no headers to carry it: the feed's own refusal
+                # streams imports the settings, which import this module: import it late.
+                from gledger_sandbox.api.streams import refuse
+
+                websocket = WebSocket(scope, receive, send)
+                await websocket.accept()
+                await refuse(websocket, 429, "rate_limited", detail, rid)
+                return
             refusal = problem_response(
                 429,
                 "rate_limited",
                 detail,
-                str(scope.get("gledger.request_id", "")),
+                rid,
                 headers={"Retry-After": str(reset)},
             )
             await refusal(scope, receive, _with_headers(send, headers))
+            return
+        if scope["type"] == "websocket":
+            await self.app(scope, receive, send)
             return
         await self.app(scope, receive, _with_headers(send, headers))
 

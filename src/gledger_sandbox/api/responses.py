@@ -84,8 +84,17 @@ def tenant_keys() -> tuple[IdempotencyStore, datetime]:
     return caller.idempotency, caller.clock.now()
 
 
-def idempotent(route: str, keys: KeySpace = tenant_keys) -> Callable[[Handler[P]], Handler[P]]:
-    """Make a POST handler honour ``Idempotency-Key``, scoped to ``keys`` and ``route``."""
+def client_address() -> str:
+    """The caller's address: the socket's peer, or what a trusted proxy says it is."""
+    client = request_scope.get("client") or ("?", 0)
+    return str(client[0])
+
+
+def idempotent(
+    route: str, keys: KeySpace = tenant_keys, by_address: bool = False
+) -> Callable[[Handler[P]], Handler[P]]:
+    """Make a POST handler honour ``Idempotency-Key``, scoped to ``keys`` and ``route`` (and to
+    the client's address with ``by_address``: a key sent from elsewhere is another key)."""
 
     def wrap(handler: Handler[P]) -> Handler[P]:
         @functools.wraps(handler)
@@ -94,7 +103,7 @@ def idempotent(route: str, keys: KeySpace = tenant_keys) -> Callable[[Handler[P]
             if key is None:
                 return await handler(*args, **kwargs)
             store, now = keys()
-            scope = (route, key)
+            scope = (f"{route}@{client_address()}" if by_address else route, key)
             print_ = fingerprint(request_scope["path"], kwargs.get("body"))
             early = answer_or_refusal(store, scope, print_, now)
             if early is not None:
@@ -106,7 +115,10 @@ def idempotent(route: str, keys: KeySpace = tenant_keys) -> Callable[[Handler[P]
             except BaseException:
                 store.abandon(scope)
                 raise
-            store.complete(scope, store_answer(response))
+            if response.status_code == 429:
+                store.abandon(scope)  # a limit of the moment: the key stays free for a retry
+            else:
+                store.complete(scope, store_answer(response))
             return response
 
         return with_key

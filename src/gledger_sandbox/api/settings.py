@@ -9,11 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from gledger_sandbox.api.durability import Durability
+from gledger_sandbox.api.limits import StreamSlots
+from gledger_sandbox.api.memory import MemoryGuard
 from gledger_sandbox.api.ratelimit import RateLimit
 from gledger_sandbox.api.runner import SandboxRunner
 from gledger_sandbox.api.telemetry import Telemetry
 from gledger_sandbox.domain.idempotency import IdempotencyStore
+from gledger_sandbox.domain.quotas import CreationBudget, TenantQuotas
 from gledger_sandbox.domain.tenants import TenantRegistry
+from gledger_sandbox.webhooks.outbound import OutboundGuard, OutboundPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,21 @@ class TlsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PublicSettings:
+    """What a public backend bounds (``serve --public`` turns each on; see ``public.py``)."""
+
+    enabled: bool = False
+    outbound: OutboundPolicy = OutboundPolicy()
+    quotas: TenantQuotas = TenantQuotas()
+    tenant_creations_per_hour: int | None = None
+    """Per client address; None: unbounded."""
+    streams_per_credential: int | None = None
+    """Open SSE and WebSocket feeds one credential may hold; None: unbounded."""
+    max_rss_bytes: int | None = None
+    """Resident memory the server keeps under by evicting the idlest tenants; None: no cap."""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     seed: int = 0
     fixture: str = "merchant"
@@ -100,6 +119,8 @@ class Settings:
     streams: StreamSettings = StreamSettings()
     connections: ConnectionSettings = ConnectionSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    public: PublicSettings = PublicSettings()
+    """The bounds of a public backend (``serve --public``); all off by default."""
     state_dir: Path | None = None
     """Where tenants are kept durable (``serve --state-dir``); None: in memory only."""
     tls: TlsSettings | None = None
@@ -121,6 +142,14 @@ class Services:
     """The server's metrics, access log and tracing."""
     tenant_creation_keys: IdempotencyStore = field(default_factory=IdempotencyStore)
     """Idempotency keys of POST /v1/sandbox/tenants, which has no tenant yet to scope them to."""
+    outbound: OutboundGuard = field(default_factory=lambda: OutboundGuard(OutboundPolicy()))
+    """Checks webhook targets (the delivery worker holds the same guard)."""
+    creations: CreationBudget = field(default_factory=lambda: CreationBudget(None))
+    """Tenant creations per client address and hour."""
+    streams: StreamSlots = field(default_factory=lambda: StreamSlots(None))
+    """Open event feeds per credential."""
+    memory: MemoryGuard | None = None
+    """Keeps the resident set under the cap, when there is one."""
     durability: Durability | None = None
     """Writes tenants to ``settings.state_dir`` (None: in memory only)."""
     seeding_turns: asyncio.Lock = field(default_factory=asyncio.Lock)

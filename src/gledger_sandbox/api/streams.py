@@ -171,7 +171,10 @@ class EventStreamResponse(Response):
     media_type = "text/event-stream"
 
     def __init__(
-        self, chunks: Callable[[], AsyncIterator[bytes]], settings: StreamSettings
+        self,
+        chunks: Callable[[], AsyncIterator[bytes]],
+        settings: StreamSettings,
+        on_close: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(
             None,
@@ -183,8 +186,17 @@ class EventStreamResponse(Response):
         self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
         self._chunks = chunks
         self._settings = settings
+        self._on_close = on_close
+        """Run once the stream ends, however it ends (gives back its stream slot)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self._stream(receive, send)
+        finally:
+            if self._on_close is not None:
+                self._on_close()
+
+    async def _stream(self, receive: Receive, send: Send) -> None:
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
@@ -234,7 +246,7 @@ async def sse_chunks(
 # -- WebSocket ------------------------------------------------------------------------------
 
 WS_AUTH_SECONDS = 10.0
-CLOSE_CODES = {400: 4400, 401: 4401, 403: 4403, 409: 4409, 410: 4410}
+CLOSE_CODES = {400: 4400, 401: 4401, 403: 4403, 409: 4409, 410: 4410, 429: 4429}
 
 
 def _message(kind: str, **fields: object) -> str:
@@ -299,25 +311,29 @@ async def websocket_feed(websocket: WebSocket) -> None:
         if not admitted(tenant, websocket.scope):
             raise FeedEnded(403, REFUSED, refusal_detail(websocket.scope))
         request = feed_request(*_feed_params(params), tenant)
-        await websocket.send_text(_message("ready", after=request.after))
-        pump = asyncio.ensure_future(_pump_websocket(websocket, runner, tenant, request, settings))
-        gone = asyncio.ensure_future(_client_left(websocket))
-        await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
-        gone.cancel()
-        if not pump.done():
-            pump.cancel()  # the client left: nothing more to send
-        await asyncio.gather(pump, gone, return_exceptions=True)
-        if not pump.cancelled():
-            pump.result()  # a refusal (FeedEnded) is told below
+        assert token is not None  # _principal refused a missing one
+        with services.streams.held(token):
+            await websocket.send_text(_message("ready", after=request.after))
+            pump = asyncio.ensure_future(
+                _pump_websocket(websocket, runner, tenant, request, settings)
+            )
+            gone = asyncio.ensure_future(_client_left(websocket))
+            await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
+            gone.cancel()
+            if not pump.done():
+                pump.cancel()  # the client left: nothing more to send
+            await asyncio.gather(pump, gone, return_exceptions=True)
+            if not pump.cancelled():
+                pump.result()  # a refusal (FeedEnded) is told below
     except (WebSocketDisconnect, TimeoutError):
         return
     except ServerClosing:
         with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
             await websocket.close(1001, SHUTTING_DOWN)
     except LedgerError as error:
-        await _refuse(websocket, status_of(error), error.code, error.detail, request_id)
+        await refuse(websocket, status_of(error), error.code, error.detail, request_id)
     except FeedEnded as ended:
-        await _refuse(websocket, ended.status, ended.code, ended.detail, request_id)
+        await refuse(websocket, ended.status, ended.code, ended.detail, request_id)
 
 
 async def _pump_websocket(
@@ -387,7 +403,8 @@ def _seconds(value: object, pointer: str) -> float | None:
     return seconds
 
 
-async def _refuse(websocket: WebSocket, status: int, code: str, detail: str, rid: str) -> None:
+async def refuse(websocket: WebSocket, status: int, code: str, detail: str, rid: str) -> None:
+    """Tell a WebSocket client a problem (an ``error`` message), then close with its code."""
     with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
         problem = orjson.loads(problem_body(status, code, detail, rid))
         await websocket.send_text(_message("error", problem=problem))

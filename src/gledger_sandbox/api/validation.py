@@ -25,10 +25,11 @@ from connexion.validators import (
     ParameterValidator,
 )
 from jsonschema import Draft4Validator, ValidationError
-from starlette.types import Scope
+from starlette.types import Receive, Scope
 
 from gledger_sandbox.api import formats, jsontext
 from gledger_sandbox.api.jsontext import pointer
+from gledger_sandbox.api.quota_checks import charge_metadata
 from gledger_sandbox.domain.errors import FieldError, GrantRefused
 
 _CODES = {
@@ -103,6 +104,10 @@ def all_errors(validator: Draft4Validator, instance: Any, prefix: str = "") -> l
     return list(dict.fromkeys(field for error in errors for field in field_errors(error, prefix)))
 
 
+PARSED_BODY = "gledger.parsed_body"
+"""Where ``_parse`` leaves the body for ``wrap_receive`` (the validator has no other channel)."""
+
+
 class JSONBodyValidator(JSONRequestBodyValidator):
     """JSON bodies: undecodable bytes and bad JSON are 400 ``validation.malformed_body``; a
     body too deep, with a repeated key or a string that is no Unicode text is 400 too
@@ -125,6 +130,7 @@ class JSONBodyValidator(JSONRequestBodyValidator):
             # of the spec, so the body cannot be valid.
             detail = "The body holds a number too long to read (more than 4,300 digits)."
             raise RequestInvalid([FieldError("", "validation.malformed_body", detail)]) from None
+        scope[PARSED_BODY] = body
         if body is None and not self._nullable:
             # A JSON ``null`` is a body, not the absence of one (which connexion also reads as
             # None and lets through when the body is optional): the schema judges it here.
@@ -132,6 +138,12 @@ class JSONBodyValidator(JSONRequestBodyValidator):
             if errors:
                 raise RequestInvalid(errors)
         return body
+
+    async def wrap_receive(self, receive: Receive, *, scope: Scope) -> tuple[Receive, Scope]:
+        """As connexion's, then the body's metadata is charged to the tenant's quota."""
+        wrapped, inner = await super().wrap_receive(receive, scope=scope)
+        charge_metadata(scope, scope.pop(PARSED_BODY, None))  # ``_parse`` left it there
+        return wrapped, inner
 
     def _validate(self, body: Any) -> dict[str, Any] | None:
         if body is None:

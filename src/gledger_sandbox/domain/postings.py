@@ -147,6 +147,7 @@ def create_entry(store: LedgerStore, spec: EntrySpec, *, reverses: str | None = 
             )
     with store.uow.atomic():
         lines = resolve_lines(store, ledger.id, spec.lines)
+        store.quotas.check("entries", len(store.entries))
         now = store.clock.now()
         seq = store.next_seq()
         entry = Entry(

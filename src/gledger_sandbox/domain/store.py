@@ -40,6 +40,7 @@ from gledger_sandbox.domain.models import (
 )
 from gledger_sandbox.domain.money import CURRENCIES, Totals
 from gledger_sandbox.domain.pages import EMPTY, Page, PageRequest, paginate
+from gledger_sandbox.domain.quotas import TenantQuotas
 from gledger_sandbox.domain.state_graph import sort_key
 from gledger_sandbox.domain.unit_of_work import UnitOfWork
 
@@ -90,8 +91,12 @@ class LedgerStore:
         retention: Retention = Retention(),
         events_after: int = 0,
         on_events: Callable[[], None] | None = None,
+        quotas: TenantQuotas = TenantQuotas(),
     ) -> None:
         self.ids = ids
+        self.quotas = quotas
+        self.metadata_bytes = 0
+        """Bytes of ``metadata`` the tenant's requests carried into this store (its quota)."""
         self.clock = clock
         self.uow = UnitOfWork()
         event_ids = ids.stream(b"events")

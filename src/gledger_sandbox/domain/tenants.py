@@ -26,6 +26,7 @@ from gledger_sandbox.domain.faults import Faults
 from gledger_sandbox.domain.idempotency import IdempotencyStore
 from gledger_sandbox.domain.ids import IdGenerator
 from gledger_sandbox.domain.payouts import Payouts
+from gledger_sandbox.domain.quotas import TenantQuotas
 from gledger_sandbox.domain.reconciliation_runs import Reconciliations
 from gledger_sandbox.domain.release import dismantle
 from gledger_sandbox.domain.schedule import PostingSchedule
@@ -55,6 +56,7 @@ class TenantPolicy:
     retention: Retention = Retention()
     retries: RetryPolicy = RetryPolicy()
     on_events: Listener = _quiet
+    quotas: TenantQuotas = TenantQuotas()
 
 
 @dataclass(slots=True)
@@ -128,6 +130,7 @@ class Tenant:
             retention=self.policy.retention,
             events_after=events_after,
             on_events=functools.partial(self.policy.on_events, self.id),
+            quotas=self.policy.quotas,
         )
         self.idempotency = IdempotencyStore()
         self.settlements = Settlements(self.store)
@@ -135,7 +138,11 @@ class Tenant:
         self.schedule = PostingSchedule(self.settlements, self.payouts)
         self.reconciliations = Reconciliations(self.store)
         self.webhooks = Webhooks(
-            IdGenerator(self.seed, b"webhooks"), clock, self.store.events, self.policy.retries
+            IdGenerator(self.seed, b"webhooks"),
+            clock,
+            self.store.events,
+            self.policy.retries,
+            quotas=self.policy.quotas,
         )
         self.faults = Faults(clock, IdGenerator(self.seed, b"faults"))
 

@@ -28,6 +28,7 @@ from gledger_sandbox.domain.errors import Conflict, InvalidRequest, NotFound
 from gledger_sandbox.domain.events import NO_CAUSE, Event, EventLog
 from gledger_sandbox.domain.ids import IdGenerator
 from gledger_sandbox.domain.pages import EMPTY, Page, PageRequest, paginate
+from gledger_sandbox.domain.quotas import QuotaExceeded, TenantQuotas
 from gledger_sandbox.domain.webhook_models import (
     Attempt,
     Delivery,
@@ -49,9 +50,16 @@ class Webhooks:
     """A tenant's endpoints and deliveries, and the order their next attempts fall due in."""
 
     def __init__(
-        self, ids: IdGenerator, clock: SandboxClock, log: EventLog, policy: RetryPolicy
+        self,
+        ids: IdGenerator,
+        clock: SandboxClock,
+        log: EventLog,
+        policy: RetryPolicy,
+        *,
+        quotas: TenantQuotas = TenantQuotas(),
     ) -> None:
         self._ids = ids
+        self.quotas = quotas
         self._clock = clock
         self.log = log
         self.policy = policy
@@ -76,10 +84,13 @@ class Webhooks:
 
     def create_endpoint(self, spec: EndpointSpec, secret: str) -> WebhookEndpoint:
         """A new endpoint; it receives the events committed from now on."""
-        if len(self.endpoints) >= MAX_ENDPOINTS:
-            raise InvalidRequest(
-                "webhook.endpoint_limit_reached",
-                f"A tenant has at most {MAX_ENDPOINTS} webhook endpoints; delete one first.",
+        limit = min(MAX_ENDPOINTS, self.quotas.webhook_endpoints)
+        if len(self.endpoints) >= limit:
+            raise QuotaExceeded(
+                "webhook_endpoints",
+                limit,
+                f"A tenant has at most {limit} webhook endpoints; delete one first.",
+                code="webhook.endpoint_limit_reached",
             )
         now = self._clock.now()
         endpoint = WebhookEndpoint(
@@ -178,7 +189,8 @@ class Webhooks:
         oldest_kept = retention.oldest_kept(self._clock.now())
         while self._finished:
             finished_at, delivery = self._finished[0]
-            too_many = len(self.deliveries) > retention.max_count
+            kept = self.quotas.deliveries_kept
+            too_many = len(self.deliveries) > min(retention.max_count, kept or retention.max_count)
             if finished_at >= oldest_kept and not too_many:
                 return
             self._finished.popleft()

@@ -36,6 +36,7 @@ from gledger_sandbox.domain.faults import DeliveryFault, Effect
 from gledger_sandbox.domain.webhook_models import Attempt, Delivery
 from gledger_sandbox.domain.webhooks import Webhooks
 from gledger_sandbox.webhooks.fair_share import FairShare
+from gledger_sandbox.webhooks.outbound import OutboundGuard, OutboundPolicy, TargetRefused, pin
 from gledger_sandbox.webhooks.signing import signature_header
 
 SEQUENCE_HEADER = "x-gledger-sequence"
@@ -75,10 +76,12 @@ class DeliveryWorker:
         timeout: float = 5.0,
         share: FairShare | None = None,
         wall: Callable[[], datetime] = wall_clock,
+        guard: OutboundGuard | None = None,
         tls: ssl.SSLContext | None = None,
         watch: AttemptWatcher = _unwatched,
     ) -> None:
         self._render = render
+        self.guard = guard or OutboundGuard(OutboundPolicy())
         self.timeout = timeout
         self.share = share or FairShare()
         self._wall = wall
@@ -192,6 +195,8 @@ class DeliveryWorker:
             # One deadline for the whole attempt: a receiver trickling bytes cannot stretch it.
             async with asyncio.timeout(self.timeout):
                 return await self._send(endpoint.url, webhooks, delivery, extra), None
+        except TargetRefused as refused:
+            return None, f"refused: {refused}"
         except (TimeoutError, httpx.TimeoutException):
             return None, f"no answer within {self.timeout:g} s"
         except httpx.HTTPError as failure:
@@ -205,8 +210,14 @@ class DeliveryWorker:
         if self._client is None:
             raise httpx.TransportError("the delivery worker is not running")
         body = self._render(delivery.event)
-        headers = {**extra, **self.headers(webhooks, delivery, body)}
-        request = self._client.build_request("POST", url, content=body, headers=headers)
+        request = self._client.build_request(
+            "POST", url, content=body, headers={**extra, **self.headers(webhooks, delivery, body)}
+        )
+        # Checked at every attempt, after resolving the name again (it may point inside now),
+        # and sent to the address checked, never resolved a second time.
+        address = await self.guard.check(request.url)
+        if address is not None:
+            request = pin(request, address)
         # Only the status matters: the receiver's body is never read.
         response = await self._client.send(request, stream=True)
         await response.aclose()

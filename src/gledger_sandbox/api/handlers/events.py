@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from starlette.responses import Response
 
 from gledger_sandbox.api import serializers, streams
+from gledger_sandbox.api.limits import bearer_token
 from gledger_sandbox.api.responses import header, json_response, request_id, services, tenant
 
 
@@ -39,4 +40,8 @@ async def stream_events(
     def chunks() -> AsyncIterator[bytes]:
         return streams.sse_chunks(runner, caller, request, settings, rid)
 
-    return streams.EventStreamResponse(chunks, settings)
+    # The credential's stream slot: refused here (429) while it holds its limit of open feeds.
+    token = bearer_token(header("authorization"))
+    slots = services().streams
+    slots.claim(token)
+    return streams.EventStreamResponse(chunks, settings, on_close=lambda: slots.release(token))

@@ -11,7 +11,13 @@ from typing import Any
 from starlette.responses import Response
 
 from gledger_sandbox.api import serializers
-from gledger_sandbox.api.responses import idempotent, json_response, services, tenant
+from gledger_sandbox.api.responses import (
+    client_address,
+    idempotent,
+    json_response,
+    services,
+    tenant,
+)
 from gledger_sandbox.domain.clock import wall_clock
 from gledger_sandbox.domain.idempotency import IdempotencyStore
 from gledger_sandbox.domain.tenants import SCOPES, Tenant, TenantBuild, TenantRegistry
@@ -69,20 +75,30 @@ async def _in_slices(steps: Iterator[None], turns: asyncio.Lock) -> None:
 
 
 def _creation_keys() -> tuple[IdempotencyStore, datetime]:
-    """Server-wide keys on wall time: a replay returns the same credentials, so keys must be
-    unguessable (the spec says so)."""
+    """Server-wide keys on wall time, each scoped to the client's address as well: a replay
+    returns the same credentials, so it is never answered to another address (and keys must
+    still be unguessable, the spec says so, for callers behind one address)."""
     return services().tenant_creation_keys, wall_clock()
 
 
-@idempotent("createTenant", keys=_creation_keys)
+@idempotent("createTenant", keys=_creation_keys, by_address=True)
 async def create_tenant(body: dict[str, Any] | None = None) -> Response:
     body = body or {}
     start = body.get("clock_start")
-    build = services().registry.begin_create(
-        fixture=body.get("fixture", "merchant"),
-        seed=body.get("seed"),
-        clock_start=serializers.parse_timestamp(start, "/clock_start") if start else None,
-    )
+    shared = services()
+    if shared.memory is not None:
+        shared.memory.admit()  # 429 while the server is at its memory cap
+    address = client_address()
+    shared.creations.claim(address, wall_clock())  # 429 past the address's hourly quota
+    try:
+        build = shared.registry.begin_create(
+            fixture=body.get("fixture", "merchant"),
+            seed=body.get("seed"),
+            clock_start=serializers.parse_timestamp(start, "/clock_start") if start else None,
+        )
+    except BaseException:
+        shared.creations.release(address)  # refused: it made no tenant
+        raise
     created = await seed_in_slices(build)
     return json_response(serializers.tenant_credentials(created, SCOPES), 201)
 

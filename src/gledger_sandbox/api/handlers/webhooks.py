@@ -9,19 +9,34 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from starlette.responses import Response
 
 from gledger_sandbox.api import serializers
 from gledger_sandbox.api.handlers.pages import page_request
 from gledger_sandbox.api.responses import idempotent, json_response, services, tenant
+from gledger_sandbox.domain.errors import InvalidRequest
 from gledger_sandbox.domain.webhook_models import DeliveryStatus
+from gledger_sandbox.webhooks.outbound import TargetRefused
 from gledger_sandbox.webhooks.signing import new_secret
+
+
+async def _allowed_target(url: str) -> None:
+    """Refuse a target the server's outbound policy forbids (``serve --public``): 422."""
+    try:
+        await services().outbound.check_at_creation(httpx.URL(url))
+    except TargetRefused as refused:
+        raise InvalidRequest.at(
+            "/url", "webhook.url_not_allowed", f"This webhook URL is not allowed: {refused}."
+        ) from None
 
 
 @idempotent("createWebhookEndpoint")
 async def create_webhook_endpoint(body: dict[str, Any]) -> Response:
+    spec = serializers.endpoint_spec(body)
+    await _allowed_target(spec.url)
     secret = new_secret()
-    created = tenant().webhooks.create_endpoint(serializers.endpoint_spec(body), secret)
+    created = tenant().webhooks.create_endpoint(spec, secret)
     return json_response(serializers.webhook_endpoint(created, secret), 201)
 
 
@@ -38,7 +53,10 @@ async def get_webhook_endpoint(endpoint_id: str) -> Response:
 
 async def update_webhook_endpoint(endpoint_id: str, body: dict[str, Any]) -> Response:
     caller = tenant()
-    updated = caller.webhooks.update_endpoint(endpoint_id, serializers.endpoint_changes(body))
+    changes = serializers.endpoint_changes(body)
+    if "url" in changes:
+        await _allowed_target(changes["url"])
+    updated = caller.webhooks.update_endpoint(endpoint_id, changes)
     services().runner.dispatch(caller)  # an endpoint enabled again resumes its deliveries
     return json_response(serializers.webhook_endpoint(updated))
 
