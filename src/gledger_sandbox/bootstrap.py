@@ -20,6 +20,7 @@ from gledger_sandbox.api.app import create_app
 from gledger_sandbox.api.runner import SandboxRunner
 from gledger_sandbox.api.settings import ConnectionSettings, Services, Settings
 from gledger_sandbox.api.streams import event_bytes
+from gledger_sandbox.domain.credentials import Shard
 from gledger_sandbox.domain.events import Retention
 from gledger_sandbox.domain.tenants import TenantPolicy, TenantRegistry
 from gledger_sandbox.domain.webhook_models import RetryPolicy
@@ -54,11 +55,11 @@ def build_services(settings: Settings) -> Services:
     registry = TenantRegistry(
         seeder,
         fixtures=seeder.profiles,
-        seed=settings.seed,
         max_tenants=settings.max_tenants,
         tenant_ttl=timedelta(seconds=settings.tenant_ttl_seconds),
         token_ttl=timedelta(seconds=settings.token_ttl_seconds),
         policy=policy,
+        shard=Shard(settings.shard),
     )
     services = Services(settings, registry, runner)
     if settings.default_tenant:

@@ -79,6 +79,9 @@ class Settings:
     streams: StreamSettings = StreamSettings()
     connections: ConnectionSettings = ConnectionSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    shard: int = 0
+    """The shard this server is (``serve --shard``): named in every tenant id and credential
+    it mints, so a proxy routes them here (``domain.credentials``)."""
 
 
 @dataclass(slots=True)
