@@ -217,3 +217,16 @@ def test_the_contract_kit_passes_through_the_proxy(
     assert fuzzed == set(load_spec().operations) - SELF_DESTRUCTIVE
     ran = {(o.phase, o.check) for o in report.outcomes if o.skipped is None}
     assert ("ledger", "auth_enforced") in ran and ("ledger", "webhook_signature") in ran
+
+
+def test_a_websocket_credential_in_a_first_message_on_another_shard_is_told_where_it_lives(
+    sharded: Running, tenants: dict[int, dict[str, Any]]
+) -> None:
+    # The proxy cannot read a first message, so such a WebSocket may reach any shard.
+    wrong = sharded.shards[0].replace("http", "ws") + "/v1/events/ws"
+    with connect(wrong, open_timeout=10) as socket:
+        socket.send(json.dumps({"access_token": tenants[1]["api_key"]}))
+        message = json.loads(socket.recv(timeout=10))
+    assert message["kind"] == "error" and message["problem"]["code"] == "unauthorized"
+    assert "shard 1" in message["problem"]["detail"], message
+    assert "Authorization: Bearer or ?access_token=" in message["problem"]["detail"]
