@@ -25,6 +25,7 @@ from gledger_sandbox.api.settings import ConnectionSettings, Services, Settings,
 from gledger_sandbox.api.streams import event_bytes
 from gledger_sandbox.api.telemetry import Telemetry
 from gledger_sandbox.api.tls import webhook_tls
+from gledger_sandbox.domain.credentials import Shard
 from gledger_sandbox.domain.events import Retention
 from gledger_sandbox.domain.quotas import CreationBudget
 from gledger_sandbox.domain.tenants import TenantPolicy, TenantRegistry
@@ -78,11 +79,11 @@ def build_services(settings: Settings, progress: Progress = QUIET) -> Services:
     registry = TenantRegistry(
         seeder,
         fixtures=seeder.profiles,
-        seed=settings.seed,
         max_tenants=settings.max_tenants,
         tenant_ttl=timedelta(seconds=settings.tenant_ttl_seconds),
         token_ttl=timedelta(seconds=settings.token_ttl_seconds),
         policy=policy,
+        shard=Shard(settings.shard),
     )
     telemetry.attach(registry, runner)
     services = Services(

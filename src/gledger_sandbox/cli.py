@@ -461,6 +461,7 @@ def _parser() -> argparse.ArgumentParser:
     _connection_options(serve)
     _public_options(serve)
     _trust_options(serve)
+    _scale_options(serve)
 
     _contract_parser(commands)
     _trigger_parser(commands)
@@ -532,15 +533,6 @@ def _serve(args: argparse.Namespace) -> int:
         )
         return 2
 
-    try:
-        sock = listen(args.host, args.port)
-    except OSError as error:
-        print(
-            f"gledger-sandbox serve: cannot listen on {args.host}:{args.port}: "
-            f"{error.strerror or error} (choose another with --port)",
-            file=sys.stderr,
-        )
-        return 1
     settings = Settings(
         seed=args.seed,
         fixture=args.fixture,
@@ -579,7 +571,26 @@ def _serve(args: argparse.Namespace) -> int:
         tls=TlsSettings(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None,
         metrics=args.metrics,
         tracer_provider=tracer_provider,
+        shard=args.shard,
+        default_tenant=args.shard == 0,
     )
+    if args.workers > 1:
+        if args.shard:
+            print(
+                "gledger-sandbox serve: --workers numbers its shards itself; drop --shard",
+                file=sys.stderr,
+            )
+            return 2
+        return _serve_shards(args, settings)
+    try:
+        sock = listen(args.host, args.port)
+    except OSError as error:
+        print(
+            f"gledger-sandbox serve: cannot listen on {args.host}:{args.port}: "
+            f"{error.strerror or error} (choose another with --port)",
+            file=sys.stderr,
+        )
+        return 1
     from gledger_sandbox.progress import Progress
 
     try:
@@ -587,6 +598,10 @@ def _serve(args: argparse.Namespace) -> int:
     except (OSError, ssl.SSLError) as error:  # a webhook certificate that cannot be read
         print(f"gledger-sandbox serve: {error}", file=sys.stderr)
         return 1
+    if not settings.default_tenant:
+        print(f"GLedger Sandbox {__version__}: shard {args.shard} on {args.host}:{args.port}")
+        serve(app, services, sock, args.log_level, args.log_format)
+        return 0
     tune_garbage_collector()
     tenant = next(iter(services.registry.tenants.values()))
     host = f"[{args.host}]" if ":" in args.host else args.host
@@ -640,6 +655,55 @@ def _proxy(args: argparse.Namespace) -> int:
         print(f"gledger-sandbox contract proxy: {error}", file=sys.stderr)
         return 2
     return 0 if report.ok else 1
+
+
+def _serve_shards(args: argparse.Namespace, settings: Any) -> int:
+    from gledger_sandbox.scaleout.workers import ScaleOutError, ShardedSandbox
+
+    with ShardedSandbox(settings, args.workers, args.host, args.port, args.log_level) as sharded:
+        try:
+            running = sharded.start()
+        except (ScaleOutError, OSError) as error:
+            print(f"gledger-sandbox serve: {error}", file=sys.stderr)
+            return 1
+        shards = "\n".join(f"  shard {i}      {url}" for i, url in enumerate(running.shards))
+        print(
+            f"GLedger Sandbox {__version__} on {running.url} (HAProxy, {args.workers} shards)\n"
+            f"{shards}\n"
+            f"  proxy config {running.config}\n"
+            f"  Swagger UI   {running.url}/v1/ui/\n"
+            f"  API key      {running.api_key} (default tenant, shard 0)\n"
+            f"  try          curl -H 'Authorization: Bearer {running.api_key}' "
+            f"{running.url}/v1/ledgers",
+            flush=True,
+        )
+        sharded.wait()
+    return 0
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 999:
+        raise argparse.ArgumentTypeError(f"give a whole number from 0 to 999, not {text!r}")
+    return int(text)
+
+
+def _scale_options(serve: Any) -> None:
+    serve.add_argument(
+        "--workers",
+        type=_count,
+        default=1,
+        metavar="N",
+        help="with N >= 2: run N shard processes on loopback and HAProxy on --host/--port in "
+        "front; each tenant lives on one shard, routed by its credential (needs haproxy)",
+    )
+    serve.add_argument(
+        "--shard",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="this server is shard N of a sharded deployment (deploy/): its tenant ids and "
+        "credentials name it; only shard 0 has a default tenant",
+    )
 
 
 def _contract(args: argparse.Namespace) -> int:

@@ -131,6 +131,9 @@ class Settings:
     tracer_provider: Any = None
     """An OpenTelemetry ``TracerProvider``: a span per request and webhook attempt (None: no
     tracing; ``api.tracing.provider_from_env`` builds one from the OTEL_* variables)."""
+    shard: int = 0
+    """The shard this server is (``serve --shard``): named in every tenant id and credential
+    it mints, so a proxy routes them here (``domain.credentials``)."""
 
 
 @dataclass(slots=True)

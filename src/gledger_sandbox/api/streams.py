@@ -32,6 +32,7 @@ from gledger_sandbox.api.allowlist import REFUSED, admitted, refusal_detail
 from gledger_sandbox.api.problems import problem_body, status_of
 from gledger_sandbox.api.runner import SandboxRunner
 from gledger_sandbox.api.settings import StreamSettings
+from gledger_sandbox.domain.credentials import shard_of
 from gledger_sandbox.domain.errors import LedgerError, MalformedInput
 from gledger_sandbox.domain.events import EVENT_TYPES, Event
 from gledger_sandbox.domain.tenants import Principal, Tenant, TenantRegistry
@@ -274,6 +275,16 @@ async def _first_message(websocket: WebSocket) -> dict[str, object]:
 def _principal(registry: TenantRegistry, token: str | None) -> Principal:
     found = (registry.by_api_key(token) or registry.by_access_token(token)) if token else None
     if found is None:
+        shard = shard_of(token) if token else None
+        if shard is not None and shard != registry.shard.index:
+            # Only a first message can reach the wrong shard: the proxy never saw it.
+            raise FeedEnded(
+                401,
+                "unauthorized",
+                f"This credential lives on shard {shard}, and this connection reached shard "
+                f"{registry.shard.index}: send it as Authorization: Bearer or ?access_token= "
+                "so that the proxy routes the WebSocket to its shard.",
+            )
         raise FeedEnded(401, "unauthorized", "Missing, unknown or expired credential.")
     if "ledger.read" not in found.scopes:
         raise FeedEnded(403, "insufficient_scope", "Reading events needs the ledger.read scope.")

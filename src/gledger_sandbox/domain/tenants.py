@@ -1,8 +1,9 @@
 """Sandbox tenants and their credentials: API keys, OAuth2 clients and the tokens they are granted.
 
 Each tenant has its own store, clock, ids and idempotency keys, so tenants share nothing: an id
-from another tenant is simply unknown. Credentials are random (never derived from the seed, so
-a public sandbox's keys cannot be guessed); what the seed reproduces is the tenant's data.
+from another tenant is simply unknown. Tenant ids and credentials are random and carry the
+server's shard (``credentials``: never derived from the seed, so a public sandbox's keys cannot
+be guessed, and a proxy can route them); what the seed reproduces is the tenant's data.
 Idle tenants expire on wall time; access tokens expire on their tenant's sandbox clock, so
 ``clock/advance`` past a token's lifetime expires it, and on a frozen clock it lasts until moved.
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hmac
-import random
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from gledger_sandbox.domain.allowlist import Network
 from gledger_sandbox.domain.clock import SandboxClock, wall_clock
+from gledger_sandbox.domain.credentials import Shard
 from gledger_sandbox.domain.errors import AccessError, GrantRefused, InvalidRequest, NotFound
 from gledger_sandbox.domain.events import Retention
 from gledger_sandbox.domain.faults import Faults
@@ -40,6 +41,9 @@ SCOPES = ("ledger.read", "ledger.write", "admin")
 MAX_SEED = 2**31 - 1
 MAX_TOKENS_PER_TENANT = 100
 """Live access tokens a tenant holds at once; issuing one more drops its oldest."""
+
+UNSHARDED = Shard(0)
+"""A server on its own is shard 0."""
 
 Listener = Callable[[str], None]
 """Told a tenant's id when its event log has new events, or was replaced by a reset."""
@@ -216,18 +220,17 @@ class TenantRegistry:
         seeder: Seeder,
         *,
         fixtures: frozenset[str],
-        seed: int = 0,
         max_tenants: int = 1000,
         tenant_ttl: timedelta = timedelta(hours=24),
         token_ttl: timedelta = timedelta(hours=1),
         wall: Callable[[], datetime] = wall_clock,
         policy: TenantPolicy = TenantPolicy(),
+        shard: Shard = UNSHARDED,
     ) -> None:
         self.policy = policy
         self._seeder = seeder
         self.fixtures = fixtures
-        self._ids = IdGenerator(seed)
-        self._seeds = random.Random(seed)
+        self.shard = shard
         self.max_tenants = max_tenants
         self.tenant_ttl = tenant_ttl
         self.token_ttl = token_ttl
@@ -279,14 +282,14 @@ class TenantRegistry:
             )
         ttl = self.tenant_ttl if expires else None
         tenant = Tenant(
-            id=self._ids.new("ten"),
+            id=self.shard.tenant_id(),
             fixture=fixture,
-            seed=self._seeds.randint(0, MAX_SEED) if seed is None else seed,
+            seed=secrets.randbelow(MAX_SEED + 1) if seed is None else seed,
             created_at=now,
             clock_start=clock_start,
-            api_key=api_key or "gls_test_" + secrets.token_urlsafe(24),
-            client_id="cli_" + secrets.token_hex(10),
-            client_secret="cs_" + secrets.token_urlsafe(32),
+            api_key=api_key or self.shard.api_key(),
+            client_id=self.shard.client_id(),
+            client_secret=self.shard.client_secret(),
             ttl=ttl,
             expires_at=now + ttl if ttl else None,
             policy=self.policy,
@@ -429,9 +432,7 @@ class TenantRegistry:
             self._revoke(tenant.id, token)
         while len(grants) >= MAX_TOKENS_PER_TENANT:
             self._revoke(tenant.id, next(iter(grants)))
-        grant = AccessToken(
-            "glat_" + secrets.token_urlsafe(32), tenant.id, asked, now + self.token_ttl
-        )
+        grant = AccessToken(self.shard.access_token(), tenant.id, asked, now + self.token_ttl)
         grants[grant.token] = grant
         self._token_tenants[grant.token] = tenant.id
         return grant
@@ -446,12 +447,13 @@ class TenantRegistry:
         return list(self._grants.get(tenant_id, {}).values())
 
     def ids_issued(self) -> int:
-        """How many tenant ids were given out (restored after a restart: ids never repeat)."""
-        return self._ids.state()
+        """Kept in the state file's format: tenant ids are random (``credentials``), so there is
+        no counter to carry over a restart and ids cannot repeat."""
+        return 0
 
     def readmit(self, tenant: Tenant, grants: Iterable[AccessToken], ids_issued: int) -> None:
         """Take back a tenant a previous run of the server held, with its live tokens."""
-        self._ids.restore(max(self._ids.state(), ids_issued))
+        del ids_issued  # see ids_issued
         self.tenants[tenant.id] = tenant
         self._api_keys[tenant.api_key] = tenant.id
         self._clients[tenant.client_id] = tenant.id

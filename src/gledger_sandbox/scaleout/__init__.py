@@ -1,0 +1,1 @@
+"""Scale-out: tenants sharded over worker processes, routed by HAProxy from their credentials."""

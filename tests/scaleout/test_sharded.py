@@ -1,0 +1,232 @@
+"""Two shards behind the real HAProxy on loopback: every request, stream and WebSocket reaches
+the shard its credential names, and tenants on different shards share nothing."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from httpx_sse import connect_sse
+from websockets.sync.client import connect
+
+from gledger_sandbox.api.settings import Settings, StreamSettings
+from gledger_sandbox.contract import ContractOptions, run_contract
+from gledger_sandbox.contract.spec import SELF_DESTRUCTIVE, load_spec
+from gledger_sandbox.domain.credentials import shard_of
+from gledger_sandbox.scaleout.workers import Running, ShardedSandbox
+
+pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None, reason="no haproxy on PATH")
+
+KEY = "gls_test_untagged_default_key"
+SETTINGS = Settings(
+    api_key=KEY, validate_responses=True, streams=StreamSettings(keepalive_seconds=0.5)
+)
+
+
+@pytest.fixture(scope="module")
+def sharded() -> Iterator[Running]:
+    with ShardedSandbox(SETTINGS, 2, "127.0.0.1", 0, "warning") as sandbox:
+        yield sandbox.start()
+
+
+def _tenants_on_both_shards(url: str) -> dict[int, dict[str, Any]]:
+    """Tenants created through the proxy until one lives on each shard (round-robin: two)."""
+    found: dict[int, dict[str, Any]] = {}
+    for _ in range(6):
+        created = httpx.post(f"{url}/v1/sandbox/tenants", json={"fixture": "merchant", "seed": 3})
+        assert created.status_code == 201, created.text
+        body = created.json()
+        found.setdefault(shard_of(body["tenant_id"]) or 0, body)
+        if len(found) == 2:
+            return found
+    raise AssertionError(f"every tenant landed on shards {sorted(found)}")
+
+
+@pytest.fixture(scope="module")
+def tenants(sharded: Running) -> dict[int, dict[str, Any]]:
+    return _tenants_on_both_shards(sharded.url)
+
+
+def _bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def test_every_id_and_credential_names_its_shard_and_the_tenant_lives_only_there(
+    sharded: Running, tenants: dict[int, dict[str, Any]]
+) -> None:
+    for shard, tenant in tenants.items():
+        for field in ("tenant_id", "api_key", "client_id", "client_secret"):
+            assert shard_of(tenant[field]) == shard, (field, tenant[field])
+        # Straight to each shard (no proxy): only its own shard knows the key.
+        for other, shard_url in enumerate(sharded.shards):
+            answer = httpx.get(f"{shard_url}/v1/sandbox/tenant", headers=_bearer(tenant["api_key"]))
+            assert answer.status_code == (200 if other == shard else 401), answer.text
+        # Through the proxy, many times over one keep-alive connection: always its shard.
+        with httpx.Client(base_url=sharded.url, headers=_bearer(tenant["api_key"])) as client:
+            for _ in range(5):
+                answer = client.get("/v1/sandbox/tenant")
+                assert answer.json()["tenant_id"] == tenant["tenant_id"]
+
+
+def test_two_tenants_on_two_shards_are_isolated_though_their_seeded_ids_are_the_same(
+    sharded: Running, tenants: dict[int, dict[str, Any]]
+) -> None:
+    ledgers = {
+        shard: httpx.get(f"{sharded.url}/v1/ledgers", headers=_bearer(t["api_key"])).json()
+        for shard, t in tenants.items()
+    }
+    # Same fixture and seed: the same resource ids, on two shards.
+    ledger_id = ledgers[0]["data"][0]["id"]
+    assert ledgers[1]["data"][0]["id"] == ledger_id
+    entry = {
+        "ledger_id": ledger_id,
+        "lines": [
+            {"account_code": "cash", "direction": "debit", "amount": 777},
+            {"account_code": "revenue", "direction": "credit", "amount": 777},
+        ],
+    }
+    posted = httpx.post(
+        f"{sharded.url}/v1/entries", json=entry, headers=_bearer(tenants[1]["api_key"])
+    )
+    assert posted.status_code == 201, posted.text
+    entry_id = posted.json()["id"]
+    mine = httpx.get(f"{sharded.url}/v1/entries/{entry_id}", headers=_bearer(tenants[1]["api_key"]))
+    theirs = httpx.get(
+        f"{sharded.url}/v1/entries/{entry_id}", headers=_bearer(tenants[0]["api_key"])
+    )
+    assert mine.status_code == 200 and mine.json()["lines"][0]["amount"] == 777
+    assert theirs.status_code == 404 and theirs.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize("client_auth", ["basic", "form"])
+def test_the_token_endpoint_reaches_the_clients_shard_by_basic_or_form(
+    sharded: Running, tenants: dict[int, dict[str, Any]], client_auth: str
+) -> None:
+    for shard, tenant in tenants.items():
+        form = {"grant_type": "client_credentials"}
+        if client_auth == "basic":
+            auth: tuple[str, str] | None = (tenant["client_id"], tenant["client_secret"])
+        else:
+            auth = None
+            form |= {"client_id": tenant["client_id"], "client_secret": tenant["client_secret"]}
+        granted = httpx.post(f"{sharded.url}/oauth/token", data=form, auth=auth)
+        assert granted.status_code == 200, granted.text
+        token = granted.json()["access_token"]
+        assert shard_of(token) == shard
+        answer = httpx.get(f"{sharded.url}/v1/sandbox/tenant", headers=_bearer(token))
+        assert answer.json()["tenant_id"] == tenant["tenant_id"]
+
+
+def test_an_untagged_key_reaches_shard_zero_where_the_default_tenant_lives(
+    sharded: Running,
+) -> None:
+    for _ in range(3):
+        answer = httpx.get(f"{sharded.url}/v1/sandbox/tenant", headers=_bearer(KEY))
+        assert answer.status_code == 200, answer.text
+        assert shard_of(answer.json()["tenant_id"]) == 0
+
+
+def _post_entry(url: str, key: str, amount: int) -> str:
+    ledger = httpx.get(f"{url}/v1/ledgers", headers=_bearer(key)).json()["data"][0]["id"]
+    body = {
+        "ledger_id": ledger,
+        "lines": [
+            {"account_code": "cash", "direction": "debit", "amount": amount},
+            {"account_code": "revenue", "direction": "credit", "amount": amount},
+        ],
+    }
+    posted = httpx.post(f"{url}/v1/entries", json=body, headers=_bearer(key))
+    assert posted.status_code == 201, posted.text
+    return str(posted.json()["id"])
+
+
+def test_an_sse_stream_follows_its_tenant_through_the_proxy(
+    sharded: Running, tenants: dict[int, dict[str, Any]]
+) -> None:
+    for tenant in tenants.values():
+        key = tenant["api_key"]
+        with (
+            httpx.Client(base_url=sharded.url, headers=_bearer(key), timeout=10) as client,
+            connect_sse(
+                client, "GET", "/v1/events/stream", params={"types": "entry.created", "timeout": 8}
+            ) as source,
+        ):
+            assert source.response.status_code == 200
+            # Written after the stream opened, by another connection: it must arrive live.
+            writer = threading.Timer(0.5, _post_entry, (sharded.url, key, 4242))
+            writer.start()
+            for event in source.iter_sse():
+                entry = json.loads(event.data)["data"]
+                if entry["lines"][0]["amount"] == 4242:
+                    break
+            writer.join()
+
+
+@pytest.mark.parametrize("carried", ["header", "query"])
+def test_a_websocket_follows_its_tenant_through_the_proxy(
+    sharded: Running, tenants: dict[int, dict[str, Any]], carried: str
+) -> None:
+    ws_url = sharded.url.replace("http", "ws") + "/v1/events/ws?types=entry.created"
+    for tenant in tenants.values():
+        key = tenant["api_key"]
+        if carried == "header":
+            socket = connect(ws_url, additional_headers=_bearer(key), open_timeout=10)
+        else:
+            socket = connect(f"{ws_url}&access_token={key}", open_timeout=10)
+        with socket:
+            assert json.loads(socket.recv(timeout=10))["kind"] == "ready"
+            entry_id = _post_entry(sharded.url, key, 5151)
+            while True:
+                message = json.loads(socket.recv(timeout=10))
+                assert message["kind"] == "event", message
+                if message["event"]["data"]["id"] == entry_id:
+                    break
+
+
+CONTRACT_EXAMPLES = int(os.environ.get("GLEDGER_PROXY_FUZZ_EXAMPLES", "10"))
+"""Examples per operation through the proxy: every operation, phase and check, with fewer
+generated requests than the suite's full run against one server (test_kit.py, 25); 25 here
+takes about 110 s on a shared 2-core machine, 10 about 45 s."""
+
+
+@pytest.mark.slow
+def test_the_contract_kit_passes_through_the_proxy(
+    sharded: Running, tenants: dict[int, dict[str, Any]]
+) -> None:
+    summary = io.StringIO()
+    options = ContractOptions(
+        base_url=sharded.url,
+        api_key=tenants[1]["api_key"],
+        examples=CONTRACT_EXAMPLES,
+        seed=20240501,
+        quiet=True,
+        own_tenant=True,
+    )
+
+    report = run_contract(options, summary)
+
+    assert report.ok, summary.getvalue()
+    fuzzed = {o.name for o in report.outcomes if o.phase == "fuzz" and o.skipped is None}
+    assert fuzzed == set(load_spec().operations) - SELF_DESTRUCTIVE
+    ran = {(o.phase, o.check) for o in report.outcomes if o.skipped is None}
+    assert ("ledger", "auth_enforced") in ran and ("ledger", "webhook_signature") in ran
+
+
+def test_a_websocket_credential_in_a_first_message_on_another_shard_is_told_where_it_lives(
+    sharded: Running, tenants: dict[int, dict[str, Any]]
+) -> None:
+    # The proxy cannot read a first message, so such a WebSocket may reach any shard.
+    wrong = sharded.shards[0].replace("http", "ws") + "/v1/events/ws"
+    with connect(wrong, open_timeout=10) as socket:
+        socket.send(json.dumps({"access_token": tenants[1]["api_key"]}))
+        message = json.loads(socket.recv(timeout=10))
+    assert message["kind"] == "error" and message["problem"]["code"] == "unauthorized"
+    assert "shard 1" in message["problem"]["detail"], message
+    assert "Authorization: Bearer or ?access_token=" in message["problem"]["detail"]
