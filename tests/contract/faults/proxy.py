@@ -25,24 +25,10 @@ import httpx
 from starlette.types import Receive, Scope, Send
 
 from gledger_sandbox.bootstrap import LoopbackServer
+from gledger_sandbox.contract.proxy.app import HOP_BY_HOP, NOT_FORWARDED
 
 REQUEST_ID = "X-GLedger-Request-Id"
 STREAM_PATH = "/v1/events/stream"
-# Connection-level headers belong to each hop, never forwarded. Upstream, httpx sets the length,
-# and ``accept-encoding`` is pinned to identity so that the sandbox's bytes pass unchanged.
-_HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
-_NOT_FORWARDED = _HOP_BY_HOP | {"host", "content-length", "accept-encoding"}
 
 
 @dataclass
@@ -157,7 +143,7 @@ class ProxyApp:
             path=scope["path"],
             query=scope["query_string"],
             headers=httpx.Headers(
-                [(k, v) for k, v in scope["headers"] if k.decode("latin-1") not in _NOT_FORWARDED]
+                [(k, v) for k, v in scope["headers"] if k.decode("latin-1") not in NOT_FORWARDED]
             ),
             body=await _read_body(receive),
         )
@@ -182,7 +168,7 @@ class ProxyApp:
         finally:
             await reply.aclose()
         headers = httpx.Headers(
-            [(k, v) for k, v in reply.headers.raw if k.decode("latin-1").lower() not in _HOP_BY_HOP]
+            [(k, v) for k, v in reply.headers.raw if k.decode("latin-1").lower() not in HOP_BY_HOP]
         )
         headers["content-length"] = str(len(body))
         await _send_answer(
@@ -216,7 +202,7 @@ async def _send_answer(send: Send, answer: Answer) -> None:
 
 async def _relay_stream(send: Send, reply: httpx.Response) -> None:
     headers = [
-        (k, v) for k, v in reply.headers.raw if k.decode("latin-1").lower() not in _HOP_BY_HOP
+        (k, v) for k, v in reply.headers.raw if k.decode("latin-1").lower() not in HOP_BY_HOP
     ]
     await send({"type": "http.response.start", "status": reply.status_code, "headers": headers})
     async for chunk in reply.aiter_raw():

@@ -29,7 +29,7 @@ UPSTREAM_TIMEOUT = httpx.Timeout(60.0, read=None)
 """No read timeout: an event stream may stay quiet between keep-alives for as long as it likes."""
 
 # Connection-level headers belong to each hop (RFC 9110 7.6.1), never forwarded.
-_HOP_BY_HOP = frozenset(
+HOP_BY_HOP = frozenset(
     {
         "connection",
         "keep-alive",
@@ -41,7 +41,7 @@ _HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-_NOT_FORWARDED = _HOP_BY_HOP | {"host", "content-length", "accept-encoding"}
+NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length", "accept-encoding"}
 
 
 class ValidatingProxy:
@@ -85,7 +85,7 @@ class ValidatingProxy:
             [
                 (name, value)
                 for name, value in scope["headers"]
-                if name.decode("latin-1").lower() not in _NOT_FORWARDED
+                if name.decode("latin-1").lower() not in NOT_FORWARDED
             ]
         )
         body = await _read_body(receive)
@@ -122,7 +122,7 @@ class ValidatingProxy:
             )
 
         answer = httpx.Headers(
-            [(k, v) for k, v in reply.headers.raw if k.decode("latin-1").lower() not in _HOP_BY_HOP]
+            [(k, v) for k, v in reply.headers.raw if k.decode("latin-1").lower() not in HOP_BY_HOP]
         )
         try:
             if reply.headers.get("content-type", "").startswith(EVENT_STREAM):
