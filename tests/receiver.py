@@ -104,6 +104,7 @@ class SilentReceiver:
     _sock: socket.socket = field(default_factory=socket.socket)
     _held: list[socket.socket] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stopped: bool = False
 
     @property
     def url(self) -> str:
@@ -127,9 +128,14 @@ class SilentReceiver:
             except OSError:
                 return  # closed by stop()
             with self._lock:
+                if self._stopped:  # accepted while stop() ran: nobody else will close it
+                    connection.close()
+                    return
                 self._held.append(connection)
 
     def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
         self._sock.close()
