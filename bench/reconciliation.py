@@ -18,13 +18,13 @@ from gledger_sandbox.api.serializers import dumps
 from gledger_sandbox.api.serializers.reconciliations import reconciliation
 from gledger_sandbox.domain.clock import SandboxClock
 from gledger_sandbox.domain.ids import IdGenerator
-from gledger_sandbox.domain.models import AccountKind, AccountSpec, EntrySpec, LineSpec
-from gledger_sandbox.domain.money import Direction
-from gledger_sandbox.domain.pages import Order, PageRequest
-from gledger_sandbox.domain.postings import create_entry
-from gledger_sandbox.domain.reconciliation import ExternalRecord
-from gledger_sandbox.domain.reconciliation_runs import Reconciliations, ReconciliationSpec
-from gledger_sandbox.domain.store import LedgerStore
+from gledger_sandbox.domain.ledger.models import AccountKind, AccountSpec, EntrySpec, LineSpec
+from gledger_sandbox.domain.ledger.money import Direction
+from gledger_sandbox.domain.ledger.pages import Order, PageRequest
+from gledger_sandbox.domain.ledger.postings import create_entry
+from gledger_sandbox.domain.ledger.store import LedgerStore
+from gledger_sandbox.domain.treasury.reconciliation import ExternalRecord
+from gledger_sandbox.domain.treasury.reconciliation_runs import Reconciliations, ReconciliationSpec
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 D, C = Direction.DEBIT, Direction.CREDIT

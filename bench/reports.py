@@ -36,19 +36,19 @@ import uvicorn
 import harness
 from gledger_sandbox.api.settings import Settings
 from gledger_sandbox.bootstrap import sandbox_app, tune_garbage_collector
-from gledger_sandbox.domain import postings, reports
-from gledger_sandbox.domain.day_totals import midnight
-from gledger_sandbox.domain.models import (
+from gledger_sandbox.domain.ledger import postings, reports
+from gledger_sandbox.domain.ledger.day_totals import midnight
+from gledger_sandbox.domain.ledger.models import (
     AccountKind,
     AccountSpec,
     EntrySpec,
     LineSpec,
     StatementLine,
 )
-from gledger_sandbox.domain.money import Direction
-from gledger_sandbox.domain.reports import Category, Period
-from gledger_sandbox.domain.store import LedgerStore
-from gledger_sandbox.domain.tenants import TenantRegistry
+from gledger_sandbox.domain.ledger.money import Direction
+from gledger_sandbox.domain.ledger.reports import Category, Period
+from gledger_sandbox.domain.ledger.store import LedgerStore
+from gledger_sandbox.domain.sandbox.tenants import TenantRegistry
 
 D, C = Direction.DEBIT, Direction.CREDIT
 CLOCK = datetime(2026, 1, 1, tzinfo=UTC)

@@ -25,11 +25,11 @@ from gledger_sandbox.api.settings import ConnectionSettings, Services, Settings,
 from gledger_sandbox.api.streams import event_bytes
 from gledger_sandbox.api.telemetry import Telemetry
 from gledger_sandbox.api.tls import webhook_tls
-from gledger_sandbox.domain.credentials import Shard
-from gledger_sandbox.domain.events import Retention
+from gledger_sandbox.domain.ledger.events import Retention
+from gledger_sandbox.domain.live.webhook_models import RetryPolicy
 from gledger_sandbox.domain.quotas import CreationBudget
-from gledger_sandbox.domain.tenants import TenantPolicy, TenantRegistry
-from gledger_sandbox.domain.webhook_models import RetryPolicy
+from gledger_sandbox.domain.sandbox.credentials import Shard
+from gledger_sandbox.domain.sandbox.tenants import TenantPolicy, TenantRegistry
 from gledger_sandbox.progress import QUIET, Progress
 from gledger_sandbox.seeding.profiles import Seeder
 from gledger_sandbox.webhooks.fair_share import FairShare

@@ -205,7 +205,7 @@ def test_a_bad_file_is_refused_whole(sandbox: Sandbox, server: ServerThread) -> 
     assert answer.status_code == 422 and answer.json()["code"] == "import.unsupported_version"
 
     # A checksum made to fit does not let a document name code to run.
-    from gledger_sandbox.domain.tenant_state import canonical
+    from gledger_sandbox.domain.sandbox.tenant_state import canonical
 
     forged = json.loads(exported.content)
     forged["state"]["graph"]["objects"][0]["t"] = "os.system"

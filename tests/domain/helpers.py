@@ -6,15 +6,15 @@ from datetime import UTC, datetime
 
 from gledger_sandbox.domain.clock import SandboxClock
 from gledger_sandbox.domain.ids import IdGenerator
-from gledger_sandbox.domain.models import (
+from gledger_sandbox.domain.ledger.models import (
     AccountFlags,
     AccountKind,
     AccountSpec,
     EntrySpec,
     LineSpec,
 )
-from gledger_sandbox.domain.money import Direction
-from gledger_sandbox.domain.store import LedgerStore
+from gledger_sandbox.domain.ledger.money import Direction
+from gledger_sandbox.domain.ledger.store import LedgerStore
 
 START = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 D, C = Direction.DEBIT, Direction.CREDIT

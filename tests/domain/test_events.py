@@ -6,16 +6,16 @@ from datetime import timedelta
 
 import pytest
 
-from gledger_sandbox.domain import batches, postings
 from gledger_sandbox.domain.clock import SandboxClock
 from gledger_sandbox.domain.errors import CursorExpired, InvalidRequest, MalformedInput
-from gledger_sandbox.domain.events import Cause, Retention, caused_by
 from gledger_sandbox.domain.ids import IdGenerator
-from gledger_sandbox.domain.models import EntryStatus, VoidReason
-from gledger_sandbox.domain.schedule import PostingSchedule
-from gledger_sandbox.domain.settlement_models import AccountRef, SettlementSpec
-from gledger_sandbox.domain.settlements import Settlements
-from gledger_sandbox.domain.store import LedgerStore
+from gledger_sandbox.domain.ledger import batches, postings
+from gledger_sandbox.domain.ledger.events import Cause, Retention, caused_by
+from gledger_sandbox.domain.ledger.models import EntryStatus, VoidReason
+from gledger_sandbox.domain.ledger.schedule import PostingSchedule
+from gledger_sandbox.domain.ledger.store import LedgerStore
+from gledger_sandbox.domain.treasury.settlement_models import AccountRef, SettlementSpec
+from gledger_sandbox.domain.treasury.settlements import Settlements
 from tests.domain.helpers import START, C, D, chart, new_store, spec
 
 

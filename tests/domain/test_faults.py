@@ -9,7 +9,9 @@ import pytest
 
 from gledger_sandbox.domain.clock import SandboxClock
 from gledger_sandbox.domain.errors import InvalidRequest, NotFound
-from gledger_sandbox.domain.faults import (
+from gledger_sandbox.domain.ids import IdGenerator
+from gledger_sandbox.domain.ledger.pages import Order, PageRequest
+from gledger_sandbox.domain.sandbox.faults import (
     KEPT_INJECTIONS,
     MAX_RULES,
     Distribution,
@@ -21,8 +23,6 @@ from gledger_sandbox.domain.faults import (
     Latency,
     RuleStatus,
 )
-from gledger_sandbox.domain.ids import IdGenerator
-from gledger_sandbox.domain.pages import Order, PageRequest
 
 START = datetime(2026, 3, 2, 9, tzinfo=UTC)
 CALL = ("createEntry", "POST", "/v1/entries", "/v1/entries")

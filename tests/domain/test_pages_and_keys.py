@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from gledger_sandbox.domain import entry_queries, postings
 from gledger_sandbox.domain.errors import IdempotencyError, MalformedInput
-from gledger_sandbox.domain.idempotency import IdempotencyStore, StoredAnswer
-from gledger_sandbox.domain.pages import Order, PageRequest
+from gledger_sandbox.domain.ledger import entry_queries, postings
+from gledger_sandbox.domain.ledger.pages import Order, PageRequest
+from gledger_sandbox.domain.sandbox.idempotency import IdempotencyStore, StoredAnswer
 from tests.domain.helpers import START, C, D, chart, new_store, spec
 
 

@@ -6,19 +6,19 @@ from datetime import timedelta
 
 import pytest
 
-from gledger_sandbox.domain import postings
 from gledger_sandbox.domain.errors import Conflict, InsufficientFunds, InvalidRequest
-from gledger_sandbox.domain.models import (
+from gledger_sandbox.domain.ledger import postings
+from gledger_sandbox.domain.ledger.models import (
     AccountFlags,
     AccountKind,
     AccountSpec,
     AccountStatus,
     EntryStatus,
 )
-from gledger_sandbox.domain.payouts import FAILURES, Payouts
-from gledger_sandbox.domain.schedule import PostingSchedule, Transition
-from gledger_sandbox.domain.settlement_models import AccountRef, PayoutSpec, PayoutStatus
-from gledger_sandbox.domain.store import LedgerStore
+from gledger_sandbox.domain.ledger.schedule import PostingSchedule, Transition
+from gledger_sandbox.domain.ledger.store import LedgerStore
+from gledger_sandbox.domain.treasury.payouts import FAILURES, Payouts
+from gledger_sandbox.domain.treasury.settlement_models import AccountRef, PayoutSpec, PayoutStatus
 from tests.domain.helpers import START, C, D, chart, new_store, spec
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from gledger_sandbox.domain import batches, entry_queries, postings
 from gledger_sandbox.domain.errors import Conflict, InsufficientFunds, InvalidRequest, NotFound
-from gledger_sandbox.domain.models import EntryStatus, LineSpec
-from gledger_sandbox.domain.money import Totals
-from gledger_sandbox.domain.pages import PageRequest
+from gledger_sandbox.domain.ledger import batches, entry_queries, postings
+from gledger_sandbox.domain.ledger.models import EntryStatus, LineSpec
+from gledger_sandbox.domain.ledger.money import Totals
+from gledger_sandbox.domain.ledger.pages import PageRequest
 from tests.domain.helpers import C, D, chart, new_store, spec
 
 

@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gledger_sandbox.domain import events
 from gledger_sandbox.domain.errors import InvalidRequest, NotFound
-from gledger_sandbox.domain.models import EntryStatus
-from gledger_sandbox.domain.money import Direction
-from gledger_sandbox.domain.pages import Order, PageRequest
-from gledger_sandbox.domain.postings import create_entry
-from gledger_sandbox.domain.reconciliation import (
+from gledger_sandbox.domain.ledger import events
+from gledger_sandbox.domain.ledger.models import EntryStatus
+from gledger_sandbox.domain.ledger.money import Direction
+from gledger_sandbox.domain.ledger.pages import Order, PageRequest
+from gledger_sandbox.domain.ledger.postings import create_entry
+from gledger_sandbox.domain.treasury.reconciliation import (
     ExternalRecord,
     ItemStatus,
     LedgerLine,
@@ -22,7 +22,7 @@ from gledger_sandbox.domain.reconciliation import (
     Rules,
     match,
 )
-from gledger_sandbox.domain.reconciliation_runs import (
+from gledger_sandbox.domain.treasury.reconciliation_runs import (
     Reconciliations,
     ReconciliationSpec,
     Window,

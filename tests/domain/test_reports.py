@@ -11,12 +11,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from gledger_sandbox.domain import batches, postings, reports
 from gledger_sandbox.domain.errors import InsufficientFunds, InvalidRequest, MalformedInput
-from gledger_sandbox.domain.models import EntryStatus
-from gledger_sandbox.domain.money import Totals
-from gledger_sandbox.domain.reports import Category, Period
-from gledger_sandbox.domain.store import LedgerStore
+from gledger_sandbox.domain.ledger import batches, postings, reports
+from gledger_sandbox.domain.ledger.models import EntryStatus
+from gledger_sandbox.domain.ledger.money import Totals
+from gledger_sandbox.domain.ledger.reports import Category, Period
+from gledger_sandbox.domain.ledger.store import LedgerStore
 from tests.domain.helpers import START, C, D, chart, new_store, spec
 
 MAY_2 = datetime(2026, 5, 2, tzinfo=UTC)

@@ -6,17 +6,17 @@ from datetime import timedelta
 
 import pytest
 
-from gledger_sandbox.domain import postings
 from gledger_sandbox.domain.errors import InsufficientFunds, InvalidRequest, NotFound
-from gledger_sandbox.domain.money import Direction
-from gledger_sandbox.domain.pages import PageRequest
-from gledger_sandbox.domain.schedule import PostingSchedule, Transition
-from gledger_sandbox.domain.settlement_models import (
+from gledger_sandbox.domain.ledger import postings
+from gledger_sandbox.domain.ledger.money import Direction
+from gledger_sandbox.domain.ledger.pages import PageRequest
+from gledger_sandbox.domain.ledger.schedule import PostingSchedule, Transition
+from gledger_sandbox.domain.treasury.settlement_models import (
     AccountRef,
     SettlementSpec,
     SettlementStatus,
 )
-from gledger_sandbox.domain.settlements import Settlements
+from gledger_sandbox.domain.treasury.settlements import Settlements
 from tests.domain.helpers import START, C, D, chart, new_store, spec
 
 HOUR = timedelta(hours=1)

@@ -5,18 +5,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 from gledger_sandbox.domain.clock import SandboxClock
-from gledger_sandbox.domain.events import Retention
 from gledger_sandbox.domain.ids import IdGenerator
-from gledger_sandbox.domain.pages import PageRequest
-from gledger_sandbox.domain.store import LedgerStore
-from gledger_sandbox.domain.webhook_models import (
+from gledger_sandbox.domain.ledger.events import Retention
+from gledger_sandbox.domain.ledger.pages import PageRequest
+from gledger_sandbox.domain.ledger.store import LedgerStore
+from gledger_sandbox.domain.live.webhook_models import (
     Attempt,
     DeliveryStatus,
     EndpointSpec,
     EndpointStatus,
     RetryPolicy,
 )
-from gledger_sandbox.domain.webhooks import Webhooks
+from gledger_sandbox.domain.live.webhooks import Webhooks
 from tests.domain.helpers import START, new_store
 
 

@@ -19,7 +19,7 @@ from websockets.sync.client import connect
 from gledger_sandbox.api.settings import Settings, StreamSettings
 from gledger_sandbox.contract import ContractOptions, run_contract
 from gledger_sandbox.contract.spec import SELF_DESTRUCTIVE, load_spec
-from gledger_sandbox.domain.credentials import shard_of
+from gledger_sandbox.domain.sandbox.credentials import shard_of
 from gledger_sandbox.scaleout.workers import Running, ShardedSandbox
 
 pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None, reason="no haproxy on PATH")

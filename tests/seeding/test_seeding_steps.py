@@ -7,8 +7,8 @@ import pytest
 from gledger_sandbox.api.settings import Settings
 from gledger_sandbox.bootstrap import build_services
 from gledger_sandbox.domain.errors import AccessError, NotFound
-from gledger_sandbox.domain.release import dismantle
-from gledger_sandbox.domain.tenants import TenantRegistry, drain
+from gledger_sandbox.domain.sandbox.release import dismantle
+from gledger_sandbox.domain.sandbox.tenants import TenantRegistry, drain
 
 
 def _registry() -> TenantRegistry:

@@ -15,8 +15,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gledger_sandbox.api.middleware import scope_header
 from gledger_sandbox.api.problems import problem_response
-from gledger_sandbox.domain.allowlist import admits
-from gledger_sandbox.domain.tenants import Tenant, TenantRegistry
+from gledger_sandbox.domain.sandbox.allowlist import admits
+from gledger_sandbox.domain.sandbox.tenants import Tenant, TenantRegistry
 
 REFUSED = "client_network_not_allowed"
 

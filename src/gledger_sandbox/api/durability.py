@@ -27,12 +27,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gledger_sandbox.api import state_dir
 from gledger_sandbox.api.middleware import scope_header
-from gledger_sandbox.domain import tenant_state
-from gledger_sandbox.domain.faults import DeliveryFault
-from gledger_sandbox.domain.snapshot_shelf import Snapshot
-from gledger_sandbox.domain.tenants import AccessToken, Tenant, TenantRegistry
-from gledger_sandbox.domain.webhook_models import Attempt, Delivery
-from gledger_sandbox.domain.webhooks import Webhooks
+from gledger_sandbox.domain.live.webhook_models import Attempt, Delivery
+from gledger_sandbox.domain.live.webhooks import Webhooks
+from gledger_sandbox.domain.sandbox import tenant_state
+from gledger_sandbox.domain.sandbox.faults import DeliveryFault
+from gledger_sandbox.domain.sandbox.snapshot_shelf import Snapshot
+from gledger_sandbox.domain.sandbox.tenants import AccessToken, Tenant, TenantRegistry
 from gledger_sandbox.webhooks.worker import DeliveryWorker
 
 logger = logging.getLogger("gledger_sandbox.durability")

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gledger_sandbox.domain.errors import AccessError
-from gledger_sandbox.domain.tenants import TenantRegistry
+from gledger_sandbox.domain.sandbox.tenants import TenantRegistry
 
 logger = logging.getLogger("gledger_sandbox.memory")
 

@@ -25,11 +25,11 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gledger_sandbox.api.problems import problem_response
-from gledger_sandbox.domain.webhook_models import Attempt
+from gledger_sandbox.domain.live.webhook_models import Attempt
 
 if TYPE_CHECKING:
     from gledger_sandbox.api.runner import SandboxRunner
-    from gledger_sandbox.domain.tenants import TenantRegistry
+    from gledger_sandbox.domain.sandbox.tenants import TenantRegistry
 
 METRICS_PATH = "/metrics"
 METRICS_ACCESS = ("loopback", "open", "off")

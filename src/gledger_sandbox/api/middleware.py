@@ -23,8 +23,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gledger_sandbox.api.problems import problem_response
 from gledger_sandbox.domain.errors import FieldError
-from gledger_sandbox.domain.events import Cause, caused_by
-from gledger_sandbox.domain.snapshot_shelf import MAX_SNAPSHOT_BYTES
+from gledger_sandbox.domain.ledger.events import Cause, caused_by
+from gledger_sandbox.domain.sandbox.snapshot_shelf import MAX_SNAPSHOT_BYTES
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 _CORRELATION = re.compile(r"^[\x21-\x7e]{1,255}$")

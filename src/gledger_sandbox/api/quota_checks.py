@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from starlette.types import Scope
 
-from gledger_sandbox.domain.tenants import Principal
+from gledger_sandbox.domain.sandbox.tenants import Principal
 
 SEARCH_DEPTH = 3
 """Metadata sits at the top of a body, or one list down (a batch's items): no deeper."""

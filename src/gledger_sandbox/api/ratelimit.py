@@ -25,7 +25,7 @@ from starlette.websockets import WebSocket
 
 from gledger_sandbox.api.limits import credential_key
 from gledger_sandbox.api.problems import problem_response
-from gledger_sandbox.domain.tenants import TenantRegistry
+from gledger_sandbox.domain.sandbox.tenants import TenantRegistry
 
 
 @dataclass(frozen=True, slots=True)

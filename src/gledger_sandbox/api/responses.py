@@ -22,8 +22,8 @@ from gledger_sandbox.api import serializers
 from gledger_sandbox.api.problems import ledger_error_response
 from gledger_sandbox.api.security import principal
 from gledger_sandbox.domain.errors import LedgerError
-from gledger_sandbox.domain.idempotency import IdempotencyStore, StoredAnswer
-from gledger_sandbox.domain.tenants import Tenant
+from gledger_sandbox.domain.sandbox.idempotency import IdempotencyStore, StoredAnswer
+from gledger_sandbox.domain.sandbox.tenants import Tenant
 
 P = ParamSpec("P")
 Handler = Callable[P, Awaitable[Response]]

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from gledger_sandbox.domain.errors import InvalidRequest
-from gledger_sandbox.domain.faults import delivery_fault
-from gledger_sandbox.domain.schedule import DueWork, Transition
-from gledger_sandbox.domain.tenants import Tenant, TenantRegistry
-from gledger_sandbox.domain.webhook_models import Attempt, Delivery
+from gledger_sandbox.domain.ledger.schedule import DueWork, Transition
+from gledger_sandbox.domain.live.webhook_models import Attempt, Delivery
+from gledger_sandbox.domain.sandbox.faults import delivery_fault
+from gledger_sandbox.domain.sandbox.tenants import Tenant, TenantRegistry
 from gledger_sandbox.webhooks.worker import DeliveryWorker
 
 logger = logging.getLogger("gledger_sandbox.runner")

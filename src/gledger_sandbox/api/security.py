@@ -26,7 +26,7 @@ from connexion.security import (
 )
 
 from gledger_sandbox.domain.errors import GrantRefused
-from gledger_sandbox.domain.tenants import Principal, TenantRegistry
+from gledger_sandbox.domain.sandbox.tenants import Principal, TenantRegistry
 
 TokenInfo = dict[str, Any]
 

@@ -14,9 +14,9 @@ from gledger_sandbox.api.memory import MemoryGuard
 from gledger_sandbox.api.ratelimit import RateLimit
 from gledger_sandbox.api.runner import SandboxRunner
 from gledger_sandbox.api.telemetry import Telemetry
-from gledger_sandbox.domain.idempotency import IdempotencyStore
 from gledger_sandbox.domain.quotas import CreationBudget, TenantQuotas
-from gledger_sandbox.domain.tenants import TenantRegistry
+from gledger_sandbox.domain.sandbox.idempotency import IdempotencyStore
+from gledger_sandbox.domain.sandbox.tenants import TenantRegistry
 from gledger_sandbox.webhooks.outbound import OutboundGuard, OutboundPolicy
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gledger_sandbox.domain import tenant_state
+from gledger_sandbox.domain.sandbox import tenant_state
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tenants (

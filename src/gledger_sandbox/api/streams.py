@@ -32,10 +32,10 @@ from gledger_sandbox.api.allowlist import REFUSED, admitted, refusal_detail
 from gledger_sandbox.api.problems import problem_body, status_of
 from gledger_sandbox.api.runner import SandboxRunner
 from gledger_sandbox.api.settings import StreamSettings
-from gledger_sandbox.domain.credentials import shard_of
 from gledger_sandbox.domain.errors import LedgerError, MalformedInput
-from gledger_sandbox.domain.events import EVENT_TYPES, Event
-from gledger_sandbox.domain.tenants import Principal, Tenant, TenantRegistry
+from gledger_sandbox.domain.ledger.events import EVENT_TYPES, Event
+from gledger_sandbox.domain.sandbox.credentials import shard_of
+from gledger_sandbox.domain.sandbox.tenants import Principal, Tenant, TenantRegistry
 
 BATCH = 256
 

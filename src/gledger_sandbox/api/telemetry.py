@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING, Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gledger_sandbox.api.metrics import UNROUTED, Metrics
-from gledger_sandbox.domain.webhook_models import Attempt, Delivery
+from gledger_sandbox.domain.live.webhook_models import Attempt, Delivery
 from gledger_sandbox.webhooks.worker import AttemptWatch
 
 if TYPE_CHECKING:
     from gledger_sandbox.api.runner import SandboxRunner
     from gledger_sandbox.api.tracing import Tracing
-    from gledger_sandbox.domain.tenants import TenantRegistry
+    from gledger_sandbox.domain.sandbox.tenants import TenantRegistry
 
 access_log = logging.getLogger("gledger_sandbox.access")
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from starlette.types import Scope
 
-from gledger_sandbox.domain.webhook_models import Attempt, Delivery
+from gledger_sandbox.domain.live.webhook_models import Attempt, Delivery
 
 TRACER_NAME = "gledger_sandbox"
 _TRACE_HEADERS = (b"traceparent", b"tracestate")

@@ -39,12 +39,12 @@ _SORTED_KEYS: dict[str, Callable[[Any], Any]] = {}
 
 def sort_key(function: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """Register a module-level key function of a ``SortedKeyList`` (a lambda has no name)."""
-    _SORTED_KEYS[f"{function.__module__.removeprefix(_DOMAIN)}.{function.__qualname__}"] = function
+    _SORTED_KEYS[f"{_module_name(function)}.{function.__qualname__}"] = function
     return function
 
 
 def _type_name(cls: type) -> str:
-    return f"{cls.__module__.removeprefix(_DOMAIN)}.{cls.__qualname__}"
+    return f"{_module_name(cls)}.{cls.__qualname__}"
 
 
 _FIELDS: dict[type, tuple[str, ...] | None] = {}
@@ -69,10 +69,15 @@ def _slots_of(cls: type) -> tuple[str, ...] | None:
     return tuple(n for n in names if n != "__weakref__")
 
 
+def _module_name(thing: Any) -> str:
+    """The module's own name, not its package: documents outlive a regrouping of domain/."""
+    return str(thing.__module__).rsplit(".", 1)[-1]
+
+
 def _domain_classes() -> dict[str, type]:
     found: dict[str, type] = {}
-    for module in pkgutil.iter_modules(domain.__path__):
-        loaded = importlib.import_module(_DOMAIN + module.name)
+    for module in pkgutil.walk_packages(domain.__path__, _DOMAIN):
+        loaded = importlib.import_module(module.name)
         for value in vars(loaded).values():
             if isinstance(value, type) and value.__module__ == loaded.__name__:
                 found[_type_name(value)] = value
@@ -144,7 +149,7 @@ class Encoder:
         if kind in (list, deque, set, SortedList):
             return {"t": _CONTAINER_NAMES[kind], "items": [self.value(v) for v in value]}
         if kind is SortedKeyList:
-            key = f"{value.key.__module__.removeprefix(_DOMAIN)}.{value.key.__qualname__}"
+            key = f"{_module_name(value.key)}.{value.key.__qualname__}"
             if key not in _SORTED_KEYS:
                 raise TypeError(f"a SortedKeyList keyed by {key} cannot be written")
             return {"t": "sortedkeylist", "key": key, "items": [self.value(v) for v in value]}

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gledger_sandbox.domain.credentials import BEARER_PREFIXES, CLIENT_ID_PREFIX
+from gledger_sandbox.domain.sandbox.credentials import BEARER_PREFIXES, CLIENT_ID_PREFIX
 
 TOKEN_PATH = "/oauth/token"
 

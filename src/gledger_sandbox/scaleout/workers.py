@@ -27,7 +27,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from gledger_sandbox.domain.credentials import Shard
+from gledger_sandbox.domain.sandbox.credentials import Shard
 from gledger_sandbox.scaleout.haproxy import ProxyTimeouts, ShardAddress, render
 
 if TYPE_CHECKING:

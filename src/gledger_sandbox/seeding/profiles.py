@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 from faker import Faker
 
-from gledger_sandbox.domain.models import AccountFlags, AccountKind, AccountSpec
-from gledger_sandbox.domain.tenants import Tenant
+from gledger_sandbox.domain.ledger.models import AccountFlags, AccountKind, AccountSpec
+from gledger_sandbox.domain.sandbox.tenants import Tenant
 from gledger_sandbox.seeding.scenario import play_scenario
 from gledger_sandbox.seeding.story import Chart
 

@@ -22,8 +22,8 @@ from typing import Any
 
 from faker import Faker
 
-from gledger_sandbox.domain.models import EntryStatus
-from gledger_sandbox.domain.tenants import Tenant
+from gledger_sandbox.domain.ledger.models import EntryStatus
+from gledger_sandbox.domain.sandbox.tenants import Tenant
 from gledger_sandbox.seeding import treasury
 from gledger_sandbox.seeding.story import CREDIT, DEBIT, Chart, Story
 

@@ -13,10 +13,10 @@ from typing import Any
 
 from faker import Faker
 
-from gledger_sandbox.domain import postings
-from gledger_sandbox.domain.models import Account, Entry, EntrySpec, EntryStatus, LineSpec
-from gledger_sandbox.domain.money import Direction
-from gledger_sandbox.domain.tenants import Tenant
+from gledger_sandbox.domain.ledger import postings
+from gledger_sandbox.domain.ledger.models import Account, Entry, EntrySpec, EntryStatus, LineSpec
+from gledger_sandbox.domain.ledger.money import Direction
+from gledger_sandbox.domain.sandbox.tenants import Tenant
 
 DEBIT, CREDIT = Direction.DEBIT, Direction.CREDIT
 

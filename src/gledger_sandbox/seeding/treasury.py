@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gledger_sandbox.domain.errors import InvalidRequest
-from gledger_sandbox.domain.settlement_models import AccountRef, PayoutSpec, SettlementSpec
+from gledger_sandbox.domain.treasury.settlement_models import AccountRef, PayoutSpec, SettlementSpec
 from gledger_sandbox.seeding.story import Story
 
 Moment = tuple[datetime, Callable[[Story, datetime], None]]

@@ -31,10 +31,10 @@ import httpx
 
 from gledger_sandbox import __version__
 from gledger_sandbox.domain.clock import wall_clock
-from gledger_sandbox.domain.events import Event
-from gledger_sandbox.domain.faults import DeliveryFault, Effect
-from gledger_sandbox.domain.webhook_models import Attempt, Delivery
-from gledger_sandbox.domain.webhooks import Webhooks
+from gledger_sandbox.domain.ledger.events import Event
+from gledger_sandbox.domain.live.webhook_models import Attempt, Delivery
+from gledger_sandbox.domain.live.webhooks import Webhooks
+from gledger_sandbox.domain.sandbox.faults import DeliveryFault, Effect
 from gledger_sandbox.webhooks.fair_share import FairShare
 from gledger_sandbox.webhooks.outbound import OutboundGuard, OutboundPolicy, TargetRefused, pin
 from gledger_sandbox.webhooks.signing import signature_header

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from gledger_sandbox.api import serializers
 from gledger_sandbox.api.handlers.pages import page_request
 from gledger_sandbox.api.responses import idempotent, json_response, tenant
-from gledger_sandbox.domain.models import AccountKind
+from gledger_sandbox.domain.ledger.models import AccountKind
 
 
 @idempotent("createAccount")

@@ -23,11 +23,11 @@ from gledger_sandbox.api.responses import (
     request_id,
     tenant,
 )
-from gledger_sandbox.domain import batches
 from gledger_sandbox.domain.errors import FieldError, LedgerError
-from gledger_sandbox.domain.idempotency import Scope, StoredAnswer
-from gledger_sandbox.domain.models import Entry, EntrySpec
-from gledger_sandbox.domain.tenants import Tenant
+from gledger_sandbox.domain.ledger import batches
+from gledger_sandbox.domain.ledger.models import Entry, EntrySpec
+from gledger_sandbox.domain.sandbox.idempotency import Scope, StoredAnswer
+from gledger_sandbox.domain.sandbox.tenants import Tenant
 
 ENTRY_ROUTE = ("createEntry", "/v1/entries")
 

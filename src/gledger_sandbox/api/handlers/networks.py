@@ -10,8 +10,8 @@ from starlette.responses import Response
 from gledger_sandbox.api.allowlist import client_address
 from gledger_sandbox.api.responses import json_response, tenant
 from gledger_sandbox.api.serializers.networks import allowed_networks
-from gledger_sandbox.domain.allowlist import admits, parse_networks
 from gledger_sandbox.domain.errors import InvalidRequest
+from gledger_sandbox.domain.sandbox.allowlist import admits, parse_networks
 
 
 async def get_allowed_networks() -> Response:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gledger_sandbox.domain.pages import Order, PageRequest
+from gledger_sandbox.domain.ledger.pages import Order, PageRequest
 
 
 def page_request(limit: int = 50, cursor: str | None = None, order: str = "desc") -> PageRequest:

@@ -10,7 +10,7 @@ from gledger_sandbox.api.handlers.pages import page_request
 from gledger_sandbox.api.responses import idempotent, json_response, tenant
 from gledger_sandbox.api.serializers import page
 from gledger_sandbox.api.serializers.settlements import payout, payout_spec
-from gledger_sandbox.domain.settlement_models import PayoutStatus
+from gledger_sandbox.domain.treasury.settlement_models import PayoutStatus
 
 
 @idempotent("createPayout")

@@ -10,7 +10,7 @@ from gledger_sandbox.api import serializers
 from gledger_sandbox.api.handlers.pages import page_request
 from gledger_sandbox.api.responses import idempotent, json_response, tenant
 from gledger_sandbox.api.serializers import reconciliations as shapes
-from gledger_sandbox.domain.reconciliation import ItemStatus
+from gledger_sandbox.domain.treasury.reconciliation import ItemStatus
 
 
 @idempotent("createReconciliation")

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from gledger_sandbox.api import serializers
 from gledger_sandbox.api.responses import json_response, tenant
 from gledger_sandbox.api.serializers import reports as shapes
-from gledger_sandbox.domain import reports
+from gledger_sandbox.domain.ledger import reports
 
 
 async def get_profit_and_loss(

@@ -10,7 +10,7 @@ from gledger_sandbox.api.handlers.pages import page_request
 from gledger_sandbox.api.responses import idempotent, json_response, tenant
 from gledger_sandbox.api.serializers import page
 from gledger_sandbox.api.serializers.settlements import settlement, settlement_spec
-from gledger_sandbox.domain.settlement_models import SettlementStatus
+from gledger_sandbox.domain.treasury.settlement_models import SettlementStatus
 
 
 @idempotent("createSettlement")

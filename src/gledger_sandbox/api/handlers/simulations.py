@@ -1,6 +1,6 @@
 """Simulations: a charge, a refund, a payout returned by the bank, a bank statement.
 
-Each runs one domain command on the caller's tenant (``domain/simulations.py``), so it emits
+Each runs one domain command on the caller's tenant (``domain/sandbox/simulations.py``), so it emits
 the events the real business event would, and holds every invariant of the ledger.
 """
 
@@ -15,10 +15,10 @@ from gledger_sandbox.api import serializers
 from gledger_sandbox.api.responses import idempotent, json_response, tenant
 from gledger_sandbox.api.serializers import simulations as shapes
 from gledger_sandbox.api.serializers.settlements import payout
-from gledger_sandbox.domain import simulations
-from gledger_sandbox.domain.entry_rules import named_account
 from gledger_sandbox.domain.errors import InvalidRequest
-from gledger_sandbox.domain.simulations import ChargeSpec, StatementSpec
+from gledger_sandbox.domain.ledger.entry_rules import named_account
+from gledger_sandbox.domain.sandbox import simulations
+from gledger_sandbox.domain.sandbox.simulations import ChargeSpec, StatementSpec
 
 STATEMENT_DAYS = 7
 """A statement covers the last week up to now unless the request names its window."""

@@ -10,9 +10,9 @@ from gledger_sandbox.api import serializers
 from gledger_sandbox.api.handlers.sandbox import _creation_keys, _in_slices
 from gledger_sandbox.api.responses import idempotent, json_response, services, tenant
 from gledger_sandbox.api.serializers import snapshots as snapshot_json
-from gledger_sandbox.domain import snapshots, tenant_state
 from gledger_sandbox.domain.errors import LedgerError
-from gledger_sandbox.domain.tenants import SCOPES, drain
+from gledger_sandbox.domain.sandbox import snapshots, tenant_state
+from gledger_sandbox.domain.sandbox.tenants import SCOPES, drain
 
 
 async def create_snapshot(body: dict[str, Any]) -> Response:

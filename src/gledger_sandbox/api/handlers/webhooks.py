@@ -16,7 +16,7 @@ from gledger_sandbox.api import serializers
 from gledger_sandbox.api.handlers.pages import page_request
 from gledger_sandbox.api.responses import idempotent, json_response, services, tenant
 from gledger_sandbox.domain.errors import InvalidRequest
-from gledger_sandbox.domain.webhook_models import DeliveryStatus
+from gledger_sandbox.domain.live.webhook_models import DeliveryStatus
 from gledger_sandbox.webhooks.outbound import TargetRefused
 from gledger_sandbox.webhooks.signing import new_secret
 

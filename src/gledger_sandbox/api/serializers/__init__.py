@@ -15,8 +15,8 @@ import httpx
 from gledger_sandbox.api import jsontext
 from gledger_sandbox.api.runner import AdvanceReport
 from gledger_sandbox.domain.errors import MalformedInput
-from gledger_sandbox.domain.events import Event, EventPage
-from gledger_sandbox.domain.models import (
+from gledger_sandbox.domain.ledger.events import Event, EventPage
+from gledger_sandbox.domain.ledger.models import (
     Account,
     AccountFlags,
     AccountKind,
@@ -29,16 +29,16 @@ from gledger_sandbox.domain.models import (
     LineSpec,
     StatementLine,
 )
-from gledger_sandbox.domain.money import Direction, Totals
-from gledger_sandbox.domain.pages import Page
-from gledger_sandbox.domain.tenants import Tenant
-from gledger_sandbox.domain.webhook_models import (
+from gledger_sandbox.domain.ledger.money import Direction, Totals
+from gledger_sandbox.domain.ledger.pages import Page
+from gledger_sandbox.domain.live.webhook_models import (
     Attempt,
     Delivery,
     EndpointSpec,
     EndpointStatus,
     WebhookEndpoint,
 )
+from gledger_sandbox.domain.sandbox.tenants import Tenant
 
 Json = dict[str, Any]
 

@@ -14,7 +14,7 @@ from gledger_sandbox.api.faults import DEFAULT_CODES, UNFAULTED, operation_route
 from gledger_sandbox.api.serializers import Json, parse_timestamp, timestamp
 from gledger_sandbox.domain.clock import SandboxClock
 from gledger_sandbox.domain.errors import FieldError, InvalidRequest
-from gledger_sandbox.domain.faults import (
+from gledger_sandbox.domain.sandbox.faults import (
     Distribution,
     Effect,
     FaultMatch,

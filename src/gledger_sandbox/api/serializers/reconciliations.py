@@ -11,17 +11,21 @@ from gledger_sandbox.api.serializers import (
     parse_timestamp,
     timestamp,
 )
-from gledger_sandbox.domain.day_totals import midnight
 from gledger_sandbox.domain.errors import MalformedInput
-from gledger_sandbox.domain.money import Direction
-from gledger_sandbox.domain.reconciliation import (
+from gledger_sandbox.domain.ledger.day_totals import midnight
+from gledger_sandbox.domain.ledger.money import Direction
+from gledger_sandbox.domain.treasury.reconciliation import (
     ExternalRecord,
     LedgerLine,
     MatchItem,
     ReferenceRule,
     Rules,
 )
-from gledger_sandbox.domain.reconciliation_runs import Reconciliation, ReconciliationSpec, Window
+from gledger_sandbox.domain.treasury.reconciliation_runs import (
+    Reconciliation,
+    ReconciliationSpec,
+    Window,
+)
 
 _CALENDAR_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 

@@ -7,7 +7,7 @@ from datetime import date
 
 from gledger_sandbox.api.serializers import Json, timestamp
 from gledger_sandbox.domain.errors import MalformedInput
-from gledger_sandbox.domain.reports import (
+from gledger_sandbox.domain.ledger.reports import (
     AccountActivity,
     CashFlow,
     Category,

@@ -10,7 +10,7 @@ from gledger_sandbox.api.serializers import (
     optional_timestamp,
     timestamp,
 )
-from gledger_sandbox.domain.settlement_models import (
+from gledger_sandbox.domain.treasury.settlement_models import (
     AccountRef,
     Payout,
     PayoutSpec,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from gledger_sandbox.api.serializers import Json, timestamp
-from gledger_sandbox.domain.models import Account
-from gledger_sandbox.domain.simulations import Mismatch, StatementRecord
+from gledger_sandbox.domain.ledger.models import Account
+from gledger_sandbox.domain.sandbox.simulations import Mismatch, StatementRecord
 
 
 def statement(

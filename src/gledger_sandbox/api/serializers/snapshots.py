@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gledger_sandbox.api.serializers import timestamp
-from gledger_sandbox.domain.snapshot_shelf import Snapshot
+from gledger_sandbox.domain.sandbox.snapshot_shelf import Snapshot
 
 
 def snapshot(found: Snapshot) -> dict[str, Any]:

@@ -25,11 +25,10 @@ from sortedcontainers import SortedList
 
 from gledger_sandbox.domain.clock import SandboxClock
 from gledger_sandbox.domain.errors import Conflict, InvalidRequest, NotFound
-from gledger_sandbox.domain.events import NO_CAUSE, Event, EventLog
 from gledger_sandbox.domain.ids import IdGenerator
-from gledger_sandbox.domain.pages import EMPTY, Page, PageRequest, paginate
-from gledger_sandbox.domain.quotas import QuotaExceeded, TenantQuotas
-from gledger_sandbox.domain.webhook_models import (
+from gledger_sandbox.domain.ledger.events import NO_CAUSE, Event, EventLog
+from gledger_sandbox.domain.ledger.pages import EMPTY, Page, PageRequest, paginate
+from gledger_sandbox.domain.live.webhook_models import (
     Attempt,
     Delivery,
     DeliveryStatus,
@@ -39,6 +38,7 @@ from gledger_sandbox.domain.webhook_models import (
     SigningSecret,
     WebhookEndpoint,
 )
+from gledger_sandbox.domain.quotas import QuotaExceeded, TenantQuotas
 
 TEST_EVENT = "webhook.test"
 MAX_REPLAY = 10_000

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from gledger_sandbox.domain.events import Cause, current_cause
+from gledger_sandbox.domain.ledger.events import Cause, current_cause
 from gledger_sandbox.domain.unit_of_work import UnitOfWork
 
 

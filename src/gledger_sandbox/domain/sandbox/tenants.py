@@ -18,24 +18,24 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from gledger_sandbox.domain.allowlist import Network
 from gledger_sandbox.domain.clock import SandboxClock, wall_clock
-from gledger_sandbox.domain.credentials import Shard
 from gledger_sandbox.domain.errors import AccessError, GrantRefused, InvalidRequest, NotFound
-from gledger_sandbox.domain.events import Retention
-from gledger_sandbox.domain.faults import Faults
-from gledger_sandbox.domain.idempotency import IdempotencyStore
 from gledger_sandbox.domain.ids import IdGenerator
-from gledger_sandbox.domain.payouts import Payouts
+from gledger_sandbox.domain.ledger.events import Retention
+from gledger_sandbox.domain.ledger.schedule import PostingSchedule
+from gledger_sandbox.domain.ledger.store import LedgerStore
+from gledger_sandbox.domain.live.webhook_models import RetryPolicy
+from gledger_sandbox.domain.live.webhooks import Webhooks
 from gledger_sandbox.domain.quotas import TenantQuotas
-from gledger_sandbox.domain.reconciliation_runs import Reconciliations
-from gledger_sandbox.domain.release import dismantle
-from gledger_sandbox.domain.schedule import PostingSchedule
-from gledger_sandbox.domain.settlements import Settlements
-from gledger_sandbox.domain.snapshot_shelf import SnapshotShelf
-from gledger_sandbox.domain.store import LedgerStore
-from gledger_sandbox.domain.webhook_models import RetryPolicy
-from gledger_sandbox.domain.webhooks import Webhooks
+from gledger_sandbox.domain.sandbox.allowlist import Network
+from gledger_sandbox.domain.sandbox.credentials import Shard
+from gledger_sandbox.domain.sandbox.faults import Faults
+from gledger_sandbox.domain.sandbox.idempotency import IdempotencyStore
+from gledger_sandbox.domain.sandbox.release import dismantle
+from gledger_sandbox.domain.sandbox.snapshot_shelf import SnapshotShelf
+from gledger_sandbox.domain.treasury.payouts import Payouts
+from gledger_sandbox.domain.treasury.reconciliation_runs import Reconciliations
+from gledger_sandbox.domain.treasury.settlements import Settlements
 
 SCOPES = ("ledger.read", "ledger.write", "admin")
 MAX_SEED = 2**31 - 1

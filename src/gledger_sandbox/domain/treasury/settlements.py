@@ -17,21 +17,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from gledger_sandbox.domain import events
-from gledger_sandbox.domain.due import DueQueue, DueRow
-from gledger_sandbox.domain.entry_rules import named_account
 from gledger_sandbox.domain.errors import FieldError, InvalidRequest, LedgerError, NotFound
-from gledger_sandbox.domain.events import caused_by
-from gledger_sandbox.domain.models import Account, EntrySpec, LineSpec
-from gledger_sandbox.domain.pages import Page, PageRequest, paginate
-from gledger_sandbox.domain.postings import create_entry
-from gledger_sandbox.domain.schedule import DueKey, DueWork, Transition
-from gledger_sandbox.domain.settlement_models import (
+from gledger_sandbox.domain.ledger import events
+from gledger_sandbox.domain.ledger.due import DueQueue, DueRow
+from gledger_sandbox.domain.ledger.entry_rules import named_account
+from gledger_sandbox.domain.ledger.events import caused_by
+from gledger_sandbox.domain.ledger.models import Account, EntrySpec, LineSpec
+from gledger_sandbox.domain.ledger.pages import Page, PageRequest, paginate
+from gledger_sandbox.domain.ledger.postings import create_entry
+from gledger_sandbox.domain.ledger.schedule import DueKey, DueWork, Transition
+from gledger_sandbox.domain.ledger.store import LedgerStore
+from gledger_sandbox.domain.treasury.settlement_models import (
     Settlement,
     SettlementSpec,
     SettlementStatus,
 )
-from gledger_sandbox.domain.store import LedgerStore
 
 SOURCE_TYPE = "settlement"
 _LINE_FIELDS = {"/lines/0": "/account_id", "/lines/1": "/contra_account_id"}

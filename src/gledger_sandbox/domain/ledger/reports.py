@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from gledger_sandbox.domain.day_totals import total
 from gledger_sandbox.domain.errors import FieldError, MalformedInput
-from gledger_sandbox.domain.models import Account, AccountKind
-from gledger_sandbox.domain.money import CURRENCIES, Direction, Totals
-from gledger_sandbox.domain.store import LedgerStore
+from gledger_sandbox.domain.ledger.day_totals import total
+from gledger_sandbox.domain.ledger.models import Account, AccountKind
+from gledger_sandbox.domain.ledger.money import CURRENCIES, Direction, Totals
+from gledger_sandbox.domain.ledger.store import LedgerStore
 
 MAX_CASH_FLOW_DAYS = 366
 """Cash-flow buckets are listed one per day, empty days included: at most a leap year of them."""

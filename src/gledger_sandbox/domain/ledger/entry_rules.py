@@ -20,9 +20,9 @@ from gledger_sandbox.domain.errors import (
     InvalidRequest,
     LedgerError,
 )
-from gledger_sandbox.domain.models import Account, AccountStatus, EntryStatus, Line, LineSpec
-from gledger_sandbox.domain.money import MAX_AMOUNT, Totals
-from gledger_sandbox.domain.store import LedgerStore
+from gledger_sandbox.domain.ledger.models import Account, AccountStatus, EntryStatus, Line, LineSpec
+from gledger_sandbox.domain.ledger.money import MAX_AMOUNT, Totals
+from gledger_sandbox.domain.ledger.store import LedgerStore
 
 
 def check_expiry(store: LedgerStore, status: EntryStatus, expires_at: datetime | None) -> None:

@@ -25,8 +25,8 @@ from sortedcontainers import SortedList
 from gledger_sandbox.domain.clock import SandboxClock
 from gledger_sandbox.domain.errors import InvalidRequest, NotFound
 from gledger_sandbox.domain.ids import IdGenerator
-from gledger_sandbox.domain.pages import Page, PageRequest, paginate
-from gledger_sandbox.domain.webhook_models import Delivery
+from gledger_sandbox.domain.ledger.pages import Page, PageRequest, paginate
+from gledger_sandbox.domain.live.webhook_models import Delivery
 
 MAX_RULES = 100
 """Rules a tenant holds at once (ended ones count until deleted)."""

@@ -15,20 +15,20 @@ from typing import Any
 
 from sortedcontainers import SortedKeyList, SortedList
 
-from gledger_sandbox.domain import events
 from gledger_sandbox.domain.clock import SandboxClock
-from gledger_sandbox.domain.day_totals import (
+from gledger_sandbox.domain.errors import Conflict, InvalidRequest, NotFound
+from gledger_sandbox.domain.ids import IdGenerator
+from gledger_sandbox.domain.ledger import events
+from gledger_sandbox.domain.ledger.day_totals import (
     NO_DAYS,
     DayTotals,
     day_of,
     midnight,
     next_midnight,
 )
-from gledger_sandbox.domain.due import DueQueue
-from gledger_sandbox.domain.errors import Conflict, InvalidRequest, NotFound
-from gledger_sandbox.domain.events import EventLog, Retention
-from gledger_sandbox.domain.ids import IdGenerator
-from gledger_sandbox.domain.models import (
+from gledger_sandbox.domain.ledger.due import DueQueue
+from gledger_sandbox.domain.ledger.events import EventLog, Retention
+from gledger_sandbox.domain.ledger.models import (
     Account,
     AccountKind,
     AccountSpec,
@@ -38,8 +38,8 @@ from gledger_sandbox.domain.models import (
     Metadata,
     StatementLine,
 )
-from gledger_sandbox.domain.money import CURRENCIES, Totals
-from gledger_sandbox.domain.pages import EMPTY, Page, PageRequest, paginate
+from gledger_sandbox.domain.ledger.money import CURRENCIES, Totals
+from gledger_sandbox.domain.ledger.pages import EMPTY, Page, PageRequest, paginate
 from gledger_sandbox.domain.quotas import TenantQuotas
 from gledger_sandbox.domain.state_graph import sort_key
 from gledger_sandbox.domain.unit_of_work import UnitOfWork

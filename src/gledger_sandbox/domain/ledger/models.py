@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from gledger_sandbox.domain.money import Direction, Totals
+from gledger_sandbox.domain.ledger.money import Direction, Totals
 
 Metadata = dict[str, str]
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from gledger_sandbox.domain.models import Metadata
-from gledger_sandbox.domain.money import Direction
+from gledger_sandbox.domain.ledger.models import Metadata
+from gledger_sandbox.domain.ledger.money import Direction
 
 
 class SettlementStatus(StrEnum):

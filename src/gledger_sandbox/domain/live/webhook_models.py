@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from gledger_sandbox.domain.events import Event
-from gledger_sandbox.domain.models import Metadata
+from gledger_sandbox.domain.ledger.events import Event
+from gledger_sandbox.domain.ledger.models import Metadata
 
 
 class EndpointStatus(StrEnum):

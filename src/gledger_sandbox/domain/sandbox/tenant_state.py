@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gledger_sandbox.domain.errors import FieldError, InvalidRequest
+from gledger_sandbox.domain.sandbox.tenants import Tenant
 from gledger_sandbox.domain.state_graph import Decoder, DocumentError, Encoder, Wiring
-from gledger_sandbox.domain.tenants import Tenant
 
 FORMAT = "gledger-sandbox/tenant-state"
 VERSION = 1

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
-from gledger_sandbox.domain.money import Direction
+from gledger_sandbox.domain.ledger.money import Direction
 
 CalendarDay = date
 """A UTC calendar day (a record's ``date`` field shadows the name inside its class)."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from gledger_sandbox.domain.models import Entry, EntryStatus
-from gledger_sandbox.domain.pages import Page, PageRequest, paginate
-from gledger_sandbox.domain.store import LedgerStore
+from gledger_sandbox.domain.ledger.models import Entry, EntryStatus
+from gledger_sandbox.domain.ledger.pages import Page, PageRequest, paginate
+from gledger_sandbox.domain.ledger.store import LedgerStore
 
 
 def list_entries(

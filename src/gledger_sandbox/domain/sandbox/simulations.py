@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from gledger_sandbox.domain.errors import FieldError, InvalidRequest, NotFound
-from gledger_sandbox.domain.models import (
+from gledger_sandbox.domain.ledger.models import (
     Entry,
     EntrySpec,
     EntryStatus,
@@ -30,9 +30,9 @@ from gledger_sandbox.domain.models import (
     Metadata,
     StatementLine,
 )
-from gledger_sandbox.domain.money import Direction
-from gledger_sandbox.domain.postings import create_entry
-from gledger_sandbox.domain.store import LedgerStore
+from gledger_sandbox.domain.ledger.money import Direction
+from gledger_sandbox.domain.ledger.postings import create_entry
+from gledger_sandbox.domain.ledger.store import LedgerStore
 
 CHECKOUT = "checkout_session"
 INVOICE = "invoice"

@@ -18,15 +18,15 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from gledger_sandbox.domain import events
-from gledger_sandbox.domain.entry_rules import check_expiry, check_flags, resolve_lines
 from gledger_sandbox.domain.errors import (
     Conflict,
     FieldError,
     InvalidRequest,
     NotFound,
 )
-from gledger_sandbox.domain.models import (
+from gledger_sandbox.domain.ledger import events
+from gledger_sandbox.domain.ledger.entry_rules import check_expiry, check_flags, resolve_lines
+from gledger_sandbox.domain.ledger.models import (
     Account,
     Entry,
     EntryLinks,
@@ -36,8 +36,8 @@ from gledger_sandbox.domain.models import (
     StatementLine,
     VoidReason,
 )
-from gledger_sandbox.domain.money import MAX_AMOUNT, Direction, Totals
-from gledger_sandbox.domain.store import LedgerStore
+from gledger_sandbox.domain.ledger.money import MAX_AMOUNT, Direction, Totals
+from gledger_sandbox.domain.ledger.store import LedgerStore
 
 EDITABLE_WHEN_FINAL = frozenset({"metadata", "version"})
 

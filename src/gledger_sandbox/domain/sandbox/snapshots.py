@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from gledger_sandbox.domain import tenant_state
-from gledger_sandbox.domain.release import dismantle
-from gledger_sandbox.domain.snapshot_shelf import Snapshot
-from gledger_sandbox.domain.tenants import Tenant
+from gledger_sandbox.domain.sandbox import tenant_state
+from gledger_sandbox.domain.sandbox.release import dismantle
+from gledger_sandbox.domain.sandbox.snapshot_shelf import Snapshot
+from gledger_sandbox.domain.sandbox.tenants import Tenant
 
 
 def take(tenant: Tenant, name: str) -> Snapshot:

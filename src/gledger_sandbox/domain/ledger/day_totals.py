@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sortedcontainers import SortedDict
 
-from gledger_sandbox.domain.money import Direction, Totals
+from gledger_sandbox.domain.ledger.money import Direction, Totals
 from gledger_sandbox.domain.unit_of_work import UnitOfWork
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from gledger_sandbox.domain.errors import BatchRefused, LedgerError
-from gledger_sandbox.domain.models import Entry, EntrySpec
-from gledger_sandbox.domain.postings import create_entry
-from gledger_sandbox.domain.store import LedgerStore
+from gledger_sandbox.domain.ledger.models import Entry, EntrySpec
+from gledger_sandbox.domain.ledger.postings import create_entry
+from gledger_sandbox.domain.ledger.store import LedgerStore
 
 
 def create_atomic(store: LedgerStore, specs: list[tuple[int, EntrySpec]]) -> list[Entry]:

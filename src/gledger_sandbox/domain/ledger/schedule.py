@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from gledger_sandbox.domain.due import DueQueue, DueRow
 from gledger_sandbox.domain.errors import LedgerError
-from gledger_sandbox.domain.events import caused_by
-from gledger_sandbox.domain.models import Entry, EntryStatus, VoidReason
-from gledger_sandbox.domain.postings import post_entry, void_entry
-from gledger_sandbox.domain.store import LedgerStore
+from gledger_sandbox.domain.ledger.due import DueQueue, DueRow
+from gledger_sandbox.domain.ledger.events import caused_by
+from gledger_sandbox.domain.ledger.models import Entry, EntryStatus, VoidReason
+from gledger_sandbox.domain.ledger.postings import post_entry, void_entry
+from gledger_sandbox.domain.ledger.store import LedgerStore
 
 DueKey = tuple[datetime, int]
 """When a piece of work is due, and its resource's sequence (ties run in creation order)."""

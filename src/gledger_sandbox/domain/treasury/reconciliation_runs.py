@@ -24,13 +24,14 @@ from datetime import date, datetime, timedelta
 
 from sortedcontainers import SortedList
 
-from gledger_sandbox.domain import events
-from gledger_sandbox.domain.day_totals import midnight
-from gledger_sandbox.domain.entry_rules import named_account
 from gledger_sandbox.domain.errors import FieldError, InvalidRequest, NotFound
-from gledger_sandbox.domain.models import Account, Metadata
-from gledger_sandbox.domain.pages import Page, PageRequest, paginate
-from gledger_sandbox.domain.reconciliation import (
+from gledger_sandbox.domain.ledger import events
+from gledger_sandbox.domain.ledger.day_totals import midnight
+from gledger_sandbox.domain.ledger.entry_rules import named_account
+from gledger_sandbox.domain.ledger.models import Account, Metadata
+from gledger_sandbox.domain.ledger.pages import Page, PageRequest, paginate
+from gledger_sandbox.domain.ledger.store import LedgerStore
+from gledger_sandbox.domain.treasury.reconciliation import (
     ExternalRecord,
     ItemStatus,
     LedgerLine,
@@ -39,7 +40,6 @@ from gledger_sandbox.domain.reconciliation import (
     Summary,
     match,
 )
-from gledger_sandbox.domain.store import LedgerStore
 
 MAX_RECORDS = 1_000
 MAX_WINDOW_LINES = 10_000

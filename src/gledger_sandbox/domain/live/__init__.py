@@ -1,0 +1,3 @@
+"""Webhook endpoints and their deliveries, as state (the worker that sends them is
+gledger_sandbox.webhooks).
+"""
