@@ -8,31 +8,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from standardwebhooks import Webhook
 
+from tests.api.conftest import START
 from tests.api.test_faults import add_fault, injections
 from tests.conftest import Sandbox, ServerThread, new_sandbox
 from tests.receiver import Received, Receiver
-
-START = "2026-03-02T09:00:00Z"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver().start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def frozen(server: ServerThread) -> Iterator[Sandbox]:
-    box = new_sandbox(server, clock_start=START)
-    yield box
-    box.client.close()
 
 
 def subscribe(box: Sandbox, receiver: Receiver) -> tuple[str, Webhook]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -18,22 +17,7 @@ from standardwebhooks import Webhook
 from tests.conftest import Books, Sandbox, ServerThread, entry_body, new_sandbox
 from tests.receiver import Behaviour, Received, Receiver
 
-START = "2026-03-02T09:00:00Z"
 SCHEDULE = [5, 300, 1800, 7200, 18000, 36000, 36000]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver().start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def frozen(server: ServerThread) -> Iterator[Sandbox]:
-    box = new_sandbox(server, clock_start=START)
-    yield box
-    box.client.close()
 
 
 def make_books(box: Sandbox) -> Books:
