@@ -26,10 +26,11 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from gledger_sandbox.domain.errors import Conflict, NotFound
 from gledger_sandbox.domain.quotas import QuotaExceeded
-from gledger_sandbox.domain.sandbox.credentials import Shard
+from gledger_sandbox.domain.sandbox.credentials import API_KEY_PREFIX, Shard
 
 KEY_ID_PREFIX = "key"
 MAX_ACTIVE_KEYS = 100
@@ -82,9 +83,9 @@ class Refusal:
     detail: str
 
 
-def _hint(secret: str) -> str:
-    head, _, tail = secret.rpartition("_")
-    return f"{head}_...{tail[-_HINT_LENGTH:]}"
+def _hint(secret: str, shard: Shard) -> str:
+    head = f"{API_KEY_PREFIX}_{shard.tag}_"  # the random part may hold "_" itself
+    return f"{head}...{secret[-_HINT_LENGTH:]}"
 
 
 class ApiKeys:
@@ -123,7 +124,7 @@ class ApiKeys:
             created_at=now,
             expires_at=expires_at,
             digest=digest(secret),
-            hint=_hint(secret),
+            hint=_hint(secret, self.shard),
         )
         self._put(key)
         return key, secret
@@ -161,7 +162,7 @@ class ApiKeys:
         rotated = replace(
             key,
             digest=digest(secret),
-            hint=_hint(secret),
+            hint=_hint(secret, self.shard),
             rotated_at=now,
             previous_digest=key.digest,
             previous_until=now + grace,
@@ -231,3 +232,53 @@ class ApiKeys:
         while len(kept) >= MAX_KEPT_KEYS and ended:
             gone = kept.pop(ended.pop(0).id)
             self._unindex(gone)
+
+
+def to_records(keys: Iterable[ApiKey]) -> list[dict[str, object]]:
+    """Keys as plain JSON values, for the server's own state (``serve --state-dir``): digests
+    only, never a secret. Never part of a tenant's exported state (``tenant_state``)."""
+    return [
+        {
+            "id": key.id,
+            "name": key.name,
+            "scopes": sorted(key.scopes),
+            "created_at": key.created_at.isoformat(),
+            "expires_at": _iso(key.expires_at),
+            "digest": key.digest,
+            "hint": key.hint,
+            "rotated_at": _iso(key.rotated_at),
+            "previous_digest": key.previous_digest,
+            "previous_until": _iso(key.previous_until),
+            "revoked_at": _iso(key.revoked_at),
+        }
+        for key in keys
+    ]
+
+
+def from_records(tenant_id: str, records: Iterable[dict[str, Any]]) -> list[ApiKey]:
+    """The keys ``to_records`` wrote, back."""
+    return [
+        ApiKey(
+            id=r["id"],
+            tenant_id=tenant_id,
+            name=r["name"],
+            scopes=frozenset(r["scopes"]),
+            created_at=datetime.fromisoformat(r["created_at"]),
+            expires_at=_time(r["expires_at"]),
+            digest=r["digest"],
+            hint=r["hint"],
+            rotated_at=_time(r["rotated_at"]),
+            previous_digest=r["previous_digest"],
+            previous_until=_time(r["previous_until"]),
+            revoked_at=_time(r["revoked_at"]),
+        )
+        for r in records
+    ]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text is not None else None
