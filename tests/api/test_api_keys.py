@@ -3,12 +3,15 @@ scopes at most the caller's, rotation, revocation, expiry on wall time, and tena
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import httpx
 import pytest
 from authlib.integrations.httpx_client import OAuth2Client
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from gledger_sandbox.domain.sandbox.credentials import shard_of
 from tests.conftest import Sandbox, ServerThread, new_sandbox
@@ -202,3 +205,39 @@ def test_a_reset_keeps_the_keys_and_a_delete_ends_them(server: ServerThread) -> 
         assert key.get("/v1/ledgers").status_code == 200
         assert key.delete("/v1/sandbox/tenant").status_code == 204
         _refused(key.get("/v1/ledgers"), 401, "unauthorized")
+
+
+def test_no_secret_is_kept_where_a_snapshot_or_export_would_carry_it(sandbox: Sandbox) -> None:
+    """Making a key takes no Idempotency-Key (a stored answer would keep the secret): the same
+    key sent twice makes two keys, and the tenant's exported state holds neither secret."""
+    key = {"Idempotency-Key": "make-a-key-once"}
+    first = sandbox.client.post(KEYS, json={"name": "a"}, headers=key)
+    second = sandbox.client.post(KEYS, json={"name": "a"}, headers=key)
+    rotated = sandbox.client.post(f"{KEYS}/{first.json()['id']}/rotate", headers=key)
+    assert first.status_code == second.status_code == 201
+    assert first.json()["id"] != second.json()["id"]
+    assert "Idempotent-Replayed" not in second.headers and rotated.status_code == 200
+    snapshot = sandbox.client.post("/v1/sandbox/snapshots", json={"name": "after keys"})
+    assert snapshot.status_code == 201, snapshot.text
+    export = sandbox.client.get(f"/v1/sandbox/snapshots/{snapshot.json()['id']}/export")
+    assert export.status_code == 200
+    for made in (first, second, rotated):
+        assert made.json()["secret"] not in export.text
+
+
+def test_the_event_feeds_refuse_a_revoked_key_with_its_code(
+    server: ServerThread, sandbox: Sandbox
+) -> None:
+    made = _make(sandbox, scopes=["ledger.read"])
+    socket_url = server.url.replace("http", "ws", 1) + "/v1/events/ws"
+    with connect(f"{socket_url}?access_token={made['secret']}&after=0&max_events=1") as socket:
+        assert json.loads(socket.recv(timeout=5))["kind"] != "error"
+    sandbox.client.post(f"{KEYS}/{made['id']}/revoke")
+    with _as(server, made["secret"]) as key:
+        _refused(key.get("/v1/events/stream", params={"timeout": 1}), 401, "api_key_revoked")
+    with connect(f"{socket_url}?access_token={made['secret']}") as socket:
+        refusal = json.loads(socket.recv(timeout=5))
+        assert refusal["kind"] == "error" and refusal["problem"]["code"] == "api_key_revoked"
+        with pytest.raises(ConnectionClosed) as closed:
+            socket.recv(timeout=5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401

@@ -1,6 +1,9 @@
 """API keys the caller's tenant makes, lists, rotates and revokes (``domain.sandbox.api_keys``).
 
 A new key holds at most the caller's own scopes: a credential cannot mint a stronger one.
+Making and rotating take no ``Idempotency-Key``: a replay would have to keep the secret in the
+tenant's idempotency keys, which snapshots and exports carry (and the server keeps a digest
+of a secret only). Revoking twice is revoking once, so revoke takes one as any POST does.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ def _keys() -> tuple[ApiKeys, datetime]:
     return registry.api_keys, registry.now()
 
 
-@idempotent("createApiKey")
 async def create_api_key(body: dict[str, Any]) -> Response:
     caller = principal()
     keys, now = _keys()
@@ -74,7 +76,6 @@ async def get_api_key(api_key_id: str) -> Response:
     return json_response(shapes.api_key(keys.get(principal().tenant.id, api_key_id), now))
 
 
-@idempotent("rotateApiKey")
 async def rotate_api_key(api_key_id: str, body: dict[str, Any] | None = None) -> Response:
     keys, now = _keys()
     grace = timedelta(seconds=(body or {}).get("expire_previous_after_seconds", 0))
