@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -241,3 +242,22 @@ def test_the_event_feeds_refuse_a_revoked_key_with_its_code(
         with pytest.raises(ConnectionClosed) as closed:
             socket.recv(timeout=5)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+def test_a_key_made_with_an_expiring_key_does_not_outlive_it(
+    server: ServerThread, sandbox: Sandbox
+) -> None:
+    parent = _make(sandbox, ttl_seconds=600)
+    with _as(server, parent["secret"]) as key:
+        longer = key.post(KEYS, json={"name": "longer", "ttl_seconds": 601})
+        _refused(longer, 422, "validation.invalid_value")
+        assert [e["pointer"] for e in longer.json()["errors"]] == ["/ttl_seconds"]
+        never = key.post(KEYS, json={"name": "unbounded"})
+        assert never.status_code == 201 and never.json()["expires_at"] == parent["expires_at"]
+        shorter = key.post(KEYS, json={"name": "shorter", "ttl_seconds": 60})
+        assert shorter.status_code == 201
+        assert _moment(shorter.json()["expires_at"]) < _moment(parent["expires_at"])
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -39,7 +39,18 @@ async def create_api_key(body: dict[str, Any]) -> Response:
             if scope in beyond
         ]
         raise AccessError("insufficient_scope", detail, tuple(at))
-    made, secret = keys.create(caller.tenant.id, body["name"], scopes, _expiry(body, now), now)
+    expiry = _expiry(body, now)
+    if caller.expires_at is not None:  # a made key's keys may not outlive it
+        if expiry is not None and expiry > caller.expires_at:
+            pointer = "/ttl_seconds" if body.get("ttl_seconds") is not None else "/expires_at"
+            raise InvalidRequest.at(
+                pointer,
+                "validation.invalid_value",
+                "A key made with an expiring key may not outlive it: it expires at "
+                f"{serializers.timestamp(caller.expires_at)}.",
+            )
+        expiry = expiry or caller.expires_at
+    made, secret = keys.create(caller.tenant.id, body["name"], scopes, expiry, now)
     location = {"Location": f"/v1/sandbox/api-keys/{made.id}"}
     return json_response(shapes.api_key_with_secret(made, secret, now), 201, location)
 

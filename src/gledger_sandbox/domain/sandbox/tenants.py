@@ -172,6 +172,9 @@ class Principal:
 
     tenant: Tenant
     scopes: frozenset[str]
+    expires_at: datetime | None = None
+    """For a key the tenant made: when it stops working (wall time); a key it makes in turn
+    may not outlive it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,7 +414,7 @@ class TenantRegistry:
         if made is None or isinstance(made, Refusal):
             return None
         tenant = self._live(made.tenant_id)
-        return Principal(tenant, made.scopes) if tenant else None
+        return Principal(tenant, made.scopes, made.expires_at) if tenant else None
 
     def now(self) -> datetime:
         """Wall time, as the registry reads it (tenant and API key expiry)."""
