@@ -63,12 +63,22 @@ def _as(scenario: Scenario, secret: str) -> KitClient:
 
 
 def _reads(scenario: Scenario, secret: str, what: str) -> bool:
+    return not _misread(scenario, secret, 200, f"{what} (scope ledger.read) must read the ledgers")
+
+
+def _refused(scenario: Scenario, secret: str, what: str) -> bool:
+    """True when ``secret`` still worked."""
+    return _misread(scenario, secret, 401, f"{what} must answer 401")
+
+
+def _misread(scenario: Scenario, secret: str, status: int, message: str) -> bool:
+    """True (and a failure recorded) when a read with ``secret`` does not answer ``status``."""
     with _as(scenario, secret) as key:
         answer = key.get("/v1/ledgers", params={"limit": 1})
-        if answer.status_code != 200:
-            key.fail(CHECK, f"{what} (scope ledger.read) must read the ledgers", answer)
-            return False
-    return True
+        if answer.status_code != status:
+            key.fail(CHECK, message, answer)
+            return True
+    return False
 
 
 def _scoped(scenario: Scenario, secret: str) -> bool:
@@ -79,16 +89,6 @@ def _scoped(scenario: Scenario, secret: str) -> bool:
         answer = key.post("/v1/ledgers", json={"name": scenario.key("made-key")})
         if _code(answer) != (403, "insufficient_scope"):
             key.fail(CHECK, "a ledger.read key must get 403 insufficient_scope on a write", answer)
-            return True
-    return False
-
-
-def _refused(scenario: Scenario, secret: str, what: str) -> bool:
-    """True when ``secret`` still worked."""
-    with _as(scenario, secret) as key:
-        answer = key.get("/v1/ledgers", params={"limit": 1})
-        if answer.status_code != 401:
-            key.fail(CHECK, f"{what} must answer 401", answer)
             return True
     return False
 
