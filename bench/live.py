@@ -874,9 +874,9 @@ def report(
         f"live: webhooks and streams, {time.strftime('%Y-%m-%d %H:%M %Z')}; server open-file "
         f"limit {nofile:,}",
         "",
-        *webhook_section(latencies, args),
+        *(webhook_section(latencies, args) if latencies else []),
         "",
-        *stream_section(runs, args),
+        *(stream_section(runs, args) if runs else []),
         "",
         f"server log: {len(notes)} line(s) with error/warning"
         + ("" if not notes else ":\n" + "\n".join(f"    {n}" for n in notes[:10])),
@@ -903,6 +903,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: 100 posts, 100 streams, 1 round x 3 s"
     )
+    parser.add_argument(
+        "--only", choices=("webhooks", "streams"), help="run one of the two measurements"
+    )
     parser.add_argument("--streams-helper", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
@@ -925,8 +928,8 @@ def main() -> None:
         nofile = open_files_limit(server.pid)
         if nofile < args.streams + 256:
             raise SystemExit(f"the server may open {nofile} files: too few for {args.streams}")
-        latencies = asyncio.run(measure_webhooks(server, args))
-        runs = measure_streams(server, args)
+        latencies = [] if args.only == "streams" else asyncio.run(measure_webhooks(server, args))
+        runs = [] if args.only == "webhooks" else measure_streams(server, args)
     notes = server_log_notes(harness.RESULTS / f"{name}.log")
     text = report(latencies, runs, notes, nofile, args)
     print("\n" + text)
