@@ -271,13 +271,57 @@ class EventStreamResponse(Response):
 
     async def _pump(self, send: Send) -> None:
         try:
-            async for chunk in self._chunks():
-                # asyncio.timeout, not wait_for: no task per write (3.11's wait_for makes one).
-                async with asyncio.timeout(self._settings.send_timeout):
+            with _SendWatch(self._settings.send_timeout) as watch:
+                async for chunk in self._chunks():
+                    watch.began()
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    watch.ended()
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except TimeoutError:
             return  # the client stopped reading: drop it (it resumes from its last id)
+
+
+class _SendWatch:
+    """Drops a reader whose socket accepted nothing for ``seconds``: the write under way then
+    raises ``TimeoutError``.
+
+    One timer per stream, re-armed when it fires, where ``asyncio.timeout`` around every write
+    made and cancelled one per write (a tenant's 500 streams write together, many times a
+    second). Use as a context manager inside the writing task; mark each write with
+    :meth:`began` and :meth:`ended`.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self._since: float | None = None
+        self._expired = False
+        self._timer = self._loop.call_later(seconds, self._check)
+
+    def began(self) -> None:
+        self._since = self._loop.time()
+
+    def ended(self) -> None:
+        self._since = None
+
+    def _check(self) -> None:
+        since, now = self._since, self._loop.time()
+        if since is not None and now - since >= self.seconds and self._task is not None:
+            self._expired = True
+            self._task.cancel()
+            return
+        delay = self.seconds if since is None else since + self.seconds - now
+        self._timer = self._loop.call_later(delay, self._check)
+
+    def __enter__(self) -> _SendWatch:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: object, tb: object) -> None:
+        self._timer.cancel()
+        if kind is asyncio.CancelledError and self._expired and self._task is not None:
+            self._task.uncancel()
+            raise TimeoutError from None
 
 
 async def _disconnected(receive: Receive) -> None:
@@ -415,10 +459,12 @@ async def _pump_websocket(
     request: FeedRequest,
     settings: StreamSettings,
 ) -> None:
-    async for batch in follow(runner, tenant, request, settings):
-        for event in batch or ():
-            async with asyncio.timeout(settings.send_timeout):
+    with _SendWatch(settings.send_timeout) as watch:
+        async for batch in follow(runner, tenant, request, settings):
+            for event in batch or ():
+                watch.began()
                 await websocket.send_text(_this_turn.ws_text(event))
+                watch.ended()
     await websocket.send_text(_message("end"))
     await websocket.close(1000)
 
