@@ -63,6 +63,11 @@ class AdvanceReport:
         self.payouts += work.payouts
 
 
+def _resolve(waiter: asyncio.Future[bool], value: bool) -> None:
+    if not waiter.done():
+        waiter.set_result(value)
+
+
 def _forget(running: dict[str, asyncio.Task[Attempt]], key: str, _: object) -> None:
     running.pop(key, None)
 
@@ -75,7 +80,8 @@ class SandboxRunner:
         self._attempts: dict[str, dict[str, asyncio.Task[Attempt]]] = {}
         """Attempts under way, per tenant (of its current generation), by delivery id."""
         self._generations: dict[str, int] = {}
-        self._wakeups: dict[str, asyncio.Event] = {}
+        self._wakeups: dict[str, list[asyncio.Future[bool]]] = {}
+        """The streams waiting for each tenant's next events (a future each)."""
         self._wake_later: dict[str, asyncio.TimerHandle] = {}
         """Tenants whose streams are to be woken at the end of a coalescing window."""
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -121,9 +127,9 @@ class SandboxRunner:
 
     def _wake_now(self, tenant_id: str) -> None:
         self._wake_later.pop(tenant_id, None)
-        wakeup = self._wakeups.pop(tenant_id, None)
-        if wakeup is not None:
-            wakeup.set()
+        for waiter in self._wakeups.pop(tenant_id, ()):
+            if not waiter.done():
+                waiter.set_result(True)
 
     def _forget(self, tenant_id: str) -> None:
         """A tenant deleted or reset: its old attempts (still running) are no longer its own."""
@@ -141,14 +147,23 @@ class SandboxRunner:
         """Wait until the tenant has news, or ``timeout`` seconds; True if woken."""
         if self.closing:
             return True
-        wakeup = self._wakeups.get(tenant_id)
-        if wakeup is None:
-            wakeup = self._wakeups[tenant_id] = asyncio.Event()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await wakeup.wait()
-                return True
-        return False
+        # A future and a timer, not asyncio.timeout around Event.wait: 500 streams are woken
+        # together many times a second, and a timeout ending cancels its task (an exception).
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        waiters = self._wakeups.setdefault(tenant_id, [])
+        waiters.append(waiter)
+        timer = loop.call_later(timeout, _resolve, waiter, False)
+        woken = False
+        try:
+            woken = await waiter
+            return woken
+        finally:
+            timer.cancel()
+            if not woken and waiter in waiters:
+                waiters.remove(waiter)  # timed out or left: rare (keep-alives, closing)
+                if not waiters and self._wakeups.get(tenant_id) is waiters:
+                    del self._wakeups[tenant_id]
 
     @property
     def feeds(self) -> int:
@@ -172,9 +187,8 @@ class SandboxRunner:
         for later in self._wake_later.values():
             later.cancel()
         self._wake_later.clear()
-        for wakeup in self._wakeups.values():
-            wakeup.set()
-        self._wakeups.clear()
+        for tenant_id in list(self._wakeups):
+            self._wake_now(tenant_id)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
         while self._feeds and loop.time() < deadline:
