@@ -215,6 +215,7 @@ def serve(
     log_format: str = "text",
 ) -> None:
     """Serve the sandbox on an already bound socket (``listen``) until SIGINT or SIGTERM."""
+    gc.enable()  # the command line starts with it off (cli.main)
     from gledger_sandbox.api.logs import log_config
     from gledger_sandbox.api.transport import SandboxServer, server_config
 
