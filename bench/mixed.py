@@ -61,6 +61,13 @@ class Run:
     result: WrkResult
     server_cpu_percent: float
 
+    @property
+    def cpu_ms_per_request(self) -> float:
+        """Server CPU per answered request: steadier than req/s when other work shares the
+        cores (a server that waits for a core spends no CPU meanwhile)."""
+        rps = self.result.rps
+        return self.server_cpu_percent * 10 / rps if rps else float("nan")
+
 
 def cpu_seconds(pid: int) -> float:
     """utime + stime of a process, from /proc (clock ticks of 1/100 s on Linux)."""
@@ -149,7 +156,8 @@ def fmt_run(run: Run) -> str:
     r = run.result
     return (
         f"| {run.round} | {run.connections} | {run.target} | {r.rps:,.0f} | {r.p50_ms:.2f} | "
-        f"{r.p99_ms:.2f} | {r.non2xx} | {run.server_cpu_percent:.0f}% |"
+        f"{r.p99_ms:.2f} | {r.non2xx} | {run.server_cpu_percent:.0f}% | "
+        f"{run.cpu_ms_per_request:.3f} |"
     )
 
 
@@ -167,11 +175,12 @@ def section(runs: list[Run], names: list[str], connections: int) -> list[str]:
     lines = [
         f"### {connections} connections: median round (by req/s)",
         "",
-        "| server | req/s | p50 ms | p99 ms | non-2xx |",
-        "| --- | --- | --- | --- | --- |",
+        "| server | req/s | p50 ms | p99 ms | non-2xx | CPU ms/req (median of rounds) |",
+        "| --- | --- | --- | --- | --- | --- |",
         *(
             f"| {m.target} | {m.result.rps:,.0f} | {m.result.p50_ms:.2f} | "
-            f"{m.result.p99_ms:.2f} | {m.result.non2xx} |"
+            f"{m.result.p99_ms:.2f} | {m.result.non2xx} | "
+            f"{harness.median([r.cpu_ms_per_request for r in mine if r.target == m.target]):.3f} |"
             for m in medians.values()
         ),
         "",
@@ -198,8 +207,8 @@ def report(
         f"-c{'/'.join(map(str, args.connections))}, 40% POST entry / 30% GET balance / "
         f"30% GET page of {args.limit}; sandbox = working tree{before}",
         "",
-        "| round | conns | server | req/s | p50 ms | p99 ms | non-2xx | server CPU |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| round | conns | server | req/s | p50 ms | p99 ms | non-2xx | server CPU | CPU ms/req |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         *(fmt_run(r) for r in runs),
         "",
     ]
