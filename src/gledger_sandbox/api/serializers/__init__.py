@@ -7,6 +7,7 @@ here; newer areas (reports, settlements, reconciliation) get a module of their o
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,6 +52,14 @@ def timestamp(moment: datetime | None) -> str | None:
     """RFC 3339 in UTC with a ``Z``; every stored time is already UTC (clock and parser)."""
     if moment is None:
         return None
+    return _rfc3339(moment, moment.utcoffset())
+
+
+@functools.lru_cache(maxsize=16384)
+def _rfc3339(moment: datetime, _offset: Any) -> str:
+    """The text of a time, remembered: a page of 50 entries formats the same few hundred
+    times on every read. Keyed by the offset too (equal instants at other offsets are equal
+    datetimes, and would share an entry)."""
     return moment.isoformat().replace("+00:00", "Z")
 
 
