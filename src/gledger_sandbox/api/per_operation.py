@@ -22,6 +22,7 @@ from connexion.apps.asynchronous import AsyncApi, AsyncASGIApp, AsyncOperation
 from connexion.context import receive as request_receive
 from connexion.context import scope as request_scope
 from connexion.decorators import StarletteDecorator
+from connexion.decorators.parameter import AsyncParameterDecorator
 from connexion.middleware import ConnexionMiddleware
 from connexion.middleware.request_validation import (
     RequestValidationAPI,
@@ -34,11 +35,27 @@ from starlette.types import Receive, Scope, Send
 MAX_CACHED_MEDIA_TYPES = 16
 """Body validators kept per operation, by (media type, charset): the header is the client's, so
 past this many the next ones are built per call, as connexion does, rather than kept."""
+MAX_CACHED_NAMES = 256
+"""Sanitized parameter names remembered (strict validation refuses names the spec lacks)."""
+
+
+class _OnceParameters(AsyncParameterDecorator):
+    """Connexion's argument mapping, its name sanitizer (three regular expressions, run on
+    every parameter name of every call) remembered per name."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        sanitize: Callable[[str], str] = self.sanitize_fn  # type: ignore[has-type]
+        self.sanitize_fn = functools.lru_cache(maxsize=MAX_CACHED_NAMES)(sanitize)
 
 
 class _OnceDecorator(StarletteDecorator):
     """Connexion's decorator, with the chain of parameter and response decorators (and the
     URI parser) built once instead of on every call."""
+
+    @property
+    def _parameter_decorator_cls(self) -> type[AsyncParameterDecorator]:
+        return _OnceParameters
 
     def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
         decorated = self.decorate(function)
