@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import weakref
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_plus
@@ -24,6 +25,7 @@ from urllib.parse import unquote_plus
 from connexion.context import context
 from connexion.security import (
     NO_VALUE,
+    AbstractSecurityHandler,
     BasicSecurityHandler,
     BearerSecurityHandler,
     OAuthSecurityHandler,
@@ -34,6 +36,23 @@ from gledger_sandbox.domain.sandbox.tenants import SCOPES, Principal, TenantRegi
 
 TokenInfo = dict[str, Any]
 ALL_SCOPES = frozenset(SCOPES)
+
+_ACCEPTS: weakref.WeakKeyDictionary[Callable[..., Any], dict[str, bool]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+class _SignatureOnce:
+    """Connexion asks ``inspect.signature`` of a credential function whether it takes
+    ``required_scopes`` and ``request`` on every check (four times a request, one scheme of
+    two failing first): the answer is the function's, remembered per function."""
+
+    @staticmethod
+    def _accepts_kwarg(func: Callable[..., Any], keyword: str) -> bool:
+        known = _ACCEPTS.setdefault(func, {})
+        if keyword not in known:
+            known[keyword] = AbstractSecurityHandler._accepts_kwarg(func, keyword)
+        return known[keyword]
 
 
 def _token_info(principal: Principal | None) -> TokenInfo | None:
@@ -73,11 +92,11 @@ def security_map(registry: TenantRegistry) -> dict[str, type]:
             refuse(token)
         return _token_info(found) if found and found.scopes >= ALL_SCOPES else None
 
-    class AccessTokens(OAuthSecurityHandler):
+    class AccessTokens(_SignatureOnce, OAuthSecurityHandler):
         def get_tokeninfo_func(self, security_definition: dict[str, Any]) -> Callable[..., Any]:
             return by_token
 
-    class ApiKeys(BearerSecurityHandler):
+    class ApiKeys(_SignatureOnce, BearerSecurityHandler):
         def _resolve_func(self, security_scheme: dict[str, Any]) -> Callable[..., Any]:
             return by_api_key
 
