@@ -175,3 +175,24 @@ def test_websocket_connects_count_against_the_rate_limit(rate_limited: ServedPro
     # The same quota as plain requests: the credential has none left for HTTP either.
     after = httpx.get(f"{rate_limited.url}/v1/ledgers", headers=tenant.auth)
     assert after.status_code == 429 and after.json()["code"] == "rate_limited"
+
+
+def test_messages_on_an_open_websocket_count_against_the_rate_limit(
+    rate_limited: ServedProcess,
+) -> None:
+    tenant = new_tenant(rate_limited.url)
+
+    async def scenario() -> None:
+        async with _ws(rate_limited, tenant) as (feed, ready):  # the handshake: 1 request
+            assert ready["kind"] == "ready"
+            for n in range(RATE - 1):  # what the feed ignores is still counted
+                await feed.send(json.dumps({"ping": n}))
+            still = httpx.get(f"{rate_limited.url}/v1/ledgers", headers=tenant.auth)
+            assert still.status_code == 429, still.text  # the quota is spent: RATE in all
+            await feed.send("one more")
+            refused = json.loads(await asyncio.wait_for(feed.recv(), 10))
+            assert refused["kind"] == "error", refused
+            _refused_problem(refused["problem"], "rate_limited")
+            assert await _closed_with(feed) == 4429
+
+    asyncio.run(asyncio.wait_for(scenario(), BOUND))
