@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterator
 
 import harness
-from harness import Api, Server
+from harness import Server
 
 STALLED = 5
 
@@ -71,22 +71,11 @@ def stalled_receivers() -> Iterator[list[StalledReceiver]]:
 
 def tenant(server: Server, receivers: list[StalledReceiver]) -> list[str]:
     """A fresh merchant tenant with an endpoint per receiver: the wrk arguments."""
-    admin = Api(server.url)
-    key = admin.new_tenant("merchant")
-    admin.close()
-    api = Api(server.url, key)
+    key, api = harness.fresh_tenant(server.url)
     try:
         for receiver in receivers:
             api.call("POST", "/v1/webhook-endpoints", json={"url": receiver.url})
-        ledger = api.first_ledger()
-        return [
-            key,
-            ledger,
-            api.account_id(ledger, "cash"),
-            api.account_id(ledger, "revenue"),
-            harness.nonce(),
-            "50",
-        ]
+        return api.mixed_args(key)
     finally:
         api.close()
 

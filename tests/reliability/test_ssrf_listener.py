@@ -12,44 +12,15 @@ have wanted, and the listeners count no connection at all.
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from tests.receiver import ConnectionCounter
 from tests.reliability.conftest import Tenant, new_tenant, open_books
 from tests.served import ServedProcess
-
-
-class Listener:
-    """A loopback port that counts the connections made to it (and answers none)."""
-
-    def __init__(self, family: socket.AddressFamily, host: str) -> None:
-        self.sock = socket.socket(family)
-        self.sock.bind((host, 0))
-        self.sock.listen(64)
-        self.sock.settimeout(0.1)
-        self.port = int(self.sock.getsockname()[1])
-        self.connections = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._count, daemon=True)
-        self._thread.start()
-
-    def _count(self) -> None:
-        while not self._stop.is_set():
-            try:
-                connection, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.connections += 1
-            connection.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-        self.sock.close()
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +56,8 @@ def _spellings(v4: int, v6: int) -> list[str]:
 def test_every_spelling_of_this_host_is_refused_and_nothing_reaches_the_listener(
     public: ServedProcess,
 ) -> None:
-    v4 = Listener(socket.AF_INET, "127.0.0.1")
-    v6 = Listener(socket.AF_INET6, "::1")
+    v4 = ConnectionCounter(socket.AF_INET, "127.0.0.1")
+    v6 = ConnectionCounter(socket.AF_INET6, "::1")
     tenant: Tenant = new_tenant(public.url)
     try:
         with httpx.Client(base_url=public.url, headers=tenant.auth, timeout=30) as client:
