@@ -13,7 +13,8 @@ none), and afterwards, read back over HTTP:
 - no answer was a 5xx, and every 4xx was a problem with a code.
 
 5,000 writes by default: on two shared cores under other engineers' load the client and the
-server together make about 90 writes a second, so 10,000 took about 110 s (measured); set
+server together make 90 to 180 writes a second, so 10,000 took 67 s (load average 7.5) to
+110 s (load average 10), measured, past the suite's minute; set
 ``GLEDGER_RELIABILITY_WRITES=10000`` for the full count.
 """
 
