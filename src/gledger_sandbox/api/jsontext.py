@@ -29,10 +29,8 @@ MAX_DEPTH = 64
 _STRING = re.compile(rb'"[^"]*"')
 _NOT_SKELETON = bytes(b for b in range(256) if b not in b'"[]{}')
 _INNERMOST = re.compile(rb"\[\]|\{\}")
-_ESCAPED_SURROGATE = re.compile(rb"\\u(?:[dD][89a-fA-F]|0000)")
-_SURROGATE = re.compile("[\ud800-\udfff\x00]")
-"""What no stored string may hold: a lone surrogate, or NUL (which C strings, databases and
-logs downstream of a partner's code read as the end of the text)."""
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class BodyRefused(Exception):
@@ -120,9 +118,8 @@ def _faults(value: Any, at: list[str], surrogates: bool) -> list[FieldError]:
 
 def _not_text(at: str, what: str) -> FieldError:
     detail = (
-        f"This {what} holds a lone UTF-16 surrogate escape such as \\ud800 (no Unicode text: "
-        "it cannot be sent as UTF-8) or a NUL \\u0000 (which ends the text for C strings, "
-        "databases and logs): neither is stored."
+        f"This {what} is not valid Unicode text (it holds a lone UTF-16 surrogate escape "
+        "such as \\ud800): it cannot be stored or sent as UTF-8."
     )
     return FieldError(at, "validation.invalid_string", detail)
 
