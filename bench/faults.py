@@ -19,7 +19,7 @@ import argparse
 import statistics
 
 import harness
-from harness import Api, Server
+from harness import Server
 
 RULES = 100
 MATCHES = {
@@ -30,10 +30,7 @@ MATCHES = {
 
 def tenant(server: Server, rules: int, by: str) -> list[str]:
     """A fresh merchant tenant with ``rules`` rules that never fire: the wrk arguments."""
-    admin = Api(server.url)
-    key = admin.new_tenant("merchant")
-    admin.close()
-    api = Api(server.url, key)
+    key, api = harness.fresh_tenant(server.url)
     try:
         for n in range(rules):
             rule = {
@@ -42,15 +39,7 @@ def tenant(server: Server, rules: int, by: str) -> list[str]:
                 "seed": n,
             }
             api.call("POST", "/v1/sandbox/faults", json=rule)
-        ledger = api.first_ledger()
-        return [
-            key,
-            ledger,
-            api.account_id(ledger, "cash"),
-            api.account_id(ledger, "revenue"),
-            harness.nonce(),
-            "50",
-        ]
+        return api.mixed_args(key)
     finally:
         api.close()
 

@@ -319,5 +319,22 @@ class Api:
         page = self.call("GET", f"/v1/ledgers/{ledger_id}/accounts", params={"code": code})
         return str(page["data"][0]["id"])
 
+    def mixed_args(self, api_key: str, limit: str = "50") -> list[str]:
+        """The arguments of ``lua/mixed.lua`` for this tenant (``api_key``): its first ledger,
+        cash to revenue, a fresh nonce for the Idempotency-Keys."""
+        ledger = self.first_ledger()
+        cash, revenue = self.account_id(ledger, "cash"), self.account_id(ledger, "revenue")
+        return [api_key, ledger, cash, revenue, nonce(), limit]
+
     def close(self) -> None:
         self.client.close()
+
+
+def fresh_tenant(base_url: str, fixture: str = "merchant") -> tuple[str, Api]:
+    """A new tenant seeded from ``fixture``: its API key, and a setup client that uses it."""
+    admin = Api(base_url)
+    try:
+        api_key = admin.new_tenant(fixture)
+    finally:
+        admin.close()
+    return api_key, Api(base_url, api_key)

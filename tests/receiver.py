@@ -142,3 +142,32 @@ class SilentReceiver:
         with self._lock:
             for connection in self._held:
                 connection.close()
+
+
+class ConnectionCounter:
+    """A loopback port that counts every connection made to it (and answers none)."""
+
+    def __init__(self, family: socket.AddressFamily = socket.AF_INET, host: str = "127.0.0.1"):
+        self.sock = socket.socket(family)
+        self.sock.bind((host, 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = int(self.sock.getsockname()[1])
+        self.connections = 0
+        self._stop = False
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop = True
+        self._thread.join(timeout=2)
+        self.sock.close()

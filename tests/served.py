@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -30,6 +31,7 @@ class ServedProcess:
         self.url = ""
         self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
         self.process: subprocess.Popen[str] | None = None
+        self._drainer: threading.Thread | None = None
 
     def __enter__(self) -> ServedProcess:
         env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
@@ -49,6 +51,12 @@ class ServedProcess:
             found = _BANNER.search(line)
             if found:
                 self.url = found.group(1)
+                # The access log goes on to stdout: drained, or a full pipe (64 KiB) blocks
+                # the server in its next write, which looked like a hang under load.
+                self._drainer = threading.Thread(
+                    target=self._drain, args=(self.process.stdout,), daemon=True
+                )
+                self._drainer.start()
                 return self
         self.stop()
         raise RuntimeError(f"serve did not start: {self.stderr()}")
@@ -61,6 +69,10 @@ class ServedProcess:
     ) -> None:
         self.stop()
 
+    def _drain(self, stdout: IO[str]) -> None:
+        for _ in iter(stdout.readline, ""):
+            pass
+
     def stop(self) -> int:
         """SIGTERM (a graceful stop), then the exit status."""
         if self.process is None:
@@ -72,6 +84,8 @@ class ServedProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self._drainer is not None:
+            self._drainer.join(timeout=5)  # the process has exited: its stdout is at its end
         if self.process.stdout is not None:
             self.process.stdout.close()
         return self.process.returncode

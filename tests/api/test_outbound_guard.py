@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ from gledger_sandbox.api.settings import Services
 from gledger_sandbox.bootstrap import sandbox_app
 from gledger_sandbox.webhooks.outbound import parse_ports
 from tests.conftest import TEST_SETTINGS, Sandbox, ServerThread, new_sandbox
-from tests.receiver import Receiver
+from tests.receiver import ConnectionCounter, Receiver
 
 PUBLIC_LOOKING = "93.184.216.34"
 """A public address the guard is told a test name has at creation; never contacted (nothing
@@ -59,35 +58,6 @@ INTERNAL_TARGETS = [
     "http://240.0.0.1/",
     "https://127.0.0.1:8443/hooks",
 ]
-
-
-class ConnectionCounter:
-    """A loopback port that counts every connection made to it (and answers none)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.port = int(self.sock.getsockname()[1])
-        self.connections = 0
-        self._stop = False
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        while not self._stop:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.connections += 1
-            conn.close()
-
-    def close(self) -> None:
-        self._stop = True
-        self._thread.join(timeout=2)
-        self.sock.close()
 
 
 def _public_server(**options: object) -> tuple[ServerThread, Services]:

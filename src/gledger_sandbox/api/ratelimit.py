@@ -9,7 +9,9 @@ address, so made-up credentials buy no extra quota. The address is the socket's 
 the deployment trusts a proxy (``serve --trust-proxy``). Counters live for one window only.
 A WebSocket handshake counts as a request too (its credential may also come as
 ``?access_token=``); one over the quota is accepted, told ``rate_limited`` in an ``error``
-message and closed with 4429.
+message and closed with 4429. Each message a client then sends on the feed counts as a
+request as well (``gledger.rate_spend`` in the scope): past the quota the feed is told
+``rate_limited`` and closed with 4429, so an open socket is no way around the limit.
 """
 
 from __future__ import annotations
@@ -89,23 +91,15 @@ class RateLimiter:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        now = self._monotonic()
-        window = int(now // self.limit.seconds)
-        if window != self._window:
-            self._window, self._counts = window, {}
         who = _caller(scope, self.registry)
-        used = self._counts.get(who, 0) + 1
-        self._counts[who] = used
-        reset = max(1, math.ceil((window + 1) * self.limit.seconds - now))
+        used, reset = self._spend(who)
         remaining = max(0, self.limit.requests - used)
         headers = [
             (b"ratelimit-policy", self._policy),
             (b"ratelimit", f'"default";r={remaining};t={reset}'.encode()),
         ]
         if used > self.limit.requests:
-            quota = f"{self.limit.requests} requests in {self.limit.seconds:g} s"
-            caller = "address" if who.startswith(b"address:") else "credential"
-            detail = f"Over {quota} for this {caller}; retry in {reset} s."
+            detail = self._refusal(who, reset)
             rid = str(scope.get("gledger.request_id", ""))
             if scope["type"] == "websocket":  # no headers to carry it: the feed's own refusal
                 # streams imports the settings, which import this module: import it late.
@@ -125,9 +119,34 @@ class RateLimiter:
             await refusal(scope, receive, _with_headers(send, headers))
             return
         if scope["type"] == "websocket":
-            await self.app(scope, receive, send)
+            await self.app({**scope, "gledger.rate_spend": self._spender(who)}, receive, send)
             return
         await self.app(scope, receive, _with_headers(send, headers))
+
+    def _spend(self, who: bytes) -> tuple[int, int]:
+        """Count one request of ``who``: the requests it used in this window, and the seconds
+        until the next one."""
+        now = self._monotonic()
+        window = int(now // self.limit.seconds)
+        if window != self._window:
+            self._window, self._counts = window, {}
+        used = self._counts.get(who, 0) + 1
+        self._counts[who] = used
+        return used, max(1, math.ceil((window + 1) * self.limit.seconds - now))
+
+    def _refusal(self, who: bytes, reset: int) -> str:
+        quota = f"{self.limit.requests} requests in {self.limit.seconds:g} s"
+        caller = "address" if who.startswith(b"address:") else "credential"
+        return f"Over {quota} for this {caller}; retry in {reset} s."
+
+    def _spender(self, who: bytes) -> Callable[[], str | None]:
+        """For an open WebSocket: count one message; the refusal's detail once over the quota."""
+
+        def spend() -> str | None:
+            used, reset = self._spend(who)
+            return self._refusal(who, reset) if used > self.limit.requests else None
+
+        return spend
 
 
 def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -68,8 +67,20 @@ def _resolve(waiter: asyncio.Future[bool], value: bool) -> None:
         waiter.set_result(value)
 
 
-def _forget(running: dict[str, asyncio.Task[Attempt]], key: str, _: object) -> None:
-    running.pop(key, None)
+def _forgetting(running: dict[str, asyncio.Task[Attempt]], key: str) -> Callable[[object], None]:
+    """A done callback that drops ``key`` from ``running``.
+
+    A closure, not ``functools.partial(..., running, key)``: a task's repr formats its
+    callbacks' arguments, and reprlib sorts a whole dict to show four of its items, so with
+    thousands of attempts under way (receivers that never answer) every repr of an attempt's
+    task (anyio makes one at each cancel scope's cancel, so at each timeout) sorted them all on
+    the event loop: the stalled receivers cost the API its latency (bench/stalled_receivers.py).
+    """
+
+    def forget(_: object) -> None:
+        running.pop(key, None)
+
+    return forget
 
 
 class SandboxRunner:
@@ -209,7 +220,7 @@ class SandboxRunner:
                 self.worker.attempt(tenant.id, tenant.webhooks, delivery, fault)
             )
             running[delivery.id] = task
-            task.add_done_callback(functools.partial(_forget, running, delivery.id))
+            task.add_done_callback(_forgetting(running, delivery.id))
 
     async def deliver_now(self, tenant: Tenant, delivery: Delivery) -> None:
         """Start the due attempts and wait for this delivery's (a retry, a ping)."""

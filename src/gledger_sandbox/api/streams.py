@@ -444,6 +444,9 @@ async def websocket_feed(websocket: WebSocket) -> None:
             await asyncio.gather(pump, gone, return_exceptions=True)
             if not pump.cancelled():
                 pump.result()  # a refusal (FeedEnded) is told below
+            left = None if gone.cancelled() else gone.exception()
+            if isinstance(left, FeedEnded):
+                raise left  # it sent past the rate limit
     except (WebSocketDisconnect, TimeoutError):
         return
     except ServerClosing:
@@ -473,9 +476,13 @@ async def _pump_websocket(
 
 
 async def _client_left(websocket: WebSocket) -> None:
-    """Returns when the client closes; what it sends meanwhile is ignored."""
+    """Returns when the client closes; what it sends meanwhile is ignored, but counted against
+    the rate limit (raises :class:`FeedEnded` once over it)."""
     while (await websocket.receive())["type"] != "websocket.disconnect":
-        pass
+        spend: Callable[[], str | None] | None = websocket.scope.get("gledger.rate_spend")
+        refusal = spend() if spend is not None else None
+        if refusal is not None:
+            raise FeedEnded(429, "rate_limited", refusal)
 
 
 def _feed_params(

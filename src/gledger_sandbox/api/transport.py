@@ -9,7 +9,10 @@ here adds the missing bounds (the body's deadline is :class:`~.middleware.Reques
 - a request head must be complete ``header_timeout`` seconds after its first byte, else the
   answer is 408 ``request_timeout`` and the connection closes;
 - a request head may hold at most :data:`MAX_HEAD_BYTES` (the request line and every header),
-  else the answer is 431 ``request_header_fields_too_large`` (httptools sets no bound).
+  else the answer is 431 ``request_header_fields_too_large`` (httptools sets no bound), however
+  the head arrives: in pieces, or whole in one read;
+- bytes the parser cannot read as HTTP (a bad Content-Length, chunked garbage) get a 400
+  problem ``malformed_request``, not uvicorn's plain-text 400.
 
 On shutdown the streams are told first (SSE ends with a last comment, WebSockets close with
 1001), then uvicorn waits ``shutdown_timeout`` seconds at most for requests under way.
@@ -65,6 +68,9 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         """The deadline is the wait for a first byte (else for the end of a head)."""
         self._in_head = False
         self._head_bytes = 0
+        self._parsed_head = 0
+        """Bytes of the request line and headers the parser has read so far."""
+        self._refusal: tuple[int, str, str] | None = None
         self._upgraded = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -99,7 +105,36 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         self._in_head = True
+        self._parsed_head = 0
         super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)  # ": " and CRLF
+        super().on_header(name, value)
+
+    def _count_head(self, size: int) -> None:
+        # A head that came whole in one read is parsed before data_received can count it.
+        self._parsed_head += size
+        if self._parsed_head > MAX_HEAD_BYTES:
+            detail = f"The request line and headers exceed {MAX_HEAD_BYTES} bytes."
+            self._refusal = (431, "request_header_fields_too_large", detail)
+            raise ValueError(detail)  # httptools stops: send_400_response answers it
+
+    def send_400_response(self, msg: str) -> None:
+        """The parser's refusal, as a problem (uvicorn's own is plain text)."""
+        status, code, detail = self._refusal or (
+            400,
+            "malformed_request",
+            "The request is not valid HTTP/1.1 (its request line, a header, its "
+            "Content-Length or its chunked body).",
+        )
+        self._disarm()
+        self.transport.write(closing_answer(status, code, detail))
+        self.transport.close()
 
     def on_headers_complete(self) -> None:
         self._in_head = False

@@ -7,6 +7,7 @@ error, each with a pointer into the request (``/lines/0/amount``, ``/query/limit
 
 from __future__ import annotations
 
+import collections
 import json
 import re
 from collections.abc import AsyncGenerator, Iterable
@@ -275,6 +276,22 @@ class QueryArrays(OpenAPIURIParser):
         return OpenAPIURIParser._split(value, param_defn, _in)
 
 
+def _repeated_scalars(request: ConnexionRequest, params: list[dict[str, Any]]) -> list[FieldError]:
+    """A query parameter of one value sent more than once (``limit=1&limit=500``): refused,
+    where connexion kept the last and dropped the others unsaid."""
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    sent = collections.Counter(name for name, _ in parse_qsl(query, keep_blank_values=True))
+    return [
+        FieldError(
+            f"/query/{param['name']}",
+            "validation.duplicate_parameter",
+            f"{param['name']} takes one value and is sent more than once.",
+        )
+        for param in params
+        if param.get("schema", {}).get("type") != "array" and sent[param["name"]] > 1
+    ]
+
+
 class Parameters(ParameterValidator):
     """Path, query and header parameters, every error reported with its location."""
 
@@ -293,6 +310,7 @@ class Parameters(ParameterValidator):
             "path": request.path_params,
             "header": request.headers,
         }
+        errors += _repeated_scalars(request, self.parameters.get("query", []))
         for location, values in sources.items():
             for param in self.parameters.get(location, []):
                 name = param["name"]
