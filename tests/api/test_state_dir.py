@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -234,3 +235,104 @@ def test_sigterm_keeps_tenants_tokens_and_snapshots(state: Path) -> None:
     again = httpx.post(f"{server.url}/v1/sandbox/tenants", json={"fixture": "empty"}).json()
     assert again["tenant_id"] != visitor["tenant_id"]
     server.stop(signal.SIGTERM)
+
+
+def _journal_rows(state: Path) -> int:
+    with sqlite3.connect(state / "sandbox.sqlite3") as db:
+        return int(db.execute("SELECT count(*) FROM journal").fetchone()[0])
+
+
+def _entries_come_back(server: Server, acked: dict[str, Any]) -> None:
+    with _client(server) as client:
+        for key, entry in acked.items():
+            found = client.get(f"/v1/entries/{entry['id']}")
+            assert found.status_code == 200, (key, found.text)
+            assert found.json() == entry
+
+
+def _post(client: httpx.Client, ledger: str, key: str, acked: dict[str, Any]) -> httpx.Response:
+    lines = [
+        {"account_code": "cash", "direction": "debit", "amount": 7},
+        {"account_code": "revenue", "direction": "credit", "amount": 7},
+    ]
+    answer = client.post(
+        "/v1/entries", json={"ledger_id": ledger, "lines": lines}, headers={"Idempotency-Key": key}
+    )
+    assert answer.status_code in (200, 201), answer.text
+    acked.setdefault(key, answer.json())
+    return answer
+
+
+def test_sigkill_with_only_a_journal_tail_since_start_up(state: Path) -> None:
+    server = Server(state).start()
+    with _client(server) as client:
+        ledger, accounts = _books(client)  # full documents (not journaled writes)
+    acked: dict[str, Any] = {}
+    workers = [
+        threading.Thread(target=_post_entries, args=(server, ledger, n, acked)) for n in range(3)
+    ]
+    for worker in workers:
+        worker.start()
+    while len(acked) < 40:
+        time.sleep(0.01)
+    server.stop(signal.SIGKILL)
+    for worker in workers:
+        worker.join(timeout=30)
+    assert _journal_rows(state) > 0  # the entries were written as journal records
+    server.start()
+    assert _journal_rows(state) == 0  # start-up wrote full documents, replacing the journal
+    with _client(server) as client:
+        for key, entry in acked.items():
+            found = client.get(f"/v1/entries/{entry['id']}")
+            assert found.status_code == 200, (key, found.text)
+            assert found.json()["lines"] == entry["lines"]
+        _check_books(client, ledger, accounts)
+    server.stop(signal.SIGKILL)
+
+
+def test_sigkill_after_a_full_document_and_a_tail(state: Path) -> None:
+    server = Server(state).start()
+    acked: dict[str, Any] = {}
+    with _client(server) as client:
+        ledger, accounts = _books(client)
+        for n in range(5):
+            _post(client, ledger, f"before-{n}", acked)
+        renamed = client.patch(f"/v1/ledgers/{ledger}", json={"name": "Renamed"})
+        assert renamed.status_code == 200  # not journaled: a full document, the journal cleared
+        assert _journal_rows(state) == 0
+        for n in range(5):
+            _post(client, ledger, f"after-{n}", acked)
+        assert _journal_rows(state) == 5
+    server.stop(signal.SIGKILL)
+    server.start()
+    _entries_come_back(server, acked)
+    with _client(server) as client:
+        assert client.get(f"/v1/ledgers/{ledger}").json()["name"] == "Renamed"
+        _check_books(client, ledger, accounts)
+        retry = _post(client, ledger, "after-4", acked)
+        assert retry.headers.get("Idempotent-Replayed") == "true", retry.text
+        assert retry.json() == acked["after-4"]
+    server.stop(signal.SIGKILL)
+
+
+def test_a_cut_last_journal_record_is_dropped_and_said(state: Path) -> None:
+    server = Server(state).start()
+    acked: dict[str, Any] = {}
+    with _client(server) as client:
+        ledger, accounts = _books(client)
+        for n in range(4):
+            _post(client, ledger, f"entry-{n}", acked)
+    server.stop(signal.SIGKILL)
+    with sqlite3.connect(state / "sandbox.sqlite3") as db:  # as if its write was cut short
+        seq, record = db.execute("SELECT seq, record FROM journal ORDER BY seq DESC").fetchone()
+        db.execute("UPDATE journal SET record = ? WHERE seq = ?", (record[: len(record) // 2], seq))
+    server.start()
+    last = acked.pop("entry-3")
+    _entries_come_back(server, acked)
+    with _client(server) as client:
+        assert client.get(f"/v1/entries/{last['id']}").status_code == 404
+        _check_books(client, ledger, accounts)
+    server.stop(signal.SIGTERM)
+    assert server.process is not None and server.process.stderr is not None
+    said = server.process.stderr.read().decode()
+    assert "journal record 4 of 4 cannot be read" in said, said

@@ -1,16 +1,26 @@
 """Sandboxes that survive a restart (``serve --state-dir``): what is written, and when.
 
-A write request is answered only once every tenant it changed is on disk: ``DurableWrites``
-holds back the answer's first message until ``Durability.commit`` has written them. Each
-commit captures the changed tenants' whole state on the loop (the one consistent moment),
-turns it into bytes and writes it on one writer thread, so the loop never waits on the disk;
-requests that arrive meanwhile share the next commit (group commit). What the server changes
-on its own (a webhook attempt's outcome, due work on a real-time clock) is written by the same
-commits, at the latest ``BACKGROUND_SECONDS`` later. At start-up, ``recover`` reads every
-tenant back with its credentials, live tokens and snapshots.
+A write request is answered only once what it changed is on disk: ``DurableWrites`` holds back
+the answer's first message until ``Durability.commit`` has written it. Requests that arrive
+while a commit is being written share the next one (group commit); the loop never waits on
+the disk (one writer thread does).
 
-The cost of a commit grows with the size of the tenants it writes (their whole state is
-written each time): bench/README.md has the figures.
+What a commit writes for a tenant is one of two things:
+
+- a **journal record** (``tenant_state.delta``): the changes the tenant's units of work
+  recorded since its last write (``domain.journal``), against the object numbers of its last
+  full document. Only requests whose every change is recorded write this way (``JOURNALED``:
+  creating an entry, the hot write); their cost does not grow with the tenant.
+- a **full document** (``tenant_state.capture``, the same document a snapshot holds): for
+  every other write, for what the server changed on its own (a webhook attempt's outcome, due
+  work on a real-time clock: written at the latest ``BACKGROUND_SECONDS`` later), for a tenant
+  with webhook endpoints (their deliveries are made outside the recorded changes), after
+  ``CHECKPOINT_RECORDS`` journal records (so a start-up replays a short tail), at start-up and
+  at the end of ``serve``. It replaces the tenant's journal.
+
+At start-up, ``recover`` reads every tenant back with its credentials, live tokens and
+snapshots: its full document, then its journal records in order. A record that cannot be read
+(cut short, edited: each carries a CRC-32) ends that tenant's replay there, said in the log.
 """
 
 from __future__ import annotations
@@ -27,19 +37,35 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gledger_sandbox.api import state_dir
 from gledger_sandbox.api.middleware import scope_header
+from gledger_sandbox.domain.journal import TRUSTED, Journal
 from gledger_sandbox.domain.live.webhook_models import Attempt, Delivery
 from gledger_sandbox.domain.live.webhooks import Webhooks
 from gledger_sandbox.domain.sandbox import tenant_state
 from gledger_sandbox.domain.sandbox.faults import DeliveryFault
 from gledger_sandbox.domain.sandbox.snapshot_shelf import Snapshot
 from gledger_sandbox.domain.sandbox.tenants import AccessToken, Tenant, TenantRegistry
+from gledger_sandbox.domain.state_graph import DocumentError, Encoder
+from gledger_sandbox.domain.unit_of_work import UnitOfWork
 from gledger_sandbox.webhooks.worker import DeliveryWorker
 
 logger = logging.getLogger("gledger_sandbox.durability")
 
 BACKGROUND_SECONDS = 0.5
 """How soon a change the server made on its own (no request to answer) is written."""
+CHECKPOINT_RECORDS = 2000
+"""Journal records a tenant gathers before its next write is a full document."""
+JOURNALED = frozenset({("POST", "/v1/entries")})
+"""Requests (method, path) whose every change is recorded: they write journal records."""
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class _Cursor:
+    """Where a tenant's journal stands: its last full document's encoder, records since."""
+
+    __slots__ = ("encoder", "journal", "records", "uow")
+
+    def __init__(self, uow: UnitOfWork, encoder: Encoder, journal: Journal) -> None:
+        self.uow, self.encoder, self.journal, self.records = uow, encoder, journal, 0
 
 
 class Durability:
@@ -51,6 +77,8 @@ class Durability:
         self._connection = state_dir.connect(directory)
         self._writer = concurrent.futures.ThreadPoolExecutor(1, "gledger-state-writer")
         self._dirty: set[str] = set()
+        self._journaled: set[str] = set()
+        self._cursors: dict[str, _Cursor] = {}
         self._ordinals: dict[str, int] = {}
         self._saved_snapshots: dict[str, set[str]] = {}
         self._started = 0
@@ -59,13 +87,23 @@ class Durability:
         self._background: asyncio.Task[None] | None = None
 
     def mark(self, tenant_id: str) -> None:
+        """The tenant changed: write its full document."""
         self._dirty.add(tenant_id)
+
+    def mark_journaled(self, tenant_id: str) -> None:
+        """The tenant changed only through recorded changes: a journal record will do."""
+        self._journaled.add(tenant_id)
+
+    def mark_all(self) -> None:
+        """Write every tenant's full document at the next commit (the end of ``serve``)."""
+        if self.registry is not None:
+            self._dirty.update(self.registry.tenants)
 
     def listener(self, then: Callable[[str], None]) -> Callable[[str], None]:
         """A tenant listener that marks the tenant changed, then tells ``then``."""
 
         def changed(tenant_id: str) -> None:
-            self._dirty.add(tenant_id)
+            (self.mark_journaled if TRUSTED.get() else self.mark)(tenant_id)
             then(tenant_id)
 
         return changed
@@ -76,14 +114,25 @@ class Durability:
         needed = self._started + 1  # a commit that starts from now on holds what is marked
         while self._done < needed:
             if self._running is None:
-                self._running = asyncio.ensure_future(self._write_once())
+                self._started += 1
+                number = self._started
+                try:
+                    batch = self._batch()
+                    if not batch.rows:
+                        # Journal records only: a few kilobytes appended to the WAL file (no
+                        # fsync), quicker written here than handed to the writer thread.
+                        state_dir.write(self._connection, batch)
+                except BaseException:
+                    self._done = number
+                    raise
+                if not batch.rows:
+                    self._done = number
+                    continue
+                self._running = asyncio.ensure_future(self._write_in_thread(batch, number))
             await asyncio.shield(self._running)
 
-    async def _write_once(self) -> None:
-        self._started += 1
-        number = self._started
+    async def _write_in_thread(self, batch: state_dir.Batch, number: int) -> None:
         try:
-            batch = self._batch()
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(self._writer, state_dir.write, self._connection, batch)
         finally:
@@ -98,13 +147,26 @@ class Durability:
         assert self.registry is not None
         batch = state_dir.Batch(ids_issued=self.registry.ids_issued())
         dirty, self._dirty = self._dirty, set()
+        journaled, self._journaled = self._journaled, set()
         # A tenant just created (its creation tells no listener): never written yet.
         dirty |= self.registry.tenants.keys() - self._ordinals.keys()
+        for tenant_id in sorted(journaled - dirty):
+            tenant = self.registry.tenants.get(tenant_id)
+            cursor = self._cursors.get(tenant_id)
+            if tenant is None or cursor is None or not _journal_will_do(tenant, cursor):
+                dirty.add(tenant_id)
+                continue
+            changes = cursor.journal.drain()
+            if changes:
+                cursor.records += 1
+                record = tenant_state.delta(tenant, cursor.encoder, changes)
+                batch.deltas.append((tenant_id, record))
         for tenant_id in sorted(dirty):
             tenant = self.registry.tenants.get(tenant_id)
             if tenant is None:
                 batch.gone.append(tenant_id)
                 self._saved_snapshots.pop(tenant_id, None)
+                self._cursors.pop(tenant_id, None)
             else:
                 batch.rows.append(self._row(tenant))
         return batch
@@ -113,11 +175,14 @@ class Durability:
         ordinal = self._ordinals.setdefault(tenant.id, len(self._ordinals))
         saved = self._saved_snapshots.setdefault(tenant.id, set())
         kept = tenant.snapshots.all()
+        state, encoder = tenant_state.capture_for_journal(tenant)
+        journal = tenant.store.uow.journal = tenant.idempotency.journal = Journal()
+        self._cursors[tenant.id] = _Cursor(tenant.store.uow, encoder, journal)
         row = state_dir.TenantRow(
             tenant.id,
             ordinal,
             _record(tenant, self.registry.grants_of(tenant.id) if self.registry else []),
-            tenant_state.capture(tenant),
+            state,
             [(s.id, _snapshot_record(s), s.document) for s in kept if s.id not in saved],
             [s.id for s in kept],
         )
@@ -144,11 +209,51 @@ class Durability:
         stored, ids_issued = state_dir.read_all(self._connection)
         for found in stored:
             tenant = _tenant(found, registry)
-            tenant_state.adopt(tenant, tenant_state.read(found.document), exact_clock=False)
+            document = tenant_state.read(found.document)
+            deltas = _readable(found)
+            try:
+                tenant_state.adopt(tenant, document, exact_clock=False, deltas=deltas)
+            except DocumentError as error:
+                logger.error(
+                    "tenant %s: its journal does not apply to its state (%s); it comes back "
+                    "as of its last full document, without its %d journal records",
+                    found.record["id"],
+                    error.detail,
+                    len(deltas),
+                )
+                tenant_state.adopt(tenant, document, exact_clock=False)
             registry.readmit(tenant, _grants(found.record), ids_issued)
             self._ordinals[tenant.id] = len(self._ordinals)
             self._saved_snapshots[tenant.id] = {s.id for s in tenant.snapshots.all()}
         return len(stored)
+
+
+def _journal_will_do(tenant: Tenant, cursor: _Cursor) -> bool:
+    """Whether the tenant's recorded changes hold all it changed since its last write."""
+    return (
+        cursor.uow is tenant.store.uow  # not reset or restored since (a new store)
+        and tenant.idempotency.journal is cursor.journal
+        and not cursor.journal.tainted
+        and not tenant.webhooks.endpoints
+        and cursor.records < CHECKPOINT_RECORDS
+    )
+
+
+def _readable(found: state_dir.Stored) -> list[dict[str, Any]]:
+    """The tenant's journal records, up to the first one that cannot be read (logged)."""
+    records: list[dict[str, Any]] = []
+    for n, record in enumerate(found.journal):
+        if record is None:
+            logger.warning(
+                "tenant %s: journal record %d of %d cannot be read (cut short or changed: its "
+                "CRC-32 does not match); the tenant comes back as of the record before it",
+                found.record["id"],
+                n + 1,
+                len(found.journal),
+            )
+            break
+        records.append(record)
+    return records
 
 
 def _record(tenant: Tenant, grants: list[AccessToken]) -> dict[str, Any]:
@@ -261,17 +366,22 @@ class DurableWrites:
             return
         durability = self.durability
         credential = _bearer(scope)
+        journaled = (scope["method"], scope["path"]) in JOURNALED
 
         async def send_when_written(message: Message) -> None:
             if message["type"] == "http.response.start":
                 registry = durability.registry
                 tenant_id = registry.tenant_id_for(credential) if credential and registry else None
-                if tenant_id is not None:
-                    durability.mark(tenant_id)  # idempotency keys change without events
+                if tenant_id is not None:  # idempotency keys change without events
+                    (durability.mark_journaled if journaled else durability.mark)(tenant_id)
                 await durability.commit()
             await send(message)
 
-        await self.app(scope, receive, send_when_written)
+        trusted = TRUSTED.set(journaled)
+        try:
+            await self.app(scope, receive, send_when_written)
+        finally:
+            TRUSTED.reset(trusted)
 
 
 def _bearer(scope: Scope) -> str | None:

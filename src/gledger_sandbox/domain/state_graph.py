@@ -99,6 +99,7 @@ class Encoder:
         self._wired = {id(obj): name for name, obj in wiring.items()}
         self._refs: dict[int, int] = {}
         self._objects: list[Any] = []
+        self._base = 0  # the number of the first object of ``_objects`` (see ``changes``)
         self._keep: list[object] = []  # the ids above stay valid while encoding
 
     def encode(self, roots: dict[str, object]) -> dict[str, Any]:
@@ -135,11 +136,40 @@ class Encoder:
         found = self._refs.get(id(value))
         if found is not None:
             return found
-        index = self._refs[id(value)] = len(self._objects)
+        index = self._refs[id(value)] = self._base + len(self._objects)
         self._keep.append(value)
         self._objects.append(None)
-        self._objects[index] = self._object(value)
+        self._objects[index - self._base] = self._object(value)
         return index
+
+    def changes(self, changes: list[tuple[Any, ...]]) -> dict[str, Any]:
+        """The changes made since this encoder's last call, as one journal delta.
+
+        Objects this encoder has not written yet are new: written whole, as they are now, and
+        changes to them are left out (their state already holds them); so are the changes to
+        an object that is ``touch``-ed (written whole). The encoder keeps every object it wrote
+        alive, so their numbers stay theirs until a full document replaces it.
+        """
+        base = self._base = self._base + len(self._objects)
+        self._objects = []
+        whole = {id(change[1]) for change in changes if change[0] == "touch"}
+        written: set[int] = set()
+        out: list[list[Any]] = []
+        for kind, target, *args in changes:
+            index = self._refs.get(id(target))
+            if index is None or index >= base or (kind != "touch" and id(target) in whole):
+                continue
+            if kind == "touch":
+                if index not in written:
+                    written.add(index)
+                    out.append(["t", index, self._object(target)])
+            elif kind == "set":
+                out.append(["s", index, args[0], self.value(args[1])])
+            elif kind == "put":
+                out.append(["p", index, self.value(args[0]), self.value(args[1])])
+            else:
+                out.append([_CHANGE_TAGS[kind], index, self.value(args[0])])
+        return {"base": base, "objects": self._objects, "changes": out}
 
     def _object(self, value: Any) -> dict[str, Any]:
         kind = type(value)
@@ -167,8 +197,10 @@ class Encoder:
         }
 
 
-_TRANSIENT = frozenset({"wire"})
-"""Caches rebuilt on demand, never written (an event's rendered bytes)."""
+_TRANSIENT = frozenset({"wire", "journal"})
+"""Caches rebuilt on demand, never written (an event's rendered bytes), and the journal a
+durable server hangs on a tenant's parts."""
+_CHANGE_TAGS = {"pop": "d", "add": "a", "discard": "r"}
 
 _CONTAINER_NAMES: dict[type, str] = {
     dict: "dict",
@@ -201,6 +233,47 @@ class Decoder:
         for n in range(len(objects) - 1, -1, -1):
             self._fill(n, f"{pointer}/objects/{n}")
         return {name: self.value(v, f"{pointer}/roots/{name}") for name, v in roots.items()}
+
+    def apply(self, delta: Any, pointer: str) -> None:
+        """Carry a decoded graph on by one delta of ``Encoder.changes``."""
+        base = _member(delta, "base", int, pointer)
+        objects = _member(delta, "objects", list, pointer)
+        if base != len(self._shells):
+            raise DocumentError(pointer + "/base", "The delta does not follow the state.")
+        self._objects.extend(objects)
+        self._shells += [self._shell(o, f"{pointer}/objects/{n}") for n, o in enumerate(objects)]
+        for n in range(len(self._shells) - 1, base - 1, -1):
+            self._fill(n, f"{pointer}/objects/{n - base}")
+        for n, change in enumerate(_member(delta, "changes", list, pointer)):
+            try:
+                self._change(change, f"{pointer}/changes/{n}")
+            except DocumentError:
+                raise
+            except (TypeError, ValueError, KeyError, IndexError, AttributeError) as error:
+                raise DocumentError(f"{pointer}/changes/{n}", f"Cannot apply: {error}") from None
+
+    def _change(self, change: list[Any], pointer: str) -> None:
+        tag, index = change[0], change[1]
+        target = self._ref({"$r": index}, pointer + "/1")
+        if tag == "t":
+            self._objects[index] = change[2]
+            if isinstance(target, (dict, list, deque, set, SortedList, SortedKeyList)):
+                target.clear()
+            self._fill(index, pointer + "/2")
+        elif tag == "s":
+            self._set_fields(target, {change[2]: change[3]}, pointer)
+        elif tag == "p":
+            target[self.value(change[2], pointer + "/2")] = self.value(change[3], pointer + "/3")
+        elif tag == "d":
+            target.pop(self.value(change[2], pointer + "/2"), None)
+        elif tag == "a":
+            item = self.value(change[2], pointer + "/2")
+            target.append(item) if isinstance(target, (list, deque)) else target.add(item)
+        elif tag == "r":
+            item = self.value(change[2], pointer + "/2")
+            target.remove(item) if isinstance(target, (list, deque)) else target.discard(item)
+        else:
+            raise DocumentError(pointer + "/0", f"Unknown change {tag!r}.")
 
     def _shell(self, written: Any, pointer: str) -> Any:
         kind = _member(written, "t", str, pointer)
