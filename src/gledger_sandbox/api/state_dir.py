@@ -86,8 +86,22 @@ def connect(directory: Path) -> sqlite3.Connection:
     connection = sqlite3.connect(directory / FILE_NAME, check_same_thread=False)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
+    # No checkpoint inside a commit: commits of journal records run on the server's loop, and
+    # a checkpoint copies the log into the database with an fsync (``checkpoint`` does it on
+    # the writer thread instead).
+    connection.execute("PRAGMA wal_autocheckpoint=0")
     connection.executescript(SCHEMA)
     return connection
+
+
+def checkpoint(directory: Path) -> None:
+    """Copy the WAL file into the database (PASSIVE: writers go on meanwhile), on a connection
+    of its own (on the writer thread)."""
+    connection = sqlite3.connect(directory / FILE_NAME)
+    try:
+        connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    finally:
+        connection.close()
 
 
 def write(connection: sqlite3.Connection, batch: Batch) -> None:
