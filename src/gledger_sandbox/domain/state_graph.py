@@ -43,8 +43,14 @@ def sort_key(function: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return function
 
 
+_TYPE_NAMES: dict[type, str] = {}
+
+
 def _type_name(cls: type) -> str:
-    return f"{_module_name(cls)}.{cls.__qualname__}"
+    name = _TYPE_NAMES.get(cls)
+    if name is None:
+        name = _TYPE_NAMES[cls] = f"{_module_name(cls)}.{cls.__qualname__}"
+    return name
 
 
 _FIELDS: dict[type, tuple[str, ...] | None] = {}
@@ -101,9 +107,13 @@ class Encoder:
         self._objects: list[Any] = []
         self._base = 0  # the number of the first object of ``_objects`` (see ``changes``)
         self._keep: list[object] = []  # the ids above stay valid while encoding
+        # Immutable values (tuples, frozen dataclasses) written once per call: a line is held
+        # by its entry, its statement line and each event's copy of the entry.
+        self._written: dict[int, tuple[object, Any]] = {}
 
     def encode(self, roots: dict[str, object]) -> dict[str, Any]:
         encoded = {name: self.value(root) for name, root in roots.items()}
+        self._written.clear()
         return {"roots": encoded, "objects": self._objects}
 
     def value(self, value: Any) -> Any:
@@ -118,7 +128,7 @@ class Encoder:
         if kind is date:
             return {"$d": value.isoformat()}
         if kind is tuple:
-            return {"$t": [self.value(item) for item in value]}
+            return self._immutable(value)
         if isinstance(value, enum.Enum):
             return {"$e": _type_name(kind), "v": value.value}
         if kind is timedelta:
@@ -129,8 +139,21 @@ class Encoder:
             return {"$fs": [self.value(item) for item in value]}
         params = getattr(kind, "__dataclass_params__", None)
         if params is not None and params.frozen:
-            return {"$v": _type_name(kind), "f": self._fields(value)}
+            return self._immutable(value)
         return {"$r": self._ref(value)}
+
+    def _immutable(self, value: Any) -> dict[str, Any]:
+        """A tuple or a frozen dataclass, written once per call."""
+        found = self._written.get(id(value))
+        if found is not None and found[0] is value:
+            return found[1]  # type: ignore[no-any-return]
+        written: dict[str, Any]
+        if type(value) is tuple:
+            written = {"$t": [self.value(item) for item in value]}
+        else:
+            written = {"$v": _type_name(type(value)), "f": self._fields(value)}
+        self._written[id(value)] = (value, written)
+        return written
 
     def _ref(self, value: Any) -> int:
         found = self._refs.get(id(value))
@@ -169,6 +192,7 @@ class Encoder:
                 out.append(["p", index, self.value(args[0]), self.value(args[1])])
             else:
                 out.append([_CHANGE_TAGS[kind], index, self.value(args[0])])
+        self._written.clear()
         return {"base": base, "objects": self._objects, "changes": out}
 
     def _object(self, value: Any) -> dict[str, Any]:
@@ -188,15 +212,25 @@ class Encoder:
         return {"t": _type_name(kind), "f": self._fields(value)}
 
     def _fields(self, value: Any) -> dict[str, Any]:
-        names = _field_names(type(value))
-        attrs = names if names is not None else tuple(vars(value))
-        return {
-            name: self.value(getattr(value, name))
-            for name in attrs
-            if name not in _TRANSIENT and hasattr(value, name)
-        }
+        kind = type(value)
+        names = _WRITTEN.get(kind)
+        if names is None:
+            slots = _field_names(kind)
+            if slots is None:  # a class with a __dict__: its attributes as they are now
+                names = tuple(n for n in vars(value) if n not in _TRANSIENT)
+            else:
+                names = _WRITTEN[kind] = tuple(n for n in slots if n not in _TRANSIENT)
+        fields = {}
+        for name in names:
+            field = getattr(value, name, _UNSET)
+            if field is not _UNSET:
+                fields[name] = self.value(field)
+        return fields
 
 
+_WRITTEN: dict[type, tuple[str, ...]] = {}
+"""The fields written of each slotted class (its slots but the transient ones)."""
+_UNSET = object()
 _TRANSIENT = frozenset({"wire", "journal"})
 """Caches rebuilt on demand, never written (an event's rendered bytes), and the journal a
 durable server hangs on a tenant's parts."""
