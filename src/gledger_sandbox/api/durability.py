@@ -14,7 +14,8 @@ What a commit writes for a tenant is one of two things:
 - a **full document** (``tenant_state.capture``, the same document a snapshot holds): for
   every other write, for what the server changed on its own (a webhook attempt's outcome, due
   work on a real-time clock: written at the latest ``BACKGROUND_SECONDS`` later), for a tenant
-  with webhook endpoints (their deliveries are made outside the recorded changes), at start-up
+  with webhook endpoints (their deliveries are made outside the recorded changes) or fault
+  rules (their counters move on a matching call), at start-up
   and at the end of ``serve``. It replaces the tenant's journal. A tenant with
   ``CHECKPOINT_RECORDS`` journal records gets one too, once it has had no write for
   ``IDLE_SECONDS`` (its capture holds the loop: about 0.1 s per 200 entries), or at the latest
@@ -48,7 +49,6 @@ from gledger_sandbox.domain.sandbox.faults import DeliveryFault
 from gledger_sandbox.domain.sandbox.snapshot_shelf import Snapshot
 from gledger_sandbox.domain.sandbox.tenants import AccessToken, Tenant, TenantRegistry
 from gledger_sandbox.domain.state_graph import DocumentError, Encoder
-from gledger_sandbox.domain.unit_of_work import UnitOfWork
 from gledger_sandbox.webhooks.worker import DeliveryWorker
 
 logger = logging.getLogger("gledger_sandbox.durability")
@@ -71,10 +71,11 @@ _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 class _Cursor:
     """Where a tenant's journal stands: its last full document's encoder, records since."""
 
-    __slots__ = ("encoder", "journal", "last_record", "records", "uow")
+    __slots__ = ("encoder", "faults_seq", "journal", "last_record", "records", "uow")
 
-    def __init__(self, uow: UnitOfWork, encoder: Encoder, journal: Journal) -> None:
-        self.uow, self.encoder, self.journal, self.records = uow, encoder, journal, 0
+    def __init__(self, tenant: Tenant, encoder: Encoder, journal: Journal) -> None:
+        self.uow, self.encoder, self.journal, self.records = tenant.store.uow, encoder, journal, 0
+        self.faults_seq = tenant.faults.last_seq
         self.last_record = 0.0
         """When its last journal record was made (``time.monotonic``)."""
 
@@ -205,7 +206,7 @@ class Durability:
         kept = tenant.snapshots.all()
         state, encoder = tenant_state.capture_for_journal(tenant)
         journal = tenant.store.uow.journal = tenant.idempotency.journal = Journal()
-        self._cursors[tenant.id] = _Cursor(tenant.store.uow, encoder, journal)
+        self._cursors[tenant.id] = _Cursor(tenant, encoder, journal)
         row = state_dir.TenantRow(
             tenant.id,
             ordinal,
@@ -267,6 +268,8 @@ def _journal_will_do(tenant: Tenant, cursor: _Cursor) -> bool:
         and tenant.idempotency.journal is cursor.journal
         and not cursor.journal.tainted
         and not tenant.webhooks.endpoints
+        and not tenant.faults.rules  # a rule's counters move on a matching call, unrecorded
+        and tenant.faults.last_seq == cursor.faults_seq  # no one-off injection recorded since
         and cursor.records < MAX_RECORDS
     )
 

@@ -18,6 +18,7 @@ import dataclasses
 import enum
 import importlib
 import pkgutil
+import random
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
@@ -137,6 +138,9 @@ class Encoder:
             return {"$b": base64.b64encode(value).decode()}
         if kind is frozenset:
             return {"$fs": [self.value(item) for item in value]}
+        if kind is random.Random:  # a fault rule's seeded generator: where it stands
+            version, internal, gauss = value.getstate()
+            return {"$rng": [version, list(internal), gauss]}
         params = getattr(kind, "__dataclass_params__", None)
         if params is not None and params.frozen:
             return self._immutable(value)
@@ -415,7 +419,17 @@ _VALUE_READERS: dict[str, Callable[[Decoder, dict[str, Any], str], Any]] = {
     "$b": lambda d, w, p: base64.b64decode(w["$b"], validate=True),
     "$fs": lambda d, w, p: frozenset(d.value(v, f"{p}/$fs/{i}") for i, v in enumerate(w["$fs"])),
     "$v": Decoder._frozen,
+    "$rng": lambda d, w, p: _generator(w["$rng"]),
 }
+
+
+def _generator(state: Any) -> random.Random:
+    version, internal, gauss = state
+    if type(internal) is not list or not all(type(n) is int for n in internal):
+        raise ValueError("a generator's state is a list of integers")
+    generator = random.Random()
+    generator.setstate((version, tuple(internal), gauss))
+    return generator
 
 
 def _member(holder: Any, name: str, kind: type, pointer: str) -> Any:

@@ -4,7 +4,8 @@ store of ``serve --state-dir`` hold, and how a tenant takes it back.
 The document (``FORMAT``, ``VERSION``) names the tenant's fixture, seed and clock start, and
 holds its state as a graph (``state_graph``): ledgers, accounts, entries and statement lines
 with their indexes and running balances, idempotency keys, the event log, webhook endpoints and
-deliveries, settlements, payouts, reconciliation runs, due work, the clock and the id counters.
+deliveries, settlements, payouts, reconciliation runs, due work, fault rules (with where each
+seeded generator stands) and their injection log, the clock and the id counters.
 A SHA-256 checksum over the canonical JSON of the state detects a truncated or edited copy.
 Credentials are never part of it: a document can be shared without sharing a key.
 """
@@ -31,7 +32,10 @@ _ROOTS = (
     "schedule",
     "webhooks",
     "reconciliations",
+    "faults",
 )
+_OPTIONAL = frozenset({"faults"})
+"""Roots a document may lack (written before they were part of it): a fresh one is used."""
 _CARRIED = {
     "ids": ("_key", "_count"),
     "event_ids": ("_key", "_count"),
@@ -213,14 +217,15 @@ def adopt(
     except (TypeError, ValueError, AttributeError, KeyError, IndexError) as error:
         # Well-formed objects that do not fit together (a sorted list of mixed kinds...).
         raise DocumentError("/state/graph", f"The state does not fit together: {error}") from None
-    missing = [name for name in _ROOTS if name not in roots]
+    missing = [name for name in _ROOTS if name not in roots and name not in _OPTIONAL]
     if missing:
         raise DocumentError("/state/graph/roots", f"Missing: {', '.join(missing)}.")
     moving = deltas[-1] if deltas else state
     _carry(wiring, moving.get("carried"))
     _set_clock(stand_in, moving.get("clock"), exact=exact_clock)
     for name in _ROOTS:
-        setattr(stand_in, name, roots[name])
+        if name in roots:
+            setattr(stand_in, name, roots[name])
     stand_in.store.events.restored_over(previous_seq)
     stand_in.idempotency.forget_unanswered()
     for delivery in list(stand_in.webhooks.deliveries.values()):
