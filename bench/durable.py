@@ -7,6 +7,7 @@ fresh ``merchant`` tenant (about 200 entries) on each server. Reported: each rou
 (its two runs back to back) and their median, and the ratio of each side's median round.
 
     python bench/durable.py                    # 3 rounds x 10 s, 8 connections
+    python bench/durable.py --state-in /dev/shm  # the state directory on tmpfs (no disk)
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from mixed import drop_tenant, fmt_run, median_run, parse_args, run_once, sandbo
 
 
 def main() -> None:
-    args = parse_args()
+    args = parse_args(state_in=True)
     harness.ensure_wrk()
     runs = []
     with (
-        tempfile.TemporaryDirectory() as state,
+        tempfile.TemporaryDirectory(dir=args.state_in) as state,
         harness.sandbox("memory") as memory,
         harness.sandbox("durable", extra=["--state-dir", state]) as durable,
     ):
@@ -52,7 +53,8 @@ def main() -> None:
     paired = sorted(by_round)[len(by_round) // 2]
     text = "\n".join(
         [
-            f"durable: {args.rounds} rounds x {args.seconds:g} s, wrk -c{args.connections}",
+            f"durable: {args.rounds} rounds x {args.seconds:g} s, wrk -c{args.connections}, "
+            f"state directory in {args.state_in or tempfile.gettempdir()}",
             "",
             "| round | server | req/s | p50 ms | p99 ms | non-2xx | server CPU |",
             "| --- | --- | --- | --- | --- | --- | --- |",

@@ -113,6 +113,25 @@ def _post_entries(server: Server, ledger: str, worker: int, acked: dict[str, Any
             acked[key] = answer.json()
 
 
+def _killed_mid_load(server: Server, ledger: str, workers: int, answered: int) -> dict[str, Any]:
+    """Entries posted by ``workers`` threads, the server killed (SIGKILL) once ``answered`` were
+    answered, mid-load: the entries it answered for."""
+    acked: dict[str, Any] = {}
+    threads = [
+        threading.Thread(target=_post_entries, args=(server, ledger, n, acked))
+        for n in range(workers)
+    ]
+    for thread in threads:
+        thread.start()
+    while len(acked) < answered:
+        time.sleep(0.01)
+    server.stop(signal.SIGKILL)  # requests are under way
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(acked) >= answered
+    return acked
+
+
 def _check_books(client: httpx.Client, ledger: str, accounts: dict[str, str]) -> None:
     """Each account's balance equals the sum of its statement lines."""
     for account_id in accounts.values():
@@ -140,18 +159,7 @@ def test_sigkill_mid_load_loses_no_answered_write(state: Path) -> None:
         assert hook.status_code == 201, hook.text
         visitor = httpx.post(f"{server.url}/v1/sandbox/tenants", json={"fixture": "empty"})
         assert visitor.status_code == 201
-    acked: dict[str, Any] = {}
-    workers = [
-        threading.Thread(target=_post_entries, args=(server, ledger, n, acked)) for n in range(4)
-    ]
-    for worker in workers:
-        worker.start()
-    while len(acked) < 60:
-        time.sleep(0.01)
-    server.stop(signal.SIGKILL)  # mid-load: requests are under way
-    for worker in workers:
-        worker.join(timeout=30)
-    assert len(acked) >= 60
+    acked = _killed_mid_load(server, ledger, workers=4, answered=60)
 
     receiver.start()
     server.start()
@@ -263,45 +271,40 @@ def _post(client: httpx.Client, ledger: str, key: str, acked: dict[str, Any]) ->
     return answer
 
 
-def test_sigkill_with_only_a_journal_tail_since_start_up(state: Path) -> None:
+def _post_some(client: httpx.Client, ledger: str, prefix: str, count: int, acked: Any) -> None:
+    for n in range(count):
+        _post(client, ledger, f"{prefix}-{n}", acked)
+
+
+def _start_books(state: Path) -> tuple[Server, str, dict[str, str]]:
+    """A server on ``state`` with a ledger of two accounts (full documents: not journaled)."""
     server = Server(state).start()
     with _client(server) as client:
-        ledger, accounts = _books(client)  # full documents (not journaled writes)
-    acked: dict[str, Any] = {}
-    workers = [
-        threading.Thread(target=_post_entries, args=(server, ledger, n, acked)) for n in range(3)
-    ]
-    for worker in workers:
-        worker.start()
-    while len(acked) < 40:
-        time.sleep(0.01)
-    server.stop(signal.SIGKILL)
-    for worker in workers:
-        worker.join(timeout=30)
+        ledger, accounts = _books(client)
+    return server, ledger, accounts
+
+
+def test_sigkill_with_only_a_journal_tail_since_start_up(state: Path) -> None:
+    server, ledger, accounts = _start_books(state)
+    acked = _killed_mid_load(server, ledger, workers=3, answered=40)
     assert _journal_rows(state) > 0  # the entries were written as journal records
     server.start()
     assert _journal_rows(state) == 0  # start-up wrote full documents, replacing the journal
+    _entries_come_back(server, acked)
     with _client(server) as client:
-        for key, entry in acked.items():
-            found = client.get(f"/v1/entries/{entry['id']}")
-            assert found.status_code == 200, (key, found.text)
-            assert found.json()["lines"] == entry["lines"]
         _check_books(client, ledger, accounts)
     server.stop(signal.SIGKILL)
 
 
 def test_sigkill_after_a_full_document_and_a_tail(state: Path) -> None:
-    server = Server(state).start()
+    server, ledger, accounts = _start_books(state)
     acked: dict[str, Any] = {}
     with _client(server) as client:
-        ledger, accounts = _books(client)
-        for n in range(5):
-            _post(client, ledger, f"before-{n}", acked)
+        _post_some(client, ledger, "before", 5, acked)
         renamed = client.patch(f"/v1/ledgers/{ledger}", json={"name": "Renamed"})
         assert renamed.status_code == 200  # not journaled: a full document, the journal cleared
         assert _journal_rows(state) == 0
-        for n in range(5):
-            _post(client, ledger, f"after-{n}", acked)
+        _post_some(client, ledger, "after", 5, acked)
         assert _journal_rows(state) == 5
     server.stop(signal.SIGKILL)
     server.start()
@@ -316,12 +319,10 @@ def test_sigkill_after_a_full_document_and_a_tail(state: Path) -> None:
 
 
 def test_a_cut_last_journal_record_is_dropped_and_said(state: Path) -> None:
-    server = Server(state).start()
+    server, ledger, accounts = _start_books(state)
     acked: dict[str, Any] = {}
     with _client(server) as client:
-        ledger, accounts = _books(client)
-        for n in range(4):
-            _post(client, ledger, f"entry-{n}", acked)
+        _post_some(client, ledger, "entry", 4, acked)
     server.stop(signal.SIGKILL)
     with sqlite3.connect(state / "sandbox.sqlite3") as db:  # as if its write was cut short
         seq, record = db.execute("SELECT seq, record FROM journal ORDER BY seq DESC").fetchone()

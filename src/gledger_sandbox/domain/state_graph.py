@@ -33,6 +33,7 @@ Wiring = dict[str, object]
 """Named objects a document refers to but does not hold (found again when it is read)."""
 
 _PRIMITIVES = (str, int, float, bool, type(None))
+_PRIMITIVE_TYPES = frozenset(_PRIMITIVES)  # a set lookup: the encoder's hottest test
 _DOMAIN = "gledger_sandbox.domain."
 _SORTED_KEYS: dict[str, Callable[[Any], Any]] = {}
 """The key functions a sorted list may be rebuilt with, by name (see ``sort_key``)."""
@@ -119,7 +120,7 @@ class Encoder:
 
     def value(self, value: Any) -> Any:
         kind = type(value)
-        if kind in _PRIMITIVES:
+        if kind in _PRIMITIVE_TYPES:
             return value
         name = self._wired.get(id(value))
         if name is not None:
@@ -182,20 +183,25 @@ class Encoder:
         whole = {id(change[1]) for change in changes if change[0] == "touch"}
         written: set[int] = set()
         out: list[list[Any]] = []
-        for kind, target, *args in changes:
-            index = self._refs.get(id(target))
-            if index is None or index >= base or (kind != "touch" and id(target) in whole):
+        refs, value = self._refs, self.value
+        for change in changes:
+            kind, target = change[0], change[1]
+            index = refs.get(id(target))
+            if (
+                index is None
+                or index >= base
+                or (whole and kind != "touch" and id(target) in whole)
+            ):
                 continue
-            if kind == "touch":
-                if index not in written:
-                    written.add(index)
-                    out.append(["t", index, self._object(target)])
-            elif kind == "set":
-                out.append(["s", index, args[0], self.value(args[1])])
+            if kind == "set":
+                out.append(["s", index, change[2], value(change[3])])
             elif kind == "put":
-                out.append(["p", index, self.value(args[0]), self.value(args[1])])
-            else:
-                out.append([_CHANGE_TAGS[kind], index, self.value(args[0])])
+                out.append(["p", index, value(change[2]), value(change[3])])
+            elif kind != "touch":
+                out.append([_CHANGE_TAGS[kind], index, value(change[2])])
+            elif index not in written:
+                written.add(index)
+                out.append(["t", index, self._object(target)])
         self._written.clear()
         return {"base": base, "objects": self._objects, "changes": out}
 
