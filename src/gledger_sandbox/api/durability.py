@@ -189,6 +189,8 @@ class Durability:
                 cursor.records += 1
                 cursor.last_record = time.monotonic()
                 record = tenant_state.delta(tenant, cursor.encoder, changes)
+                # Using a tenant moves its expiry on (a sliding TTL): the record carries it.
+                record["expires_at"] = _iso(tenant.expires_at)
                 batch.deltas.append((tenant_id, record))
         for tenant_id in sorted(dirty):
             tenant = self.registry.tenants.get(tenant_id)
@@ -255,6 +257,11 @@ class Durability:
                     len(deltas),
                 )
                 tenant_state.adopt(tenant, document, exact_clock=False)
+            else:
+                if deltas:
+                    tenant.expires_at = _time(
+                        deltas[-1].get("expires_at", found.record["expires_at"])
+                    )
             registry.readmit(tenant, _grants(found.record), ids_issued)
             self._ordinals[tenant.id] = len(self._ordinals)
             self._saved_snapshots[tenant.id] = {s.id for s in tenant.snapshots.all()}
@@ -303,7 +310,7 @@ def _record(tenant: Tenant, grants: list[AccessToken]) -> dict[str, Any]:
         "client_id": tenant.client_id,
         "client_secret": tenant.client_secret,
         "ttl_seconds": tenant.ttl.total_seconds() if tenant.ttl else None,
-        "expires_at": tenant.expires_at.isoformat() if tenant.expires_at else None,
+        "expires_at": _iso(tenant.expires_at),
         "snapshot_ids_issued": tenant.snapshots.ids_issued(),
         "tokens": [
             {"token": g.token, "scopes": sorted(g.scopes), "expires_at": g.expires_at.isoformat()}
@@ -320,6 +327,10 @@ def _snapshot_record(snapshot: Snapshot) -> dict[str, Any]:
         "event_sequence": snapshot.event_sequence,
         "counts": snapshot.counts,
     }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
 
 
 def _time(text: str | None) -> datetime | None:
