@@ -258,13 +258,18 @@ def _entries_come_back(server: Server, acked: dict[str, Any]) -> None:
             assert found.json() == entry
 
 
-def _post(client: httpx.Client, ledger: str, key: str, acked: dict[str, Any]) -> httpx.Response:
-    lines = [
-        {"account_code": "cash", "direction": "debit", "amount": 7},
-        {"account_code": "revenue", "direction": "credit", "amount": 7},
+def _lines(amount: int) -> list[dict[str, Any]]:
+    return [
+        {"account_code": "cash", "direction": "debit", "amount": amount},
+        {"account_code": "revenue", "direction": "credit", "amount": amount},
     ]
+
+
+def _post(client: httpx.Client, ledger: str, key: str, acked: dict[str, Any]) -> httpx.Response:
     answer = client.post(
-        "/v1/entries", json={"ledger_id": ledger, "lines": lines}, headers={"Idempotency-Key": key}
+        "/v1/entries",
+        json={"ledger_id": ledger, "lines": _lines(7)},
+        headers={"Idempotency-Key": key},
     )
     assert answer.status_code in (200, 201), answer.text
     acked.setdefault(key, answer.json())
@@ -306,6 +311,15 @@ def test_sigkill_after_a_full_document_and_a_tail(state: Path) -> None:
         assert _journal_rows(state) == 0
         _post_some(client, ledger, "after", 5, acked)
         assert _journal_rows(state) == 5
+        later = client.post(
+            "/v1/entries",
+            json={"ledger_id": ledger, "lines": _lines(9)},
+            headers={"Prefer": "respond-async"},
+        )
+        assert later.status_code == 202, later.text
+        assert _journal_rows(state) == 0  # its posting is scheduled: a full document
+        _post_some(client, ledger, "last", 2, acked)
+        assert _journal_rows(state) == 2
     server.stop(signal.SIGKILL)
     server.start()
     _entries_come_back(server, acked)

@@ -62,7 +62,8 @@ IDLE_SECONDS = 1.0
 MAX_RECORDS = 20_000
 """Journal records after which a tenant's next write is its full document, idle or not."""
 JOURNALED = frozenset({("POST", "/v1/entries")})
-"""Requests (method, path) whose every change is recorded: they write journal records."""
+"""Requests (method, path) whose every change is recorded: they write journal records (but
+with ``Prefer: respond-async``: the posting it schedules is not a recorded change)."""
 WAL_CHECKPOINT_RECORDS = 500
 """Journal records written on the loop between two WAL checkpoints (on the writer thread)."""
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -412,7 +413,9 @@ class DurableWrites:
             return
         durability = self.durability
         credential = _bearer(scope)
-        journaled = (scope["method"], scope["path"]) in JOURNALED
+        prefer = (scope_header(scope, b"prefer") or "").lower()
+        # An asynchronous posting is scheduled outside the recorded changes: a full document.
+        journaled = (scope["method"], scope["path"]) in JOURNALED and "respond-async" not in prefer
 
         async def send_when_written(message: Message) -> None:
             if message["type"] == "http.response.start":
