@@ -15,6 +15,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -133,9 +134,13 @@ def running(
 
 @contextmanager
 def sandbox(
-    name: str = "sandbox", gc_log: Path | None = None, extra: Sequence[str] = ()
+    name: str = "sandbox",
+    gc_log: Path | None = None,
+    extra: Sequence[str] = (),
+    src: Path | None = None,
 ) -> Iterator[Server]:
-    """Our server, as ``gledger-sandbox serve`` runs it (through gc_serve.py with ``gc_log``)."""
+    """Our server, as ``gledger-sandbox serve`` runs it (through gc_serve.py with ``gc_log``;
+    the code of ``src`` rather than the installed one when given)."""
     port = free_port()
     launcher = [str(BENCH / "gc_serve.py")] if gc_log else ["-m", "gledger_sandbox", "serve"]
     argv = [
@@ -151,9 +156,27 @@ def sandbox(
         "warning",
         *extra,
     ]
-    env = {"BENCH_GC_LOG": str(gc_log)} if gc_log else None
+    env = {"BENCH_GC_LOG": str(gc_log)} if gc_log else {}
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
     with running(name, argv, port, "/healthz", env) as server:
         yield server
+
+
+@contextmanager
+def exported(revision: str) -> Iterator[Path]:
+    """``src``, ``spec`` and ``fixtures`` of git ``revision``, exported (not checked out) into a
+    temporary folder; yields its ``src`` (for PYTHONPATH)."""
+    with tempfile.TemporaryDirectory(prefix="bench_rev_") as folder:
+        archive = subprocess.run(
+            ["git", "archive", revision, "src", "spec", "fixtures"],
+            cwd=BENCH.parent,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True, timeout=120)
+        yield Path(folder) / "src"
 
 
 def bundle_spec(target: Path) -> Path:

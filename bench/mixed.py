@@ -9,13 +9,15 @@ from the same state (about 200 entries). Prism serves ``prism mock`` of the bund
 validates each request against the spec and answers the operation's example, so its POST creates
 nothing and its page is the spec's example page (one entry), while ours is 50 real entries.
 
-    python bench/mixed.py                      # 3 rounds x 10 s, 8 connections, 1 wrk thread
+    python bench/mixed.py                      # 3 rounds x 10 s, at 8 and at 32 connections
     python bench/mixed.py --rounds 5 --seconds 20 --connections 16
+    python bench/mixed.py --before main        # also the sandbox of another revision, beside
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import tempfile
 import time
@@ -55,8 +57,16 @@ class Target:
 class Run:
     round: int
     target: str
+    connections: int
     result: WrkResult
     server_cpu_percent: float
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        """Server CPU per answered request: steadier than req/s when other work shares the
+        cores (a server that waits for a core spends no CPU meanwhile)."""
+        rps = self.result.rps
+        return self.server_cpu_percent * 10 / rps if rps else float("nan")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -66,14 +76,15 @@ def cpu_seconds(pid: int) -> float:
 
 
 def sandbox_target(server: Server) -> Target:
-    """A fresh merchant tenant on our sandbox, and the ids the mix posts to."""
+    """A fresh merchant tenant on one of our sandboxes (named as its server), and the ids the
+    mix posts to."""
     admin = Api(server.url)
     api_key = admin.new_tenant("merchant")
     admin.close()
     api = Api(server.url, api_key)
     ledger = api.first_ledger()
     target = Target(
-        "sandbox",
+        server.name,
         server,
         api_key,
         ledger,
@@ -97,18 +108,20 @@ def prism_target(server: Server, like: Target) -> Target:
     )
 
 
-def run_once(target: Target, round_no: int, seconds: float, args: argparse.Namespace) -> Run:
+def run_once(
+    target: Target, round_no: int, seconds: float, connections: int, args: argparse.Namespace
+) -> Run:
     before, started = cpu_seconds(target.server.pid), time.monotonic()
     result = harness.run_wrk(
         target.server.url,
         "mixed.lua",
         target.wrk_args(harness.nonce(), args.limit),
         seconds=seconds,
-        connections=args.connections,
+        connections=connections,
         threads=args.threads,
     )
     cpu = (cpu_seconds(target.server.pid) - before) / (time.monotonic() - started) * 100
-    return Run(round_no, target.name, result, cpu)
+    return Run(round_no, target.name, connections, result, cpu)
 
 
 def sample_answers(target: Target, limit: int) -> dict[str, Any]:
@@ -142,41 +155,67 @@ def median_run(runs: list[Run], target: str) -> Run:
 def fmt_run(run: Run) -> str:
     r = run.result
     return (
-        f"| {run.round} | {run.target} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
-        f"{r.non2xx} | {run.server_cpu_percent:.0f}% |"
+        f"| {run.round} | {run.connections} | {run.target} | {r.rps:,.0f} | {r.p50_ms:.2f} | "
+        f"{r.p99_ms:.2f} | {r.non2xx} | {run.server_cpu_percent:.0f}% | "
+        f"{run.cpu_ms_per_request:.3f} |"
     )
 
 
-def report(runs: list[Run], samples: dict[str, Any], args: argparse.Namespace) -> str:
-    ours, theirs = median_run(runs, "sandbox"), median_run(runs, "prism")
-    per_round = [
-        next(r for r in runs if r.round == n and r.target == "sandbox").result.rps
-        / next(r for r in runs if r.round == n and r.target == "prism").result.rps
-        for n in range(1, args.rounds + 1)
-    ]
+def per_round(runs: list[Run], mine: str, theirs: str) -> list[float]:
+    """req/s of ``mine`` over ``theirs``, round by round (the two ran back to back)."""
+    rounds = sorted({r.round for r in runs})
+    by = {(r.round, r.target): r.result.rps for r in runs}
+    return [by[n, mine] / by[n, theirs] for n in rounds]
+
+
+def section(runs: list[Run], names: list[str], connections: int) -> list[str]:
+    """The median rounds and ratios at one connection count."""
+    mine = [r for r in runs if r.connections == connections]
+    medians = {name: median_run(mine, name) for name in names}
     lines = [
-        f"mixed: {args.rounds} rounds x {args.seconds:g} s, wrk -t{args.threads} "
-        f"-c{args.connections}, 40% POST entry / 30% GET balance / 30% GET page of {args.limit}",
+        f"### {connections} connections: median round (by req/s)",
         "",
-        "| round | server | req/s | p50 ms | p99 ms | non-2xx | server CPU |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-        *(fmt_run(r) for r in runs),
-        "",
-        "median round (by req/s):",
-        "",
-        "| server | req/s | p50 ms | p99 ms | non-2xx |",
-        "| --- | --- | --- | --- | --- |",
+        "| server | req/s | p50 ms | p99 ms | non-2xx | CPU ms/req (median of rounds) |",
+        "| --- | --- | --- | --- | --- | --- |",
         *(
-            f"| {r.target} | {r.result.rps:,.0f} | {r.result.p50_ms:.2f} | {r.result.p99_ms:.2f} | "
-            f"{r.result.non2xx} |"
-            for r in (ours, theirs)
+            f"| {m.target} | {m.result.rps:,.0f} | {m.result.p50_ms:.2f} | "
+            f"{m.result.p99_ms:.2f} | {m.result.non2xx} | "
+            f"{harness.median([r.cpu_ms_per_request for r in mine if r.target == m.target]):.3f} |"
+            for m in medians.values()
         ),
         "",
-        f"ratio ours/Prism, median rounds: req/s {ours.result.rps / theirs.result.rps:.2f}, "
-        f"p50 {ours.result.p50_ms / theirs.result.p50_ms:.2f}, "
-        f"p99 {ours.result.p99_ms / theirs.result.p99_ms:.2f}",
-        f"req/s ratio per round: {', '.join(f'{x:.2f}' for x in per_round)} "
-        f"(median {harness.median(per_round):.2f}); goal: >= 1.00",
+    ]
+    pairs = [(n, "prism") for n in names if n != "prism"]
+    if "before" in names:
+        pairs.append(("sandbox", "before"))
+    for a, b in pairs:
+        ratios = per_round(mine, a, b)
+        lines.append(
+            f"- {a}/{b}: req/s per round {', '.join(f'{x:.2f}' for x in ratios)} "
+            f"(median {harness.median(ratios):.2f}); p99 of the median rounds "
+            f"{medians[a].result.p99_ms:.2f} vs {medians[b].result.p99_ms:.2f} ms"
+        )
+    return [*lines, ""]
+
+
+def report(
+    runs: list[Run], samples: dict[str, Any], names: list[str], args: argparse.Namespace
+) -> str:
+    before = f", before = {args.before}" if args.before else ""
+    lines = [
+        f"mixed: {args.rounds} rounds x {args.seconds:g} s, wrk -t{args.threads} "
+        f"-c{'/'.join(map(str, args.connections))}, 40% POST entry / 30% GET balance / "
+        f"30% GET page of {args.limit}; sandbox = working tree{before}",
+        "",
+        "| round | conns | server | req/s | p50 ms | p99 ms | non-2xx | server CPU | CPU ms/req |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        *(fmt_run(r) for r in runs),
+        "",
+    ]
+    for connections in args.connections:
+        lines += section(runs, names, connections)
+    lines += [
+        "goal: sandbox/prism req/s >= 1.5 at every connection count; p99 < 25 ms at 32",
         "",
         f"one answer of each kind (status, bytes): {json.dumps(samples)}",
     ]
@@ -192,24 +231,36 @@ def parse_args(state_in: bool = False) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10.0, help="per server per round")
     parser.add_argument("--warmup", type=float, default=3.0, help="s per server before round 1")
-    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument(
+        "--connections", type=int, nargs="+", default=[8, 32], help="one run per count"
+    )
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--limit", type=int, default=50, help="limit of the listed page")
+    parser.add_argument(
+        "--before",
+        metavar="REV",
+        help="also measure the sandbox at this git revision (exported aside), as 'before'",
+    )
     return parser.parse_args()
 
 
-def measure(ours_server: Server, prism_server: Server, args: argparse.Namespace) -> list[Run]:
+def measure(ours: list[Server], prism_server: Server, args: argparse.Namespace) -> list[Run]:
+    """Every round: at each connection count, each server once, the order rotating by round."""
     runs: list[Run] = []
     for round_no in range(0, args.rounds + 1):  # round 0: the warm-up, not reported
-        ours = sandbox_target(ours_server)
-        pair = [ours, prism_target(prism_server, ours)]
-        seconds = args.warmup if round_no == 0 else args.seconds
-        for target in pair if round_no % 2 else reversed(pair):
-            run = run_once(target, round_no, seconds, args)
-            print(fmt_run(run), flush=True)
-            if round_no > 0:
-                runs.append(run)
-        drop_tenant(ours)  # the next round starts from the same state, with no extra heap
+        for connections in args.connections:
+            targets = [sandbox_target(server) for server in ours]
+            pair = [*targets, prism_target(prism_server, targets[0])]
+            shift = round_no % len(pair)
+            order = pair[shift:] + pair[:shift]
+            seconds = args.warmup if round_no == 0 else args.seconds
+            for target in order if round_no % 2 else reversed(order):
+                run = run_once(target, round_no, seconds, connections, args)
+                print(fmt_run(run), flush=True)
+                if round_no > 0:
+                    runs.append(run)
+            for target in targets:  # the next run starts from the same state
+                drop_tenant(target)
     return runs
 
 
@@ -217,16 +268,22 @@ def main() -> None:
     args = parse_args()
     harness.ensure_wrk()
     harness.ensure_prism()
-    with tempfile.TemporaryDirectory() as tmp:
-        spec = harness.bundle_spec(Path(tmp) / "openapi.json")
-        with harness.sandbox() as ours_server, harness.prism(spec) as prism_server:
-            runs = measure(ours_server, prism_server, args)
-            first = sandbox_target(ours_server)
-            samples = {
-                t.name: sample_answers(t, args.limit)
-                for t in (first, prism_target(prism_server, first))
-            }
-    text = report(runs, samples, args)
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        spec = harness.bundle_spec(tmp / "openapi.json")
+        ours = [stack.enter_context(harness.sandbox())]
+        if args.before:
+            old_src = stack.enter_context(harness.exported(args.before))
+            ours.append(stack.enter_context(harness.sandbox("before", src=old_src)))
+        prism_server = stack.enter_context(harness.prism(spec))
+        runs = measure(ours, prism_server, args)
+        first = sandbox_target(ours[0])
+        samples = {
+            t.name: sample_answers(t, args.limit)
+            for t in (first, prism_target(prism_server, first))
+        }
+    names = [s.name for s in ours] + ["prism"]
+    text = report(runs, samples, names, args)
     print("\n" + text)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     harness.RESULTS.mkdir(exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,10 +11,16 @@ from typing import Any
 import httpx
 import pytest
 
+from gledger_sandbox.api import compiled
 from gledger_sandbox.api.settings import Settings, StreamSettings, WebhookSettings
 from gledger_sandbox.bootstrap import LoopbackServer, sandbox_app
 
 DEFAULT_KEY = "gls_test_default_tenant_key"
+
+# Every request a test sends confirms the compiled schemas' "valid" with jsonschema (a
+# disagreement answers 500), in process and in the servers tests start as commands.
+compiled.CROSS_CHECK = True
+os.environ["GLEDGER_SANDBOX_CROSS_CHECK_VALIDATION"] = "1"
 
 # tests/contract/test_plugin.py runs partner-style pytest sessions.
 pytest_plugins = ["pytester"]

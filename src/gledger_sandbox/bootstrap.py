@@ -6,16 +6,18 @@ Both the command line and the tests start a sandbox through here.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp
 
-from gledger_sandbox import resources
+from gledger_sandbox import resources, spec_cache
 from gledger_sandbox.api.app import create_app
 from gledger_sandbox.api.durability import Durability, DurableWorker, DurableWrites
 from gledger_sandbox.api.limits import StreamSlots
@@ -170,11 +172,39 @@ def sandbox_app(
     """A ready sandbox: the ASGI app and the services behind it."""
     services = build_services(settings or Settings(), progress)
     progress.start("building the API from the spec")
-    app = create_app(services)
+    with _spec_checked_once():
+        app = create_app(services)
     if services.durability is not None:
         app = DurableWrites(app, services.durability)
     progress.finish("built the API from the spec")
     return app, services
+
+
+@contextlib.contextmanager
+def _spec_checked_once() -> Iterator[None]:
+    """Connexion's check of the spec against the OpenAPI schema, skipped once it passed.
+
+    Connexion validates the document it is given every time an app is built (a quarter of a
+    second of a start). The document is the shipped spec's bundle, which changes only with the
+    spec's files: once connexion (this version) accepted the bundle of this digest, a marker in
+    ``spec_cache`` says so, and later builds skip the check. ``tests/test_spec.py`` and every
+    first start still run it. (Connexion has no option for this: its classmethod is swapped
+    for the while the app is built, in this thread's build only by convention.)
+    """
+    from importlib.metadata import version
+
+    from connexion.spec import OpenAPISpecification
+
+    marker = f"connexion-{version('connexion')}-accepted-{spec_cache.digest(resources.spec_dir())}"
+    if spec_cache.read(marker) is None:
+        yield
+        spec_cache.write(marker, b"")  # only reached when building the app raised nothing
+        return
+    OpenAPISpecification._validate_spec = classmethod(lambda cls, spec: None)
+    try:
+        yield
+    finally:
+        del OpenAPISpecification._validate_spec  # the inherited check again
 
 
 def serve(
@@ -185,6 +215,7 @@ def serve(
     log_format: str = "text",
 ) -> None:
     """Serve the sandbox on an already bound socket (``listen``) until SIGINT or SIGTERM."""
+    gc.enable()  # the command line starts with it off (cli.main)
     from gledger_sandbox.api.logs import log_config
     from gledger_sandbox.api.transport import SandboxServer, server_config
 

@@ -30,6 +30,7 @@ from gledger_sandbox.api.dashboard import allowed_methods, with_dashboard
 from gledger_sandbox.api.metrics import with_metrics_route
 from gledger_sandbox.api.middleware import RequestContext
 from gledger_sandbox.api.operations import resolve
+from gledger_sandbox.api.per_operation import SandboxApp
 from gledger_sandbox.api.ratelimit import RateLimiter
 from gledger_sandbox.api.security import security_map
 from gledger_sandbox.api.settings import Services
@@ -91,7 +92,7 @@ def create_app(services: Services) -> ASGIApp:
     """A complete sandbox server as an ASGI app, serving ``services``."""
     settings = services.settings
     ui = SwaggerUIOptions(spec_path="/v1/openapi.json", swagger_ui_path=UI_PATH)
-    app = connexion.AsyncApp(__name__, lifespan=_lifespan(services))
+    app = SandboxApp(__name__, lifespan=_lifespan(services))
     # The bundle, not the file: connexion then reads one document whose refs stay internal
     # (and renders no Jinja2), and validates with the same schemas partners see.
     app.add_api(

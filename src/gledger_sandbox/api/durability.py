@@ -44,7 +44,7 @@ from gledger_sandbox.api.middleware import scope_header
 from gledger_sandbox.domain.journal import TRUSTED, Journal
 from gledger_sandbox.domain.live.webhook_models import Attempt, Delivery
 from gledger_sandbox.domain.live.webhooks import Webhooks
-from gledger_sandbox.domain.sandbox import tenant_state
+from gledger_sandbox.domain.sandbox import api_keys, tenant_state
 from gledger_sandbox.domain.sandbox.faults import DeliveryFault
 from gledger_sandbox.domain.sandbox.snapshot_shelf import Snapshot
 from gledger_sandbox.domain.sandbox.tenants import AccessToken, Tenant, TenantRegistry
@@ -213,7 +213,8 @@ class Durability:
         row = state_dir.TenantRow(
             tenant.id,
             ordinal,
-            _record(tenant, self.registry.grants_of(tenant.id) if self.registry else []),
+            _record(tenant, self.registry.grants_of(tenant.id) if self.registry else [])
+            | {"api_keys": api_keys.to_records(self._made_keys(tenant.id))},
             state,
             [(s.id, _snapshot_record(s), s.document) for s in kept if s.id not in saved],
             [s.id for s in kept],
@@ -221,6 +222,9 @@ class Durability:
         saved.clear()
         saved.update(row.kept_snapshots)
         return row
+
+    def _made_keys(self, tenant_id: str) -> list[api_keys.ApiKey]:
+        return self.registry.api_keys.of(tenant_id) if self.registry else []
 
     def _start_background(self) -> None:
         if self._background is None:
@@ -264,6 +268,8 @@ class Durability:
                         deltas[-1].get("expires_at", found.record["expires_at"])
                     )
             registry.readmit(tenant, _grants(found.record), ids_issued)
+            made = api_keys.from_records(tenant.id, found.record.get("api_keys", []))
+            registry.api_keys.readmit(made)
             self._ordinals[tenant.id] = len(self._ordinals)
             self._saved_snapshots[tenant.id] = {s.id for s in tenant.snapshots.all()}
         return len(stored)

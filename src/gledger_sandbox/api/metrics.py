@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -105,10 +105,21 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_HeldState(registry, runner))
+        # prometheus_client's labels() looks a child up under a lock, with its arguments
+        # checked, on every call: each pair's children are looked up once (operations x
+        # statuses: a few hundred at most).
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
 
     def request(self, operation: str, status: int, seconds: float) -> None:
-        self.requests.labels(operation, str(status)).inc()
-        self.latency.labels(operation).observe(seconds)
+        children = self._children.get((operation, status))
+        if children is None:
+            children = (
+                self.requests.labels(operation, str(status)),
+                self.latency.labels(operation),
+            )
+            self._children[operation, status] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def attempt(self, attempt: Attempt) -> None:
         outcome = attempt_outcome(attempt)

@@ -1,6 +1,7 @@
 """The live side of every tenant: what happens between requests, on the tenant's own clock.
 
-- New events wake the tenant's open streams and send its webhooks at once.
+- New events send the tenant's webhooks at once and wake its open streams: at once while it
+  has few, in one wake-up per ``coalesce`` window when it has many (see :meth:`wake_delay`).
 - A ticker runs what falls due on real-time clocks: asynchronous postings, expiries, scheduled
   settlements, payout steps, webhook retries.
 - ``advance`` moves a clock forward by stepping through each due moment in turn, running (and
@@ -16,7 +17,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,6 +30,16 @@ from gledger_sandbox.domain.sandbox.tenants import Tenant, TenantRegistry
 from gledger_sandbox.webhooks.worker import DeliveryWorker
 
 logger = logging.getLogger("gledger_sandbox.runner")
+
+COALESCE_FROM = 8
+"""A tenant's streams are woken at once while it has fewer open; from then on, together."""
+COALESCE_PER_FEED = 0.0002
+"""Seconds of wake-up delay per open stream of the tenant (500 streams: 100 ms)..."""
+COALESCE_MAX = 0.1
+"""... up to this. Each wake-up of a stream costs a task step and a write, whatever it carries:
+500 streams woken for each of 600 commits a second would be 300,000 steps a second, more than
+the whole loop can run. Woken once a window, they carry every event of the window at once
+(bench/live.py, condition (c))."""
 
 MAX_STEPS = 10_000
 """Due moments one advance steps through at most (a guard, far above any retry schedule)."""
@@ -52,6 +63,11 @@ class AdvanceReport:
         self.payouts += work.payouts
 
 
+def _resolve(waiter: asyncio.Future[bool], value: bool) -> None:
+    if not waiter.done():
+        waiter.set_result(value)
+
+
 def _forget(running: dict[str, asyncio.Task[Attempt]], key: str, _: object) -> None:
     running.pop(key, None)
 
@@ -64,12 +80,16 @@ class SandboxRunner:
         self._attempts: dict[str, dict[str, asyncio.Task[Attempt]]] = {}
         """Attempts under way, per tenant (of its current generation), by delivery id."""
         self._generations: dict[str, int] = {}
-        self._wakeups: dict[str, asyncio.Event] = {}
+        self._wakeups: dict[str, list[asyncio.Future[bool]]] = {}
+        """The streams waiting for each tenant's next events (a future each)."""
+        self._wake_later: dict[str, asyncio.TimerHandle] = {}
+        """Tenants whose streams are to be woken at the end of a coalescing window."""
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._ticker: asyncio.Task[None] | None = None
         self.closing = False
         """The server is stopping: open feeds end (see :meth:`end_feeds`)."""
-        self._feeds = 0
+        self._feeds: Counter[str] = Counter()
+        """Open streams per tenant."""
 
     def clock_turn(self, tenant_id: str) -> asyncio.Lock:
         """Held by a clock advance for its whole run, and by a reset while it swaps the tenant's
@@ -80,9 +100,7 @@ class SandboxRunner:
 
     def on_events(self, tenant_id: str) -> None:
         """A tenant committed events (or was reset): wake its feeds, send its webhooks."""
-        wakeup = self._wakeups.pop(tenant_id, None)
-        if wakeup is not None:
-            wakeup.set()
+        self._wake(tenant_id)
         if self._ticker is None or self.registry is None:
             return  # not serving yet (seeding at start-up): nothing listens
         tenant = self.registry.tenants.get(tenant_id)
@@ -90,6 +108,28 @@ class SandboxRunner:
             self._forget(tenant_id)
         elif tenant.webhooks.endpoints:
             self.dispatch(tenant)
+
+    def wake_delay(self, tenant_id: str) -> float:
+        """How long new events wait before the tenant's streams are woken (0: at once)."""
+        feeds = self._feeds[tenant_id]
+        return 0.0 if feeds < COALESCE_FROM else min(COALESCE_MAX, feeds * COALESCE_PER_FEED)
+
+    def _wake(self, tenant_id: str) -> None:
+        if tenant_id not in self._wakeups or tenant_id in self._wake_later:
+            return  # nobody waits, or a wake-up is already due
+        delay = self.wake_delay(tenant_id)
+        if delay <= 0.0 or self._ticker is None:
+            self._wake_now(tenant_id)
+        else:
+            self._wake_later[tenant_id] = asyncio.get_running_loop().call_later(
+                delay, self._wake_now, tenant_id
+            )
+
+    def _wake_now(self, tenant_id: str) -> None:
+        self._wake_later.pop(tenant_id, None)
+        for waiter in self._wakeups.pop(tenant_id, ()):
+            if not waiter.done():
+                waiter.set_result(True)
 
     def _forget(self, tenant_id: str) -> None:
         """A tenant deleted or reset: its old attempts (still running) are no longer its own."""
@@ -107,35 +147,48 @@ class SandboxRunner:
         """Wait until the tenant has news, or ``timeout`` seconds; True if woken."""
         if self.closing:
             return True
-        wakeup = self._wakeups.get(tenant_id)
-        if wakeup is None:
-            wakeup = self._wakeups[tenant_id] = asyncio.Event()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await wakeup.wait()
-                return True
-        return False
+        # A future and a timer, not asyncio.timeout around Event.wait: 500 streams are woken
+        # together many times a second, and a timeout ending cancels its task (an exception).
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        waiters = self._wakeups.setdefault(tenant_id, [])
+        waiters.append(waiter)
+        timer = loop.call_later(timeout, _resolve, waiter, False)
+        woken = False
+        try:
+            woken = await waiter
+            return woken
+        finally:
+            timer.cancel()
+            if not woken and waiter in waiters:
+                waiters.remove(waiter)  # timed out or left: rare (keep-alives, closing)
+                if not waiters and self._wakeups.get(tenant_id) is waiters:
+                    del self._wakeups[tenant_id]
 
     @property
     def feeds(self) -> int:
         """Streams following a tenant's events right now."""
-        return self._feeds
+        return self._feeds.total()
 
     @contextlib.contextmanager
-    def feed(self) -> Iterator[None]:
-        """Counts an open stream for the while it follows a tenant's events."""
-        self._feeds += 1
+    def feed(self, tenant_id: str) -> Iterator[None]:
+        """Counts an open stream of the tenant for the while it follows its events."""
+        self._feeds[tenant_id] += 1
         try:
             yield
         finally:
-            self._feeds -= 1
+            self._feeds[tenant_id] -= 1
+            if not self._feeds[tenant_id]:
+                del self._feeds[tenant_id]
 
     async def end_feeds(self, grace: float) -> None:
         """The server is stopping: wake every open feed to end, and wait up to ``grace`` s."""
         self.closing = True
-        for wakeup in self._wakeups.values():
-            wakeup.set()
-        self._wakeups.clear()
+        for later in self._wake_later.values():
+            later.cancel()
+        self._wake_later.clear()
+        for tenant_id in list(self._wakeups):
+            self._wake_now(tenant_id)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
         while self._feeds and loop.time() < deadline:

@@ -1,9 +1,13 @@
 """Who is calling: API keys and OAuth2 access tokens, both sent as ``Authorization: Bearer``.
 
 Connexion checks each operation's ``security`` from the spec: the ``oauth2`` scheme checks the
-token's scopes (403 ``insufficient_scope``), the ``apiKey`` scheme accepts a tenant's API key,
-which holds every scope. The handlers are bound to one registry per app, not found through
-dotted names in the spec, so the spec stays the public document it is.
+token's scopes (403 ``insufficient_scope``), the ``apiKey`` scheme accepts an API key that
+holds every scope (the key a tenant is created with does). A key the tenant made with fewer
+scopes (``POST /v1/sandbox/api-keys``) is checked as an access token is, by the ``oauth2``
+scheme, so that it gets the same 403 on an operation beyond its scopes. A made key that no
+longer works is refused with its own code (``CredentialRefused``: revoked, expired, rotated).
+The handlers are bound to one registry per app, not found through dotted names in the spec, so
+the spec stays the public document it is.
 
 The token endpoint authenticates its OAuth2 client itself, by HTTP Basic or by form fields
 (RFC 6749 2.3.1): its ``clientBasic`` scheme only tells clients that Basic is accepted.
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import weakref
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_plus
@@ -20,15 +25,34 @@ from urllib.parse import unquote_plus
 from connexion.context import context
 from connexion.security import (
     NO_VALUE,
+    AbstractSecurityHandler,
     BasicSecurityHandler,
     BearerSecurityHandler,
     OAuthSecurityHandler,
 )
 
-from gledger_sandbox.domain.errors import GrantRefused
-from gledger_sandbox.domain.sandbox.tenants import Principal, TenantRegistry
+from gledger_sandbox.domain.errors import AccessError, GrantRefused
+from gledger_sandbox.domain.sandbox.tenants import SCOPES, Principal, TenantRegistry
 
 TokenInfo = dict[str, Any]
+ALL_SCOPES = frozenset(SCOPES)
+
+_ACCEPTS: weakref.WeakKeyDictionary[Callable[..., Any], dict[str, bool]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+class _SignatureOnce:
+    """Connexion asks ``inspect.signature`` of a credential function whether it takes
+    ``required_scopes`` and ``request`` on every check (four times a request, one scheme of
+    two failing first): the answer is the function's, remembered per function."""
+
+    @staticmethod
+    def _accepts_kwarg(func: Callable[..., Any], keyword: str) -> bool:
+        known = _ACCEPTS.setdefault(func, {})
+        if keyword not in known:
+            known[keyword] = AbstractSecurityHandler._accepts_kwarg(func, keyword)
+        return known[keyword]
 
 
 def _token_info(principal: Principal | None) -> TokenInfo | None:
@@ -41,20 +65,38 @@ def _token_info(principal: Principal | None) -> TokenInfo | None:
     }
 
 
+class CredentialRefused(AccessError):
+    """A key the tenant made that no longer works (401 with the refusal's code).
+
+    Both schemes raise it for such a key, so whichever connexion reports, the code is the same.
+    """
+
+
 def security_map(registry: TenantRegistry) -> dict[str, type]:
     """Connexion security handlers that look credentials up in ``registry``."""
 
+    def refuse(token: str) -> None:
+        refusal = registry.refusal(token)
+        if refusal is not None:
+            raise CredentialRefused(refusal.code, refusal.detail)
+
     def by_token(token: str) -> TokenInfo | None:
-        return _token_info(registry.by_access_token(token))
+        found = registry.by_access_token(token) or registry.by_api_key(token)
+        if found is None:
+            refuse(token)
+        return _token_info(found)
 
     def by_api_key(token: str) -> TokenInfo | None:
-        return _token_info(registry.by_api_key(token))
+        found = registry.by_api_key(token)
+        if found is None:
+            refuse(token)
+        return _token_info(found) if found and found.scopes >= ALL_SCOPES else None
 
-    class AccessTokens(OAuthSecurityHandler):
+    class AccessTokens(_SignatureOnce, OAuthSecurityHandler):
         def get_tokeninfo_func(self, security_definition: dict[str, Any]) -> Callable[..., Any]:
             return by_token
 
-    class ApiKeys(BearerSecurityHandler):
+    class ApiKeys(_SignatureOnce, BearerSecurityHandler):
         def _resolve_func(self, security_scheme: dict[str, Any]) -> Callable[..., Any]:
             return by_api_key
 

@@ -33,7 +33,7 @@ from gledger_sandbox.api.problems import problem_body, status_of
 from gledger_sandbox.api.runner import SandboxRunner
 from gledger_sandbox.api.settings import StreamSettings
 from gledger_sandbox.domain.errors import LedgerError, MalformedInput
-from gledger_sandbox.domain.ledger.events import EVENT_TYPES, Event
+from gledger_sandbox.domain.ledger.events import EVENT_TYPES, Event, EventLog
 from gledger_sandbox.domain.sandbox.credentials import shard_of
 from gledger_sandbox.domain.sandbox.tenants import Principal, Tenant, TenantRegistry
 
@@ -104,7 +104,7 @@ async def follow(
     tenant is reset or deleted, or the events after the cursor are no longer retained, and
     :class:`ServerClosing` when the server stops.
     """
-    with runner.feed():
+    with runner.feed(tenant.id):
         async for batch in _follow(runner, tenant, request, settings):
             yield batch
 
@@ -133,7 +133,7 @@ async def _follow(
                 f"This reader fell behind the log's retention: events after {cursor} are no "
                 f"longer held (the oldest is {log.first_seq}).",
             )
-        events = log.after(cursor, request.types, min(BATCH, left or BATCH))
+        events = _this_turn.after(log, cursor, request.types, min(BATCH, left or BATCH))
         if events:
             cursor = events[-1].seq
             if left is not None:
@@ -153,6 +153,67 @@ async def _follow(
         if deadline is not None:
             wait = min(wait, deadline - loop.time())
         await runner.wait_for_events(tenant.id, max(wait, 0.0))
+
+
+class _TurnCache:
+    """What the streams woken in one loop turn read and send, made once for all of them.
+
+    A tenant's streams are woken together (``SandboxRunner.wake_delay``); those at the same
+    cursor with the same types read the same events and send the same bytes. Entries are kept
+    until the loop's next turn only, each with the object it was made from (so an id reused
+    meanwhile can never match).
+    """
+
+    def __init__(self) -> None:
+        self._reads: dict[tuple[int, int, frozenset[str] | None, int], tuple[EventLog, list[Event]]]
+        self._reads = {}
+        self._chunks: dict[int, tuple[list[Event], bytes]] = {}
+        self._texts: dict[int, tuple[Event, str]] = {}
+
+    def _clear_soon(self) -> None:
+        if not (self._reads or self._chunks or self._texts):
+            asyncio.get_running_loop().call_soon(self._clear)
+
+    def _clear(self) -> None:
+        self._reads.clear()
+        self._chunks.clear()
+        self._texts.clear()
+
+    def after(
+        self, log: EventLog, cursor: int, types: frozenset[str] | None, limit: int
+    ) -> list[Event]:
+        """``log.after(cursor, types, limit)``, the same list for every reader this turn."""
+        key = (id(log), cursor, types, limit)
+        found = self._reads.get(key)
+        if found is not None and found[0] is log:
+            return found[1]
+        self._clear_soon()
+        events = log.after(cursor, types, limit)
+        self._reads[key] = (log, events)
+        return events
+
+    def sse_chunk(self, batch: list[Event]) -> bytes:
+        """The SSE frames of a batch, joined once."""
+        found = self._chunks.get(id(batch))
+        if found is not None and found[0] is batch:
+            return found[1]
+        self._clear_soon()
+        chunk = b"".join(map(sse_frame, batch))
+        self._chunks[id(batch)] = (batch, chunk)
+        return chunk
+
+    def ws_text(self, event: Event) -> str:
+        """The WebSocket message of one event, made once."""
+        found = self._texts.get(id(event))
+        if found is not None and found[0] is event:
+            return found[1]
+        self._clear_soon()
+        text = _ws_event(event)
+        self._texts[id(event)] = (event, text)
+        return text
+
+
+_this_turn = _TurnCache()
 
 
 def event_bytes(event: Event) -> bytes:
@@ -210,13 +271,57 @@ class EventStreamResponse(Response):
 
     async def _pump(self, send: Send) -> None:
         try:
-            async for chunk in self._chunks():
-                # asyncio.timeout, not wait_for: no task per write (3.11's wait_for makes one).
-                async with asyncio.timeout(self._settings.send_timeout):
+            with _SendWatch(self._settings.send_timeout) as watch:
+                async for chunk in self._chunks():
+                    watch.began()
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    watch.ended()
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except TimeoutError:
             return  # the client stopped reading: drop it (it resumes from its last id)
+
+
+class _SendWatch:
+    """Drops a reader whose socket accepted nothing for ``seconds``: the write under way then
+    raises ``TimeoutError``.
+
+    One timer per stream, re-armed when it fires, where ``asyncio.timeout`` around every write
+    made and cancelled one per write (a tenant's 500 streams write together, many times a
+    second). Use as a context manager inside the writing task; mark each write with
+    :meth:`began` and :meth:`ended`.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self._since: float | None = None
+        self._expired = False
+        self._timer = self._loop.call_later(seconds, self._check)
+
+    def began(self) -> None:
+        self._since = self._loop.time()
+
+    def ended(self) -> None:
+        self._since = None
+
+    def _check(self) -> None:
+        since, now = self._since, self._loop.time()
+        if since is not None and now - since >= self.seconds and self._task is not None:
+            self._expired = True
+            self._task.cancel()
+            return
+        delay = self.seconds if since is None else since + self.seconds - now
+        self._timer = self._loop.call_later(delay, self._check)
+
+    def __enter__(self) -> _SendWatch:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: object, tb: object) -> None:
+        self._timer.cancel()
+        if kind is asyncio.CancelledError and self._expired and self._task is not None:
+            self._task.uncancel()
+            raise TimeoutError from None
 
 
 async def _disconnected(receive: Receive) -> None:
@@ -236,7 +341,7 @@ async def sse_chunks(
     yield b": gledger event stream\nretry: %d\n" % settings.retry_ms
     try:
         async for batch in follow(runner, tenant, request, settings):
-            yield b": keep-alive\n" if batch is None else b"".join(map(sse_frame, batch))
+            yield b": keep-alive\n" if batch is None else _this_turn.sse_chunk(batch)
     except FeedEnded as ended:
         problem = problem_body(ended.status, ended.code, ended.detail, request_id)
         yield b"event: error\ndata: %s\n\n" % problem
@@ -285,6 +390,9 @@ def _principal(registry: TenantRegistry, token: str | None) -> Principal:
                 f"{registry.shard.index}: send it as Authorization: Bearer or ?access_token= "
                 "so that the proxy routes the WebSocket to its shard.",
             )
+        refusal = registry.refusal(token) if token else None
+        if refusal is not None:  # a made API key that no longer works: say why
+            raise FeedEnded(401, refusal.code, refusal.detail)
         raise FeedEnded(401, "unauthorized", "Missing, unknown or expired credential.")
     if "ledger.read" not in found.scopes:
         raise FeedEnded(403, "insufficient_scope", "Reading events needs the ledger.read scope.")
@@ -354,10 +462,12 @@ async def _pump_websocket(
     request: FeedRequest,
     settings: StreamSettings,
 ) -> None:
-    async for batch in follow(runner, tenant, request, settings):
-        for event in batch or ():
-            async with asyncio.timeout(settings.send_timeout):
-                await websocket.send_text(_ws_event(event))
+    with _SendWatch(settings.send_timeout) as watch:
+        async for batch in follow(runner, tenant, request, settings):
+            for event in batch or ():
+                watch.began()
+                await websocket.send_text(_this_turn.ws_text(event))
+                watch.ended()
     await websocket.send_text(_message("end"))
     await websocket.close(1000)
 

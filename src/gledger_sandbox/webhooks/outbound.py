@@ -13,7 +13,8 @@ The check runs twice: when an endpoint is created or its URL changed (a literal 
 name that resolves inside, is refused with 422 ``webhook.url_not_allowed``), and at every
 attempt, after resolving the name again: a name that later points inside (DNS rebinding) fails
 that attempt with the reason recorded. The attempt then connects to the address that was
-checked (``pin``), never resolving twice, so the name cannot change between check and connect.
+checked, never resolving twice, so the name cannot change between check and connect (the host
+name stays the Host header, the TLS server name and what the certificate must name).
 An allow-list names exceptions (networks, or host names allowed whatever they resolve to),
 and ports may be restricted. Redirects are never followed (the delivery worker's client).
 """
@@ -202,12 +203,3 @@ class OutboundGuard:
         attempts are checked when they are made)."""
         with contextlib.suppress(TargetUnresolved):
             await self.check(url)
-
-
-def pin(request: httpx.Request, address: IPAddress) -> httpx.Request:
-    """``request`` sent to ``address`` while it still names its host (``Host``, TLS SNI and
-    certificate checks): the connection goes where the check looked, whatever DNS says now."""
-    host = request.url.host  # the Host header keeps it: httpx set it when building the request
-    request.url = request.url.copy_with(host=str(address))
-    request.extensions = {**request.extensions, "sni_hostname": host}
-    return request

@@ -1,10 +1,11 @@
 """The delivery worker: makes webhook attempts over HTTP and reports each outcome.
 
-One ``httpx.AsyncClient`` for the whole server, a timeout per attempt, and fair shares of the
-attempts in flight (``fair_share``: per endpoint, per tenant, server-wide), so a slow receiver
-costs a waiting coroutine, never a thread, and never another tenant's turn. ``webhook-timestamp`` is
-wall-clock time (receivers check it against their own clock to refuse replays); the sandbox time
-of the change is in the payload's ``created_at``.
+One lean HTTP/1.1 client for the whole server (``http1``: an attempt writes its request in the
+loop turn it starts, idle connections are kept per receiver), a timeout per attempt, and fair
+shares of the attempts in flight (``fair_share``: per endpoint, per tenant, server-wide), so a
+slow receiver costs a waiting coroutine, never a thread, and never another tenant's turn.
+``webhook-timestamp`` is wall-clock time (receivers check it against their own clock to refuse
+replays); the sandbox time of the change is in the payload's ``created_at``.
 
 A fault rule of the tenant (``domain.faults``) may change one attempt: dropped (never sent, a
 failed attempt retried as any other), delayed, sent several times (the same ``webhook-id``),
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ssl
 import time
 from collections.abc import Callable, Iterator
@@ -36,7 +38,8 @@ from gledger_sandbox.domain.live.webhook_models import Attempt, Delivery
 from gledger_sandbox.domain.live.webhooks import Webhooks
 from gledger_sandbox.domain.sandbox.faults import DeliveryFault, Effect
 from gledger_sandbox.webhooks.fair_share import FairShare
-from gledger_sandbox.webhooks.outbound import OutboundGuard, OutboundPolicy, TargetRefused, pin
+from gledger_sandbox.webhooks.http1 import Origin, WebhookClient
+from gledger_sandbox.webhooks.outbound import OutboundGuard, OutboundPolicy, TargetRefused
 from gledger_sandbox.webhooks.signing import signature_header
 
 SEQUENCE_HEADER = "x-gledger-sequence"
@@ -87,23 +90,22 @@ class DeliveryWorker:
         self._wall = wall
         self._tls = tls
         self._watch = watch
-        self._client: httpx.AsyncClient | None = None
+        self._client: WebhookClient | None = None
         self._next_sent: dict[str, asyncio.Event] = {}
         """Per endpoint, set when its next attempt has been sent: what a reordered one awaits."""
 
     async def start(self) -> None:
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(self.timeout),
-            # Never a queue of its own: the fair share decides who waits.
-            limits=httpx.Limits(max_connections=self.share.total),
-            follow_redirects=False,
-            verify=self._tls if self._tls is not None else True,
-            headers={"user-agent": f"gledger-sandbox-webhooks/{__version__}"},
+        # Never a queue of its own: the fair share decides who waits (and so how many
+        # connections an endpoint holds: per_endpoint). Redirects are never followed.
+        self._client = WebhookClient(
+            self._tls,
+            user_agent=f"gledger-sandbox-webhooks/{__version__}",
+            per_origin=self.share.per_endpoint,
         )
 
     async def close(self) -> None:
         if self._client is not None:
-            await self._client.aclose()
+            self._client.close()
             self._client = None
 
     def headers(self, webhooks: Webhooks, delivery: Delivery, body: bytes) -> dict[str, str]:
@@ -197,28 +199,37 @@ class DeliveryWorker:
                 return await self._send(endpoint.url, webhooks, delivery, extra), None
         except TargetRefused as refused:
             return None, f"refused: {refused}"
-        except (TimeoutError, httpx.TimeoutException):
+        except TimeoutError:
             return None, f"no answer within {self.timeout:g} s"
-        except httpx.HTTPError as failure:
-            return None, f"{type(failure).__name__}: {failure}".rstrip(": ")
-        except Exception as failure:  # an URL httpx cannot use, a TLS library fault, ...
+        except Exception as failure:  # refused, closed, an URL that cannot be used, TLS, ...
             return None, f"{type(failure).__name__}: {failure}".rstrip(": ")
 
     async def _send(
         self, url: str, webhooks: Webhooks, delivery: Delivery, extra: dict[str, str]
     ) -> int:
         if self._client is None:
-            raise httpx.TransportError("the delivery worker is not running")
+            raise RuntimeError("the delivery worker is not running")
         body = self._render(delivery.event)
-        request = self._client.build_request(
-            "POST", url, content=body, headers={**extra, **self.headers(webhooks, delivery, body)}
-        )
+        target = _parsed(url)
+        if target.scheme not in ("http", "https"):
+            raise ValueError(f"not an http or https URL: {url}")
         # Checked at every attempt, after resolving the name again (it may point inside now),
-        # and sent to the address checked, never resolved a second time.
-        address = await self.guard.check(request.url)
-        if address is not None:
-            request = pin(request, address)
+        # and sent to the address checked, never resolved a second time; the URL's host name
+        # stays the Host header, the TLS server name and what its certificate must name.
+        address = await self.guard.check(target)
+        origin = Origin(
+            target.scheme,
+            str(address) if address is not None else target.host,
+            target.port or (443 if target.scheme == "https" else 80),
+            target.host if target.scheme == "https" else None,
+        )
+        headers = {**extra, **self.headers(webhooks, delivery, body)}
+        host = target.netloc.decode("ascii")
         # Only the status matters: the receiver's body is never read.
-        response = await self._client.send(request, stream=True)
-        await response.aclose()
-        return response.status_code
+        return await self._client.post(origin, target.raw_path.decode("ascii"), host, headers, body)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(url: str) -> httpx.URL:
+    """An endpoint's URL, parsed once (endpoints are few, attempts many)."""
+    return httpx.URL(url)
