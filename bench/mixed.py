@@ -222,8 +222,12 @@ def report(
     return "\n".join(lines)
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(state_in: bool = False) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    if state_in:  # durable.py
+        parser.add_argument(
+            "--state-in", metavar="DIR", help="where the --state-dir is made (default: TMPDIR)"
+        )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10.0, help="per server per round")
     parser.add_argument("--warmup", type=float, default=3.0, help="s per server before round 1")

@@ -22,6 +22,7 @@ QUOTAS = {
     "events_kept": 5,
     "deliveries_kept": 3,
     "metadata_bytes": 100,
+    "snapshots": 2,
 }
 
 
@@ -66,6 +67,18 @@ def _entry(ledger: str, cash: str, revenue: str) -> dict[str, object]:
             {"account_id": revenue, "direction": "credit", "amount": 100},
         ],
     }
+
+
+def test_snapshots_stop_at_the_quota_before_the_shelf_bound(tenant: Sandbox) -> None:
+    made = [tenant.client.post("/v1/sandbox/snapshots", json={"name": f"s{n}"}) for n in range(3)]
+    assert [a.status_code for a in made] == [201, 201, 422]
+    _quota_problem(made[2], 422, "quota.snapshots", 2)
+    assert made[2].json()["quota"] == "snapshots"
+    assert len(tenant.client.get("/v1/sandbox/snapshots").json()["data"]) == 2  # none half-made
+    deleted = tenant.client.delete(f"/v1/sandbox/snapshots/{made[0].json()['id']}")
+    assert deleted.status_code == 204, deleted.text
+    again = tenant.client.post("/v1/sandbox/snapshots", json={"name": "again"})
+    assert again.status_code == 201, again.text
 
 
 def test_entries_stop_at_the_quota_with_the_limit_in_the_answer(tenant: Sandbox) -> None:

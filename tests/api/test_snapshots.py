@@ -233,3 +233,40 @@ def test_snapshots_are_bounded_and_can_be_deleted(sandbox: Sandbox) -> None:
     assert client.get(f"/v1/sandbox/snapshots/{ids[0]}").status_code == 404
     assert client.post(f"/v1/sandbox/snapshots/{ids[0]}/restore").status_code == 404
     assert client.post("/v1/sandbox/snapshots", json={"name": "room again"}).status_code == 201
+
+
+def _fault_listings(client: httpx.Client) -> tuple[bytes, bytes]:
+    rules = client.get("/v1/sandbox/faults", params={"limit": 100})
+    injected = client.get("/v1/sandbox/fault-injections", params={"limit": 200})
+    assert rules.status_code == 200 and injected.status_code == 200
+    return rules.content, injected.content
+
+
+def _pattern(client: httpx.Client, calls: int = 12) -> list[int]:
+    return [client.get("/v1/ledgers").status_code for _ in range(calls)]
+
+
+def test_restore_brings_back_the_fault_rules_where_their_generators_stood(
+    sandbox: Sandbox,
+) -> None:
+    client = sandbox.client
+    rule = {
+        "match": {"operation_id": "listLedgers"},
+        "effect": {"type": "error", "status": 503},
+        "probability": 0.5,
+        "seed": 11,
+    }
+    made = client.post("/v1/sandbox/faults", json=rule)
+    assert made.status_code == 201, made.text
+    assert 503 in _pattern(client, 4)  # the rule has drawn and fired before the snapshot
+    snapshot = client.post("/v1/sandbox/snapshots", json={"name": "with faults"}).json()
+    listed = _fault_listings(client)
+    expected = _pattern(client)  # what the rule does from the snapshot point on
+    assert client.delete(f"/v1/sandbox/faults/{made.json()['id']}").status_code == 204
+    other = {**rule, "match": {"operation_id": "getTenant"}, "seed": 3}
+    assert client.post("/v1/sandbox/faults", json=other).status_code == 201
+
+    restored = client.post(f"/v1/sandbox/snapshots/{snapshot['id']}/restore")
+    assert restored.status_code == 200, restored.text
+    assert _fault_listings(client) == listed
+    assert _pattern(client) == expected

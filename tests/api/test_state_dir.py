@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -112,6 +113,25 @@ def _post_entries(server: Server, ledger: str, worker: int, acked: dict[str, Any
             acked[key] = answer.json()
 
 
+def _killed_mid_load(server: Server, ledger: str, workers: int, answered: int) -> dict[str, Any]:
+    """Entries posted by ``workers`` threads, the server killed (SIGKILL) once ``answered`` were
+    answered, mid-load: the entries it answered for."""
+    acked: dict[str, Any] = {}
+    threads = [
+        threading.Thread(target=_post_entries, args=(server, ledger, n, acked))
+        for n in range(workers)
+    ]
+    for thread in threads:
+        thread.start()
+    while len(acked) < answered:
+        time.sleep(0.01)
+    server.stop(signal.SIGKILL)  # requests are under way
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(acked) >= answered
+    return acked
+
+
 def _check_books(client: httpx.Client, ledger: str, accounts: dict[str, str]) -> None:
     """Each account's balance equals the sum of its statement lines."""
     for account_id in accounts.values():
@@ -139,18 +159,7 @@ def test_sigkill_mid_load_loses_no_answered_write(state: Path) -> None:
         assert hook.status_code == 201, hook.text
         visitor = httpx.post(f"{server.url}/v1/sandbox/tenants", json={"fixture": "empty"})
         assert visitor.status_code == 201
-    acked: dict[str, Any] = {}
-    workers = [
-        threading.Thread(target=_post_entries, args=(server, ledger, n, acked)) for n in range(4)
-    ]
-    for worker in workers:
-        worker.start()
-    while len(acked) < 60:
-        time.sleep(0.01)
-    server.stop(signal.SIGKILL)  # mid-load: requests are under way
-    for worker in workers:
-        worker.join(timeout=30)
-    assert len(acked) >= 60
+    acked = _killed_mid_load(server, ledger, workers=4, answered=60)
 
     receiver.start()
     server.start()
@@ -234,3 +243,125 @@ def test_sigterm_keeps_tenants_tokens_and_snapshots(state: Path) -> None:
     again = httpx.post(f"{server.url}/v1/sandbox/tenants", json={"fixture": "empty"}).json()
     assert again["tenant_id"] != visitor["tenant_id"]
     server.stop(signal.SIGTERM)
+
+
+def _journal_rows(state: Path) -> int:
+    with sqlite3.connect(state / "sandbox.sqlite3") as db:
+        return int(db.execute("SELECT count(*) FROM journal").fetchone()[0])
+
+
+def _entries_come_back(server: Server, acked: dict[str, Any]) -> None:
+    with _client(server) as client:
+        for key, entry in acked.items():
+            found = client.get(f"/v1/entries/{entry['id']}")
+            assert found.status_code == 200, (key, found.text)
+            assert found.json() == entry
+
+
+def _lines(amount: int) -> list[dict[str, Any]]:
+    return [
+        {"account_code": "cash", "direction": "debit", "amount": amount},
+        {"account_code": "revenue", "direction": "credit", "amount": amount},
+    ]
+
+
+def _post(client: httpx.Client, ledger: str, key: str, acked: dict[str, Any]) -> httpx.Response:
+    answer = client.post(
+        "/v1/entries",
+        json={"ledger_id": ledger, "lines": _lines(7)},
+        headers={"Idempotency-Key": key},
+    )
+    assert answer.status_code in (200, 201), answer.text
+    acked.setdefault(key, answer.json())
+    return answer
+
+
+def _post_some(client: httpx.Client, ledger: str, prefix: str, count: int, acked: Any) -> None:
+    for n in range(count):
+        _post(client, ledger, f"{prefix}-{n}", acked)
+
+
+def _listings(client: httpx.Client, accounts: dict[str, str]) -> list[bytes]:
+    paths = ["/v1/entries?limit=200", "/v1/events?limit=200"]
+    for account_id in accounts.values():
+        paths += [f"/v1/accounts/{account_id}/balance", f"/v1/accounts/{account_id}/lines"]
+    return [client.get(path).content for path in paths]
+
+
+def _start_books(state: Path) -> tuple[Server, str, dict[str, str]]:
+    """A server on ``state`` with a ledger of two accounts (full documents: not journaled)."""
+    server = Server(state).start()
+    with _client(server) as client:
+        ledger, accounts = _books(client)
+    return server, ledger, accounts
+
+
+def test_sigkill_with_only_a_journal_tail_since_start_up(state: Path) -> None:
+    server, ledger, accounts = _start_books(state)
+    acked = _killed_mid_load(server, ledger, workers=3, answered=40)
+    assert _journal_rows(state) > 0  # the entries were written as journal records
+    server.start()
+    assert _journal_rows(state) == 0  # start-up wrote full documents, replacing the journal
+    _entries_come_back(server, acked)
+    with _client(server) as client:
+        _check_books(client, ledger, accounts)
+    server.stop(signal.SIGKILL)
+
+
+def test_sigkill_after_a_full_document_and_a_tail(state: Path) -> None:
+    server, ledger, accounts = _start_books(state)
+    acked: dict[str, Any] = {}
+    with _client(server) as client:
+        _post_some(client, ledger, "before", 5, acked)
+        renamed = client.patch(f"/v1/ledgers/{ledger}", json={"name": "Renamed"})
+        assert renamed.status_code == 200  # not journaled: a full document, the journal cleared
+        assert _journal_rows(state) == 0
+        _post_some(client, ledger, "after", 5, acked)
+        assert _journal_rows(state) == 5
+        later = client.post(
+            "/v1/entries",
+            json={"ledger_id": ledger, "lines": _lines(9)},
+            headers={"Prefer": "respond-async"},
+        )
+        assert later.status_code == 202, later.text
+        assert _journal_rows(state) == 0  # its posting is scheduled: a full document
+        deadline = time.monotonic() + 30
+        while client.get(f"/v1/entries/{later.json()['id']}").json()["status"] != "posted":
+            assert time.monotonic() < deadline, "the asynchronous posting never happened"
+            time.sleep(0.1)
+        _post_some(client, ledger, "last", 2, acked)
+        # The first may be a full document still: the posting ran outside any request.
+        assert _journal_rows(state) >= 1
+        before = _listings(client, accounts)
+    server.stop(signal.SIGKILL)
+    server.start()
+    _entries_come_back(server, acked)
+    with _client(server) as client:
+        assert _listings(client, accounts) == before  # the same bytes, journal replayed
+        assert client.get(f"/v1/ledgers/{ledger}").json()["name"] == "Renamed"
+        _check_books(client, ledger, accounts)
+        retry = _post(client, ledger, "after-4", acked)
+        assert retry.headers.get("Idempotent-Replayed") == "true", retry.text
+        assert retry.json() == acked["after-4"]
+    server.stop(signal.SIGKILL)
+
+
+def test_a_cut_last_journal_record_is_dropped_and_said(state: Path) -> None:
+    server, ledger, accounts = _start_books(state)
+    acked: dict[str, Any] = {}
+    with _client(server) as client:
+        _post_some(client, ledger, "entry", 4, acked)
+    server.stop(signal.SIGKILL)
+    with sqlite3.connect(state / "sandbox.sqlite3") as db:  # as if its write was cut short
+        seq, record = db.execute("SELECT seq, record FROM journal ORDER BY seq DESC").fetchone()
+        db.execute("UPDATE journal SET record = ? WHERE seq = ?", (record[: len(record) // 2], seq))
+    server.start()
+    last = acked.pop("entry-3")
+    _entries_come_back(server, acked)
+    with _client(server) as client:
+        assert client.get(f"/v1/entries/{last['id']}").status_code == 404
+        _check_books(client, ledger, accounts)
+    server.stop(signal.SIGTERM)
+    assert server.process is not None and server.process.stderr is not None
+    said = server.process.stderr.read().decode()
+    assert "journal record 4 of 4 cannot be read" in said, said

@@ -50,3 +50,4 @@ def charge_metadata(scope: Scope, body: Any) -> None:
     if size:
         store.quotas.check("metadata_bytes", store.metadata_bytes, size)
         store.metadata_bytes += size
+        store.uow.note("set", store, "metadata_bytes", store.metadata_bytes)  # --state-dir

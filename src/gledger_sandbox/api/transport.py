@@ -184,7 +184,9 @@ class SandboxServer(uvicorn.Server):
             await self.services.runner.end_feeds(self.streams_grace)
         await super().shutdown(sockets)
         if self.services is not None and self.services.durability is not None:
-            # What the server changed on its own since the last write (attempts' outcomes).
+            # What the server changed on its own since the last write (attempts' outcomes),
+            # and a full document per tenant: the next start replays no journal.
+            self.services.durability.mark_all()
             await self.services.durability.commit()
 
 

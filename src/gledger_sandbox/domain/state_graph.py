@@ -18,6 +18,7 @@ import dataclasses
 import enum
 import importlib
 import pkgutil
+import random
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
@@ -32,6 +33,7 @@ Wiring = dict[str, object]
 """Named objects a document refers to but does not hold (found again when it is read)."""
 
 _PRIMITIVES = (str, int, float, bool, type(None))
+_PRIMITIVE_TYPES = frozenset(_PRIMITIVES)  # a set lookup: the encoder's hottest test
 _DOMAIN = "gledger_sandbox.domain."
 _SORTED_KEYS: dict[str, Callable[[Any], Any]] = {}
 """The key functions a sorted list may be rebuilt with, by name (see ``sort_key``)."""
@@ -43,8 +45,14 @@ def sort_key(function: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return function
 
 
+_TYPE_NAMES: dict[type, str] = {}
+
+
 def _type_name(cls: type) -> str:
-    return f"{_module_name(cls)}.{cls.__qualname__}"
+    name = _TYPE_NAMES.get(cls)
+    if name is None:
+        name = _TYPE_NAMES[cls] = f"{_module_name(cls)}.{cls.__qualname__}"
+    return name
 
 
 _FIELDS: dict[type, tuple[str, ...] | None] = {}
@@ -99,15 +107,20 @@ class Encoder:
         self._wired = {id(obj): name for name, obj in wiring.items()}
         self._refs: dict[int, int] = {}
         self._objects: list[Any] = []
+        self._base = 0  # the number of the first object of ``_objects`` (see ``changes``)
         self._keep: list[object] = []  # the ids above stay valid while encoding
+        # Immutable values (tuples, frozen dataclasses) written once per call: a line is held
+        # by its entry, its statement line and each event's copy of the entry.
+        self._written: dict[int, tuple[object, Any]] = {}
 
     def encode(self, roots: dict[str, object]) -> dict[str, Any]:
         encoded = {name: self.value(root) for name, root in roots.items()}
+        self._written.clear()
         return {"roots": encoded, "objects": self._objects}
 
     def value(self, value: Any) -> Any:
         kind = type(value)
-        if kind in _PRIMITIVES:
+        if kind in _PRIMITIVE_TYPES:
             return value
         name = self._wired.get(id(value))
         if name is not None:
@@ -117,7 +130,7 @@ class Encoder:
         if kind is date:
             return {"$d": value.isoformat()}
         if kind is tuple:
-            return {"$t": [self.value(item) for item in value]}
+            return self._immutable(value)
         if isinstance(value, enum.Enum):
             return {"$e": _type_name(kind), "v": value.value}
         if kind is timedelta:
@@ -126,20 +139,71 @@ class Encoder:
             return {"$b": base64.b64encode(value).decode()}
         if kind is frozenset:
             return {"$fs": [self.value(item) for item in value]}
+        if kind is random.Random:  # a fault rule's seeded generator: where it stands
+            version, internal, gauss = value.getstate()
+            return {"$rng": [version, list(internal), gauss]}
         params = getattr(kind, "__dataclass_params__", None)
         if params is not None and params.frozen:
-            return {"$v": _type_name(kind), "f": self._fields(value)}
+            return self._immutable(value)
         return {"$r": self._ref(value)}
+
+    def _immutable(self, value: Any) -> dict[str, Any]:
+        """A tuple or a frozen dataclass, written once per call."""
+        found = self._written.get(id(value))
+        if found is not None and found[0] is value:
+            return found[1]  # type: ignore[no-any-return]
+        written: dict[str, Any]
+        if type(value) is tuple:
+            written = {"$t": [self.value(item) for item in value]}
+        else:
+            written = {"$v": _type_name(type(value)), "f": self._fields(value)}
+        self._written[id(value)] = (value, written)
+        return written
 
     def _ref(self, value: Any) -> int:
         found = self._refs.get(id(value))
         if found is not None:
             return found
-        index = self._refs[id(value)] = len(self._objects)
+        index = self._refs[id(value)] = self._base + len(self._objects)
         self._keep.append(value)
         self._objects.append(None)
-        self._objects[index] = self._object(value)
+        self._objects[index - self._base] = self._object(value)
         return index
+
+    def changes(self, changes: list[tuple[Any, ...]]) -> dict[str, Any]:
+        """The changes made since this encoder's last call, as one journal delta.
+
+        Objects this encoder has not written yet are new: written whole, as they are now, and
+        changes to them are left out (their state already holds them); so are the changes to
+        an object that is ``touch``-ed (written whole). The encoder keeps every object it wrote
+        alive, so their numbers stay theirs until a full document replaces it.
+        """
+        base = self._base = self._base + len(self._objects)
+        self._objects = []
+        whole = {id(change[1]) for change in changes if change[0] == "touch"}
+        written: set[int] = set()
+        out: list[list[Any]] = []
+        refs, value = self._refs, self.value
+        for change in changes:
+            kind, target = change[0], change[1]
+            index = refs.get(id(target))
+            if (
+                index is None
+                or index >= base
+                or (whole and kind != "touch" and id(target) in whole)
+            ):
+                continue
+            if kind == "set":
+                out.append(["s", index, change[2], value(change[3])])
+            elif kind == "put":
+                out.append(["p", index, value(change[2]), value(change[3])])
+            elif kind != "touch":
+                out.append([_CHANGE_TAGS[kind], index, value(change[2])])
+            elif index not in written:
+                written.add(index)
+                out.append(["t", index, self._object(target)])
+        self._written.clear()
+        return {"base": base, "objects": self._objects, "changes": out}
 
     def _object(self, value: Any) -> dict[str, Any]:
         kind = type(value)
@@ -158,17 +222,29 @@ class Encoder:
         return {"t": _type_name(kind), "f": self._fields(value)}
 
     def _fields(self, value: Any) -> dict[str, Any]:
-        names = _field_names(type(value))
-        attrs = names if names is not None else tuple(vars(value))
-        return {
-            name: self.value(getattr(value, name))
-            for name in attrs
-            if name not in _TRANSIENT and hasattr(value, name)
-        }
+        kind = type(value)
+        names = _WRITTEN.get(kind)
+        if names is None:
+            slots = _field_names(kind)
+            if slots is None:  # a class with a __dict__: its attributes as they are now
+                names = tuple(n for n in vars(value) if n not in _TRANSIENT)
+            else:
+                names = _WRITTEN[kind] = tuple(n for n in slots if n not in _TRANSIENT)
+        fields = {}
+        for name in names:
+            field = getattr(value, name, _UNSET)
+            if field is not _UNSET:
+                fields[name] = self.value(field)
+        return fields
 
 
-_TRANSIENT = frozenset({"wire"})
-"""Caches rebuilt on demand, never written (an event's rendered bytes)."""
+_WRITTEN: dict[type, tuple[str, ...]] = {}
+"""The fields written of each slotted class (its slots but the transient ones)."""
+_UNSET = object()
+_TRANSIENT = frozenset({"wire", "journal"})
+"""Caches rebuilt on demand, never written (an event's rendered bytes), and the journal a
+durable server hangs on a tenant's parts."""
+_CHANGE_TAGS = {"pop": "d", "add": "a", "discard": "r"}
 
 _CONTAINER_NAMES: dict[type, str] = {
     dict: "dict",
@@ -201,6 +277,47 @@ class Decoder:
         for n in range(len(objects) - 1, -1, -1):
             self._fill(n, f"{pointer}/objects/{n}")
         return {name: self.value(v, f"{pointer}/roots/{name}") for name, v in roots.items()}
+
+    def apply(self, delta: Any, pointer: str) -> None:
+        """Carry a decoded graph on by one delta of ``Encoder.changes``."""
+        base = _member(delta, "base", int, pointer)
+        objects = _member(delta, "objects", list, pointer)
+        if base != len(self._shells):
+            raise DocumentError(pointer + "/base", "The delta does not follow the state.")
+        self._objects.extend(objects)
+        self._shells += [self._shell(o, f"{pointer}/objects/{n}") for n, o in enumerate(objects)]
+        for n in range(len(self._shells) - 1, base - 1, -1):
+            self._fill(n, f"{pointer}/objects/{n - base}")
+        for n, change in enumerate(_member(delta, "changes", list, pointer)):
+            try:
+                self._change(change, f"{pointer}/changes/{n}")
+            except DocumentError:
+                raise
+            except (TypeError, ValueError, KeyError, IndexError, AttributeError) as error:
+                raise DocumentError(f"{pointer}/changes/{n}", f"Cannot apply: {error}") from None
+
+    def _change(self, change: list[Any], pointer: str) -> None:
+        tag, index = change[0], change[1]
+        target = self._ref({"$r": index}, pointer + "/1")
+        if tag == "t":
+            self._objects[index] = change[2]
+            if isinstance(target, (dict, list, deque, set, SortedList, SortedKeyList)):
+                target.clear()
+            self._fill(index, pointer + "/2")
+        elif tag == "s":
+            self._set_fields(target, {change[2]: change[3]}, pointer)
+        elif tag == "p":
+            target[self.value(change[2], pointer + "/2")] = self.value(change[3], pointer + "/3")
+        elif tag == "d":
+            target.pop(self.value(change[2], pointer + "/2"), None)
+        elif tag == "a":
+            item = self.value(change[2], pointer + "/2")
+            target.append(item) if isinstance(target, (list, deque)) else target.add(item)
+        elif tag == "r":
+            item = self.value(change[2], pointer + "/2")
+            target.remove(item) if isinstance(target, (list, deque)) else target.discard(item)
+        else:
+            raise DocumentError(pointer + "/0", f"Unknown change {tag!r}.")
 
     def _shell(self, written: Any, pointer: str) -> Any:
         kind = _member(written, "t", str, pointer)
@@ -308,7 +425,17 @@ _VALUE_READERS: dict[str, Callable[[Decoder, dict[str, Any], str], Any]] = {
     "$b": lambda d, w, p: base64.b64decode(w["$b"], validate=True),
     "$fs": lambda d, w, p: frozenset(d.value(v, f"{p}/$fs/{i}") for i, v in enumerate(w["$fs"])),
     "$v": Decoder._frozen,
+    "$rng": lambda d, w, p: _generator(w["$rng"]),
 }
+
+
+def _generator(state: Any) -> random.Random:
+    version, internal, gauss = state
+    if type(internal) is not list or not all(type(n) is int for n in internal):
+        raise ValueError("a generator's state is a list of integers")
+    generator = random.Random()
+    generator.setstate((version, tuple(internal), gauss))
+    return generator
 
 
 def _member(holder: Any, name: str, kind: type, pointer: str) -> Any:

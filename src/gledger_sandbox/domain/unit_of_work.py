@@ -13,13 +13,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from gledger_sandbox.domain.journal import Journal
+
 logger = logging.getLogger("gledger_sandbox.domain")
 
 
 class UnitOfWork:
-    __slots__ = ("_on_begin", "_on_commit", "_undo")
+    __slots__ = ("_on_begin", "_on_commit", "_undo", "journal")
 
     def __init__(self) -> None:
+        self.journal: Journal | None = None
+        """Where committed changes are recorded (``serve --state-dir``); None in memory."""
         self._undo: list[Callable[[], None]] | None = None
         self._on_begin: list[Callable[[], Callable[[], None]]] = []
         self._on_commit: list[Callable[[], None]] = []
@@ -34,12 +38,16 @@ class UnitOfWork:
             yield
             return
         self._undo = [take() for take in self._on_begin]
+        journal = self.journal
+        recorded = len(journal.changes) if journal is not None else 0
         try:
             yield
         except BaseException:
             for undo in reversed(self._undo):
                 undo()
             self._on_commit.clear()
+            if journal is not None:
+                del journal.changes[recorded:]
             raise
         finally:
             self._undo = None
@@ -63,11 +71,17 @@ class UnitOfWork:
             raise RuntimeError("store changed outside a unit of work")
         self._undo.append(undo)
 
+    def note(self, kind: str, target: object, *args: Any) -> None:
+        """Record a change made by hand (see ``domain.journal``) if a journal is kept."""
+        if self.journal is not None:
+            self.journal.note(kind, target, *args)
+
     def set(self, obj: Any, attr: str, value: Any) -> None:
         """Set an attribute, remembering the old value."""
         old = getattr(obj, attr)
         self.on_rollback(lambda: setattr(obj, attr, old))
         setattr(obj, attr, value)
+        self.note("set", obj, attr, value)
 
     def put(self, mapping: dict[Any, Any], key: Any, value: Any) -> None:
         """Set a key of a dict, remembering what it held (or that it was absent)."""
@@ -77,9 +91,11 @@ class UnitOfWork:
         else:
             self.on_rollback(lambda: mapping.pop(key, None))
         mapping[key] = value
+        self.note("put", mapping, key, value)
 
     def pop(self, mapping: dict[Any, Any], key: Any) -> Any:
         """Remove a key from a dict, remembering to put it back."""
         old = mapping.pop(key)
         self.on_rollback(lambda: mapping.__setitem__(key, old))
+        self.note("pop", mapping, key)
         return old

@@ -53,6 +53,8 @@ class DueQueue:
         if self._uow is not None:
             self._uow.on_rollback(lambda: self._remove(row))
         heapq.heappush(self._rows, row)
+        if self._uow is not None:
+            self._uow.note("touch", self._rows)  # a heap: written whole (it holds due rows only)
 
     def _remove(self, row: DueRow) -> None:
         # By identity: an equal row pushed by another request (another cause) must stay.

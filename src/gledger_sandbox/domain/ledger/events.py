@@ -175,11 +175,19 @@ class EventLog:
             data=copy.copy(resource),
             cause=_cause.get(),
         )
+        seqs = self._by_type.get(event_type)
+        if seqs is None:
+            seqs = []
+            self._uow.put(self._by_type, event_type, seqs)  # undone after _drop_newest
         self._uow.on_rollback(self._drop_newest)
         self._events.append(event)
-        self._by_type.setdefault(event_type, []).append(event.seq)
+        seqs.append(event.seq)
         self._by_id[event.id] = event
         self.last_seq = event.seq
+        self._uow.note("add", self._events, event)
+        self._uow.note("add", seqs, event.seq)
+        self._uow.note("put", self._by_id, event.id, event)
+        self._uow.note("set", self, "last_seq", event.seq)
         self._uow.after_commit(self._publish)
         return event
 
@@ -191,6 +199,7 @@ class EventLog:
 
     def _publish(self) -> None:
         self._published = self.last_seq
+        self._uow.note("set", self, "_published", self._published)
         # Listeners first (webhooks take their deliveries now), then retention.
         if self._on_publish is not None:
             self._on_publish()
@@ -208,11 +217,17 @@ class EventLog:
             self.dropped_through = event.seq
             self._start += 1
             over -= 1
+            self._uow.note("pop", self._by_id, event.id)
+            self._uow.note("set", self, "dropped_through", event.seq)
+            self._uow.note("set", self, "_start", self._start)
         if self._start > 1024 and self._start * 2 > len(self._events):
             del self._events[: self._start]
             self._start = 0
+            self._uow.note("touch", self._events)
+            self._uow.note("set", self, "_start", 0)
             for seqs in self._by_type.values():
                 del seqs[: bisect_right(seqs, self.dropped_through)]
+                self._uow.note("touch", seqs)
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -143,14 +143,17 @@ class LedgerStore:
     def index_add(self, key: IndexKey, seq: int) -> None:
         index = self._indexes.get(key)
         if index is None:
-            index = self._indexes[key] = SortedList()
+            index = SortedList()
+            self.uow.put(self._indexes, key, index)
         index.add(seq)
         self.uow.on_rollback(lambda: index.discard(seq))
+        self.uow.note("add", index, seq)
 
     def index_remove(self, key: IndexKey, seq: int) -> None:
         index = self._indexes[key]
         index.discard(seq)
         self.uow.on_rollback(lambda: index.add(seq))
+        self.uow.note("discard", index, seq)
 
     def index(self, key: IndexKey) -> SortedList:
         return self._indexes.get(key, EMPTY)
@@ -183,12 +186,15 @@ class LedgerStore:
         self.index_add(("statement", account.id), line.seq)
         effective = self._effective.get(account.id)
         if effective is None:
-            effective = self._effective[account.id] = SortedKeyList(key=effective_order)
+            effective = SortedKeyList(key=effective_order)
+            self.uow.put(self._effective, account.id, effective)
         effective.add(line)
         self.uow.on_rollback(lambda: effective.discard(line))
+        self.uow.note("add", effective, line)
         days = self._days.get(account.id)
         if days is None:
-            days = self._days[account.id] = DayTotals()
+            days = DayTotals()
+            self.uow.put(self._days, account.id, days)
         days.add(day_of(line.effective_at), line.line.direction, line.line.amount, self.uow)
 
     def day_totals(self, account_id: str) -> DayTotals:

@@ -8,7 +8,8 @@ attempt. It fires on the next ``times`` matching calls (or on every one), each t
 same calls give the same faults), until ``expires_at`` on the tenant's clock.
 
 The rules are the tenant's test set-up, not ledger data: they live beside the store, take no
-part in its units of work, and a reset starts without them.
+part in its units of work, and a reset starts without them. A snapshot holds them, each with
+where its generator stands, and the injection log: a restore brings back both as they were.
 """
 
 from __future__ import annotations
@@ -210,6 +211,11 @@ class Faults:
 
     def _next_seq(self) -> int:
         self._seq += 1
+        return self._seq
+
+    @property
+    def last_seq(self) -> int:
+        """The sequence of the last rule or injection (it moves with each of them)."""
         return self._seq
 
     # -- rules -----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from gledger_sandbox.domain.errors import IdempotencyError
+from gledger_sandbox.domain.journal import Journal, note
 
 RETENTION = timedelta(hours=24)
 KEY_POINTER = "/header/Idempotency-Key"
@@ -37,11 +38,13 @@ class _Claim:
 
 
 class IdempotencyStore:
-    __slots__ = ("_claims", "_retention")
+    __slots__ = ("_claims", "_retention", "journal")
 
     def __init__(self, retention: timedelta = RETENTION) -> None:
         self._claims: OrderedDict[Scope, _Claim] = OrderedDict()
         self._retention = retention
+        self.journal: Journal | None = None
+        """The tenant's journal under ``serve --state-dir`` (never part of its document)."""
 
     def _expire(self, now: datetime) -> None:
         # Claims are made in clock order, so the expired ones are at the front.
@@ -50,13 +53,15 @@ class IdempotencyStore:
             if claim.expires_at > now or claim.answer is None:
                 return
             del self._claims[scope]
+            note(self.journal, "pop", self._claims, scope)
 
     def begin(self, scope: Scope, fingerprint: str, now: datetime) -> StoredAnswer | None:
         """Claim the key; or the stored answer to replay; or refuse a clash."""
         self._expire(now)
         claim = self._claims.get(scope)
         if claim is None:
-            self._claims[scope] = _Claim(fingerprint, now + self._retention)
+            claim = self._claims[scope] = _Claim(fingerprint, now + self._retention)
+            note(self.journal, "put", self._claims, scope, claim)
             return None
         if claim.fingerprint != fingerprint:
             raise IdempotencyError.at(
@@ -73,16 +78,20 @@ class IdempotencyStore:
         return claim.answer
 
     def complete(self, scope: Scope, answer: StoredAnswer) -> None:
-        self._claims[scope].answer = answer
+        claim = self._claims[scope]
+        claim.answer = answer
+        note(self.journal, "set", claim, "answer", answer)
 
     def abandon(self, scope: Scope) -> None:
         """Release a claim whose request ended without an answer worth keeping."""
-        self._claims.pop(scope, None)
+        if self._claims.pop(scope, None) is not None:
+            note(self.journal, "pop", self._claims, scope)
 
     def forget_unanswered(self) -> None:
         """Drop claims still in flight (their requests belong to another state: a restore)."""
         for scope in [s for s, claim in self._claims.items() if claim.answer is None]:
             del self._claims[scope]
+            note(self.journal, "pop", self._claims, scope)
 
     def __len__(self) -> int:
         return len(self._claims)

@@ -19,7 +19,9 @@ from gledger_sandbox.domain.sandbox.tenants import Tenant
 
 
 def take(tenant: Tenant, name: str) -> Snapshot:
-    """A snapshot of the tenant's state now, kept on its shelf (bounded, see ``snapshot_shelf``)."""
+    """A snapshot of the tenant's state now, kept on its shelf (bounded, see ``snapshot_shelf``;
+    and by the tenant's ``snapshots`` quota: 422 ``quota.snapshots``, checked first)."""
+    tenant.store.quotas.check("snapshots", tenant.snapshots.count)
     tenant.snapshots.room_for(0)
     document = tenant_state.to_bytes(tenant_state.capture(tenant))
     return tenant.snapshots.keep(

@@ -4,7 +4,8 @@ store of ``serve --state-dir`` hold, and how a tenant takes it back.
 The document (``FORMAT``, ``VERSION``) names the tenant's fixture, seed and clock start, and
 holds its state as a graph (``state_graph``): ledgers, accounts, entries and statement lines
 with their indexes and running balances, idempotency keys, the event log, webhook endpoints and
-deliveries, settlements, payouts, reconciliation runs, due work, the clock and the id counters.
+deliveries, settlements, payouts, reconciliation runs, due work, fault rules (with where each
+seeded generator stands) and their injection log, the clock and the id counters.
 A SHA-256 checksum over the canonical JSON of the state detects a truncated or edited copy.
 Credentials are never part of it: a document can be shared without sharing a key.
 """
@@ -31,7 +32,10 @@ _ROOTS = (
     "schedule",
     "webhooks",
     "reconciliations",
+    "faults",
 )
+_OPTIONAL = frozenset({"faults"})
+"""Roots a document may lack (written before they were part of it): a fresh one is used."""
 _CARRIED = {
     "ids": ("_key", "_count"),
     "event_ids": ("_key", "_count"),
@@ -63,14 +67,35 @@ def canonical(value: Any) -> bytes:
 def capture(tenant: Tenant) -> dict[str, Any]:
     """The tenant's state now, as plain JSON values (shares nothing with the live state, so
     it may be turned into bytes on another thread: see ``to_bytes``)."""
+    return capture_for_journal(tenant)[0]
+
+
+def capture_for_journal(tenant: Tenant) -> tuple[dict[str, Any], Encoder]:
+    """``capture``, and the encoder that wrote it: ``delta`` carries on from its numbering."""
     wiring = _wiring(tenant)
-    clock = tenant.clock
-    return {
+    encoder = Encoder(wiring)
+    graph = encoder.encode({name: getattr(tenant, name) for name in _ROOTS})
+    state = {
         "tenant": {
             "fixture": tenant.fixture,
             "seed": tenant.seed,
             "clock_start": tenant.clock_start.isoformat() if tenant.clock_start else None,
         },
+        **_moving_parts(tenant, wiring),
+        "graph": graph,
+    }
+    return state, encoder
+
+
+def delta(tenant: Tenant, encoder: Encoder, changes: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """A journal record: the changes since the encoder's last document or record, with the
+    clock and the id counters as they are now (plain JSON values, like ``capture``)."""
+    return {**_moving_parts(tenant, _wiring(tenant)), "delta": encoder.changes(changes)}
+
+
+def _moving_parts(tenant: Tenant, wiring: Wiring) -> dict[str, Any]:
+    clock = tenant.clock
+    return {
         "clock": {
             "now": clock.now().isoformat(),
             "frozen": clock.frozen,
@@ -80,7 +105,6 @@ def capture(tenant: Tenant) -> dict[str, Any]:
             name: {attr: _plain(getattr(wiring[name], attr)) for attr in attrs}
             for name, attrs in _CARRIED.items()
         },
-        "graph": Encoder(wiring).encode({name: getattr(tenant, name) for name in _ROOTS}),
     }
 
 
@@ -164,8 +188,15 @@ def _event_seq(document: dict[str, Any]) -> int:
     return seq
 
 
-def adopt(tenant: Tenant, document: dict[str, Any], *, exact_clock: bool) -> None:
-    """Put ``tenant`` in the document's state, whole or not at all.
+def adopt(
+    tenant: Tenant,
+    document: dict[str, Any],
+    *,
+    exact_clock: bool,
+    deltas: list[dict[str, Any]] | tuple[()] = (),
+) -> None:
+    """Put ``tenant`` in the document's state (carried on by journal ``deltas``), whole or not
+    at all.
 
     The state is built aside on a fresh stand-in (so a bad document changes nothing), then
     swapped in. ``exact_clock``: the clock reads what it read when the state was captured (a
@@ -178,18 +209,23 @@ def adopt(tenant: Tenant, document: dict[str, Any], *, exact_clock: bool) -> Non
     stand_in = tenant.staged(head.fixture, head.seed)
     stand_in.clock_start = head.clock_start
     wiring = _wiring(stand_in)
+    decoder = Decoder(wiring)
     try:
-        roots = Decoder(wiring).decode(state.get("graph"), "/state/graph")
+        roots = decoder.decode(state.get("graph"), "/state/graph")
+        for n, record in enumerate(deltas):
+            decoder.apply(record.get("delta"), f"/deltas/{n}/delta")
     except (TypeError, ValueError, AttributeError, KeyError, IndexError) as error:
         # Well-formed objects that do not fit together (a sorted list of mixed kinds...).
         raise DocumentError("/state/graph", f"The state does not fit together: {error}") from None
-    missing = [name for name in _ROOTS if name not in roots]
+    missing = [name for name in _ROOTS if name not in roots and name not in _OPTIONAL]
     if missing:
         raise DocumentError("/state/graph/roots", f"Missing: {', '.join(missing)}.")
-    _carry(wiring, state.get("carried"))
-    _set_clock(stand_in, state.get("clock"), exact=exact_clock)
+    moving = deltas[-1] if deltas else state
+    _carry(wiring, moving.get("carried"))
+    _set_clock(stand_in, moving.get("clock"), exact=exact_clock)
     for name in _ROOTS:
-        setattr(stand_in, name, roots[name])
+        if name in roots:
+            setattr(stand_in, name, roots[name])
     stand_in.store.events.restored_over(previous_seq)
     stand_in.idempotency.forget_unanswered()
     for delivery in list(stand_in.webhooks.deliveries.values()):

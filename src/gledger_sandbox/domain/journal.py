@@ -1,0 +1,47 @@
+"""The forward changes of committed units, for the journal of ``serve --state-dir``.
+
+A :class:`Journal` hangs on a tenant's unit of work (and its idempotency keys) only when the
+server keeps tenants durable; in memory it is ``None`` and nothing is recorded. Each change
+names the object it changes (``set``, ``put``, ``pop``, ``add``, ``discard``) or asks for the
+object to be written whole (``touch``: a heap, a list compacted in place); a unit that rolls
+back takes its changes back with it. ``api.durability`` turns the changes into journal records
+(``tenant_state.delta``) and decides when a full document is written instead.
+
+A change recorded outside a *trusted* context (``TRUSTED``: a request whose every change is
+recorded) marks the journal ``tainted``: the server then writes the tenant's whole document.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import Any
+
+TRUSTED: ContextVar[bool] = ContextVar("gledger_journal_trusted", default=False)
+"""Set while a request whose changes are all recorded runs (see ``api.durability``)."""
+
+Change = tuple[Any, ...]
+
+
+class Journal:
+    """Changes since the last write of the tenant, in order."""
+
+    __slots__ = ("changes", "tainted")
+
+    def __init__(self) -> None:
+        self.changes: list[Change] = []
+        self.tainted = False
+
+    def note(self, kind: str, target: object, *args: Any) -> None:
+        if not TRUSTED.get():
+            self.tainted = True
+        self.changes.append((kind, target, *args))
+
+    def drain(self) -> list[Change]:
+        changes, self.changes = self.changes, []
+        return changes
+
+
+def note(journal: Journal | None, kind: str, target: object, *args: Any) -> None:
+    """Record a change if the tenant keeps a journal (a no-op in memory)."""
+    if journal is not None:
+        journal.note(kind, target, *args)

@@ -1,0 +1,155 @@
+"""The journal of ``serve --state-dir``: a tenant's full document carried on by the deltas of
+its committed units gives back exactly the state the live tenant holds (same document bytes)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from gledger_sandbox.domain.errors import LedgerError
+from gledger_sandbox.domain.journal import TRUSTED, Journal
+from gledger_sandbox.domain.ledger import postings
+from gledger_sandbox.domain.ledger.events import Retention
+from gledger_sandbox.domain.ledger.models import EntryStatus
+from gledger_sandbox.domain.sandbox import tenant_state
+from gledger_sandbox.domain.sandbox.idempotency import StoredAnswer
+from gledger_sandbox.domain.sandbox.tenants import Tenant, TenantPolicy
+from gledger_sandbox.domain.state_graph import Encoder
+from tests.domain.helpers import START, C, D, chart, spec
+
+
+def _tenant(max_events: int = 1_000_000) -> Tenant:
+    return Tenant(
+        id="ten_journal",
+        fixture="empty",
+        seed=3,
+        created_at=START,
+        clock_start=START,
+        api_key="key",
+        client_id="client",
+        client_secret="secret",
+        ttl=None,
+        expires_at=None,
+        policy=TenantPolicy(retention=Retention(max_count=max_events)),
+    )
+
+
+class Recorder:
+    """A tenant's full document, then one JSON journal record per ``record()``."""
+
+    def __init__(self, tenant: Tenant) -> None:
+        self.tenant = tenant
+        state, self.encoder = tenant_state.capture_for_journal(tenant)
+        self.document = tenant_state.to_bytes(state)
+        self.journal = tenant.store.uow.journal = tenant.idempotency.journal = Journal()
+        self.records: list[dict[str, Any]] = []
+
+    def record(self) -> None:
+        delta = tenant_state.delta(self.tenant, self.encoder, self.journal.drain())
+        self.records.append(json.loads(json.dumps(delta)))
+
+    def replayed(self) -> Tenant:
+        again = _tenant(self.tenant.policy.retention.max_count)
+        document = tenant_state.read(self.document)
+        tenant_state.adopt(again, document, exact_clock=True, deltas=self.records)
+        return again
+
+
+def _document(tenant: Tenant) -> bytes:
+    """The tenant's document, read back once: a read object holds its fields in the order the
+    document lists them, so the live tenant's document goes through the same reading."""
+    again = _tenant(tenant.policy.retention.max_count)
+    written = tenant_state.to_bytes(tenant_state.capture(tenant))
+    tenant_state.adopt(again, tenant_state.read(written), exact_clock=True)
+    state = tenant_state.capture(again)
+    return tenant_state.canonical({k: state[k] for k in ("graph", "carried", "clock")})
+
+
+@pytest.fixture(autouse=True)
+def trusted() -> Any:
+    token = TRUSTED.set(True)
+    yield
+    TRUSTED.reset(token)
+
+
+def test_entries_replayed_from_the_journal_give_the_same_document() -> None:
+    tenant = _tenant()
+    ledger_id, accounts = chart(tenant.store)
+    recorder = Recorder(tenant)
+    store = tenant.store
+    for n in range(30):
+        postings.create_entry(
+            store, spec(ledger_id, accounts, ("cash", D, n + 1), ("revenue", C, n + 1))
+        )
+        if n % 3 == 0:
+            pending = spec(
+                ledger_id,
+                accounts,
+                ("cash", D, 5),
+                ("tax", C, 5),
+                status=EntryStatus.PENDING,
+                expires_at=START + timedelta(days=n + 1),
+                external_id=f"ext-{n}",
+            )
+            postings.create_entry(store, pending)
+        with pytest.raises(LedgerError):  # refused whole: its changes leave the journal too
+            postings.create_entry(
+                store, spec(ledger_id, accounts, ("wallet", D, 10**6), ("cash", C, 10**6))
+            )
+        scope = ("createEntry", f"key-{n}")
+        assert tenant.idempotency.begin(scope, "print", tenant.clock.now()) is None
+        tenant.idempotency.complete(scope, StoredAnswer(201, b'{"id": 1}', "application/json"))
+        tenant.idempotency.begin(("createEntry", "abandoned"), "print", tenant.clock.now())
+        tenant.idempotency.abandon(("createEntry", "abandoned"))
+        if n % 4 == 0:
+            recorder.record()
+    recorder.record()
+    assert not recorder.journal.tainted
+    assert _document(recorder.replayed()) == _document(tenant)
+
+
+def test_retention_trimming_and_compaction_replay_too() -> None:
+    tenant = _tenant(max_events=5)
+    ledger_id, accounts = chart(tenant.store)
+    recorder = Recorder(tenant)
+    for n in range(600):  # 1,200 events: the log drops the old ones and compacts its list
+        postings.create_entry(
+            tenant.store, spec(ledger_id, accounts, ("cash", D, 1), ("revenue", C, 1))
+        )
+        if n % 50 == 0:
+            recorder.record()
+    recorder.record()
+    assert len(tenant.store.events) == 5
+    assert _document(recorder.replayed()) == _document(tenant)
+
+
+def test_a_change_made_outside_a_trusted_request_taints_the_journal() -> None:
+    tenant = _tenant()
+    ledger_id, accounts = chart(tenant.store)
+    recorder = Recorder(tenant)
+    token = TRUSTED.set(False)
+    try:
+        postings.create_entry(
+            tenant.store, spec(ledger_id, accounts, ("cash", D, 1), ("revenue", C, 1))
+        )
+    finally:
+        TRUSTED.reset(token)
+    assert recorder.journal.tainted
+
+
+def test_new_objects_are_written_whole_and_their_own_changes_left_out() -> None:
+    box: dict[str, Any] = {}
+    encoder = Encoder({})
+    encoder.encode({"box": box})
+    fresh: list[int] = []
+    box["list"] = fresh
+    fresh.append(1)
+    delta = encoder.changes([("put", box, "list", fresh), ("add", fresh, 1)])
+    assert delta == {
+        "base": 1,
+        "objects": [{"t": "list", "items": [1]}],
+        "changes": [["p", 0, "list", {"$r": 1}]],
+    }
