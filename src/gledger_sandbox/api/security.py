@@ -44,11 +44,18 @@ def _token_info(principal: Principal | None) -> TokenInfo | None:
 def security_map(registry: TenantRegistry) -> dict[str, type]:
     """Connexion security handlers that look credentials up in ``registry``."""
 
+    def known(principal: Principal | None, token: str) -> TokenInfo | None:
+        if principal is None:
+            evicted = registry.evicted_by(token)
+            if evicted is not None:
+                raise evicted  # 401 tenant.evicted, from both schemes (connexion keeps one)
+        return _token_info(principal)
+
     def by_token(token: str) -> TokenInfo | None:
-        return _token_info(registry.by_access_token(token))
+        return known(registry.by_access_token(token), token)
 
     def by_api_key(token: str) -> TokenInfo | None:
-        return _token_info(registry.by_api_key(token))
+        return known(registry.by_api_key(token), token)
 
     class AccessTokens(OAuthSecurityHandler):
         def get_tokeninfo_func(self, security_definition: dict[str, Any]) -> Callable[..., Any]:

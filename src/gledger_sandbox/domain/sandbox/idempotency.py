@@ -37,11 +37,14 @@ class _Claim:
 
 
 class IdempotencyStore:
-    __slots__ = ("_claims", "_retention")
+    __slots__ = ("_claims", "_retention", "answer_bytes")
 
     def __init__(self, retention: timedelta = RETENTION) -> None:
         self._claims: OrderedDict[Scope, _Claim] = OrderedDict()
         self._retention = retention
+        self.answer_bytes = 0
+        """Bytes of the stored answers' bodies (kept as each is stored and let go: the memory
+        cap's accounting reads it, O(1))."""
 
     def _expire(self, now: datetime) -> None:
         # Claims are made in clock order, so the expired ones are at the front.
@@ -49,7 +52,7 @@ class IdempotencyStore:
             scope, claim = next(iter(self._claims.items()))
             if claim.expires_at > now or claim.answer is None:
                 return
-            del self._claims[scope]
+            self._let_go(self._claims.pop(scope))
 
     def begin(self, scope: Scope, fingerprint: str, now: datetime) -> StoredAnswer | None:
         """Claim the key; or the stored answer to replay; or refuse a clash."""
@@ -74,10 +77,17 @@ class IdempotencyStore:
 
     def complete(self, scope: Scope, answer: StoredAnswer) -> None:
         self._claims[scope].answer = answer
+        self.answer_bytes += len(answer.body)
 
     def abandon(self, scope: Scope) -> None:
         """Release a claim whose request ended without an answer worth keeping."""
-        self._claims.pop(scope, None)
+        claim = self._claims.pop(scope, None)
+        if claim is not None:
+            self._let_go(claim)
+
+    def _let_go(self, claim: _Claim) -> None:
+        if claim.answer is not None:
+            self.answer_bytes -= len(claim.answer.body)
 
     def forget_unanswered(self) -> None:
         """Drop claims still in flight (their requests belong to another state: a restore)."""

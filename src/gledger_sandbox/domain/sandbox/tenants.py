@@ -29,6 +29,7 @@ from gledger_sandbox.domain.live.webhooks import Webhooks
 from gledger_sandbox.domain.quotas import TenantQuotas
 from gledger_sandbox.domain.sandbox.allowlist import Network
 from gledger_sandbox.domain.sandbox.credentials import Shard
+from gledger_sandbox.domain.sandbox.evictions import Evictions
 from gledger_sandbox.domain.sandbox.faults import Faults
 from gledger_sandbox.domain.sandbox.idempotency import IdempotencyStore
 from gledger_sandbox.domain.sandbox.release import dismantle
@@ -243,6 +244,8 @@ class TenantRegistry:
         """Per tenant id, its live tokens, oldest first."""
         self._building = 0
         """Tenants being seeded: they count against ``max_tenants`` already."""
+        self.evictions = Evictions()
+        """Credentials of tenants the memory cap evicted (``evict``)."""
 
     def create(
         self,
@@ -377,6 +380,28 @@ class TenantRegistry:
             del self._token_tenants[token]
         self.policy.on_events(tenant.id)
 
+    def evict(self, tenant: Tenant) -> None:
+        """Delete a tenant to free memory, remembering its credentials: they then answer 401
+        ``tenant.evicted`` (``evicted_by``) rather than a bare ``unauthorized``."""
+        tokens = list(self._grants.get(tenant.id, {}))
+        self.evictions.record(
+            (tenant.id, tenant.api_key, tenant.client_id, *tokens), self._wall()
+        )
+        self.delete(tenant)
+
+    def evicted_by(self, credential: str) -> AccessError | None:
+        """The refusal for a credential (or tenant id) of an evicted tenant; None otherwise."""
+        at = self.evictions.evicted_at(credential)
+        if at is None:
+            return None
+        return AccessError(
+            "tenant.evicted",
+            f"The sandbox tenant this credential belonged to was evicted at "
+            f"{at.isoformat(timespec='seconds')} to keep the server under its memory cap (the "
+            "least recently used tenants go first); create a new tenant "
+            "(POST /v1/sandbox/tenants).",
+        )
+
     def _sweep(self, now: datetime) -> None:
         for tenant in [t for t in self.tenants.values() if self._expired(t, now)]:
             self.delete(tenant)
@@ -416,6 +441,9 @@ class TenantRegistry:
         """The client-credentials grant: a bearer token for the client's tenant, valid for
         ``token_ttl`` of the tenant's clock."""
         tenant = self._live(self._clients.get(client_id))
+        evicted = self.evicted_by(client_id) if tenant is None else None
+        if evicted is not None:
+            raise GrantRefused("invalid_client", evicted.detail)
         if tenant is None or not hmac.compare_digest(
             client_secret.encode(), tenant.client_secret.encode()
         ):
