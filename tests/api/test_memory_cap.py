@@ -114,7 +114,9 @@ def test_the_least_recently_used_tenants_were_evicted_first(run: dict[str, Any])
     assert max(evicted) < min(survivors), alive
 
 
-def test_an_evicted_credential_says_it_was_evicted(served: ServedProcess, run: dict[str, Any]) -> None:
+def test_an_evicted_credential_says_it_was_evicted(
+    served: ServedProcess, run: dict[str, Any]
+) -> None:
     gone = run["created"][1]
     assert not run["alive"][1]
     with httpx.Client(base_url=served.url, timeout=30) as client:

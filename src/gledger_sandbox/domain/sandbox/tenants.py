@@ -384,9 +384,7 @@ class TenantRegistry:
         """Delete a tenant to free memory, remembering its credentials: they then answer 401
         ``tenant.evicted`` (``evicted_by``) rather than a bare ``unauthorized``."""
         tokens = list(self._grants.get(tenant.id, {}))
-        self.evictions.record(
-            (tenant.id, tenant.api_key, tenant.client_id, *tokens), self._wall()
-        )
+        self.evictions.record((tenant.id, tenant.api_key, tenant.client_id, *tokens), self._wall())
         self.delete(tenant)
 
     def evicted_by(self, credential: str) -> AccessError | None:
