@@ -115,6 +115,14 @@ class EntryLinks:
     related: tuple[str, ...] = ()
 
 
+NO_LINKS = EntryLinks()
+"""The links of an entry that has none: one object shared by all of them (links are replaced
+whole, never changed in place; a million entries would otherwise hold a million of these)."""
+NO_METADATA: Metadata = {}
+"""The metadata of an entry created without any, shared likewise: metadata is replaced whole
+(``uow.set``), never changed in place. Never mutate an entity's metadata dict."""
+
+
 @dataclass(slots=True)
 class Entry:
     id: str
