@@ -160,6 +160,23 @@ class StatementLine:
     source_id: str | None
     balance_after: int
 
+    def __lt__(self, other: StatementLine | EffectiveAt) -> bool:
+        """Effective order, ties by sequence: an account's effective index sorts the lines
+        themselves, so it holds no key per line (a million lines: no million key tuples)."""
+        return (self.effective_at, self.seq) < (other.effective_at, other.seq)
+
+
+@dataclass(frozen=True, slots=True)
+class EffectiveAt:
+    """A place in effective order, to look up an account's lines from (``seq``: the tie
+    break, -inf or inf for before or after every line at ``effective_at``)."""
+
+    effective_at: datetime
+    seq: float
+
+    def __lt__(self, other: StatementLine | EffectiveAt) -> bool:
+        return (self.effective_at, self.seq) < (other.effective_at, other.seq)
+
 
 # What callers ask for: plain values, built by the API's parsers or the fixtures.
 

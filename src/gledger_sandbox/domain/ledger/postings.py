@@ -185,7 +185,7 @@ def create_entry(store: LedgerStore, spec: EntrySpec, *, reverses: str | None = 
             if entry.expires_at is not None:
                 store.expire_later(entry)
         check_flags(store, entry.lines)
-        created = store.events.append(events.ENTRY_CREATED, entry)
+        created = store.events.append(events.ENTRY_CREATED, entry, at=now)
         if entry.status is EntryStatus.POSTED:
             # Every way an entry reaches posted says so: partners subscribe to entry.posted.
             store.events.append(events.ENTRY_POSTED, entry, like=created)
