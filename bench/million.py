@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import asdict
 from typing import Any
 
 import growth
@@ -52,50 +53,18 @@ def entry_item(t: Tenant, i: int, every: int) -> dict[str, Any]:
 
 def load(server: harness.Server, t: Tenant, entries: int, rss: list[tuple[int, float]]) -> None:
     """``entries`` entries in batches of 100; notes the server's RSS every 100,000."""
-    api = harness.Api(server.url, t.api_key)
-    every = max(2, entries // growth.RARE_ENTRIES)
-    per_batch, step = 100, 100_000
-    batch_ms: list[float] = []
     started = time.monotonic()
-    for first in range(0, entries, per_batch):
-        items = [entry_item(t, i, every) for i in range(first, min(first + per_batch, entries))]
-        sent = time.perf_counter()
-        api.call("POST", "/v1/entries/batch", json={"entries": items})
-        batch_ms.append((time.perf_counter() - sent) * 1000)
-        done = first + len(items)
-        if done % step == 0 or done == entries:
+
+    def note(done: int) -> None:
+        if done % 100_000 == 0 or done == entries:
             rss.append((done, harness.process_rss_mib(server.pid)))
             print(
                 f"  {t.label}: {done:>9,} entries, {time.monotonic() - started:6.0f} s, "
                 f"server RSS {rss[-1][1]:7.0f} MiB",
                 flush=True,
             )
-    api.close()
-    tenth = max(1, len(batch_ms) // 10)
-    t.load_seconds = time.monotonic() - started
-    t.batch_ms_first = harness.median(batch_ms[:tenth])
-    t.batch_ms_last = harness.median(batch_ms[-tenth:])
 
-
-def measure(
-    server: harness.Server, tenants: list[Tenant], args: argparse.Namespace
-) -> list[Sample]:
-    ops = [op for op in OPERATIONS if op.name in MEASURED]
-    samples: list[Sample] = []
-    for round_no in range(0, args.rounds + 1):  # round 0 warms up and is not kept
-        seconds = 1.0 if round_no == 0 else args.seconds
-        cap = 20 if round_no == 0 else args.post_requests
-        for op in ops:
-            for t in tenants if round_no % 2 else list(reversed(tenants)):
-                result = growth.measure_one(server, op, t, seconds, cap)
-                if round_no > 0:
-                    samples.append(Sample(round_no, op.name, t.label, result))
-                    print(
-                        f"  round {round_no} {op.name:<32} {t.label:>5}: "
-                        f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms",
-                        flush=True,
-                    )
-    return samples
+    growth.load(server, t, entries, item=entry_item, after_batch=note)
 
 
 def report(
@@ -103,6 +72,7 @@ def report(
 ) -> str:
     small, large = tenants[0].label, tenants[1].label
     base, rss = context["rss_empty"], context["rss_large"]
+    load_gc, measure_gc = context["gc_load"], context["gc_measure"]
     final = rss[-1][1]
     per_entry = (final - context["rss_small"]) * 2**20 / max(1, rss[-1][0])
     lines = [
@@ -127,17 +97,24 @@ def report(
             f"{t.batch_ms_first:.1f} ms, last tenth {t.batch_ms_last:.1f} ms"
             for t in tenants
         ),
+        f"full GC collections (gen 2) while loading: {load_gc.count}, total "
+        f"{load_gc.total_ms:.0f} ms, longest {load_gc.max_ms:.0f} ms; while measuring: "
+        f"{measure_gc.count}, longest {measure_gc.max_ms:.0f} ms",
+        f"server options: {' '.join(args.serve_arg) or '(defaults)'}",
     ]
     return "\n".join(lines)
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--small", type=int, default=1_000, help="entries of the small tenant")
-    parser.add_argument("--large", type=int, default=1_000_000, help="entries of the large one")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=3.0, help="per operation, size, round")
-    parser.add_argument("--post-requests", type=int, default=200, help="POSTs per wrk run")
+    parser = growth.arguments(__doc__.splitlines()[0], 1_000_000)
+    parser.add_argument(
+        "--serve-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="an option for the server (repeat it: --serve-arg=--event-retention-count "
+        "--serve-arg=100000)",
+    )
     return parser.parse_args()
 
 
@@ -147,7 +124,7 @@ def main() -> None:
     harness.RESULTS.mkdir(exist_ok=True)
     gc_log = harness.RESULTS / "million-gc.jsonl"
     gc_log.unlink(missing_ok=True)
-    with harness.sandbox("sandbox-million", gc_log=gc_log) as server:
+    with harness.sandbox("sandbox-million", gc_log=gc_log, extra=args.serve_arg) as server:
         tenants = [
             growth.new_tenant(server, growth.label(args.small)),
             growth.new_tenant(server, growth.label(args.large)),
@@ -158,14 +135,19 @@ def main() -> None:
         context["rss_small"] = harness.process_rss_mib(server.pid)
         context["rss_large"] = []
         load(server, tenants[1], args.large, context["rss_large"])
-        samples = measure(server, tenants, args)
+        measured_from = time.time()
+        context["gc_load"] = growth.gc_pauses(gc_log, 0.0, measured_from)
+        operations = [op for op in OPERATIONS if op.name in MEASURED]
+        samples = growth.measure(server, tenants, args, operations)
+        context["gc_measure"] = growth.gc_pauses(gc_log, measured_from, time.time())
         context["rss_after"] = harness.process_rss_mib(server.pid)
     text = report(tenants, samples, context, args)
     print("\n" + text)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (harness.RESULTS / f"million-{stamp}.md").write_text(text + "\n")
     (harness.RESULTS / f"million-{stamp}.json").write_text(
-        json.dumps({"context": context, "samples": [s.result.__dict__ for s in samples]}) + "\n"
+        json.dumps({"samples": [asdict(s) for s in samples], "context": context}, default=str)
+        + "\n"
     )
 
 
