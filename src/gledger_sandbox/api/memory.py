@@ -147,12 +147,16 @@ class MemoryGuard:
         footprints = sum(footprint(t) for t in self.registry.tenants.values())
         if self.base is None:
             self.base = max(0, rss - footprints)
+        estimate = self._estimate(footprints)
         if rss > self.peak:
             self.peak = rss
             if footprints >= CALIBRATE_ABOVE:
                 low, high = FACTOR_RANGE
                 self.factor = min(high, max(low, (rss - self.base) / footprints))
-        return Reading(rss, self._estimate(footprints), footprints)
+            # At a new peak the resident set is what the live data takes: never estimate
+            # less (whatever the footprints miss). Below the peak freed memory is reused.
+            estimate = max(self._estimate(footprints), rss)
+        return Reading(rss, estimate, footprints)
 
     def _estimate(self, footprints: int) -> int:
         return (self.base or 0) + int(self.factor * footprints)
@@ -163,23 +167,26 @@ class MemoryGuard:
         reading = self.read()
         if reading.estimate + room <= self.high_water:
             return reading
-        footprints, count = reading.footprints, 0
+        estimate, footprints, count = reading.estimate, reading.footprints, 0
         for tenant in self._least_recently_used():
-            if self._estimate(footprints) + room <= self.low_water:
+            if estimate + room <= self.low_water:
                 break
-            footprints -= footprint(tenant)
+            size = footprint(tenant)
+            estimate, footprints = estimate - int(self.factor * size), footprints - size
             self.registry.evict(tenant)
             count += 1
         if not count:
             return reading
         self._release()
-        after = Reading(self._measure(), self._estimate(footprints), footprints)
+        after = Reading(self._measure(), estimate, footprints)
         logger.warning(
             "memory: evicted %d least recently used tenants (%d since start); estimate "
-            "%d MiB, resident set %d -> %d MiB, cap %d MiB",
+            "%d MiB (%.2f x footprints + %d MiB), resident set %d -> %d MiB, cap %d MiB",
             count,
             self.evicted,
             after.estimate >> 20,
+            self.factor,
+            (self.base or 0) >> 20,
             reading.rss >> 20,
             after.rss >> 20,
             self.cap >> 20,
