@@ -10,7 +10,6 @@ import gc
 import socket
 import threading
 import time
-from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -64,8 +63,6 @@ def build_services(settings: Settings, progress: Progress = QUIET) -> Services:
         worker.durability = durability
     runner = SandboxRunner(worker, settings.tick_seconds)
     events_kept = public.quotas.events_kept or settings.event_retention_count
-    # The memory cap counts what each tenant holds, metadata bytes included.
-    quotas = replace(public.quotas, count_metadata=True) if public.max_rss_bytes else public.quotas
     listener = durability.listener(runner.on_events) if durability else runner.on_events
     policy = TenantPolicy(
         retention=Retention(
@@ -77,7 +74,9 @@ def build_services(settings: Settings, progress: Progress = QUIET) -> Services:
             jitter=hooks.jitter,
         ),
         on_events=listener,
-        quotas=quotas,
+        quotas=public.quotas,
+        # The memory cap counts what each tenant holds, metadata bytes included.
+        count_metadata=bool(public.max_rss_bytes),
     )
     registry = TenantRegistry(
         seeder,

@@ -66,9 +66,6 @@ class TenantQuotas:
     """Bytes of ``metadata`` (as JSON) a tenant's requests may carry in all, until a reset."""
     snapshots: int | None = None
     """Snapshots a tenant may hold: the hook the snapshots feature checks with ``check``."""
-    count_metadata: bool = False
-    """Count the metadata bytes even with no ``metadata_bytes`` bound (the memory cap's
-    accounting reads the count: ``serve --max-rss``)."""
 
     def check(self, quota: str, held: int, adding: int = 1) -> None:
         """Refuse adding ``adding`` to ``held`` of ``quota`` when that passes its bound."""

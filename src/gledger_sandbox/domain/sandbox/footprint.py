@@ -6,7 +6,7 @@ is dropped (CPython and glibc keep freed memory for reuse). So each tenant's foo
 of what it holds times what one of each costs in memory, every count one the tenant keeps up to
 date on every write: ``len`` of its tables, the event log's length, the idempotency store's byte
 counter, the snapshots' sizes (at most ten), the metadata bytes its requests carried (counted
-whenever the server has a memory cap: ``TenantQuotas.count_metadata``).
+whenever the server has a memory cap: ``TenantPolicy.count_metadata``).
 
 The costs per item are measured with ``tracemalloc`` on CPython 3.11 (10,000 posted two-line
 entries through the batch endpoint: 2,150 bytes each with their two events); the memory guard

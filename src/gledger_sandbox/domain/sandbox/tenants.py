@@ -62,6 +62,9 @@ class TenantPolicy:
     retries: RetryPolicy = RetryPolicy()
     on_events: Listener = _quiet
     quotas: TenantQuotas = TenantQuotas()
+    count_metadata: bool = False
+    """Count the metadata bytes tenants' requests carry even with no ``metadata_bytes`` quota
+    (the memory cap's accounting reads the count: ``serve --max-rss``)."""
 
 
 @dataclass(slots=True)
