@@ -230,3 +230,20 @@ def test_a_websocket_credential_in_a_first_message_on_another_shard_is_told_wher
     assert message["kind"] == "error" and message["problem"]["code"] == "unauthorized"
     assert "shard 1" in message["problem"]["detail"], message
     assert "Authorization: Bearer or ?access_token=" in message["problem"]["detail"]
+
+
+def test_a_made_api_key_names_its_tenants_shard_and_the_proxy_routes_it_there(
+    sharded: Running, tenants: dict[int, dict[str, Any]]
+) -> None:
+    """Keys made with POST /v1/sandbox/api-keys (and their rotated secrets) carry the shard of
+    the tenant that made them, so the proxy routes them without a table of keys."""
+    for shard, tenant in tenants.items():
+        with httpx.Client(base_url=sharded.url, headers=_bearer(tenant["api_key"])) as admin:
+            made = admin.post("/v1/sandbox/api-keys", json={"name": "routed"}).json()
+            rotated = admin.post(f"/v1/sandbox/api-keys/{made['id']}/rotate").json()
+        for secret in (made["secret"], rotated["secret"]):
+            assert shard_of(secret) == shard, secret
+        through = httpx.get(f"{sharded.url}/v1/sandbox/tenant", headers=_bearer(rotated["secret"]))
+        assert through.status_code == 200 and through.json()["tenant_id"] == tenant["tenant_id"]
+        old = httpx.get(f"{sharded.url}/v1/sandbox/tenant", headers=_bearer(made["secret"]))
+        assert old.json()["code"] == "api_key_rotated"  # reached its shard, which knows it

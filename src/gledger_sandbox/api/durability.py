@@ -29,7 +29,7 @@ from gledger_sandbox.api import state_dir
 from gledger_sandbox.api.middleware import scope_header
 from gledger_sandbox.domain.live.webhook_models import Attempt, Delivery
 from gledger_sandbox.domain.live.webhooks import Webhooks
-from gledger_sandbox.domain.sandbox import tenant_state
+from gledger_sandbox.domain.sandbox import api_keys, tenant_state
 from gledger_sandbox.domain.sandbox.faults import DeliveryFault
 from gledger_sandbox.domain.sandbox.snapshot_shelf import Snapshot
 from gledger_sandbox.domain.sandbox.tenants import AccessToken, Tenant, TenantRegistry
@@ -116,7 +116,8 @@ class Durability:
         row = state_dir.TenantRow(
             tenant.id,
             ordinal,
-            _record(tenant, self.registry.grants_of(tenant.id) if self.registry else []),
+            _record(tenant, self.registry.grants_of(tenant.id) if self.registry else [])
+            | {"api_keys": api_keys.to_records(self._made_keys(tenant.id))},
             tenant_state.capture(tenant),
             [(s.id, _snapshot_record(s), s.document) for s in kept if s.id not in saved],
             [s.id for s in kept],
@@ -124,6 +125,9 @@ class Durability:
         saved.clear()
         saved.update(row.kept_snapshots)
         return row
+
+    def _made_keys(self, tenant_id: str) -> list[api_keys.ApiKey]:
+        return self.registry.api_keys.of(tenant_id) if self.registry else []
 
     def _start_background(self) -> None:
         if self._background is None:
@@ -146,6 +150,8 @@ class Durability:
             tenant = _tenant(found, registry)
             tenant_state.adopt(tenant, tenant_state.read(found.document), exact_clock=False)
             registry.readmit(tenant, _grants(found.record), ids_issued)
+            made = api_keys.from_records(tenant.id, found.record.get("api_keys", []))
+            registry.api_keys.readmit(made)
             self._ordinals[tenant.id] = len(self._ordinals)
             self._saved_snapshots[tenant.id] = {s.id for s in tenant.snapshots.all()}
         return len(stored)

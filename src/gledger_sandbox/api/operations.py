@@ -8,6 +8,7 @@ from typing import Any
 from gledger_sandbox.api.faults import UNFAULTED, with_faults
 from gledger_sandbox.api.handlers import (
     accounts,
+    api_keys,
     auth,
     batches,
     entries,
@@ -35,6 +36,11 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     "deleteTenant": sandbox.delete_tenant,
     "getAllowedNetworks": networks.get_allowed_networks,
     "setAllowedNetworks": networks.set_allowed_networks,
+    "createApiKey": api_keys.create_api_key,
+    "listApiKeys": api_keys.list_api_keys,
+    "getApiKey": api_keys.get_api_key,
+    "rotateApiKey": api_keys.rotate_api_key,
+    "revokeApiKey": api_keys.revoke_api_key,
     "createLedger": ledgers.create_ledger,
     "listLedgers": ledgers.list_ledgers,
     "getLedger": ledgers.get_ledger,

@@ -85,6 +85,10 @@ _STATUS_BY_CODE = {
     "quota.tenant_creations": 429,
     "streams.limit_reached": 429,
     "allowlist.excludes_caller": 422,
+    "insufficient_scope": 403,
+    "api_key_revoked": 401,
+    "api_key_expired": 401,
+    "api_key_rotated": 401,
 }
 _TITLES = {
     400: "Invalid request",

@@ -1,9 +1,13 @@
 """Who is calling: API keys and OAuth2 access tokens, both sent as ``Authorization: Bearer``.
 
 Connexion checks each operation's ``security`` from the spec: the ``oauth2`` scheme checks the
-token's scopes (403 ``insufficient_scope``), the ``apiKey`` scheme accepts a tenant's API key,
-which holds every scope. The handlers are bound to one registry per app, not found through
-dotted names in the spec, so the spec stays the public document it is.
+token's scopes (403 ``insufficient_scope``), the ``apiKey`` scheme accepts an API key that
+holds every scope (the key a tenant is created with does). A key the tenant made with fewer
+scopes (``POST /v1/sandbox/api-keys``) is checked as an access token is, by the ``oauth2``
+scheme, so that it gets the same 403 on an operation beyond its scopes. A made key that no
+longer works is refused with its own code (``CredentialRefused``: revoked, expired, rotated).
+The handlers are bound to one registry per app, not found through dotted names in the spec, so
+the spec stays the public document it is.
 
 The token endpoint authenticates its OAuth2 client itself, by HTTP Basic or by form fields
 (RFC 6749 2.3.1): its ``clientBasic`` scheme only tells clients that Basic is accepted.
@@ -25,10 +29,11 @@ from connexion.security import (
     OAuthSecurityHandler,
 )
 
-from gledger_sandbox.domain.errors import GrantRefused
-from gledger_sandbox.domain.sandbox.tenants import Principal, TenantRegistry
+from gledger_sandbox.domain.errors import AccessError, GrantRefused
+from gledger_sandbox.domain.sandbox.tenants import SCOPES, Principal, TenantRegistry
 
 TokenInfo = dict[str, Any]
+ALL_SCOPES = frozenset(SCOPES)
 
 
 def _token_info(principal: Principal | None) -> TokenInfo | None:
@@ -41,21 +46,32 @@ def _token_info(principal: Principal | None) -> TokenInfo | None:
     }
 
 
+class CredentialRefused(AccessError):
+    """A key the tenant made that no longer works (401 with the refusal's code).
+
+    Both schemes raise it for such a key, so whichever connexion reports, the code is the same.
+    """
+
+
 def security_map(registry: TenantRegistry) -> dict[str, type]:
     """Connexion security handlers that look credentials up in ``registry``."""
 
-    def known(principal: Principal | None, token: str) -> TokenInfo | None:
-        if principal is None:
-            evicted = registry.evicted_by(token)
-            if evicted is not None:
-                raise evicted  # 401 tenant.evicted, from both schemes (connexion keeps one)
-        return _token_info(principal)
+    def refuse(token: str) -> None:
+        refusal = registry.refusal(token)
+        if refusal is not None:
+            raise CredentialRefused(refusal.code, refusal.detail)
 
     def by_token(token: str) -> TokenInfo | None:
-        return known(registry.by_access_token(token), token)
+        found = registry.by_access_token(token) or registry.by_api_key(token)
+        if found is None:
+            refuse(token)
+        return _token_info(found)
 
     def by_api_key(token: str) -> TokenInfo | None:
-        return known(registry.by_api_key(token), token)
+        found = registry.by_api_key(token)
+        if found is None:
+            refuse(token)
+        return _token_info(found) if found and found.scopes >= ALL_SCOPES else None
 
     class AccessTokens(OAuthSecurityHandler):
         def get_tokeninfo_func(self, security_definition: dict[str, Any]) -> Callable[..., Any]:

@@ -285,9 +285,9 @@ def _principal(registry: TenantRegistry, token: str | None) -> Principal:
                 f"{registry.shard.index}: send it as Authorization: Bearer or ?access_token= "
                 "so that the proxy routes the WebSocket to its shard.",
             )
-        evicted = registry.evicted_by(token) if token else None
-        if evicted is not None:
-            raise FeedEnded(401, evicted.code, evicted.detail)
+        refusal = registry.refusal(token) if token else None
+        if refusal is not None:  # a made API key that no longer works: say why
+            raise FeedEnded(401, refusal.code, refusal.detail)
         raise FeedEnded(401, "unauthorized", "Missing, unknown or expired credential.")
     if "ledger.read" not in found.scopes:
         raise FeedEnded(403, "insufficient_scope", "Reading events needs the ledger.read scope.")

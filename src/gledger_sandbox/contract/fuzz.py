@@ -197,6 +197,9 @@ def send(target: Target, case: Any) -> Any:
     if _operation_id(case) == "createWebhookEndpoint" and response.status_code == 201:
         with contextlib.suppress(ValueError, TypeError, KeyError):
             target.fuzzed_endpoints.append(str(response.json()["id"]))
+    if _operation_id(case) == "createApiKey" and response.status_code == 201:
+        with contextlib.suppress(ValueError, TypeError, KeyError):
+            target.fuzzed_api_keys.append(str(response.json()["id"]))
     return response
 
 
@@ -218,15 +221,16 @@ def _delete_fault_at_once(target: Target, response: Any) -> None:
 
 
 def delete_fuzzed_endpoints(target: Target) -> None:
-    """Delete the webhook endpoints fuzzing created (one a fuzzed delete took is a 404)."""
+    """Delete the webhook endpoints fuzzing created (one a fuzzed delete took is a 404), and
+    revoke the API keys it made (so that runs on one tenant never pile up working keys)."""
+    undo = [("DELETE", f"/v1/webhook-endpoints/{e}") for e in target.fuzzed_endpoints]
+    undo += [("POST", f"/v1/sandbox/api-keys/{k}/revoke") for k in target.fuzzed_api_keys]
     with httpx.Client(base_url=target.base_url, timeout=REQUEST_TIMEOUT) as client:
-        for endpoint_id in target.fuzzed_endpoints:
+        for method, path in undo:
             with contextlib.suppress(httpx.HTTPError):
-                client.delete(
-                    f"/v1/webhook-endpoints/{endpoint_id}",
-                    headers={"Authorization": target.authorization},
-                )
+                client.request(method, path, headers={"Authorization": target.authorization})
     target.fuzzed_endpoints.clear()
+    target.fuzzed_api_keys.clear()
 
 
 INJECTED_HEADER = "gledger-sandbox-fault-injected"

@@ -177,6 +177,9 @@ class Target:
     fuzzed_endpoints: list[str] = field(default_factory=list)
     """Webhook endpoints the fuzz phases created: deleted at the end of the run, so that the
     tenant does not go on posting its events to generated URLs."""
+    fuzzed_api_keys: list[str] = field(default_factory=list)
+    """API keys the fuzz phases made: revoked at the end of the run. The kit's own credential
+    is never one of them (fuzzing reaches only keys it made, through createApiKey's links)."""
 
     @property
     def authorization(self) -> str:

@@ -22,6 +22,7 @@
 | `tenant_leak`               | a tenant created through the proxy acts as the first  | `auth_enforced`               |
 | `scope_ignored`             | every OAuth token gets every scope                    | `auth_enforced`               |
 | `wrong_webhook_secret`      | endpoint create/rotate shows another `whsec_` secret  | `webhook_signature`           |
+| `revoke_ignored`            | revoking an API key answers it revoked, yet it works  | `auth_enforced`               |
 
 The HTTP-level faults live here, the ledger ones in ``ledger_faults.py``. Faults keep what
 state they need (the account they lie about, the pages of a walk, the first answer per
@@ -50,6 +51,7 @@ from tests.contract.faults.ledger_faults import (
 from tests.contract.faults.proxy import REQUEST_ID, Answer, Call, Fault
 
 _SECRET_SHOWN = re.compile(r"^/v1/webhook-endpoints(/[^/]+/rotate-secret)?$")
+_REVOKE = re.compile(r"^(/v1/sandbox/api-keys/[^/]+)/revoke$")
 ALL_SCOPES = "ledger.read ledger.write admin"
 
 
@@ -169,6 +171,30 @@ class ScopeIgnored(Fault):
         return call
 
 
+class RevokeIgnored(Fault):
+    """A revoke of an API key is sent on as a read of it, answered as if revoked."""
+
+    name = "revoke_ignored"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.revoking: set[str] = set()
+        """The key paths whose revoke was turned into a read."""
+
+    def request(self, call: Call) -> Call | Answer:
+        found = _REVOKE.match(call.path)
+        if call.method == "POST" and found:
+            call.method, call.path, call.body = "GET", found.group(1), b""
+            self.revoking.add(call.path)
+        return call
+
+    def response(self, call: Call, answer: Answer) -> Answer:
+        key = answer.json()
+        if call.path not in self.revoking or not isinstance(key, dict):
+            return answer
+        return self.rewritten(answer, {**key, "status": "revoked"})
+
+
 class WrongWebhookSecret(Fault):
     """The secret shown on endpoint create and rotate is another, equally valid-looking one."""
 
@@ -275,6 +301,7 @@ FAULTS: dict[str, type[Fault]] = {
         TenantLeak,
         ScopeIgnored,
         WrongWebhookSecret,
+        RevokeIgnored,
     )
 }
 

@@ -7,6 +7,7 @@
   posting into them answers 404, and neither tenant lists the other's ledger.
 - An OAuth2 token holding only ``ledger.read`` (the kit's client, or the second tenant's) is
   refused every operation that needs another scope with 403 ``insufficient_scope``.
+- An API key the kit makes holds to its scope, and ends when rotated or revoked (``made_keys``).
 A part the target cannot run is reported as skipped, with the reason.
 """
 
@@ -19,7 +20,7 @@ from typing import Any
 import httpx
 
 from gledger_sandbox.contract.http import KitClient
-from gledger_sandbox.contract.scenarios import Scenario, ScenarioBroken, ScenarioSkipped
+from gledger_sandbox.contract.scenarios import Scenario, ScenarioBroken, ScenarioSkipped, made_keys
 from gledger_sandbox.contract.spec import SELF_DESTRUCTIVE, Operation
 from gledger_sandbox.contract.target import request_token, token_endpoint
 
@@ -46,6 +47,7 @@ def run(scenario: Scenario) -> None:
             _missing_scope(scenario, client_id, secret)
         else:
             _skip(scenario, "missing_scope", "needs an OAuth client (--client-id/--client-secret)")
+    made_keys.run(scenario)
 
 
 def _skip(scenario: Scenario, name: str, reason: str) -> None:

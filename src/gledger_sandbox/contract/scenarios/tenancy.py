@@ -53,6 +53,8 @@ def run(scenario: Scenario) -> None:
     finally:
         if "endpoint_id" in ids:
             scenario.client.delete(f"/v1/webhook-endpoints/{ids['endpoint_id']}")
+        if "api_key_id" in ids:  # made through createApiKey's links: leave no working key
+            scenario.client.post(f"/v1/sandbox/api-keys/{ids['api_key_id']}/revoke")
 
 
 def _made(scenario: Scenario, operation: str, answer: httpx.Response) -> Any:

@@ -28,6 +28,7 @@ from gledger_sandbox.domain.live.webhook_models import RetryPolicy
 from gledger_sandbox.domain.live.webhooks import Webhooks
 from gledger_sandbox.domain.quotas import TenantQuotas
 from gledger_sandbox.domain.sandbox.allowlist import Network
+from gledger_sandbox.domain.sandbox.api_keys import ApiKeys, Refusal
 from gledger_sandbox.domain.sandbox.credentials import Shard
 from gledger_sandbox.domain.sandbox.evictions import Evictions
 from gledger_sandbox.domain.sandbox.faults import Faults
@@ -175,6 +176,9 @@ class Principal:
 
     tenant: Tenant
     scopes: frozenset[str]
+    expires_at: datetime | None = None
+    """For a key the tenant made: when it stops working (wall time); a key it makes in turn
+    may not outlive it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +251,8 @@ class TenantRegistry:
         """Per tenant id, its live tokens, oldest first."""
         self._building = 0
         """Tenants being seeded: they count against ``max_tenants`` already."""
+        self.api_keys = ApiKeys(shard)
+        """The keys tenants make for themselves (``api_keys``), beside each one's own."""
         self.evictions = Evictions()
         """Credentials of tenants the memory cap evicted (``evict``)."""
 
@@ -381,6 +387,7 @@ class TenantRegistry:
         self._clients.pop(tenant.client_id, None)
         for token in self._grants.pop(tenant.id, {}):
             del self._token_tenants[token]
+        self.api_keys.forget(tenant.id)
         self.policy.on_events(tenant.id)
 
     def evict(self, tenant: Tenant) -> None:
@@ -425,8 +432,28 @@ class TenantRegistry:
         return tenant
 
     def by_api_key(self, api_key: str) -> Principal | None:
-        tenant = self._live(self._api_keys.get(api_key))
-        return Principal(tenant, frozenset(SCOPES)) if tenant else None
+        """The tenant's own key (every scope), or a working key it made (its scopes)."""
+        if api_key in self._api_keys:
+            tenant = self._live(self._api_keys[api_key])
+            return Principal(tenant, frozenset(SCOPES)) if tenant else None
+        made = self.api_keys.check(api_key, self._wall())
+        if made is None or isinstance(made, Refusal):
+            return None
+        tenant = self._live(made.tenant_id)
+        return Principal(tenant, made.scopes, made.expires_at) if tenant else None
+
+    def now(self) -> datetime:
+        """Wall time, as the registry reads it (tenant and API key expiry)."""
+        return self._wall()
+
+    def refusal(self, credential: str) -> Refusal | None:
+        """Why a key a tenant made no longer works (revoked, expired, rotated), or why a
+        credential of an evicted tenant does not (``tenant.evicted``), if it is one of those."""
+        made = self.api_keys.check(credential, self._wall())
+        if isinstance(made, Refusal):
+            return made
+        evicted = self.evicted_by(credential)
+        return Refusal(evicted.code, evicted.detail) if evicted else None
 
     def by_access_token(self, token: str) -> Principal | None:
         """The token's tenant and scopes, unless the tenant's clock has passed its expiry."""
@@ -470,7 +497,8 @@ class TenantRegistry:
 
     def tenant_id_for(self, credential: str) -> str | None:
         """Whose an API key or access token is (no side effect: no TTL is extended)."""
-        return self._api_keys.get(credential) or self._token_tenants.get(credential)
+        found = self._api_keys.get(credential) or self._token_tenants.get(credential)
+        return found or self.api_keys.tenant_of(credential)
 
     def grants_of(self, tenant_id: str) -> list[AccessToken]:
         return list(self._grants.get(tenant_id, {}).values())
