@@ -120,8 +120,10 @@ def test_an_evicted_credential_says_it_was_evicted(
     gone = run["created"][1]
     assert not run["alive"][1]
     with httpx.Client(base_url=served.url, timeout=30) as client:
-        for credential in (gone["api_key"], gone["token"]):
-            answer = client.get("/v1/ledgers", headers={"Authorization": f"Bearer {credential}"})
+        asked = [("/v1/ledgers", gone["api_key"]), ("/v1/ledgers", gone["token"])]
+        asked.append(("/v1/events/stream", gone["api_key"]))  # the SSE feed's door too
+        for path, credential in asked:
+            answer = client.get(path, headers={"Authorization": f"Bearer {credential}"})
             assert answer.status_code == 401
             assert answer.headers["content-type"] == "application/problem+json"
             problem = answer.json()
