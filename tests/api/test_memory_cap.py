@@ -7,7 +7,8 @@ more data has been written than the cap holds. Measured from outside, in ``/proc
 - the resident set never passes the cap (the guard aims at 85% of it: 45 MiB of headroom);
 - tenants were evicted, the oldest first: every evicted tenant was created before every tenant
   still alive, except one old tenant the test keeps using (least *recently used* goes first);
-- an evicted tenant's API key, access token and OAuth client answer 401 ``tenant.evicted``
+- an evicted tenant's API keys (its own and one it made), access token and OAuth client
+  answer 401 ``tenant.evicted``
   (``invalid_client`` on the token endpoint, saying why), not a bare ``unauthorized``;
 - the default tenant is never evicted.
 """
@@ -88,6 +89,13 @@ def run(served: ServedProcess) -> dict[str, Any]:
             tenant["token"] = client.post("/oauth/token", data=form, auth=auth).json()[
                 "access_token"
             ]
+            made = client.post(
+                "/v1/sandbox/api-keys",
+                json={"name": "made"},
+                headers={"Authorization": f"Bearer {tenant['api_key']}"},
+            )
+            assert made.status_code == 201, made.text
+            tenant["made_key"] = made.json()["secret"]
             created.append(tenant)
             fill(client, tenant["api_key"])
             assert status_of(client, created[0]["api_key"]) in (200, 401)  # keeps #0 in use
@@ -121,6 +129,7 @@ def test_an_evicted_credential_says_it_was_evicted(
     assert not run["alive"][1]
     with httpx.Client(base_url=served.url, timeout=30) as client:
         asked = [("/v1/ledgers", gone["api_key"]), ("/v1/ledgers", gone["token"])]
+        asked.append(("/v1/ledgers", gone["made_key"]))  # a key the tenant made itself
         asked.append(("/v1/events/stream", gone["api_key"]))  # the SSE feed's door too
         for path, credential in asked:
             answer = client.get(path, headers={"Authorization": f"Bearer {credential}"})

@@ -28,7 +28,7 @@ from gledger_sandbox.domain.live.webhook_models import RetryPolicy
 from gledger_sandbox.domain.live.webhooks import Webhooks
 from gledger_sandbox.domain.quotas import TenantQuotas
 from gledger_sandbox.domain.sandbox.allowlist import Network
-from gledger_sandbox.domain.sandbox.api_keys import ApiKeys, Refusal
+from gledger_sandbox.domain.sandbox.api_keys import ApiKeys, Refusal, digest
 from gledger_sandbox.domain.sandbox.credentials import Shard
 from gledger_sandbox.domain.sandbox.evictions import Evictions
 from gledger_sandbox.domain.sandbox.faults import Faults
@@ -43,6 +43,9 @@ SCOPES = ("ledger.read", "ledger.write", "admin")
 MAX_SEED = 2**31 - 1
 MAX_TOKENS_PER_TENANT = 100
 """Live access tokens a tenant holds at once; issuing one more drops its oldest."""
+
+MADE_KEY = "made:"
+"""Before the digest of a made API key among an evicted tenant's tombstones."""
 
 UNSHARDED = Shard(0)
 """A server on its own is shard 0."""
@@ -394,12 +397,17 @@ class TenantRegistry:
         """Delete a tenant to free memory, remembering its credentials: they then answer 401
         ``tenant.evicted`` (``evicted_by``) rather than a bare ``unauthorized``."""
         tokens = list(self._grants.get(tenant.id, {}))
-        self.evictions.record((tenant.id, tenant.api_key, tenant.client_id, *tokens), self._wall())
+        made = [MADE_KEY + key.digest for key in self.api_keys.of(tenant.id)]  # kept as digests
+        self.evictions.record(
+            (tenant.id, tenant.api_key, tenant.client_id, *tokens, *made), self._wall()
+        )
         self.delete(tenant)
 
     def evicted_by(self, credential: str) -> AccessError | None:
         """The refusal for a credential (or tenant id) of an evicted tenant; None otherwise."""
         at = self.evictions.evicted_at(credential)
+        if at is None and len(self.evictions):
+            at = self.evictions.evicted_at(MADE_KEY + digest(credential))
         if at is None:
             return None
         return AccessError(
