@@ -155,17 +155,32 @@ def new_tenant(server: Server, label: str) -> Tenant:
     return Tenant(label, api_key, ledger, accounts)
 
 
-def load(server: Server, t: Tenant, entries: int, per_batch: int = 100) -> None:
-    """``entries`` entries through the batch endpoint; times the first and last tenth of batches."""
+ItemMaker = Callable[[Tenant, int, int], dict[str, Any]]
+
+
+def load(
+    server: Server,
+    t: Tenant,
+    entries: int,
+    per_batch: int = 100,
+    item: ItemMaker = entry_item,
+    after_batch: Callable[[int], None] | None = None,
+) -> None:
+    """``entries`` entries through the batch endpoint; times the first and last tenth of batches.
+
+    ``item(t, i, every)`` makes entry ``i``; ``after_batch`` is told how many are loaded so far.
+    """
     api = Api(server.url, t.api_key)
     batch_ms: list[float] = []
     every = max(2, entries // RARE_ENTRIES)
     started = time.monotonic()
     for first in range(0, entries, per_batch):
-        items = [entry_item(t, i, every) for i in range(first, min(first + per_batch, entries))]
+        items = [item(t, i, every) for i in range(first, min(first + per_batch, entries))]
         sent = time.perf_counter()
         api.call("POST", "/v1/entries/batch", json={"entries": items})
         batch_ms.append((time.perf_counter() - sent) * 1000)
+        if after_batch is not None:
+            after_batch(first + len(items))
     api.close()
     tenth = max(1, len(batch_ms) // 10)
     t.load_seconds = time.monotonic() - started
@@ -205,12 +220,18 @@ def measure_one(server: Server, op: Operation, t: Tenant, seconds: float, cap: i
     return result
 
 
-def measure(server: Server, tenants: list[Tenant], args: argparse.Namespace) -> list[Sample]:
+def measure(
+    server: Server,
+    tenants: list[Tenant],
+    args: argparse.Namespace,
+    operations: list[Operation] | None = None,
+) -> list[Sample]:
+    """Each operation (``--only``'s by default) on each tenant in turns, the order swapping."""
     samples: list[Sample] = []
     for round_no in range(0, args.rounds + 1):  # round 0 warms up and is not kept
         seconds = 1.0 if round_no == 0 else args.seconds
         cap = 20 if round_no == 0 else args.post_requests
-        for op in chosen(args):
+        for op in chosen(args) if operations is None else operations:
             for t in tenants if round_no % 2 else list(reversed(tenants)):
                 result = measure_one(server, op, t, seconds, cap)
                 if round_no > 0:
@@ -299,10 +320,11 @@ def report(tenants: list[Tenant], samples: list[Sample], context: dict[str, Any]
     return "\n".join(lines)
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(description: str, large: int) -> argparse.ArgumentParser:
+    """The options growth.py and million.py share (sizes, rounds, run lengths)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--small", type=int, default=1_000, help="entries of the small tenant")
-    parser.add_argument("--large", type=int, default=100_000, help="entries of the large tenant")
+    parser.add_argument("--large", type=int, default=large, help="entries of the large tenant")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=3.0, help="per operation, size, round")
     parser.add_argument(
@@ -314,7 +336,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--only", default="", help="measure only the operations whose name contains this"
     )
-    return parser.parse_args()
+    return parser
+
+
+def parse_args() -> argparse.Namespace:
+    return arguments(__doc__.splitlines()[0], 100_000).parse_args()
 
 
 def chosen(args: argparse.Namespace) -> list[Operation]:

@@ -77,6 +77,8 @@ def build_services(settings: Settings, progress: Progress = QUIET) -> Services:
         ),
         on_events=listener,
         quotas=public.quotas,
+        # The memory cap counts what each tenant holds, metadata bytes included.
+        count_metadata=bool(public.max_rss_bytes),
     )
     registry = TenantRegistry(
         seeder,

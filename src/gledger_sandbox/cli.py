@@ -171,9 +171,9 @@ def _public_options(serve: Any) -> None:
         "--max-rss",
         type=int,
         metavar="MIB",
-        help="keep the resident memory under this many MiB, evicting the idlest tenants first "
-        "(0 or unset: no cap; freed memory is not always returned to the system, so leave "
-        "headroom above the working set)",
+        help="keep the resident memory under this many MiB: past 85%% of it the least "
+        "recently used tenants are evicted (never the default one), and their credentials "
+        "answer 401 tenant.evicted (0 or unset: no cap)",
     )
     serve.add_argument(
         "--webhook-allow",

@@ -80,6 +80,7 @@ _STATUS_BY_CLASS: dict[type[LedgerError], int] = {
 _STATUS_BY_CODE = {
     "idempotency.key_reused": 422,
     "invalid_client": 401,
+    "tenant.evicted": 401,
     "tenant_limit_reached": 429,
     "quota.tenant_creations": 429,
     "streams.limit_reached": 429,

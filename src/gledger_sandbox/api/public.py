@@ -9,9 +9,9 @@ otherwise:
 - 20 tenant creations per client address and hour;
 - 5 open event streams per credential; the rate limit (600 requests a minute per credential
   unless ``--rate-limit`` says otherwise) counts WebSocket handshakes too;
-- no resident-memory cap unless ``--max-rss`` names one (``memory.py``: it evicts the
-  idlest tenants, but memory Python has freed is not always given back to the system, so a
-  cap near the working set evicts more tenants than it needs to).
+- no resident-memory cap unless ``--max-rss`` names one (``memory.py``: it evicts the least
+  recently used tenants by an estimate of what each holds, calibrated against the resident
+  set).
 
 Each bound can also be set on its own, with or without ``--public``.
 """

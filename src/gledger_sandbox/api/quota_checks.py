@@ -44,7 +44,7 @@ def charge_metadata(scope: Scope, body: Any) -> None:
     if not isinstance(caller, Principal):
         return  # no tenant yet (tenant creation): nothing to charge
     store = caller.tenant.store
-    if store.quotas.metadata_bytes is None:
+    if store.quotas.metadata_bytes is None and not caller.tenant.policy.count_metadata:
         return
     size = metadata_bytes(body)
     if size:

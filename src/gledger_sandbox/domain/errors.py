@@ -26,7 +26,7 @@ The tree (the HTTP status of each leaf lives in one table, ``api/problems.py``):
     │     payout.not_cancelable, entry.owned_by_payout, payout.not_returnable
     ├── CursorExpired                events.cursor_expired (the events after it are not retained)
     ├── IdempotencyError             idempotency.key_reused, idempotency.key_in_use
-    └── AccessError                  unauthorized, tenant_limit_reached
+    └── AccessError                  unauthorized, tenant_limit_reached, tenant.evicted
           └── GrantRefused           the token endpoint refuses (RFC 6749 section 5.2):
                 invalid_client, invalid_scope, unsupported_grant_type, invalid_request, and
                 the validation.* codes of an unreadable or incomplete token form

@@ -81,6 +81,8 @@ def resolve_lines(store: LedgerStore, ledger_id: str, specs: tuple[LineSpec, ...
         )
     errors: list[FieldError] = []
     lines: list[Line] = []
+    amounts: dict[int, int] = {}
+    """One int object per amount of the entry (a balanced pair holds the same amount twice)."""
     for i, spec in enumerate(specs):
         at = f"/lines/{i}"
         account, wrong = named_account(
@@ -111,7 +113,7 @@ def resolve_lines(store: LedgerStore, ledger_id: str, specs: tuple[LineSpec, ...
                 account_id=account.id,
                 account_code=account.code,
                 direction=spec.direction,
-                amount=spec.amount,
+                amount=amounts.setdefault(spec.amount, spec.amount),
                 currency=account.currency,
                 memo=spec.memo,
             )

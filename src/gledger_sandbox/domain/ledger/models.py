@@ -115,6 +115,14 @@ class EntryLinks:
     related: tuple[str, ...] = ()
 
 
+NO_LINKS = EntryLinks()
+"""The links of an entry that has none: one object shared by all of them (links are replaced
+whole, never changed in place; a million entries would otherwise hold a million of these)."""
+NO_METADATA: Metadata = {}
+"""The metadata of an entry created without any, shared likewise: metadata is replaced whole
+(``uow.set``), never changed in place. Never mutate an entity's metadata dict."""
+
+
 @dataclass(slots=True)
 class Entry:
     id: str
@@ -151,6 +159,23 @@ class StatementLine:
     source_type: str | None
     source_id: str | None
     balance_after: int
+
+    def __lt__(self, other: StatementLine | EffectiveAt) -> bool:
+        """Effective order, ties by sequence: an account's effective index sorts the lines
+        themselves, so it holds no key per line (a million lines: no million key tuples)."""
+        return (self.effective_at, self.seq) < (other.effective_at, other.seq)
+
+
+@dataclass(frozen=True, slots=True)
+class EffectiveAt:
+    """A place in effective order, to look up an account's lines from (``seq``: the tie
+    break, -inf or inf for before or after every line at ``effective_at``)."""
+
+    effective_at: datetime
+    seq: float
+
+    def __lt__(self, other: StatementLine | EffectiveAt) -> bool:
+        return (self.effective_at, self.seq) < (other.effective_at, other.seq)
 
 
 # What callers ask for: plain values, built by the API's parsers or the fixtures.

@@ -14,6 +14,7 @@ caller is that owner, so a payout never finds its funds moved behind its back.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,8 @@ from gledger_sandbox.domain.errors import (
 from gledger_sandbox.domain.ledger import events
 from gledger_sandbox.domain.ledger.entry_rules import check_expiry, check_flags, resolve_lines
 from gledger_sandbox.domain.ledger.models import (
+    NO_LINKS,
+    NO_METADATA,
     Account,
     Entry,
     EntryLinks,
@@ -161,12 +164,15 @@ def create_entry(store: LedgerStore, spec: EntrySpec, *, reverses: str | None = 
             effective_at=spec.effective_at or now,
             created_at=now,
             updated_at=now,
-            source_type=spec.source_type,
+            # A handful of source types name most entries: one string each, not one per entry.
+            source_type=sys.intern(spec.source_type) if spec.source_type else spec.source_type,
             source_id=spec.source_id,
-            metadata=dict(spec.metadata),
+            metadata=dict(spec.metadata) if spec.metadata else NO_METADATA,
             links=EntryLinks(
                 reverses=reverses, related=tuple(dict.fromkeys(spec.related_entry_ids))
-            ),
+            )
+            if reverses or spec.related_entry_ids
+            else NO_LINKS,
             expires_at=spec.expires_at,
         )
         store.keep(store.entries, entry, _index_keys(entry))
@@ -179,10 +185,10 @@ def create_entry(store: LedgerStore, spec: EntrySpec, *, reverses: str | None = 
             if entry.expires_at is not None:
                 store.expire_later(entry)
         check_flags(store, entry.lines)
-        store.events.append(events.ENTRY_CREATED, entry)
+        created = store.events.append(events.ENTRY_CREATED, entry, at=now)
         if entry.status is EntryStatus.POSTED:
             # Every way an entry reaches posted says so: partners subscribe to entry.posted.
-            store.events.append(events.ENTRY_POSTED, entry)
+            store.events.append(events.ENTRY_POSTED, entry, like=created)
         return entry
 
 

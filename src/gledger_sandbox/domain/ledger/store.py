@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from sortedcontainers import SortedKeyList, SortedList
+from sortedcontainers import SortedList
 
 from gledger_sandbox.domain.clock import SandboxClock
 from gledger_sandbox.domain.errors import Conflict, InvalidRequest, NotFound
@@ -33,6 +33,7 @@ from gledger_sandbox.domain.ledger.models import (
     AccountKind,
     AccountSpec,
     AccountStatus,
+    EffectiveAt,
     Entry,
     Ledger,
     Metadata,
@@ -49,7 +50,8 @@ IndexKey = tuple[Any, ...]
 
 @sort_key
 def effective_order(line: StatementLine) -> tuple[datetime, int]:
-    """An account's posted lines in effective order (a named function: state documents name it)."""
+    """An account's posted lines in effective order, as state documents written before the
+    lines sorted themselves (``StatementLine.__lt__``) name it: they still load."""
     return (line.effective_at, line.seq)
 
 
@@ -125,7 +127,7 @@ class LedgerStore:
         self._owners: dict[str, str] = {}
         # Per account, posted lines keyed by (effective_at, seq), and their totals per UTC day
         # of effective_at: balances as of a past time, and the reports.
-        self._effective: dict[str, SortedKeyList] = {}
+        self._effective: dict[str, SortedList] = {}
         self._days: dict[str, DayTotals] = {}
         # Per (ledger, currency), the debits of its posted and pending lines: kept within
         # money.MAX_AMOUNT by the postings, so no balance or report sum passes it.
@@ -186,7 +188,7 @@ class LedgerStore:
         self.index_add(("statement", account.id), line.seq)
         effective = self._effective.get(account.id)
         if effective is None:
-            effective = SortedKeyList(key=effective_order)
+            effective = SortedList()
             self.uow.put(self._effective, account.id, effective)
         effective.add(line)
         self.uow.on_rollback(lambda: effective.discard(line))
@@ -339,9 +341,9 @@ class LedgerStore:
         if effective is None:
             return account.posted
         day, day_end = day_of(as_of), next_midnight(as_of)
-        first = effective.bisect_key_left((midnight(day), -math.inf))
-        cut = effective.bisect_key_right((as_of, math.inf))
-        last = len(effective) if day_end is None else effective.bisect_key_left((day_end, 0))
+        first = effective.bisect_left(EffectiveAt(midnight(day), -math.inf))
+        cut = effective.bisect_right(EffectiveAt(as_of, math.inf))
+        last = len(effective) if day_end is None else effective.bisect_left(EffectiveAt(day_end, 0))
         days = self.day_totals(account.id)
         if cut - first < last - cut:  # drop the whole day, add back its lines up to as_of
             drop, lines, sign = days.sum_after(day, inclusive=True), effective.islice(first, cut), 1
@@ -362,8 +364,8 @@ class LedgerStore:
         effective = self._effective.get(account_id)
         if effective is None:
             return iter(())
-        found: Iterator[StatementLine] = effective.irange_key(
-            min_key=(start, -math.inf), max_key=(end, -math.inf), inclusive=(True, False)
+        found: Iterator[StatementLine] = effective.irange(
+            EffectiveAt(start, -math.inf), EffectiveAt(end, -math.inf), inclusive=(True, False)
         )
         return found
 

@@ -38,13 +38,16 @@ class _Claim:
 
 
 class IdempotencyStore:
-    __slots__ = ("_claims", "_retention", "journal")
+    __slots__ = ("_claims", "_retention", "answer_bytes", "journal")
 
     def __init__(self, retention: timedelta = RETENTION) -> None:
         self._claims: OrderedDict[Scope, _Claim] = OrderedDict()
         self._retention = retention
         self.journal: Journal | None = None
         """The tenant's journal under ``serve --state-dir`` (never part of its document)."""
+        self.answer_bytes = 0
+        """Bytes of the stored answers' bodies (kept as each is stored and let go: the memory
+        cap's accounting reads it, O(1))."""
 
     def _expire(self, now: datetime) -> None:
         # Claims are made in clock order, so the expired ones are at the front.
@@ -52,7 +55,7 @@ class IdempotencyStore:
             scope, claim = next(iter(self._claims.items()))
             if claim.expires_at > now or claim.answer is None:
                 return
-            del self._claims[scope]
+            self._let_go(self._claims.pop(scope))
             note(self.journal, "pop", self._claims, scope)
 
     def begin(self, scope: Scope, fingerprint: str, now: datetime) -> StoredAnswer | None:
@@ -80,12 +83,19 @@ class IdempotencyStore:
     def complete(self, scope: Scope, answer: StoredAnswer) -> None:
         claim = self._claims[scope]
         claim.answer = answer
+        self.answer_bytes += len(answer.body)
         note(self.journal, "set", claim, "answer", answer)
 
     def abandon(self, scope: Scope) -> None:
         """Release a claim whose request ended without an answer worth keeping."""
-        if self._claims.pop(scope, None) is not None:
+        claim = self._claims.pop(scope, None)
+        if claim is not None:
+            self._let_go(claim)
             note(self.journal, "pop", self._claims, scope)
+
+    def _let_go(self, claim: _Claim) -> None:
+        if claim.answer is not None:
+            self.answer_bytes -= len(claim.answer.body)
 
     def forget_unanswered(self) -> None:
         """Drop claims still in flight (their requests belong to another state: a restore)."""

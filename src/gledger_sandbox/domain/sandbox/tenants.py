@@ -28,8 +28,9 @@ from gledger_sandbox.domain.live.webhook_models import RetryPolicy
 from gledger_sandbox.domain.live.webhooks import Webhooks
 from gledger_sandbox.domain.quotas import TenantQuotas
 from gledger_sandbox.domain.sandbox.allowlist import Network
-from gledger_sandbox.domain.sandbox.api_keys import ApiKeys, Refusal
+from gledger_sandbox.domain.sandbox.api_keys import ApiKeys, Refusal, digest
 from gledger_sandbox.domain.sandbox.credentials import Shard
+from gledger_sandbox.domain.sandbox.evictions import Evictions
 from gledger_sandbox.domain.sandbox.faults import Faults
 from gledger_sandbox.domain.sandbox.idempotency import IdempotencyStore
 from gledger_sandbox.domain.sandbox.release import dismantle
@@ -42,6 +43,9 @@ SCOPES = ("ledger.read", "ledger.write", "admin")
 MAX_SEED = 2**31 - 1
 MAX_TOKENS_PER_TENANT = 100
 """Live access tokens a tenant holds at once; issuing one more drops its oldest."""
+
+MADE_KEY = "made:"
+"""Before the digest of a made API key among an evicted tenant's tombstones."""
 
 UNSHARDED = Shard(0)
 """A server on its own is shard 0."""
@@ -62,6 +66,9 @@ class TenantPolicy:
     retries: RetryPolicy = RetryPolicy()
     on_events: Listener = _quiet
     quotas: TenantQuotas = TenantQuotas()
+    count_metadata: bool = False
+    """Count the metadata bytes tenants' requests carry even with no ``metadata_bytes`` quota
+    (the memory cap's accounting reads the count: ``serve --max-rss``)."""
 
 
 @dataclass(slots=True)
@@ -249,6 +256,8 @@ class TenantRegistry:
         """Tenants being seeded: they count against ``max_tenants`` already."""
         self.api_keys = ApiKeys(shard)
         """The keys tenants make for themselves (``api_keys``), beside each one's own."""
+        self.evictions = Evictions()
+        """Credentials of tenants the memory cap evicted (``evict``)."""
 
     def create(
         self,
@@ -384,6 +393,31 @@ class TenantRegistry:
         self.api_keys.forget(tenant.id)
         self.policy.on_events(tenant.id)
 
+    def evict(self, tenant: Tenant) -> None:
+        """Delete a tenant to free memory, remembering its credentials: they then answer 401
+        ``tenant.evicted`` (``evicted_by``) rather than a bare ``unauthorized``."""
+        tokens = list(self._grants.get(tenant.id, {}))
+        made = [MADE_KEY + key.digest for key in self.api_keys.of(tenant.id)]  # kept as digests
+        self.evictions.record(
+            (tenant.id, tenant.api_key, tenant.client_id, *tokens, *made), self._wall()
+        )
+        self.delete(tenant)
+
+    def evicted_by(self, credential: str) -> AccessError | None:
+        """The refusal for a credential (or tenant id) of an evicted tenant; None otherwise."""
+        at = self.evictions.evicted_at(credential)
+        if at is None and len(self.evictions):
+            at = self.evictions.evicted_at(MADE_KEY + digest(credential))
+        if at is None:
+            return None
+        return AccessError(
+            "tenant.evicted",
+            f"The sandbox tenant this credential belonged to was evicted at "
+            f"{at.isoformat(timespec='seconds')} to keep the server under its memory cap (the "
+            "least recently used tenants go first); create a new tenant "
+            "(POST /v1/sandbox/tenants).",
+        )
+
     def _sweep(self, now: datetime) -> None:
         for tenant in [t for t in self.tenants.values() if self._expired(t, now)]:
             self.delete(tenant)
@@ -421,9 +455,13 @@ class TenantRegistry:
         return self._wall()
 
     def refusal(self, credential: str) -> Refusal | None:
-        """Why a key a tenant made no longer works (revoked, expired, rotated), if it is one."""
+        """Why a key a tenant made no longer works (revoked, expired, rotated), or why a
+        credential of an evicted tenant does not (``tenant.evicted``), if it is one of those."""
         made = self.api_keys.check(credential, self._wall())
-        return made if isinstance(made, Refusal) else None
+        if isinstance(made, Refusal):
+            return made
+        evicted = self.evicted_by(credential)
+        return Refusal(evicted.code, evicted.detail) if evicted else None
 
     def by_access_token(self, token: str) -> Principal | None:
         """The token's tenant and scopes, unless the tenant's clock has passed its expiry."""
@@ -439,6 +477,9 @@ class TenantRegistry:
         """The client-credentials grant: a bearer token for the client's tenant, valid for
         ``token_ttl`` of the tenant's clock."""
         tenant = self._live(self._clients.get(client_id))
+        evicted = self.evicted_by(client_id) if tenant is None else None
+        if evicted is not None:
+            raise GrantRefused("invalid_client", evicted.detail)
         if tenant is None or not hmac.compare_digest(
             client_secret.encode(), tenant.client_secret.encode()
         ):
