@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from heapq import merge
 from itertools import islice
 from typing import Any
@@ -232,6 +232,7 @@ class EventLog:
             # Let go of it now, not at the next compaction: a full log holds up to twice its
             # retained count in dropped slots until then (2M events in a log kept at 1M).
             self._events[self._start] = _DROPPED
+            self._uow.note("put", self._events, self._start, _DROPPED)
             self._start += 1
             over -= 1
             self._uow.note("pop", self._by_id, event.id)
@@ -344,7 +345,7 @@ class EventLog:
         return (seq for seq in merge(*walks) if seq <= end)
 
 
-_DROPPED = Event("", 0, "", datetime.min, None, NO_CAUSE)
+_DROPPED = Event("", 0, "", datetime.min.replace(tzinfo=UTC), None, NO_CAUSE)
 """What a dropped event's slot holds until the list is compacted (nothing reads it)."""
 
 

@@ -85,6 +85,7 @@ class IdempotencyStore:
         claim.answer = answer
         self.answer_bytes += len(answer.body)
         note(self.journal, "set", claim, "answer", answer)
+        note(self.journal, "set", self, "answer_bytes", self.answer_bytes)
 
     def abandon(self, scope: Scope) -> None:
         """Release a claim whose request ended without an answer worth keeping."""
@@ -96,6 +97,7 @@ class IdempotencyStore:
     def _let_go(self, claim: _Claim) -> None:
         if claim.answer is not None:
             self.answer_bytes -= len(claim.answer.body)
+            note(self.journal, "set", self, "answer_bytes", self.answer_bytes)
 
     def forget_unanswered(self) -> None:
         """Drop claims still in flight (their requests belong to another state: a restore)."""
