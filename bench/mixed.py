@@ -19,7 +19,7 @@ import argparse
 import json
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -185,12 +185,7 @@ def report(runs: list[Run], samples: dict[str, Any], args: argparse.Namespace) -
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=10.0, help="per server per round")
-    parser.add_argument("--warmup", type=float, default=3.0, help="s per server before round 1")
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
-    parser.add_argument("--limit", type=int, default=50, help="limit of the listed page")
+    harness.add_load_options(parser, "server", connections=8)
     return parser.parse_args()
 
 
@@ -224,12 +219,7 @@ def main() -> None:
             }
     text = report(runs, samples, args)
     print("\n" + text)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    harness.RESULTS.mkdir(exist_ok=True)
-    (harness.RESULTS / f"mixed-{stamp}.md").write_text(text + "\n")
-    (harness.RESULTS / f"mixed-{stamp}.json").write_text(
-        json.dumps([asdict(r) for r in runs], indent=2) + "\n"
-    )
+    harness.save_report("mixed", text, runs)
 
 
 if __name__ == "__main__":

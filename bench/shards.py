@@ -23,16 +23,14 @@ used meanwhile (other users of the 2 cores).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -144,24 +142,6 @@ def run_once(setup: Setup, round_no: int, seconds: float, args: argparse.Namespa
 # -- servers and tenants -------------------------------------------------------------------
 
 
-def serve_argv(port: int, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "gledger_sandbox",
-        "serve",
-        "--host",
-        harness.HOST,
-        "--port",
-        str(port),
-        "--api-key",
-        harness.API_KEY,
-        "--log-level",
-        "warning",
-        *extra,
-    ]
-
-
 @contextmanager
 def haproxy_in_front(server: Server, folder: Path) -> Iterator[Server]:
     """HAProxy with the configuration ``serve --workers`` generates, for one shard: ``server``."""
@@ -206,12 +186,12 @@ def setups(args: argparse.Namespace, folder: Path) -> Iterator[list[Setup]]:
     with ExitStack() as stack:
         single_port, sharded_port = harness.free_port(), harness.free_port()
         single = stack.enter_context(
-            harness.running("single", serve_argv(single_port), single_port, "/healthz")
+            harness.running("single", harness.sandbox_argv(single_port), single_port, "/healthz")
         )
         sharded = stack.enter_context(
             harness.running(
                 "sharded",
-                serve_argv(sharded_port, "--workers", str(args.workers)),
+                harness.sandbox_argv(sharded_port, extra=["--workers", str(args.workers)]),
                 sharded_port,
                 "/healthz",
             )
@@ -383,14 +363,9 @@ def report(runs: list[Run], found: list[Setup], args: argparse.Namespace) -> str
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=10.0, help="per setup per round")
-    parser.add_argument("--warmup", type=float, default=3.0, help="s per setup before round 1")
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    harness.add_load_options(parser, "setup", connections=32)
     parser.add_argument("--tenants", type=int, default=64, help="tenants per setup")
     parser.add_argument("--workers", type=int, default=2, help="shards of the sharded setup")
-    parser.add_argument("--limit", type=int, default=50, help="limit of the listed page")
     return parser.parse_args()
 
 
@@ -405,12 +380,7 @@ def main() -> None:
         runs = measure(found, args)
         text = report(runs, found, args)
     print("\n" + text)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    harness.RESULTS.mkdir(exist_ok=True)
-    (harness.RESULTS / f"shards-{stamp}.md").write_text(text + "\n")
-    (harness.RESULTS / f"shards-{stamp}.json").write_text(
-        json.dumps([asdict(r) for r in runs], indent=2) + "\n"
-    )
+    harness.save_report("shards", text, runs)
 
 
 if __name__ == "__main__":
