@@ -8,13 +8,13 @@ order rotating every round, all at the same wrk connection count:
   ``serve --workers`` generates (for one shard): what the proxy alone costs;
 - ``sharded``: ``gledger-sandbox serve --workers 2`` (2 shard processes, HAProxy in front).
 
-Each setup gets ``--tenants`` fresh ``merchant`` tenants (created through the proxy for
-``sharded``, so round-robin puts half on each shard). wrk runs the 40/30/30 mix of mixed.py
-(POST entry with an Idempotency-Key / GET balance / GET a page), each request for a tenant drawn
-at random (lua/tenants.lua). Reported: every round; the median round of each setup (req/s, p50,
-p99); the ratios of the medians and per round; and the CPU of every process during each run,
-from /proc (100% = one core): the server(s), HAProxy, wrk, and what the rest of the machine
-used meanwhile (other users of the 2 cores).
+The single process and the sharded sandbox each get ``--tenants`` fresh ``merchant`` tenants
+(created through the proxy for ``sharded``, so round-robin puts half on each shard). wrk runs
+the 40/30/30 mix of mixed.py (POST entry with an Idempotency-Key / GET balance / GET a page),
+each request for a tenant drawn at random (lua/tenants.lua). Reported: every round; the median
+round of each setup (req/s, p50, p99); the ratios of the medians and per round; and the CPU of
+every process during each run, from /proc (100% = one core): the server(s), HAProxy, wrk, and
+what the rest of the machine used meanwhile (other users of the 2 cores).
 
     python bench/shards.py                         # 3 rounds x 10 s, 32 connections, ~2.5 min
     python bench/shards.py --rounds 5 --connections 8
