@@ -7,7 +7,9 @@ calls, SSE, WebSocket upgrades), the client id of HTTP Basic (``http_auth_user``
 ``wait-for-body``). nginx reads the first two, but decodes neither Basic nor a form body
 without njs or Lua. The proxy keeps no state: each request's shard is a regular expression
 over what it carries (``domain.credentials``); a request without a credential (tenant creation,
-health, docs) goes to any shard, round-robin; a credential without a shard tag (a fixed
+health, docs) goes to any shard, round-robin (one with an ``Idempotency-Key`` by a hash of the
+key, so that a retried creation reaches the shard that made the tenant; by client address
+with ``by_address``); a credential without a shard tag (a fixed
 ``--api-key``) goes to shard 0, where the default tenant lives. HAProxy routes every request
 of a keep-alive connection on its own, and passes SSE and WebSocket streams through as they are.
 """
@@ -142,21 +144,32 @@ def render(
     lines += [
         "    # A credential without a shard tag (a fixed --api-key) lives on shard 0.",
         "    use_backend shard0 if has_credential",
+    ]
+    if not by_address:
+        lines += [
+            "    # No credential but an Idempotency-Key (a tenant creation that may be retried):",
+            "    # the shard the key hashes to, so that a replay reaches the tenant it made.",
+            "    use_backend by_key if { req.hdr(idempotency-key) -m found }",
+        ]
+    lines += [
         "    # No credential (tenant creation, health, docs): any shard.",
         "    default_backend any_shard",
     ]
     for shard in shards:
         lines += ["", f"backend shard{shard.index}", f"    server s{shard.index} {shard.address}"]
-    lines += ["", "backend any_shard"]
+    pool = [f"    server s{s.index} {s.address}{check}" for s in shards]
+    if remote:
+        pool = ["    option httpchk GET /healthz", "    timeout check 10s", *pool]
     if by_address:
-        lines += [
-            "    # One client address, one shard: its per-address quotas hold across shards.",
+        balance = [
+            "    # One client address, one shard: its per-address quotas hold across shards",
+            "    # (and a replayed tenant creation reaches the shard that made the tenant).",
             "    balance source",
             "    hash-type consistent",
         ]
     else:
-        lines += ["    balance roundrobin"]
-    if remote:
-        lines += ["    option httpchk GET /healthz", "    timeout check 10s"]
-    lines += [f"    server s{s.index} {s.address}{check}" for s in shards]
+        balance = ["    balance roundrobin"]
+        keyed = ["    balance hdr(idempotency-key)", "    hash-type consistent"]
+        lines += ["", "backend by_key", *keyed, *pool]
+    lines += ["", "backend any_shard", *balance, *pool]
     return "\n".join(lines) + "\n"
