@@ -7,6 +7,7 @@ wrk run is bounded by its ``--duration`` and by a hard timeout.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -19,7 +20,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -132,18 +133,14 @@ def running(
         _stop(server)
 
 
-@contextmanager
-def sandbox(
-    name: str = "sandbox",
-    gc_log: Path | None = None,
-    extra: Sequence[str] = (),
-    src: Path | None = None,
-) -> Iterator[Server]:
-    """Our server, as ``gledger-sandbox serve`` runs it (through gc_serve.py with ``gc_log``;
-    the code of ``src`` rather than the installed one when given)."""
-    port = free_port()
-    launcher = [str(BENCH / "gc_serve.py")] if gc_log else ["-m", "gledger_sandbox", "serve"]
-    argv = [
+SERVE = ("-m", "gledger_sandbox", "serve")
+
+
+def sandbox_argv(
+    port: int, launcher: Sequence[str] = SERVE, extra: Sequence[str] = ()
+) -> list[str]:
+    """The command line of a sandbox on ``port`` (``launcher``: serve, or a script wrapping it)."""
+    return [
         sys.executable,
         *launcher,
         "--host",
@@ -156,6 +153,20 @@ def sandbox(
         "warning",
         *extra,
     ]
+
+
+@contextmanager
+def sandbox(
+    name: str = "sandbox",
+    gc_log: Path | None = None,
+    extra: Sequence[str] = (),
+    src: Path | None = None,
+) -> Iterator[Server]:
+    """Our server, as ``gledger-sandbox serve`` runs it (through gc_serve.py with ``gc_log``;
+    the code of ``src`` rather than the installed one when given)."""
+    port = free_port()
+    launcher = [str(BENCH / "gc_serve.py")] if gc_log else SERVE
+    argv = sandbox_argv(port, launcher, extra)
     env = {"BENCH_GC_LOG": str(gc_log)} if gc_log else {}
     if src is not None:
         env["PYTHONPATH"] = str(src)
@@ -279,6 +290,34 @@ def _wrk_result(raw: dict[str, Any]) -> WrkResult:
         non2xx=raw["non2xx"],
         non2xx_by_status=raw["non2xx_by_status"],
         socket_errors=raw["socket_errors"],
+    )
+
+
+def add_load_options(
+    parser: argparse.ArgumentParser, side: str, connections: int | list[int]
+) -> None:
+    """The options of a mixed-load comparison: rounds, their length, wrk's load, the page
+    (``connections`` a list: one run per count, several may be given)."""
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=10.0, help=f"per {side} per round")
+    parser.add_argument("--warmup", type=float, default=3.0, help=f"s per {side} before round 1")
+    if isinstance(connections, list):
+        parser.add_argument(
+            "--connections", type=int, nargs="+", default=connections, help="one run per count"
+        )
+    else:
+        parser.add_argument("--connections", type=int, default=connections)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--limit", type=int, default=50, help="limit of the listed page")
+
+
+def save_report(name: str, text: str, rows: Sequence[Any]) -> None:
+    """``results/<name>-<time>.md`` (the printed report) and ``.json`` (``rows``, dataclasses)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}-{stamp}.md").write_text(text + "\n")
+    (RESULTS / f"{name}-{stamp}.json").write_text(
+        json.dumps([asdict(r) for r in rows], indent=2) + "\n"
     )
 
 

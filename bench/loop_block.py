@@ -96,18 +96,7 @@ def serve(name: str, src: Path) -> Iterator[Side]:
     lag_log = harness.RESULTS / f"loop_block_lag_{name}.jsonl"
     harness.RESULTS.mkdir(exist_ok=True)
     lag_log.write_text("")
-    argv = [
-        sys.executable,
-        str(harness.BENCH / "lag_serve.py"),
-        "--host",
-        harness.HOST,
-        "--port",
-        str(port),
-        "--api-key",
-        harness.API_KEY,
-        "--log-level",
-        "warning",
-    ]
+    argv = harness.sandbox_argv(port, [str(harness.BENCH / "lag_serve.py")])
     env = {"PYTHONPATH": str(src), "BENCH_LAG_LOG": str(lag_log)}
     with harness.running(f"loop_block_{name}", argv, port, "/healthz", env) as server:
         yield Side(name, src, server, lag_log)

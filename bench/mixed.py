@@ -21,7 +21,7 @@ import contextlib
 import json
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -228,14 +228,7 @@ def parse_args(state_in: bool = False) -> argparse.Namespace:
         parser.add_argument(
             "--state-in", metavar="DIR", help="where the --state-dir is made (default: TMPDIR)"
         )
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=10.0, help="per server per round")
-    parser.add_argument("--warmup", type=float, default=3.0, help="s per server before round 1")
-    parser.add_argument(
-        "--connections", type=int, nargs="+", default=[8, 32], help="one run per count"
-    )
-    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
-    parser.add_argument("--limit", type=int, default=50, help="limit of the listed page")
+    harness.add_load_options(parser, "server", connections=[8, 32])
     parser.add_argument(
         "--before",
         metavar="REV",
@@ -285,12 +278,7 @@ def main() -> None:
     names = [s.name for s in ours] + ["prism"]
     text = report(runs, samples, names, args)
     print("\n" + text)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    harness.RESULTS.mkdir(exist_ok=True)
-    (harness.RESULTS / f"mixed-{stamp}.md").write_text(text + "\n")
-    (harness.RESULTS / f"mixed-{stamp}.json").write_text(
-        json.dumps([asdict(r) for r in runs], indent=2) + "\n"
-    )
+    harness.save_report("mixed", text, runs)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 -- Shared by the wrk scripts: counts non-2xx answers per thread and prints one JSON line at the end.
 -- Each script sets `setup`, `init`, `request`; this file provides `response` and `done`.
+-- A script may set `response = nil` after loading this file: wrk then neither parses nor copies
+-- the answers (cheaper), and the report counts the answers with a status >= 400 as non-2xx.
 
 local threads = {}
 local next_id = 0
@@ -31,6 +33,12 @@ function done(summary, latency, requests)
     for status, n in pairs(thread:get("statuses")) do
       non2xx = non2xx + n
       by_status[status] = (by_status[status] or 0) + n
+    end
+  end
+  if response == nil then -- a script that set it to nil: wrk's own count of statuses >= 400
+    non2xx = summary.errors.status
+    if non2xx > 0 then
+      by_status[">=400"] = non2xx
     end
   end
   local parts = {}

@@ -599,11 +599,11 @@ def _serve(args: argparse.Namespace) -> int:
     except (OSError, ssl.SSLError) as error:  # a webhook certificate that cannot be read
         print(f"gledger-sandbox serve: {error}", file=sys.stderr)
         return 1
+    tune_garbage_collector()  # every shard too (serve --shard N of deploy/)
     if not settings.default_tenant:
         print(f"GLedger Sandbox {__version__}: shard {args.shard} on {args.host}:{args.port}")
         serve(app, services, sock, args.log_level, args.log_format)
         return 0
-    tune_garbage_collector()
     tenant = next(iter(services.registry.tenants.values()))
     host = f"[{args.host}]" if ":" in args.host else args.host
     scheme = "https" if settings.tls else "http"

@@ -124,6 +124,29 @@ def test_the_token_endpoint_reaches_the_clients_shard_by_basic_or_form(
         assert answer.json()["tenant_id"] == tenant["tenant_id"]
 
 
+def test_a_replayed_tenant_creation_reaches_the_shard_that_made_the_tenant(
+    sharded: Running,
+) -> None:
+    def create(key: str) -> dict[str, Any]:
+        answer = httpx.post(
+            f"{sharded.url}/v1/sandbox/tenants",
+            json={"fixture": "empty"},
+            headers={"Idempotency-Key": key},
+        )
+        assert answer.status_code == 201, answer.text
+        body: dict[str, Any] = answer.json()
+        return body
+
+    keys = [f"replay-{os.getpid()}-{n}" for n in range(24)]
+    first = {key: create(key) for key in keys}
+    # Each replay answers the tenant the first call made (round-robin would alternate shards).
+    for key in keys[:4]:
+        for _ in range(3):
+            assert create(key)["tenant_id"] == first[key]["tenant_id"], key
+    # Keyed creations still spread over the shards (24 keys all on one: about 1 in 8 million).
+    assert {shard_of(t["tenant_id"]) for t in first.values()} == {0, 1}
+
+
 def test_an_untagged_key_reaches_shard_zero_where_the_default_tenant_lives(
     sharded: Running,
 ) -> None:
