@@ -149,6 +149,8 @@ def _tenant_a_resources(client: httpx.Client) -> dict[str, str]:
     }
     ids["fault_id"] = _made(client.post("/v1/sandbox/faults", json=fault))["id"]
     ids["snapshot_id"] = _made(client.post("/v1/sandbox/snapshots", json={"name": "a"}))["id"]
+    key = _made(client.post("/v1/sandbox/api-keys", json={"name": "a"}))
+    ids["api_key_id"], ids["api_key"] = key["id"], key["secret"]
     return ids
 
 
@@ -166,6 +168,7 @@ def _reads(client: httpx.Client, ids: dict[str, str]) -> dict[str, Any]:
             f"/v1/webhook-endpoints/{ids['endpoint_id']}",
             f"/v1/sandbox/faults/{ids['fault_id']}",
             f"/v1/sandbox/snapshots/{ids['snapshot_id']}",
+            f"/v1/sandbox/api-keys/{ids['api_key_id']}",
         )
     }
 
