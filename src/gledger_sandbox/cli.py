@@ -285,6 +285,13 @@ def _contract_parser(commands: Any) -> None:
         action="store_true",
         help="the credential's tenant is disposable: also fuzz advanceClock, which moves its clock",
     )
+    contract.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="fuzz in N processes over parallel connections, same cases (default: 1 against "
+        "--base-url, 2 in-process); ask for more only if the deployment takes parallel calls",
+    )
     _proxy_parser(contract.add_subparsers(dest="contract_command", metavar="[proxy]"))
 
 
@@ -737,6 +744,7 @@ def _contract(args: argparse.Namespace) -> int:
             webhooks=not args.no_webhooks,
             quiet=args.quiet,
             own_tenant=args.own_tenant,
+            workers=args.workers,
         )
         if options.base_url:
             report = run_contract(options)
