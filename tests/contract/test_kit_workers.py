@@ -28,10 +28,10 @@ class LongNamesCrash(Fault):
 
     def response(self, call: Call, answer: Answer) -> Answer:
         body = call.json()
-        if call.method in ("POST", "PATCH") and isinstance(body, dict):
-            if len(str(body.get("name", ""))) > 3:
-                self.hits += 1
-                return Answer(500, answer.headers, answer.body)
+        long_name = isinstance(body, dict) and len(str(body.get("name", ""))) > 3
+        if call.method in ("POST", "PATCH") and long_name:
+            self.hits += 1
+            return Answer(500, answer.headers, answer.body)
         return answer
 
 
