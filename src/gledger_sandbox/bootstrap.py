@@ -22,6 +22,7 @@ from gledger_sandbox.api.app import create_app
 from gledger_sandbox.api.durability import Durability, DurableWorker, DurableWrites
 from gledger_sandbox.api.limits import StreamSlots
 from gledger_sandbox.api.memory import MemoryGuard
+from gledger_sandbox.api.ratelimit import RateLimit
 from gledger_sandbox.api.runner import SandboxRunner
 from gledger_sandbox.api.settings import ConnectionSettings, Services, Settings, TlsSettings
 from gledger_sandbox.api.streams import event_bytes
@@ -289,6 +290,11 @@ def _bound_port(server: uvicorn.Server) -> int:
     raise RuntimeError("the sandbox server listens on no socket")
 
 
+CONTRACT_RATE_LIMIT = RateLimit(1_000_000, 3600)
+"""The in-process sandbox's rate limit for the kit: its answers carry the rate-limit headers, so
+``operational_headers`` checks them, under a quota no run comes near."""
+
+
 def contract_against_sandbox(options: ContractOptions) -> ContractReport:
     """Run the contract kit against a sandbox started here, in-process, on loopback.
 
@@ -299,9 +305,15 @@ def contract_against_sandbox(options: ContractOptions) -> ContractReport:
     from dataclasses import replace
 
     from gledger_sandbox.contract import run_contract
+    from gledger_sandbox.contract.options import IN_PROCESS_WORKERS
 
     key = "gls_test_contract_" + secrets.token_urlsafe(16)
-    settings = Settings(api_key=key, seed=options.seed or 0, validate_responses=True)
+    settings = Settings(
+        api_key=key,
+        seed=options.seed or 0,
+        validate_responses=True,
+        rate_limit=CONTRACT_RATE_LIMIT,
+    )
     app, services = sandbox_app(settings)
     with LoopbackServer(app, services=services) as running:
         return run_contract(
@@ -313,5 +325,6 @@ def contract_against_sandbox(options: ContractOptions) -> ContractReport:
                 client_secret=None,
                 token_url=None,
                 own_tenant=True,
+                workers=options.workers or IN_PROCESS_WORKERS,
             )
         )

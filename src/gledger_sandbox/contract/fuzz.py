@@ -277,7 +277,11 @@ def _operation_id(case: Any) -> str:
 
 
 def run_fuzz_phase(target: Target, console: Console) -> None:
-    from schemathesis import GenerationMode
+    from gledger_sandbox.contract.fuzz_pool import (
+        frozen_constants,
+        fuzz_in_workers,
+        local_constants,
+    )
 
     schema = load_schema(target)
     validator = Validator(target, "fuzz")
@@ -288,13 +292,29 @@ def run_fuzz_phase(target: Target, console: Console) -> None:
             "only with --own-tenant or when --operations names it"
         )
         target.results.skip("fuzz", "not_a_server_error", operation_id, reason)
-    for operation_id in fuzzed_operations(target):
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            if target.deadline.spent():
-                validator.skip(operation_id, "time budget spent")
-                continue
-            _fuzz(target, schema, validator, operation_id, mode, console)
-        _read_own(target, schema, validator, operation_id, console)
+    operations = fuzzed_operations(target)
+    # One process or several, the same local constants: the same cases for one seed.
+    constants = local_constants()
+    with frozen_constants(constants):
+        if (target.options.workers or 1) > 1 and len(operations) > 1:
+            fuzz_in_workers(target, schema, validator, console, operations, constants)
+            return
+        for operation_id in operations:
+            fuzz_operation(target, schema, validator, operation_id, console)
+
+
+def fuzz_operation(
+    target: Target, schema: Any, validator: Validator, operation_id: str, console: Console
+) -> None:
+    """One operation fuzzed: positive, negative, and positive again on the kit's own ids."""
+    from schemathesis import GenerationMode
+
+    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+        if target.deadline.spent():
+            validator.skip(operation_id, "time budget spent")
+            continue
+        _fuzz(target, schema, validator, operation_id, mode, console)
+    _read_own(target, schema, validator, operation_id, console)
 
 
 def _read_own(

@@ -47,6 +47,10 @@ a fault rule, for every call it matches): left out unless the tenant is the run'
 
 DEFAULT_EXAMPLES = 25
 
+IN_PROCESS_WORKERS = 2
+"""Fuzz processes against the in-process sandbox: it allows parallel calls, and the kit's
+drawing and checking then run beside the sandbox's own work instead of taking turns with it."""
+
 
 class ContractUsageError(ValueError):
     """Options that cannot run: unknown names, a missing target or credential (exit status 2)."""
@@ -91,6 +95,9 @@ class ContractOptions:
     own_tenant: bool = False
     """The credential's tenant exists for this run only (the in-process sandbox, a test's fresh
     tenant): the ``TENANT_WIDE`` operations are fuzzed too."""
+    workers: int | None = None
+    """Processes the fuzz phase deals operations to (None: one against a base URL,
+    ``IN_PROCESS_WORKERS`` against the in-process sandbox); the cases are the same for any."""
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.checks) - set(CHECKS))
@@ -99,6 +106,8 @@ class ContractOptions:
         wrong = [phase for phase in self.phases if phase not in PHASES]
         if wrong:
             raise ContractUsageError(f"unknown phase(s) {', '.join(wrong)}; known: {PHASES}")
+        if self.workers is not None and self.workers < 1:
+            raise ContractUsageError("workers must be at least 1")
         if self.examples < 1:
             raise ContractUsageError("examples must be at least 1")
         if self.time_budget is not None and self.time_budget <= 0:

@@ -8,7 +8,7 @@ JUnit writer and the pytest plugin read.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 
@@ -89,14 +89,14 @@ class Results:
         with self._lock:
             self._outcome(phase, check, name)
 
-    def failed(self, phase: str, failure: Failure) -> None:
+    def failed(self, phase: str, failure: Failure, occurrences: int = 1) -> None:
         with self._lock:
             outcome = self._outcome(phase, failure.check, failure.operation)
             first = outcome.failure is None
             self._outcomes[(phase, failure.check, failure.operation)] = replace(
                 outcome,
                 failure=outcome.failure or failure,
-                occurrences=outcome.occurrences + 1,
+                occurrences=outcome.occurrences + occurrences,
                 skipped=None,
             )
         if first and self.on_failure is not None:
@@ -107,6 +107,16 @@ class Results:
             outcome = self._outcome(phase, check, name)
             if outcome.failure is None:
                 self._outcomes[(phase, check, name)] = replace(outcome, skipped=reason)
+
+    def absorb(self, outcomes: Iterable[Outcome]) -> None:
+        """Outcomes recorded elsewhere (a fuzz worker process), filed as if recorded here."""
+        for outcome in outcomes:
+            if outcome.failure is not None:
+                self.failed(outcome.phase, outcome.failure, outcome.occurrences)
+            elif outcome.skipped is not None:
+                self.skip(outcome.phase, outcome.check, outcome.name, outcome.skipped)
+            else:
+                self.passed(outcome.phase, outcome.check, outcome.name)
 
     def report(self, base_url: str, seed: int, seconds: float, cut_short: bool) -> ContractReport:
         with self._lock:

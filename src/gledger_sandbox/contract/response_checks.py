@@ -31,6 +31,9 @@ class ResponseFacts:
     status: int
     headers: Mapping[str, str]
     body: bytes
+    decoded: Callable[[], Any] | None = None
+    """The body already parsed by whoever holds the response (schemathesis keeps its parse), so
+    a large body is not decoded again for each check."""
 
     @property
     def media_type(self) -> str:
@@ -43,7 +46,7 @@ class ResponseFacts:
         ):
             return None
         try:
-            return json.loads(self.body)
+            return self.decoded() if self.decoded is not None else json.loads(self.body)
         except ValueError:
             return None
 
@@ -55,7 +58,7 @@ class ResponseFacts:
     @classmethod
     def of_schemathesis(cls, response: Any) -> ResponseFacts:
         headers = {name.lower(): ", ".join(values) for name, values in response.headers.items()}
-        return cls(response.status_code, headers, response.content or b"")
+        return cls(response.status_code, headers, response.content or b"", response.json)
 
 
 def request_id(facts: ResponseFacts) -> list[str] | None:

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urljoin
 
 import httpx
@@ -138,6 +139,19 @@ class Credential:
             else None
         )
         self.sent.append(f"Bearer {grant['access_token']}")
+
+    def state(self) -> dict[str, Any]:
+        """What ``Credential(**state)`` needs to go on in another process (a lock does not
+        travel: the copy makes its own)."""
+        return {
+            "api_key": self.api_key,
+            "token_url": self.token_url,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "scope": self.scope,
+            "sent": list(self.sent),
+            "_renew_at": self._renew_at,
+        }
 
     @property
     def renewals(self) -> int:

@@ -161,6 +161,20 @@ class RateLimitStuck(Fault):
         return answer
 
 
+class RateLimitInconsistent(Fault):
+    """`RateLimit` names a policy that `RateLimit-Policy` does not (its counts still fall)."""
+
+    name = "rate_limit_inconsistent"
+
+    def response(self, call: Call, answer: Answer) -> Answer:
+        limit = answer.headers.get("ratelimit")
+        if limit is None or "ratelimit-policy" not in answer.headers:
+            return answer
+        answer.headers["ratelimit"] = re.sub(r'^"[^"]*"', '"burst"', limit)
+        self.hits += 1
+        return answer
+
+
 class ServerErrorOnDeepInput(Fault):
     """A JSON body too deep (or, when asked, too long or too wide) crashes the server: 500.
 

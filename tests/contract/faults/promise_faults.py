@@ -19,6 +19,7 @@
 | `repeated_request_id`        | every ledger list answers with the first one's request id          | `operational_headers` |
 | `correlation_dropped`        | refusals (4xx) do not echo `X-Correlation-Id`                      | `operational_headers` |
 | `rate_limit_stuck`           | `RateLimit` remaining never falls                                  | `operational_headers` |
+| `rate_limit_inconsistent`    | `RateLimit` names a policy `RateLimit-Policy` does not             | `operational_headers` |
 | `server_error_on_deep_input` | a body nested deeper than 12 levels answers 500                    | `hostile_inputs`      |
 | `retry_new_webhook_id`       | a retried delivery comes with a new (re-signed) webhook-id         | `webhook_delivery`    |
 | `retry_signature_broken`     | a retried delivery's signature does not verify                     | `webhook_delivery`    |
@@ -39,6 +40,7 @@ from tests.contract.faults.live_faults import (
     CorrelationDropped,
     DropAsyncPosted,
     DropPayoutPaid,
+    RateLimitInconsistent,
     RateLimitStuck,
     RepeatedRequestId,
     RetryNewWebhookId,
@@ -297,6 +299,7 @@ PROMISE_FAULTS: dict[str, type[Fault]] = {
         RepeatedRequestId,
         CorrelationDropped,
         RateLimitStuck,
+        RateLimitInconsistent,
         ServerErrorOnDeepInput,
         RetryNewWebhookId,
         RetrySignatureBroken,

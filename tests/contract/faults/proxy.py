@@ -6,8 +6,9 @@ URL and lets one ``Fault`` rewrite the request on its way in, and the status, he
 on their way out. With the ``none`` fault it changes nothing: status, headers and body bytes
 are the sandbox's own.
 
-It is an ASGI app under uvicorn (``bootstrap.LoopbackServer``, like the test server),
-forwarding with one ``httpx.AsyncClient``. Answers are read whole, so a fault sees the complete
+It is an ASGI app under uvicorn (``bootstrap.LoopbackServer``, like the test server), the
+validating proxy's forwarding (``contract.proxy.forwarding.ForwardingProxy``) with the faults'
+hooks around it. Answers are read whole, so a fault sees the complete
 JSON document; the one exception is the SSE stream (``/v1/events/stream``), relayed chunk by
 chunk and never altered. WebSocket upgrades are refused.
 """
@@ -25,7 +26,13 @@ import httpx
 from starlette.types import Receive, Scope, Send
 
 from gledger_sandbox.bootstrap import LoopbackServer
-from gledger_sandbox.contract.proxy.app import HOP_BY_HOP, NOT_FORWARDED
+from gledger_sandbox.contract.proxy.forwarding import (
+    ForwardingProxy,
+    answer_headers,
+    forwarded_headers,
+    read_body,
+    relay_stream,
+)
 
 REQUEST_ID = "X-GLedger-Request-Id"
 STREAM_PATH = "/v1/events/stream"
@@ -108,68 +115,39 @@ class Fault:
         return answer
 
 
-class ProxyApp:
-    """The ASGI app: forward to ``upstream`` through ``fault``."""
+class ProxyApp(ForwardingProxy):
+    """The ASGI app: forward to ``upstream`` (as the validating proxy does) through ``fault``."""
 
     def __init__(self, upstream: str, fault: Fault) -> None:
-        self.upstream = httpx.URL(upstream)
+        super().__init__(upstream)
         self.fault = fault
-        self.client: httpx.AsyncClient | None = None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-        elif scope["type"] == "http":
-            await self._forward(scope, receive, send)
-        else:  # a WebSocket: closing before accepting answers the upgrade with 403
-            await receive()
-            await send({"type": "websocket.close", "code": 1000})
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                self.client = httpx.AsyncClient(timeout=60, follow_redirects=False)
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                if self.client is not None:
-                    await self.client.aclose()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
-    async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def forward(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.client is not None, "the proxy's lifespan has not started"
         call = Call(
             method=scope["method"],
             path=scope["path"],
             query=scope["query_string"],
-            headers=httpx.Headers(
-                [(k, v) for k, v in scope["headers"] if k.decode("latin-1") not in NOT_FORWARDED]
-            ),
-            body=await _read_body(receive),
+            headers=forwarded_headers(scope),
+            body=await read_body(receive),
         )
         changed = self.fault.request(call)
         if isinstance(changed, Answer):
             await _send_answer(send, changed)
             return
         call = changed
-        assert self.client is not None, "the proxy's lifespan has not started"
-        upstream = self.client.build_request(
-            call.method,
-            self.upstream.copy_with(raw_path=_raw_target(scope, call)),
-            headers=[*call.headers.raw, (b"accept-encoding", b"identity")],
-            content=call.body,
+        url = self.upstream_url(_raw_target(scope, call))
+        reply = await self.client.send(
+            self.build_request(call.method, url, call.headers, call.body), stream=True
         )
-        reply = await self.client.send(upstream, stream=True)
         try:
             if call.path == STREAM_PATH and reply.status_code == 200:
-                await _relay_stream(send, reply)
+                await relay_stream(receive, send, reply, answer_headers(reply))
                 return
             body = await reply.aread()
         finally:
             await reply.aclose()
-        headers = httpx.Headers(
-            [(k, v) for k, v in reply.headers.raw if k.decode("latin-1").lower() not in HOP_BY_HOP]
-        )
+        headers = answer_headers(reply)
         headers["content-length"] = str(len(body))
         await _send_answer(
             send, self.fault.response(call, Answer(reply.status_code, headers, body))
@@ -177,20 +155,12 @@ class ProxyApp:
 
 
 def _raw_target(scope: Scope, call: Call) -> bytes:
-    """The path and query as the client wrote them (percent-encoding untouched)."""
-    raw_path = scope.get("raw_path") or call.path.encode()
-    if call.path != scope["path"]:
+    """The path and query as the client wrote them, unless the fault changed the path."""
+    if call.path == scope["path"]:
+        raw_path = bytes(scope.get("raw_path") or call.path.encode())
+    else:
         raw_path = call.path.encode()
-    return bytes(raw_path) + (b"?" + call.query if call.query else b"")
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+    return raw_path + (b"?" + call.query if call.query else b"")
 
 
 async def _send_answer(send: Send, answer: Answer) -> None:
@@ -198,16 +168,6 @@ async def _send_answer(send: Send, answer: Answer) -> None:
         {"type": "http.response.start", "status": answer.status, "headers": answer.headers.raw}
     )
     await send({"type": "http.response.body", "body": answer.body})
-
-
-async def _relay_stream(send: Send, reply: httpx.Response) -> None:
-    headers = [
-        (k, v) for k, v in reply.headers.raw if k.decode("latin-1").lower() not in HOP_BY_HOP
-    ]
-    await send({"type": "http.response.start", "status": reply.status_code, "headers": headers})
-    async for chunk in reply.aiter_raw():
-        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    await send({"type": "http.response.body", "body": b""})
 
 
 @contextmanager
