@@ -180,3 +180,26 @@ def test_a_json_null_body_is_a_body_the_schema_refuses(
     )
     problem = _problem(response, 400, "validation.invalid_type")
     assert [e["pointer"] for e in problem["errors"]] == [""]
+
+
+def test_a_well_formed_time_out_of_range_once_in_utc(sandbox: Sandbox, books: Books) -> None:
+    """0001-01-01T00:00:00+00:01 is a valid RFC 3339 date-time whose UTC instant is before year 1:
+    422 at its field in a body (nothing written), 400 in a query; never a 500."""
+    early = "0001-01-01T00:00:00+00:01"
+    before = sandbox.client.get("/v1/entries", params={"ledger_id": books.ledger_id}).json()
+    body = entry_body(books, ("cash", "debit", 100), ("revenue", "credit", 100))
+    problem = _problem(
+        sandbox.client.post("/v1/entries", json=body | {"effective_at": early}),
+        422,
+        "validation.invalid_value",
+    )
+    assert [e["pointer"] for e in problem["errors"]] == ["/effective_at"]
+    after = sandbox.client.get("/v1/entries", params={"ledger_id": books.ledger_id}).json()
+    assert after == before
+    cash = books.accounts["cash"]
+    problem = _problem(
+        sandbox.client.get(f"/v1/accounts/{cash}/balance", params={"as_of": early}),
+        400,
+        "validation.invalid_value",
+    )
+    assert [e["pointer"] for e in problem["errors"]] == ["/query/as_of"]

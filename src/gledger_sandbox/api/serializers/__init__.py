@@ -15,7 +15,7 @@ import httpx
 
 from gledger_sandbox.api import jsontext
 from gledger_sandbox.api.runner import AdvanceReport
-from gledger_sandbox.domain.errors import MalformedInput
+from gledger_sandbox.domain.errors import InvalidRequest, MalformedInput
 from gledger_sandbox.domain.ledger.events import Event, EventPage
 from gledger_sandbox.domain.ledger.models import (
     Account,
@@ -70,9 +70,18 @@ def parse_timestamp(text: str, pointer: str) -> datetime:
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
         return moment.astimezone(UTC)
-    except (ValueError, OverflowError):
+    except ValueError:
         raise MalformedInput.at(
             pointer, "validation.invalid_value", f"{text!r} is not an RFC 3339 date-time."
+        ) from None
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+00:01: before year 1 once in UTC
+        # A well-formed time out of range: 422 in a body (as its other constraints), 400 in a
+        # query (a query cannot be answered as asked).
+        error = MalformedInput if pointer.startswith("/query/") else InvalidRequest
+        raise error.at(
+            pointer,
+            "validation.invalid_value",
+            f"{text!r} falls outside the years 0001 to 9999 once converted to UTC.",
         ) from None
 
 
