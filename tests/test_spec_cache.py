@@ -46,3 +46,15 @@ def test_no_cache_when_it_is_off_or_cannot_be_written(
     monkeypatch.setenv("GLEDGER_SANDBOX_CACHE", str(blocked / "cache"))
     spec_cache.write("x", b"1")  # silently nothing
     assert spec_cache.read("x") is None
+
+
+def test_changed_bundling_code_is_a_new_digest(
+    spec_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An upgrade may change how the bundle is made while the spec's files stay the same.
+    code = tmp_path / "specfile.py"
+    code.write_bytes(Path(specfile.__file__).read_bytes())
+    monkeypatch.setattr(spec_cache, "PRODUCERS", (code,))
+    before = spec_cache.digest.__wrapped__(spec_copy)
+    code.write_bytes(code.read_bytes() + b"\n# bundles differently\n")
+    assert spec_cache.digest.__wrapped__(spec_copy) != before

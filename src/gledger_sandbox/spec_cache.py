@@ -14,6 +14,7 @@ else ``~/.cache/gledger-sandbox``. The image fills it at build time (``Dockerfil
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -22,6 +23,9 @@ from pathlib import Path
 
 FORMAT = "1"
 """Changes when what is cached changes shape."""
+PRODUCERS = (Path(__file__).with_name("specfile.py"),)
+"""The code that makes what is cached from the spec's files: its bytes are in the digest too,
+so an upgrade that bundles differently (the spec's files unchanged) never reads an old bundle."""
 
 
 def directory() -> Path | None:
@@ -35,8 +39,12 @@ def directory() -> Path | None:
 
 @cache
 def digest(spec_dir: Path) -> str:
-    """A digest of every file of the spec under ``spec_dir`` (names and bytes)."""
+    """A digest of every file of the spec under ``spec_dir`` (names and bytes), and of the
+    code that derives what is cached from them (``PRODUCERS``)."""
     h = hashlib.sha256(FORMAT.encode())
+    for producer in PRODUCERS:
+        with contextlib.suppress(OSError):  # no source (a zipped install): the spec alone
+            h.update(b"\0" + producer.read_bytes())
     for path in sorted(p for p in spec_dir.rglob("*") if p.is_file()):
         h.update(b"\0" + str(path.relative_to(spec_dir)).encode() + b"\0")
         h.update(path.read_bytes())

@@ -112,3 +112,23 @@ def test_a_value_it_cannot_take_is_left_to_jsonschema() -> None:
     judge = compiled.compile_schema({"type": "integer", "maximum": 10}, nullable=True)
     assert not compiled.passes(judge, 10**400)
     assert not compiled.passes(None, 1)  # no compiled schema: always ask jsonschema
+
+
+@pytest.mark.parametrize(
+    ("schema", "instance"),
+    [
+        (
+            {"type": "object", "properties": {"n": {"type": "number", "multipleOf": 0.1}}},
+            {"n": 0.3},
+        ),
+    ],
+    ids=["multipleOf-float"],
+)
+def test_keywords_jsonschema_rs_is_lenient_about_are_left_to_jsonschema(
+    schema: dict[str, Any], instance: Any
+) -> None:
+    refused = list(
+        Draft4RequestValidator(schema, format_checker=formats.CHECKER).iter_errors(instance)
+    )
+    assert refused, "the case must be one jsonschema refuses"
+    assert not compiled.passes(compiled.compile_schema(schema, nullable=True), instance)

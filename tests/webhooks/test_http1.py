@@ -138,3 +138,112 @@ def test_a_header_with_a_line_break_is_refused_before_anything_is_sent() -> None
     with pytest.raises(ValueError, match="line break"):
         asyncio.run(_with_receiver(receiver, scenario))
     assert receiver.requests == []
+
+
+async def _one_exchange_server(
+    first_answer: bytes,
+    then: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+) -> tuple[asyncio.Server, Origin, list[int]]:
+    """A receiver that answers its first connection's first request with ``first_answer`` and
+    then runs ``then``; later connections answer 201 to every request."""
+    connections: list[int] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(len(connections))
+        first = len(connections) == 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                await reader.readexactly(length)
+                if first:
+                    writer.write(first_answer)
+                    await writer.drain()
+                    await then(reader, writer)
+                    return
+                writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    return (
+        server,
+        Origin("http", "127.0.0.1", server.sockets[0].getsockname()[1], None),
+        connections,
+    )
+
+
+def test_an_answer_coming_on_an_idle_connection_closes_it_and_is_given_to_no_attempt() -> None:
+    stray_sent = asyncio.Event()
+
+    async def stray(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 500 Stray\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        stray_sent.set()
+        await reader.read()  # until the client closes
+
+    async def scenario() -> tuple[list[int], int]:
+        server, origin, connections = await _one_exchange_server(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", stray
+        )
+        client = WebhookClient(user_agent="test")
+        try:
+            statuses = [await client.post(origin, "/", "x", {}, b"{}")]
+            await stray_sent.wait()
+            for _ in range(20):  # the stray answer reaches the client's protocol meanwhile
+                await asyncio.sleep(0)
+            # Once kept twice as idle, the connection would serve both at once (one hangs).
+            statuses += await asyncio.gather(
+                client.post(origin, "/", "x", {}, b"{}"), client.post(origin, "/", "x", {}, b"{}")
+            )
+            return statuses, len(connections)
+        finally:
+            client.close()
+            server.close()
+
+    statuses, connections = asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert statuses == [200, 201, 201]
+    assert connections == 3  # the first was closed, never reused after its stray answer
+
+
+def test_a_body_that_never_comes_does_not_hold_the_connection_open() -> None:
+    closed = asyncio.Event()
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # b"" once the client gives the connection up
+        closed.set()
+
+    async def scenario() -> int:
+        server, origin, _ = await _one_exchange_server(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly a part", hold
+        )
+        client = WebhookClient(user_agent="test", idle_seconds=0.05)
+        try:
+            status = await client.post(origin, "/", "x", {}, b"{}")
+            await closed.wait()  # a hang guard only: wait_for below, 30 s
+            return status
+        finally:
+            client.close()
+            server.close()
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 30)) == 200
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [b"HTTP/1.1 2\xb20 OK\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: \xb2\r\n\r\n"],
+    ids=["status", "content-length"],
+)
+def test_digits_that_are_not_ascii_are_a_protocol_error_not_a_crash(
+    answer: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver = Receiver(lambda n: answer)
+    try:
+        statuses = run(receiver, times=1)
+    except RemoteProtocolError:
+        statuses = []
+    assert statuses in ([], [200])
+    assert not [r for r in caplog.records if "data_received" in r.getMessage()]

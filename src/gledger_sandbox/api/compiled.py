@@ -54,9 +54,27 @@ def spelled_out(schema: Any) -> Any:
     return plain
 
 
+_LENIENT = frozenset({"writeOnly", "x-writeOnly", "multipleOf"})
+"""Keywords where jsonschema-rs accepts what jsonschema refuses: connexion's response validator
+refuses a ``writeOnly`` property, which jsonschema-rs ignores (should a response schema ever be
+compiled); and jsonschema-rs takes ``0.3`` as a multiple of ``0.1``, jsonschema does not.
+A schema using one anywhere is left to jsonschema (the spec has none today)."""
+
+
+def _uses(schema: Any, keywords: frozenset[str]) -> bool:
+    if isinstance(schema, list):
+        return any(_uses(item, keywords) for item in schema)
+    if not isinstance(schema, dict):
+        return False
+    return not keywords.isdisjoint(schema) or any(_uses(v, keywords) for v in schema.values())
+
+
 def compile_schema(schema: dict[str, Any], nullable: bool) -> Judge | None:
     """A compiled yes/no judge of ``schema`` (connexion's ``nullable`` read as such when
-    ``nullable``), or None where jsonschema-rs cannot take the schema."""
+    ``nullable``), or None where jsonschema-rs cannot take the schema or would be more lenient
+    than jsonschema (``_LENIENT``)."""
+    if _uses(schema, _LENIENT):
+        return None
     try:
         compiled = jsonschema_rs.Draft4Validator(
             spelled_out(schema) if nullable else schema,

@@ -11,7 +11,8 @@ What it does: ``http`` and ``https`` (a given ``ssl.SSLContext``, SNI and certif
 the URL's host name even when connecting to a pinned address), ``Content-Length`` bodies, idle
 connections kept per origin for a few seconds, interim ``1xx`` answers skipped. The receiver's
 body is never handed to anyone: a short one is read and dropped so the connection can be used
-again; a long, chunked or close-delimited one closes the connection instead. A request that
+again (closed if it does not come within the idle time: nobody waits for it); a long, chunked
+or close-delimited one closes the connection instead. A request that
 fails on a reused connection before any byte of an answer came (the receiver closed it while it
 was idle) is sent once more on a new connection.
 """
@@ -66,6 +67,8 @@ class _Connection(asyncio.Protocol):
         self._body_left: int | None = None
         """Bytes of the current answer's body still to drop; None while reading its head."""
         self._keep = True
+        self._deadline: asyncio.TimerHandle | None = None
+        """While a body is dropped after its status was handed over: when to give up on it."""
 
     # -- asyncio.Protocol -----------------------------------------------------------------
 
@@ -101,6 +104,9 @@ class _Connection(asyncio.Protocol):
 
     def abort(self) -> None:
         self.closed = True
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
         if self.transport is not None:
             self.transport.abort()
 
@@ -136,7 +142,7 @@ class _Connection(asyncio.Protocol):
         status_line, *lines = head.split("\r\n")
         version, _, rest = status_line.partition(" ")
         code = rest[:3]
-        if not version.startswith("HTTP/1.") or not code.isdigit():
+        if not version.startswith("HTTP/1.") or not _digits(code):
             raise RemoteProtocolError(f"not an HTTP/1.x answer: {status_line[:80]!r}")
         status = int(code)
         if 100 <= status < 200:
@@ -150,17 +156,26 @@ class _Connection(asyncio.Protocol):
         length = fields.get("content-length", "")
         if status in _NO_BODY:
             self._body_left = 0
-        elif "transfer-encoding" not in fields and length.isdigit() and int(length) <= DRAIN_LIMIT:
+        elif "transfer-encoding" not in fields and _digits(length) and int(length) <= DRAIN_LIMIT:
             self._body_left = int(length)
         else:
             self._body_left, self._keep = 0, False  # chunked, long or close-delimited: close
         if self._status is not None and not self._status.done():
             self._status.set_result(status)
+        if self._body_left > len(self._buffer):
+            # The status is handed over now; a body that does not come is not waited for long
+            # (the connection is nobody's then: neither idle nor awaited).
+            self._deadline = asyncio.get_running_loop().call_later(
+                self._pool.idle_seconds, self.abort
+            )
         return True
 
     def _done(self) -> None:
         """The answer is read: back to the idle connections, or closed."""
         self._status = None
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
         if self._keep and not self._buffer and not self.closed:
             self._pool.put(self)
         else:
@@ -276,6 +291,11 @@ class WebhookClient:
             lines.append(f"{name}: {value}")
         lines += [f"user-agent: {self._user_agent}", f"content-length: {len(body)}", "", ""]
         return "\r\n".join(lines).encode("latin-1") + body
+
+
+def _digits(text: str) -> bool:
+    """Only ASCII digits (``str.isdigit`` takes ``²`` too, which ``int`` refuses)."""
+    return text.isascii() and text.isdigit()
 
 
 def _default_tls() -> ssl.SSLContext:
