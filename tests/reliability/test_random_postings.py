@@ -36,8 +36,9 @@ WRITES = int(os.environ.get("GLEDGER_RELIABILITY_WRITES", "10000"))
 CLIENTS = 32
 SEED = 20261202
 CURRENCIES = ("USD", "EUR", "JPY")
-BOUND = WRITES / 20
-"""Seconds the writes may take before they count as a hang (a fifth of the measured rate)."""
+BOUND = 900.0
+"""Seconds the writes may take before they count as a hang: a guard, not a speed (the run took
+67 to 110 s for 10,000 writes; speed is measured in bench/, never here)."""
 
 
 @dataclass

@@ -247,3 +247,18 @@ def test_digits_that_are_not_ascii_are_a_protocol_error_not_a_crash(
         statuses = []
     assert statuses in ([], [200])
     assert not [r for r in caplog.records if "data_received" in r.getMessage()]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\nhello",
+    ],
+    ids=["four-digit-status", "two-content-lengths"],
+)
+def test_an_answer_that_cannot_be_framed_is_a_protocol_error_not_a_status(answer: bytes) -> None:
+    """A status of four digits is not 200; two different lengths leave the answer's end unknown
+    (on a reused connection the next answer would be misread)."""
+    with pytest.raises(RemoteProtocolError):
+        run(Receiver(lambda n: answer), times=1)

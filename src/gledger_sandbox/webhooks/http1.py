@@ -141,8 +141,8 @@ class _Connection(asyncio.Protocol):
         del self._buffer[: end + 4]
         status_line, *lines = head.split("\r\n")
         version, _, rest = status_line.partition(" ")
-        code = rest[:3]
-        if not version.startswith("HTTP/1.") or not _digits(code):
+        code, _, _reason = rest.partition(" ")
+        if not version.startswith("HTTP/1.") or len(code) != 3 or not _digits(code):
             raise RemoteProtocolError(f"not an HTTP/1.x answer: {status_line[:80]!r}")
         status = int(code)
         if 100 <= status < 200:
@@ -151,7 +151,12 @@ class _Connection(asyncio.Protocol):
         for line in lines:
             name, sep, value = line.partition(":")
             if sep:
-                fields[name.strip().lower()] = value.strip()
+                key, value = name.strip().lower(), value.strip()
+                if key == "content-length" and fields.get(key, value) != value:
+                    # Two lengths: which bytes are this answer's is unknowable, so the
+                    # connection cannot be reused (nor the answer trusted beyond its status).
+                    raise RemoteProtocolError("the answer has two different Content-Length")
+                fields[key] = value
         self._keep = version == "HTTP/1.1" and fields.get("connection", "").lower() != "close"
         length = fields.get("content-length", "")
         if status in _NO_BODY:
