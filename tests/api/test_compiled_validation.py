@@ -132,3 +132,15 @@ def test_keywords_jsonschema_rs_is_lenient_about_are_left_to_jsonschema(
     )
     assert refused, "the case must be one jsonschema refuses"
     assert not compiled.passes(compiled.compile_schema(schema, nullable=True), instance)
+
+
+def test_a_recursive_schema_is_judged_without_recursing_forever() -> None:
+    """A resolved recursive schema (a tree of nodes) is a cyclic dict: compiling it neither
+    recurses without end nor judges wrongly (it is left to jsonschema or judged correctly)."""
+    node: dict[str, object] = {"type": "object", "properties": {"name": {"type": "string"}}}
+    node["properties"]["children"] = {"type": "array", "items": node}  # type: ignore[index]
+    judge = compiled.compile_schema(node, nullable=True)
+    good = {"name": "a", "children": [{"name": "b", "children": []}]}
+    bad = {"name": "a", "children": [{"name": 7}]}
+    assert not compiled.passes(judge, bad)
+    assert compiled.passes(judge, good) or judge is None

@@ -62,11 +62,22 @@ A schema using one anywhere is left to jsonschema (the spec has none today)."""
 
 
 def _uses(schema: Any, keywords: frozenset[str]) -> bool:
-    if isinstance(schema, list):
-        return any(_uses(item, keywords) for item in schema)
-    if not isinstance(schema, dict):
-        return False
-    return not keywords.isdisjoint(schema) or any(_uses(v, keywords) for v in schema.values())
+    """Whether a keyword of ``keywords`` appears anywhere in ``schema``; a resolved recursive
+    schema is a cyclic structure, so each dict or list is looked at once."""
+    seen: set[int] = set()
+    pending = [schema]
+    while pending:
+        node = pending.pop()
+        if not isinstance(node, (dict, list)) or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, dict):
+            if not keywords.isdisjoint(node):
+                return True
+            pending.extend(node.values())
+        else:
+            pending.extend(node)
+    return False
 
 
 def compile_schema(schema: dict[str, Any], nullable: bool) -> Judge | None:
