@@ -258,11 +258,25 @@ def _invalid_part_vanished(case: Any) -> bool:
     """Whether a query value of the case is sent as nothing: an empty object or array.
 
     Schemathesis may make a query parameter invalid as ``{}`` (``limit={}`` becomes no
-    ``limit`` at all): when that was the invalid part, the request that reaches the target
-    is valid, and its 2xx is no finding.
+    ``limit`` at all), or an array parameter invalid as ``[""]``, which a form-style array
+    sends as ``types=``: the very bytes of the empty array, a valid value. When that was the
+    invalid part, the request that reaches the target is valid, and its 2xx is no finding.
     """
     query = case.query or {}
-    return any(value in ({}, []) for value in query.values())
+    arrays = _array_parameters(case)
+    return any(
+        value in ({}, [], [""]) or (value == "" and name in arrays) for name, value in query.items()
+    )
+
+
+def _array_parameters(case: Any) -> set[str]:
+    """The names of the case's query parameters whose schema is an array."""
+    names = set()
+    for parameter in getattr(case.operation, "query", ()):
+        definition = getattr(parameter, "definition", None) or {}
+        if (definition.get("schema") or {}).get("type") == "array":
+            names.add(parameter.name)
+    return names
 
 
 def _follows_a_fault_rule(ctx: Any, case: Any) -> bool:
