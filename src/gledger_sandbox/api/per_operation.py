@@ -33,6 +33,7 @@ from connexion.decorators.parameter import (
     _get_val_from_param,
     unwrap_decorators,
 )
+from connexion.lifecycle import ConnexionRequest
 from connexion.middleware import ConnexionMiddleware
 from connexion.middleware.request_validation import (
     RequestValidationAPI,
@@ -46,6 +47,8 @@ from starlette.types import Receive, Scope, Send
 MAX_CACHED_MEDIA_TYPES = 16
 """Body validators kept per operation, by (media type, charset): the header is the client's, so
 past this many the next ones are built per call, as connexion does, rather than kept."""
+PARSED_QUERY = "gledger.parsed_query"
+"""Scope key of the query as request validation parsed it (absent: the handler step parses)."""
 MAX_CACHED_NAMES = 256
 """Sanitized parameter names remembered (strict validation refuses names the spec lacks)."""
 
@@ -207,6 +210,9 @@ class _OnceDecorator(StarletteDecorator):
             request = self.framework.get_request(
                 uri_parser=parsers[0], scope=request_scope, receive=request_receive
             )
+            parsed = request_scope.get(PARSED_QUERY)
+            if parsed is not None:
+                request._query_params = parsed
             return await decorated(request)
 
         return wrapper
@@ -294,7 +300,12 @@ class _OnceValidation(RequestValidationOperation):
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self._parameter_validator().validate(scope)
+        validator = self._parameter_validator()
+        request = ConnexionRequest(scope, uri_parser=validator.uri_parser)
+        validator.validate_request(request)
+        # the query as parsed for validation, for the handler's arguments (same parser class,
+        # same parameters: _OnceDecorator takes it rather than parsing the query again)
+        scope[PARSED_QUERY] = request.query_params
         mime_type, encoding = self.extract_content_type(scope["headers"])
         self.validate_mime_type(mime_type)
         validator = self._body_validator(mime_type, encoding)
