@@ -12,17 +12,28 @@ kit check the answers, field errors and pointers included, are the same).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Callable
+from copy import deepcopy
 from typing import Any
 
 import connexion
 from connexion import utils
 from connexion.apps.asynchronous import AsyncApi, AsyncASGIApp, AsyncOperation
+from connexion.context import context as request_context
+from connexion.context import operation as request_operation
 from connexion.context import receive as request_receive
 from connexion.context import scope as request_scope
 from connexion.decorators import StarletteDecorator
-from connexion.decorators.parameter import AsyncParameterDecorator
+from connexion.decorators import parameter as connexion_parameter
+from connexion.decorators.parameter import (
+    CONTEXT_NAME,
+    AsyncParameterDecorator,
+    _get_val_from_param,
+    unwrap_decorators,
+)
+from connexion.lifecycle import ConnexionRequest
 from connexion.middleware import ConnexionMiddleware
 from connexion.middleware.request_validation import (
     RequestValidationAPI,
@@ -30,23 +41,153 @@ from connexion.middleware.request_validation import (
     RequestValidationOperation,
 )
 from connexion.operations import AbstractOperation
+from connexion.utils import deep_merge, inspect_function_arguments
 from starlette.types import Receive, Scope, Send
 
 MAX_CACHED_MEDIA_TYPES = 16
 """Body validators kept per operation, by (media type, charset): the header is the client's, so
 past this many the next ones are built per call, as connexion does, rather than kept."""
+PARSED_QUERY = "gledger.parsed_query"
+"""Scope key of the query as request validation parsed it (absent: the handler step parses)."""
 MAX_CACHED_NAMES = 256
 """Sanitized parameter names remembered (strict validation refuses names the spec lacks)."""
 
 
+_IMMUTABLE_DEFAULTS = (str, int, float, bool, bytes, type(None))
+
+
+class _OperationArguments:
+    """What connexion's ``get_arguments`` reads from the operation alone (its path and query
+    definitions, the query defaults, the sanitized names, TRACE), worked out once; per call it
+    does the rest the same way (same values, same defaults, same names)."""
+
+    def __init__(
+        self,
+        op: AbstractOperation,
+        *,
+        arguments: list[str],
+        has_kwargs: bool,
+        sanitize: Callable[[str], str],
+    ) -> None:
+        self.operation = op
+        self.arguments = arguments
+        self.has_kwargs = has_kwargs
+        self.sanitize = sanitize
+        parameters = op.parameters
+        self.path_definitions = {p["name"]: p for p in parameters if p["in"] == "path"}
+        self.query_definitions = {p["name"]: p for p in parameters if p["in"] == "query"}
+        self.query_defaults = connexion_parameter._get_query_defaults(self.query_definitions)
+        # scalars need no deep copy, nor a deep merge (connexion's merge of them keeps an
+        # equal default, else takes the query's value)
+        self.flat_defaults = all(
+            isinstance(v, _IMMUTABLE_DEFAULTS) for v in self.query_defaults.values()
+        )
+        # per defined query name: its handler argument, or None when the handler does not take it
+        self.query_targets: dict[str, str | None] = {}
+        for name in self.query_definitions:
+            key = sanitize(name)
+            self.query_targets[name] = key if (has_kwargs or key in arguments) else None
+        self.is_trace = op.method.upper() == "TRACE"
+
+    def _query(self, query_params: dict[str, Any]) -> dict[str, Any]:
+        if self.flat_defaults:
+            merged = dict(self.query_defaults)
+            for key, value in query_params.items():
+                if key not in merged or merged[key] != value:
+                    merged[key] = value
+        else:
+            merged = deep_merge(deepcopy(self.query_defaults), query_params)
+        result: dict[str, Any] = {}
+        definitions = self.query_definitions
+        targets = self.query_targets
+        for key, value in merged.items():
+            if key in targets:
+                target = targets[key]
+                if target is not None:
+                    result[target] = _get_val_from_param(value, definitions[key])
+            else:  # not in the spec (strict validation refuses these): connexion's own way
+                result.update(
+                    connexion_parameter._query_args_helper(
+                        definitions, {key: value}, self.arguments, self.has_kwargs, self.sanitize
+                    )
+                )
+        return result
+
+    def kwargs(self, request: Any, *, request_body: Any, files: dict[str, Any]) -> dict[str, Any]:
+        sanitize = self.sanitize
+        ret: dict[str, Any] = {}
+        path_definitions = self.path_definitions
+        for name, value in request.path_params.items():
+            if name in path_definitions:
+                ret[sanitize(name)] = _get_val_from_param(value, path_definitions[name])
+            else:  # path params used for injection
+                ret[sanitize(name)] = value
+        ret.update(self._query(request.query_params))
+        if not self.is_trace:
+            content_type = request.mimetype
+            op = self.operation
+            ret.update(
+                connexion_parameter._get_body_argument(
+                    request_body,
+                    operation=op,
+                    arguments=self.arguments,
+                    has_kwargs=self.has_kwargs,
+                    sanitize=sanitize,
+                    content_type=content_type,
+                )
+            )
+            if files:
+                ret.update(
+                    connexion_parameter._get_file_arguments(
+                        files, self.arguments, op.body_schema(content_type), self.has_kwargs
+                    )
+                )
+        # as connexion's prep_kwargs: names sanitized, then the context's entries
+        kwargs = {sanitize(k): v for k, v in ret.items()}
+        arguments = self.arguments
+        for key, value in request_context.items():
+            if self.has_kwargs or key in arguments:
+                kwargs[key] = value
+        if CONTEXT_NAME in arguments:
+            kwargs[CONTEXT_NAME] = request_context
+        return kwargs
+
+
 class _OnceParameters(AsyncParameterDecorator):
     """Connexion's argument mapping, its name sanitizer (three regular expressions, run on
-    every parameter name of every call) remembered per name."""
+    every parameter name of every call) remembered per name, and what it reads from the
+    operation (definitions, defaults, names) worked out on the operation's first call."""
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         sanitize: Callable[[str], str] = self.sanitize_fn  # type: ignore[has-type]
         self.sanitize_fn = functools.lru_cache(maxsize=MAX_CACHED_NAMES)(sanitize)
+
+    def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        arguments, has_kwargs = inspect_function_arguments(unwrap_decorators(function))
+        plans: list[_OperationArguments] = []  # made on the first call (it needs connexion's
+        # operation context, set per request); one decorator serves one operation
+
+        @functools.wraps(function)
+        async def wrapper(request: Any) -> Any:
+            if not plans:
+                plans.append(
+                    _OperationArguments(
+                        request_operation._get_current_object(),
+                        arguments=arguments,
+                        has_kwargs=has_kwargs,
+                        sanitize=self.sanitize_fn,
+                    )
+                )
+            request_body = self._maybe_get_body(request, arguments=arguments, has_kwargs=has_kwargs)
+            while asyncio.iscoroutine(request_body):
+                request_body = await request_body
+            kwargs = plans[0].kwargs(
+                request, request_body=request_body, files=await request.files()
+            )
+            return await function(**kwargs)
+
+        return wrapper
 
 
 class _OnceDecorator(StarletteDecorator):
@@ -69,6 +210,9 @@ class _OnceDecorator(StarletteDecorator):
             request = self.framework.get_request(
                 uri_parser=parsers[0], scope=request_scope, receive=request_receive
             )
+            parsed = request_scope.get(PARSED_QUERY)
+            if parsed is not None:
+                request._query_params = parsed
             return await decorated(request)
 
         return wrapper
@@ -156,7 +300,12 @@ class _OnceValidation(RequestValidationOperation):
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self._parameter_validator().validate(scope)
+        validator = self._parameter_validator()
+        request = ConnexionRequest(scope, uri_parser=validator.uri_parser)
+        validator.validate_request(request)
+        # the query as parsed for validation, for the handler's arguments (same parser class,
+        # same parameters: _OnceDecorator takes it rather than parsing the query again)
+        scope[PARSED_QUERY] = request.query_params
         mime_type, encoding = self.extract_content_type(scope["headers"])
         self.validate_mime_type(mime_type)
         validator = self._body_validator(mime_type, encoding)
