@@ -44,3 +44,38 @@ def test_made_keys_survive_a_restart(state: Path) -> None:
     assert _get(server, revoked["secret"]).json()["code"] == "api_key_revoked"
     wrote = b"".join(path.read_bytes() for path in state.rglob("*") if path.is_file())
     assert kept["secret"].encode() not in wrote  # only digests are kept
+
+
+def test_a_rotated_tenant_key_and_its_grace_survive_a_restart(state: Path) -> None:
+    server = Server(state).start()
+    created = httpx.post(f"{server.url}/v1/sandbox/tenants", json={"fixture": "empty"}, timeout=30)
+    first = created.json()
+    rotate = f"{server.url}/v1/sandbox/tenant/rotate-credentials"
+
+    def rotated(secret: str, body: dict[str, object]) -> dict[str, str]:
+        answer = httpx.post(
+            rotate, json=body, headers={"Authorization": f"Bearer {secret}"}, timeout=30
+        )
+        assert answer.status_code == 200, answer.text
+        found: dict[str, str] = answer.json()
+        return found
+
+    second = rotated(first["api_key"], {})  # first's key stops at once
+    third = rotated(second["api_key"], {"expire_previous_after_seconds": 3600})
+    server.stop(signal.SIGKILL)
+    server.start()
+    assert _get(server, third["api_key"]).status_code == 200
+    assert _get(server, second["api_key"]).status_code == 200  # its hour of grace goes on
+    token = httpx.post(
+        f"{server.url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(first["client_id"], third["client_secret"]),
+        timeout=30,
+    )
+    assert token.status_code == 200, token.text
+    rotated(third["api_key"], {"credentials": ["api_key"]})  # ends second's grace
+    server.stop(signal.SIGTERM)
+    server.start()
+    assert _get(server, third["api_key"]).json()["code"] == "api_key_rotated"
+    wrote = b"".join(path.read_bytes() for path in state.rglob("*") if path.is_file())
+    assert second["api_key"].encode() not in wrote  # a replaced key is kept as a digest

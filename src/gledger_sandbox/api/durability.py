@@ -214,7 +214,8 @@ class Durability:
             tenant.id,
             ordinal,
             _record(tenant, self.registry.grants_of(tenant.id) if self.registry else [])
-            | {"api_keys": api_keys.to_records(self._made_keys(tenant.id))},
+            | {"api_keys": api_keys.to_records(self._made_keys(tenant.id))}
+            | {"replaced_credentials": self._replaced(tenant.id)},
             state,
             [(s.id, _snapshot_record(s), s.document) for s in kept if s.id not in saved],
             [s.id for s in kept],
@@ -225,6 +226,9 @@ class Durability:
 
     def _made_keys(self, tenant_id: str) -> list[api_keys.ApiKey]:
         return self.registry.api_keys.of(tenant_id) if self.registry else []
+
+    def _replaced(self, tenant_id: str) -> dict[str, Any]:
+        return self.registry.replaced.to_record(tenant_id) if self.registry else {}
 
     def _start_background(self) -> None:
         if self._background is None:
@@ -270,6 +274,7 @@ class Durability:
             registry.readmit(tenant, _grants(found.record), ids_issued)
             made = api_keys.from_records(tenant.id, found.record.get("api_keys", []))
             registry.api_keys.readmit(made)
+            registry.replaced.readmit(tenant.id, found.record.get("replaced_credentials", {}))
             self._ordinals[tenant.id] = len(self._ordinals)
             self._saved_snapshots[tenant.id] = {s.id for s in tenant.snapshots.all()}
         return len(stored)

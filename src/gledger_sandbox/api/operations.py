@@ -41,6 +41,7 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     "getApiKey": api_keys.get_api_key,
     "rotateApiKey": api_keys.rotate_api_key,
     "revokeApiKey": api_keys.revoke_api_key,
+    "rotateTenantCredentials": api_keys.rotate_tenant_credentials,
     "createLedger": ledgers.create_ledger,
     "listLedgers": ledgers.list_ledgers,
     "getLedger": ledgers.get_ledger,

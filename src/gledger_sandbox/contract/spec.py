@@ -14,8 +14,9 @@ from typing import Any
 
 from gledger_sandbox import resources
 
-SELF_DESTRUCTIVE = frozenset({"deleteTenant", "resetTenant"})
-"""Operations that would destroy the kit's own tenant: never called by the kit."""
+SELF_DESTRUCTIVE = frozenset({"deleteTenant", "resetTenant", "rotateTenantCredentials"})
+"""Operations that would destroy the kit's own tenant (or end its credentials): never called by
+the kit on it."""
 
 
 @dataclass(frozen=True, slots=True)

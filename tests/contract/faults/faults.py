@@ -23,6 +23,7 @@
 | `scope_ignored`             | every OAuth token gets every scope                    | `auth_enforced`               |
 | `wrong_webhook_secret`      | endpoint create/rotate shows another `whsec_` secret  | `webhook_signature`           |
 | `revoke_ignored`            | revoking an API key answers it revoked, yet it works  | `auth_enforced`               |
+| `own_rotation_ignored`      | a tenant's key rotation answers 200, the key unchanged | `auth_enforced`              |
 
 The HTTP-level faults live here, the ledger ones in ``ledger_faults.py``. Faults keep what
 state they need (the account they lie about, the pages of a walk, the first answer per
@@ -52,6 +53,7 @@ from tests.contract.faults.proxy import REQUEST_ID, Answer, Call, Fault
 
 _SECRET_SHOWN = re.compile(r"^/v1/webhook-endpoints(/[^/]+/rotate-secret)?$")
 _REVOKE = re.compile(r"^(/v1/sandbox/api-keys/[^/]+)/revoke$")
+_ROTATE_OWN = "/v1/sandbox/tenant/rotate-credentials"
 ALL_SCOPES = "ledger.read ledger.write admin"
 
 
@@ -195,6 +197,37 @@ class RevokeIgnored(Fault):
         return self.rewritten(answer, {**key, "status": "revoked"})
 
 
+class OwnRotationIgnored(Fault):
+    """A rotation of the tenant's own credentials is sent on as a read of the tenant, and
+    answered as a rotation that returned the same key (a schema-valid answer)."""
+
+    name = "own_rotation_ignored"
+
+    def request(self, call: Call) -> Call | Answer:
+        if call.method == "POST" and call.path == _ROTATE_OWN:
+            call.method, call.path, call.body = "GET", "/v1/sandbox/tenant", b""
+            call.headers["X-Kit-Fault-Rotation"] = "1"
+        return call
+
+    def response(self, call: Call, answer: Answer) -> Answer:
+        tenant = answer.json()
+        if "X-Kit-Fault-Rotation" not in call.headers or not isinstance(tenant, dict):
+            return answer
+        key = call.headers["Authorization"].removeprefix("Bearer ")
+        return self.rewritten(
+            answer,
+            {
+                "tenant_id": tenant["tenant_id"],
+                "api_key": key,
+                "client_id": "cli_s0_unchanged",
+                "client_secret": "cs_s0_unchanged",
+                "rotated": ["api_key", "client_secret"],
+                "previous_expires_at": "2024-05-01T09:00:00Z",
+                "access_tokens_revoked": False,
+            },
+        )
+
+
 class WrongWebhookSecret(Fault):
     """The secret shown on endpoint create and rotate is another, equally valid-looking one."""
 
@@ -302,6 +335,7 @@ FAULTS: dict[str, type[Fault]] = {
         ScopeIgnored,
         WrongWebhookSecret,
         RevokeIgnored,
+        OwnRotationIgnored,
     )
 }
 

@@ -147,6 +147,8 @@ CASES = [
            lambda _: r"ledger\.read token.*403 insufficient_scope"),
     Caught("revoke_ignored", "auth_enforced", scenario("auth_enforced"),
            frozenset({"listLedgers"}), lambda _: r"a revoked key must answer 401"),
+    Caught("own_rotation_ignored", "auth_enforced", scenario("auth_enforced"),
+           frozenset({"listLedgers"}), lambda _: r"the API key a rotation replaced must answer 401"),
     Caught("wrong_webhook_secret", "webhook_signature", scenario("webhook_signature"),
            frozenset({"deliveries"}),
            lambda _: r"does not verify with the endpoint's secret"),

@@ -1,4 +1,5 @@
-"""API keys the caller's tenant makes, lists, rotates and revokes (``domain.sandbox.api_keys``).
+"""API keys the caller's tenant makes, lists, rotates and revokes (``domain.sandbox.api_keys``),
+and the rotation of the tenant's own key and client secret (``replaced_credentials``).
 
 A new key holds at most the caller's own scopes: a credential cannot mint a stronger one.
 Making and rotating take no ``Idempotency-Key``: a replay would have to keep the secret in the
@@ -19,6 +20,7 @@ from gledger_sandbox.api.security import principal
 from gledger_sandbox.api.serializers import api_keys as shapes
 from gledger_sandbox.domain.errors import AccessError, FieldError, InvalidRequest
 from gledger_sandbox.domain.sandbox.api_keys import MAX_LIFETIME, ApiKeys
+from gledger_sandbox.domain.sandbox.replaced_credentials import KINDS
 
 
 def _keys() -> tuple[ApiKeys, datetime]:
@@ -98,3 +100,23 @@ async def rotate_api_key(api_key_id: str, body: dict[str, Any] | None = None) ->
 async def revoke_api_key(api_key_id: str) -> Response:
     keys, now = _keys()
     return json_response(shapes.api_key(keys.revoke(principal().tenant.id, api_key_id, now), now))
+
+
+async def rotate_tenant_credentials(body: dict[str, Any] | None = None) -> Response:
+    body = body or {}
+    tenant = principal().tenant
+    kinds = [kind for kind in KINDS if kind in body.get("credentials", KINDS)]
+    grace = timedelta(seconds=body.get("expire_previous_after_seconds", 0))
+    revoke = bool(body.get("revoke_access_tokens", False))
+    until = services().registry.rotate(tenant, kinds, grace, revoke)
+    return json_response(
+        {
+            "tenant_id": tenant.id,
+            "api_key": tenant.api_key,
+            "client_id": tenant.client_id,
+            "client_secret": tenant.client_secret,
+            "rotated": kinds,
+            "previous_expires_at": serializers.timestamp(until),
+            "access_tokens_revoked": revoke,
+        }
+    )

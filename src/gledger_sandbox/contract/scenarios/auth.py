@@ -8,6 +8,9 @@
 - An OAuth2 token holding only ``ledger.read`` (the kit's client, or the second tenant's) is
   refused every operation that needs another scope with 403 ``insufficient_scope``.
 - An API key the kit makes holds to its scope, and ends when rotated or revoked (``made_keys``).
+- On the second tenant the kit created itself (never on ``--other-api-key``'s), rotating the
+  tenant's own credentials (``rotateTenantCredentials``) ends the old API key (401) and the new
+  one reads (``own_key_rotation``).
 A part the target cannot run is reported as skipped, with the reason.
 """
 
@@ -47,6 +50,10 @@ def run(scenario: Scenario) -> None:
             _missing_scope(scenario, client_id, secret)
         else:
             _skip(scenario, "missing_scope", "needs an OAuth client (--client-id/--client-secret)")
+        if other is not None and other.get("created_here"):
+            _own_key_rotation(scenario, other)
+        elif scenario.target.spec.has("rotateTenantCredentials"):
+            _skip(scenario, "own_key_rotation", "needs a target with createTenant")
     made_keys.run(scenario)
 
 
@@ -118,7 +125,7 @@ def _second_tenant(scenario: Scenario) -> Iterator[dict[str, Any] | None]:
     if created.status_code != 201:
         yield None
         return
-    tenant = created.json()
+    tenant = {**created.json(), "created_here": True}
     try:
         yield tenant
     finally:
@@ -172,6 +179,30 @@ def _lists_apart(scenario: Scenario, other: KitClient, own_ledger: str) -> bool:
         scenario.client.fail(CHECK, "the kit read another tenant's ledger (must be 404)", mine)
         return True
     return False
+
+
+def _own_key_rotation(scenario: Scenario, tenant: dict[str, Any]) -> None:
+    """Rotate the throwaway tenant's own key: the old one answers 401, the new one reads."""
+    if not scenario.target.spec.has("rotateTenantCredentials"):
+        return
+    old = tenant["api_key"]
+    with KitClient(scenario.target, PHASE, f"Bearer {old}") as client:
+        answer = client.post("/v1/sandbox/tenant/rotate-credentials", json={})
+        if answer.status_code != 200:
+            client.fail(CHECK, "rotating the tenant's own credentials must answer 200", answer)
+            return
+        new = answer.json()["api_key"]
+        tenant["api_key"] = new  # deleted with it afterwards
+        after = client.get("/v1/ledgers", params={"limit": 1})
+        if after.status_code != 401:
+            client.fail(CHECK, "the API key a rotation replaced must answer 401", after)
+            return
+    with KitClient(scenario.target, PHASE, f"Bearer {new}") as client:
+        read = client.get("/v1/ledgers", params={"limit": 1})
+        if read.status_code != 200:
+            client.fail(CHECK, "the API key a rotation returned must read the ledgers", read)
+            return
+    scenario.client.passed(CHECK, "own_key_rotation")
 
 
 def _missing_scope(scenario: Scenario, client_id: str, secret: str) -> None:

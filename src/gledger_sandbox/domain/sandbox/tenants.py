@@ -34,6 +34,11 @@ from gledger_sandbox.domain.sandbox.evictions import Evictions
 from gledger_sandbox.domain.sandbox.faults import Faults
 from gledger_sandbox.domain.sandbox.idempotency import IdempotencyStore
 from gledger_sandbox.domain.sandbox.release import dismantle
+from gledger_sandbox.domain.sandbox.replaced_credentials import (
+    API_KEY,
+    CLIENT_SECRET,
+    ReplacedCredentials,
+)
 from gledger_sandbox.domain.sandbox.snapshot_shelf import SnapshotShelf
 from gledger_sandbox.domain.treasury.payouts import Payouts
 from gledger_sandbox.domain.treasury.reconciliation_runs import Reconciliations
@@ -258,6 +263,8 @@ class TenantRegistry:
         """The keys tenants make for themselves (``api_keys``), beside each one's own."""
         self.evictions = Evictions()
         """Credentials of tenants the memory cap evicted (``evict``)."""
+        self.replaced = ReplacedCredentials()
+        """Tenants' own API keys and client secrets a rotation replaced (``rotate``)."""
 
     def create(
         self,
@@ -391,6 +398,7 @@ class TenantRegistry:
         for token in self._grants.pop(tenant.id, {}):
             del self._token_tenants[token]
         self.api_keys.forget(tenant.id)
+        self.replaced.forget(tenant.id)
         self.policy.on_events(tenant.id)
 
     def evict(self, tenant: Tenant) -> None:
@@ -444,11 +452,35 @@ class TenantRegistry:
         if api_key in self._api_keys:
             tenant = self._live(self._api_keys[api_key])
             return Principal(tenant, frozenset(SCOPES)) if tenant else None
-        made = self.api_keys.check(api_key, self._wall())
-        if made is None or isinstance(made, Refusal):
+        now = self._wall()
+        made = self.api_keys.check(api_key, now)
+        if made is None:
+            tenant = self._live(self.replaced.api_key_tenant(api_key, now))  # in its grace
+            return Principal(tenant, frozenset(SCOPES)) if tenant else None
+        if isinstance(made, Refusal):
             return None
         tenant = self._live(made.tenant_id)
         return Principal(tenant, made.scopes, made.expires_at) if tenant else None
+
+    def rotate(
+        self, tenant: Tenant, kinds: Iterable[str], grace: timedelta, revoke_tokens: bool
+    ) -> datetime:
+        """New secrets for the tenant's own API key and/or client secret (``kinds``); the
+        replaced ones work on for ``grace`` of wall time. Returns when they stop."""
+        until = self._wall() + grace
+        for kind in kinds:
+            if kind == API_KEY:
+                self.replaced.replace(tenant.id, API_KEY, tenant.api_key, until)
+                self._api_keys.pop(tenant.api_key, None)
+                tenant.api_key = self.shard.api_key()
+                self._api_keys[tenant.api_key] = tenant.id
+            elif kind == CLIENT_SECRET:
+                self.replaced.replace(tenant.id, CLIENT_SECRET, tenant.client_secret, until)
+                tenant.client_secret = self.shard.client_secret()
+        if revoke_tokens:
+            for token in list(self._grants.get(tenant.id, {})):
+                self._revoke(tenant.id, token)
+        return until
 
     def now(self) -> datetime:
         """Wall time, as the registry reads it (tenant and API key expiry)."""
@@ -457,9 +489,13 @@ class TenantRegistry:
     def refusal(self, credential: str) -> Refusal | None:
         """Why a key a tenant made no longer works (revoked, expired, rotated), or why a
         credential of an evicted tenant does not (``tenant.evicted``), if it is one of those."""
-        made = self.api_keys.check(credential, self._wall())
+        now = self._wall()
+        made = self.api_keys.check(credential, now)
         if isinstance(made, Refusal):
             return made
+        rotated = self.replaced.refusal(credential, now)
+        if rotated is not None:
+            return rotated
         evicted = self.evicted_by(credential)
         return Refusal(evicted.code, evicted.detail) if evicted else None
 
@@ -480,10 +516,18 @@ class TenantRegistry:
         evicted = self.evicted_by(client_id) if tenant is None else None
         if evicted is not None:
             raise GrantRefused("invalid_client", evicted.detail)
-        if tenant is None or not hmac.compare_digest(
-            client_secret.encode(), tenant.client_secret.encode()
-        ):
+        if tenant is None:
             raise GrantRefused("invalid_client", "Unknown client, or wrong client secret.")
+        if not hmac.compare_digest(client_secret.encode(), tenant.client_secret.encode()):
+            replaced = self.replaced.client_secret_state(tenant.id, client_secret, self._wall())
+            if replaced == "ended":
+                raise GrantRefused(
+                    "invalid_client",
+                    "This client secret was replaced by a rotation "
+                    "(POST /v1/sandbox/tenant/rotate-credentials): use the new one.",
+                )
+            if replaced is None:
+                raise GrantRefused("invalid_client", "Unknown client, or wrong client secret.")
         asked = frozenset(scope.split()) if scope and scope.strip() else frozenset(SCOPES)
         unknown = sorted(asked - set(SCOPES))
         if unknown:
@@ -506,7 +550,9 @@ class TenantRegistry:
     def tenant_id_for(self, credential: str) -> str | None:
         """Whose an API key or access token is (no side effect: no TTL is extended)."""
         found = self._api_keys.get(credential) or self._token_tenants.get(credential)
-        return found or self.api_keys.tenant_of(credential)
+        return (
+            found or self.api_keys.tenant_of(credential) or self.replaced.api_key_owner(credential)
+        )
 
     def grants_of(self, tenant_id: str) -> list[AccessToken]:
         return list(self._grants.get(tenant_id, {}).values())
