@@ -24,6 +24,7 @@ from gledger_sandbox.contract.report import Failure
 from gledger_sandbox.contract.response_checks import NOT_APPLICABLE, SCHEMATHESIS_CHECKS
 from gledger_sandbox.contract.spec import SELF_DESTRUCTIVE
 from gledger_sandbox.contract.target import REQUEST_TIMEOUT, Target
+from gledger_sandbox.contract.throwaway import Throwaway
 
 # Schemathesis' checks, filed under the kit's four built-in names. ``ignored_auth`` is left
 # out: the configured Authorization header replaces the bad credential it sends, so it would
@@ -182,11 +183,17 @@ class Validator:
         self.target.results.failed(self.phase, failure)
 
 
-def send(target: Target, case: Any) -> Any:
+def send(target: Target, case: Any, throwaway: Throwaway | None = None) -> Any:
     """Send a case with the run's current credential; a 401 to a token is sent again, renewed.
+    A self-destructive operation's case goes with its ``throwaway`` tenant's key instead.
 
     (A token that expired mid-run is the kit's problem, not a contract failure.)
     """
+    if throwaway is not None:
+        headers = {"Authorization": throwaway.authorization() or ""}
+        response = case.call(timeout=REQUEST_TIMEOUT, headers=headers)
+        throwaway.after(_operation_id(case), response)
+        return response
     sent = target.authorization
     response = case.call(timeout=REQUEST_TIMEOUT, headers={"Authorization": sent})
     if response.status_code == 401 and target.credential.renew(sent):
@@ -312,9 +319,35 @@ def run_fuzz_phase(target: Target, console: Console) -> None:
     with frozen_constants(constants):
         if (target.options.workers or 1) > 1 and len(operations) > 1:
             fuzz_in_workers(target, schema, validator, console, operations, constants)
-            return
-        for operation_id in operations:
-            fuzz_operation(target, schema, validator, operation_id, console)
+        else:
+            for operation_id in operations:
+                fuzz_operation(target, schema, validator, operation_id, console)
+        fuzz_on_throwaway_tenants(target, schema, validator, console)
+
+
+def fuzz_on_throwaway_tenants(
+    target: Target, schema: Any, validator: Validator, console: Console
+) -> None:
+    """The operations that would end the kit's own tenant, each fuzzed on a throwaway one."""
+    from schemathesis import GenerationMode
+
+    chosen = sorted(SELF_DESTRUCTIVE & set(target.spec.operations))
+    for operation_id in filter(target.options.selects, chosen):
+        if not target.spec.has("createTenant"):
+            reason = f"{operation_id} would end the credential's tenant: fuzzed only on a "
+            reason += "throwaway tenant, which needs a target with createTenant"
+            target.results.skip("fuzz", "not_a_server_error", operation_id, reason)
+            continue
+        with Throwaway(target) as throwaway:
+            if throwaway.authorization() is None:
+                reason = f"{operation_id}: the target made no throwaway tenant to fuzz it on"
+                target.results.skip("fuzz", "not_a_server_error", operation_id, reason)
+                continue
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                if target.deadline.spent():
+                    validator.skip(operation_id, "time budget spent")
+                    continue
+                _fuzz(target, schema, validator, operation_id, mode, console, None, throwaway)
 
 
 def fuzz_operation(
@@ -363,6 +396,7 @@ def _fuzz(
     mode: Any,
     console: Console,
     own_path: dict[str, str] | None = None,
+    throwaway: Throwaway | None = None,
 ) -> None:
     import requests
     from hypothesis import HealthCheck, Phase, given, seed, settings
@@ -396,7 +430,7 @@ def _fuzz(
             case.path_parameters = {**(case.path_parameters or {}), **own_path}
             case.query = {**(case.query or {}), **examples}
         try:
-            response = send(target, case)
+            response = send(target, case, throwaway)
         except requests.RequestException as error:
             validator.unreachable(case, error)
             return
@@ -405,6 +439,7 @@ def _fuzz(
     try:
         run()
         what = f"{mode.value}, the kit's own ids" if own_path else mode.value
+        what = f"{what}, on a throwaway tenant" if throwaway else what
         console.progress(f"fuzz    {operation_id} ({what}) {time.monotonic() - started:.1f} s")
     except Unsatisfiable:
         reason = f"schemathesis could make no {mode.value} data for {operation_id}"
