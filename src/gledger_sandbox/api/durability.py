@@ -7,19 +7,34 @@ the disk (one writer thread does).
 
 What a commit writes for a tenant is one of two things:
 
-- a **journal record** (``tenant_state.delta``): the changes the tenant's units of work
-  recorded since its last write (``domain.journal``), against the object numbers of its last
-  full document. Only requests whose every change is recorded write this way (``JOURNALED``:
-  creating an entry, the hot write); their cost does not grow with the tenant.
-- a **full document** (``tenant_state.capture``, the same document a snapshot holds): for
-  every other write, for what the server changed on its own (a webhook attempt's outcome, due
-  work on a real-time clock: written at the latest ``BACKGROUND_SECONDS`` later), for a tenant
-  with webhook endpoints (their deliveries are made outside the recorded changes) or fault
-  rules (their counters move on a matching call), at start-up
-  and at the end of ``serve``. It replaces the tenant's journal. A tenant with
+- a **journal record** (``tenant_state.delta``): the changes recorded since its last write
+  (``domain.journal``), against the object numbers of its last full document. Its cost does not
+  grow with the tenant. The writes partners make most record every change they make
+  (``JOURNALED``: ledgers, accounts, entries single and in batches, their metadata, posting,
+  voiding, reversing), and so do the parts they reach: idempotency keys, the event log, the
+  deliveries that new events make for webhook endpoints, fault rules' counters and injections.
+  So does the delivery worker, for each attempt it takes and each outcome (``DurableWorker``:
+  written at the latest ``BACKGROUND_SECONDS`` later, or with the next write).
+- a **full document** (``tenant_state.capture``, the same document a snapshot holds): at
+  start-up, at the end of ``serve``, for every other write (endpoints, settlements, sandbox
+  controls, an asynchronous posting...), for a reset, a restore or an import, and whenever
+  the journal cannot hold what changed. It replaces the tenant's journal. A tenant with
   ``CHECKPOINT_RECORDS`` journal records gets one too, once it has had no write for
   ``IDLE_SECONDS`` (its capture holds the loop: about 0.1 s per 200 entries), or at the latest
   at ``MAX_RECORDS`` (so a start-up replays a bounded tail: about 1 ms per record).
+
+Why a change left out of the journal is never lost silently (``_journal_will_do``): a record
+is written only when the request is on the ``JOURNALED`` list (or the change is a webhook
+attempt's), the tenant's parts still hang on the journal of its last full document (a reset,
+restore or import makes new ones) and the journal is not tainted. It is tainted by any change
+recorded outside those (the ticker's due work, a retry taken on the ticker) and by every change
+the recording parts do not record (``Journal.taint``: an endpoint created or changed, a secret
+rotated, a rule created...). Any of these makes the next write a full document. The journal's
+tests replay every kind of journaled write and compare the documents byte for byte.
+
+A journal record that cannot be written (the disk, the database) fails its commit like any
+write: the request is answered with an error, and the tenant's next write is a full document
+(``_Cursor.failed``), so what the failed record held is not lost with it.
 
 At start-up, ``recover`` reads every tenant back with its credentials, live tokens and
 snapshots: its full document, then its journal records in order. A record that cannot be read
@@ -31,6 +46,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import re
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -61,7 +77,11 @@ IDLE_SECONDS = 1.0
 """How long a tenant has had no write before its full document is written (see above)."""
 MAX_RECORDS = 20_000
 """Journal records after which a tenant's next write is its full document, idle or not."""
-JOURNALED = frozenset({("POST", "/v1/entries")})
+JOURNALED = (
+    ("POST", re.compile(r"/v1/entries|/v1/entries/batch|/v1/ledgers")),
+    ("POST", re.compile(r"/v1/entries/[^/]+/(?:post|void|reverse)|/v1/ledgers/[^/]+/accounts")),
+    ("PATCH", re.compile(r"/v1/(?:entries|ledgers|accounts)/[^/]+")),
+)
 """Requests (method, path) whose every change is recorded: they write journal records (but
 with ``Prefer: respond-async``: the posting it schedules is not a recorded change)."""
 WAL_CHECKPOINT_RECORDS = 500
@@ -72,11 +92,12 @@ _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 class _Cursor:
     """Where a tenant's journal stands: its last full document's encoder, records since."""
 
-    __slots__ = ("encoder", "faults_seq", "journal", "last_record", "records", "uow")
+    __slots__ = ("encoder", "failed", "journal", "last_record", "records")
 
-    def __init__(self, tenant: Tenant, encoder: Encoder, journal: Journal) -> None:
-        self.uow, self.encoder, self.journal, self.records = tenant.store.uow, encoder, journal, 0
-        self.faults_seq = tenant.faults.last_seq
+    def __init__(self, encoder: Encoder, journal: Journal) -> None:
+        self.encoder, self.journal, self.records = encoder, journal, 0
+        self.failed = False
+        """A journal record of it could not be written: its next write is a full document."""
         self.last_record = 0.0
         """When its last journal record was made (``time.monotonic``)."""
 
@@ -130,6 +151,7 @@ class Durability:
             if self._running is None:
                 self._started += 1
                 number = self._started
+                batch = None
                 try:
                     batch = self._batch()
                     if not batch.rows:
@@ -139,6 +161,8 @@ class Durability:
                         self._unchecked += len(batch.deltas)
                 except BaseException:
                     self._done = number
+                    if batch is not None:
+                        self._failed(batch)
                     raise
                 if not batch.rows:
                     self._done = number
@@ -160,10 +184,24 @@ class Durability:
         except Exception:  # the WAL file only grows meanwhile; the next one may succeed
             logger.exception("checkpointing the state directory's WAL file failed")
 
+    def _failed(self, batch: state_dir.Batch) -> None:
+        """A batch not written: its tenants' next write is a full document (the records it
+        held are drained from their journals, and a full document holds all of them)."""
+        for tenant_id, _ in batch.deltas:
+            cursor = self._cursors.get(tenant_id)
+            if cursor is not None:
+                cursor.failed = True
+        # Written again as soon as it can be (the background writer tries every half second).
+        self._dirty.update(tenant_id for tenant_id, _ in batch.deltas)
+        self._dirty.update(row.id for row in batch.rows)
+
     async def _write_in_thread(self, batch: state_dir.Batch, number: int) -> None:
         try:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(self._writer, self._write_and_checkpoint, batch)
+        except BaseException:
+            self._failed(batch)
+            raise
         finally:
             self._done = number
             self._running = None
@@ -208,8 +246,9 @@ class Durability:
         saved = self._saved_snapshots.setdefault(tenant.id, set())
         kept = tenant.snapshots.all()
         state, encoder = tenant_state.capture_for_journal(tenant)
-        journal = tenant.store.uow.journal = tenant.idempotency.journal = Journal()
-        self._cursors[tenant.id] = _Cursor(tenant, encoder, journal)
+        journal = Journal()
+        tenant_state.keep_journal(tenant, journal)
+        self._cursors[tenant.id] = _Cursor(encoder, journal)
         row = state_dir.TenantRow(
             tenant.id,
             ordinal,
@@ -237,7 +276,7 @@ class Durability:
             for tenant_id, cursor in self._cursors.items():
                 if cursor.records >= CHECKPOINT_RECORDS and now - cursor.last_record > IDLE_SECONDS:
                     self.mark(tenant_id)
-            if self._dirty:
+            if self._dirty or self._journaled:
                 try:
                     await self.commit()
                 except Exception:  # the next request's commit reports it; keep trying
@@ -277,15 +316,20 @@ class Durability:
 
 def _journal_will_do(tenant: Tenant, cursor: _Cursor) -> bool:
     """Whether the tenant's recorded changes hold all it changed since its last write."""
+    journal = cursor.journal
     return (
-        cursor.uow is tenant.store.uow  # not reset or restored since (a new store)
-        and tenant.idempotency.journal is cursor.journal
-        and not cursor.journal.tainted
-        and not tenant.webhooks.endpoints
-        and not tenant.faults.rules  # a rule's counters move on a matching call, unrecorded
-        and tenant.faults.last_seq == cursor.faults_seq  # no one-off injection recorded since
+        tenant_state.keeps_journal(tenant, journal)  # not reset, restored or imported since
+        and not journal.tainted
+        and not cursor.failed
         and cursor.records < MAX_RECORDS
     )
+
+
+def journaled(method: str, path: str, prefer: str) -> bool:
+    """Whether a request records every change it makes (see ``JOURNALED``)."""
+    if method == "POST" and path == "/v1/entries" and "respond-async" in prefer:
+        return False  # the posting it schedules is not a recorded change
+    return any(method == m and pattern.fullmatch(path) for m, pattern in JOURNALED)
 
 
 def _readable(found: state_dir.Stored) -> list[dict[str, Any]]:
@@ -399,11 +443,14 @@ class DurableWorker(DeliveryWorker):
         delivery: Delivery,
         fault: DeliveryFault | None = None,
     ) -> Attempt:
+        # Its outcome is recorded (``Webhooks.finish_attempt``): a journal record will do.
+        trusted = TRUSTED.set(True)
         try:
             return await super().attempt(tenant_id, webhooks, delivery, fault)
         finally:
+            TRUSTED.reset(trusted)
             if self.durability is not None:
-                self.durability.mark(tenant_id)
+                self.durability.mark_journaled(tenant_id)
 
 
 class DurableWrites:
@@ -420,19 +467,18 @@ class DurableWrites:
         durability = self.durability
         credential = _bearer(scope)
         prefer = (scope_header(scope, b"prefer") or "").lower()
-        # An asynchronous posting is scheduled outside the recorded changes: a full document.
-        journaled = (scope["method"], scope["path"]) in JOURNALED and "respond-async" not in prefer
+        recorded = journaled(scope["method"], scope["path"], prefer)
 
         async def send_when_written(message: Message) -> None:
             if message["type"] == "http.response.start":
                 registry = durability.registry
                 tenant_id = registry.tenant_id_for(credential) if credential and registry else None
                 if tenant_id is not None:  # idempotency keys change without events
-                    (durability.mark_journaled if journaled else durability.mark)(tenant_id)
+                    (durability.mark_journaled if recorded else durability.mark)(tenant_id)
                 await durability.commit()
             await send(message)
 
-        trusted = TRUSTED.set(journaled)
+        trusted = TRUSTED.set(recorded)
         try:
             await self.app(scope, receive, send_when_written)
         finally:
