@@ -57,6 +57,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gledger_sandbox.api import state_dir
 from gledger_sandbox.api.middleware import scope_header
+from gledger_sandbox.api.problems import PROBLEM_JSON, problem_body
 from gledger_sandbox.domain.journal import TRUSTED, Journal
 from gledger_sandbox.domain.live.webhook_models import Attempt, Delivery
 from gledger_sandbox.domain.live.webhooks import Webhooks
@@ -469,13 +470,24 @@ class DurableWrites:
         prefer = (scope_header(scope, b"prefer") or "").lower()
         recorded = journaled(scope["method"], scope["path"], prefer)
 
+        unwritten = False
+
         async def send_when_written(message: Message) -> None:
+            nonlocal unwritten
+            if unwritten:
+                return  # the answer was replaced: see _send_unwritten
             if message["type"] == "http.response.start":
                 registry = durability.registry
                 tenant_id = registry.tenant_id_for(credential) if credential and registry else None
                 if tenant_id is not None:  # idempotency keys change without events
                     (durability.mark_journaled if recorded else durability.mark)(tenant_id)
-                await durability.commit()
+                try:
+                    await durability.commit()
+                except Exception:
+                    logger.exception("writing the state directory failed")
+                    unwritten = True
+                    await _send_unwritten(scope, send)
+                    return
             await send(message)
 
         trusted = TRUSTED.set(recorded)
@@ -483,6 +495,25 @@ class DurableWrites:
             await self.app(scope, receive, send_when_written)
         finally:
             TRUSTED.reset(trusted)
+
+
+async def _send_unwritten(scope: Scope, send: Send) -> None:
+    """503 ``state.write_failed``: the change stands in memory, but is not on disk yet."""
+    request_id = str(scope.get("gledger.request_id", ""))
+    detail = (
+        "The change was made, but the server could not write it to its state directory yet, "
+        "so it might not survive a restart; the server keeps trying. Retry with the same "
+        "Idempotency-Key to get the stored answer once it is written."
+    )
+    body = problem_body(503, "state.write_failed", detail, request_id)
+    headers = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", b"1"),
+        (b"x-gledger-request-id", request_id.encode()),
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _bearer(scope: Scope) -> str | None:
