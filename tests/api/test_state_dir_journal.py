@@ -95,9 +95,13 @@ def test_each_journaled_write_replays_to_what_was_served(state: Path) -> None:
         _every_journaled_write(client, ledger, state, "fees")  # no endpoints, no rules yet
         hook = client.post("/v1/webhook-endpoints", json={"url": receiver.url})
         assert hook.status_code == 201, hook.text
-        rule = {"match": {"operation_id": "createEntry"}, "probability": 0.5, "seed": 3}
-        rule["effect"] = {"type": "latency", "latency_ms": 1, "latency_max_ms": 3}
-        rule["effect"]["distribution"] = "uniform"
+        latency = {"type": "latency", "latency_ms": 1, "latency_max_ms": 3}
+        rule = {
+            "match": {"operation_id": "createEntry"},
+            "effect": {**latency, "distribution": "uniform"},
+            "probability": 0.5,
+            "seed": 3,
+        }
         assert client.post("/v1/sandbox/faults", json=rule).status_code == 201
         assert journal_rows(state) == 0  # both are full documents
         _every_journaled_write(client, ledger, state, "costs")  # with an endpoint and a rule
