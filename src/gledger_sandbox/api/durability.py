@@ -24,17 +24,23 @@ What a commit writes for a tenant is one of two things:
   at ``MAX_RECORDS`` (so a start-up replays a bounded tail: about 1 ms per record).
 
 Why a change left out of the journal is never lost silently (``_journal_will_do``): a record
-is written only when the request is on the ``JOURNALED`` list (or the change is a webhook
-attempt's), the tenant's parts still hang on the journal of its last full document (a reset,
-restore or import makes new ones) and the journal is not tainted. It is tainted by any change
-recorded outside those (the ticker's due work, a retry taken on the ticker) and by every change
-the recording parts do not record (``Journal.taint``: an endpoint created or changed, a secret
-rotated, a rule created...). Any of these makes the next write a full document. The journal's
-tests replay every kind of journaled write and compare the documents byte for byte.
+is written only for a tenant whose changes since its last full document were all made where
+every change is recorded (``TRUSTED``: a ``JOURNALED`` request, the webhook dispatch, an
+attempt's outcome), whose parts still hang on that document's journal (a reset, a restore or
+an import makes new parts, which hang on none), and whose journal is not tainted. Any change
+recorded elsewhere taints it (the ticker's due work: asynchronous postings, expiries,
+settlements, payout steps; a read that moves a fault rule's counters), and so does every
+change the recording parts make but do not record (``Journal.taint``: an endpoint created or
+changed, a secret rotated, a ping, a rule created...). Either makes the tenant's next write a
+full document. What no part records or taints (a plain attribute set on the journaled path by
+code that forgot to) cannot be seen at run time: ``tests/domain/test_journal.py`` and
+``tests/api/test_state_dir_journal.py`` replay every journaled kind of write and compare it
+with the live tenant, byte for byte, to catch it.
 
-A journal record that cannot be written (the disk, the database) fails its commit like any
-write: the request is answered with an error, and the tenant's next write is a full document
-(``_Cursor.failed``), so what the failed record held is not lost with it.
+A commit that cannot be written (the disk, the database) is answered 503
+``state.write_failed`` (``DurableWrites``); the change stands in memory, and its tenants' full
+documents are written as soon as they can be (``_failed``: the background writer tries every
+``BACKGROUND_SECONDS``), so what the failed record held is not lost with it.
 
 At start-up, ``recover`` reads every tenant back with its credentials, live tokens and
 snapshots: its full document, then its journal records in order. A record that cannot be read
@@ -176,6 +182,9 @@ class Durability:
 
     def _write_and_checkpoint(self, batch: state_dir.Batch) -> None:
         state_dir.write(self._connection, batch)
+        # The full documents are freed here, on the writer thread: freeing a big tenant's takes
+        # a fifth of a second, which the loop would spend when the batch goes out of its hands.
+        batch.rows.clear()
         self._unchecked = 0
         self._checkpoint_wal()
 
