@@ -99,12 +99,10 @@ _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 class _Cursor:
     """Where a tenant's journal stands: its last full document's encoder, records since."""
 
-    __slots__ = ("encoder", "failed", "journal", "last_record", "records")
+    __slots__ = ("encoder", "journal", "last_record", "records")
 
     def __init__(self, encoder: Encoder, journal: Journal) -> None:
         self.encoder, self.journal, self.records = encoder, journal, 0
-        self.failed = False
-        """A journal record of it could not be written: its next write is a full document."""
         self.last_record = 0.0
         """When its last journal record was made (``time.monotonic``)."""
 
@@ -195,13 +193,9 @@ class Durability:
             logger.exception("checkpointing the state directory's WAL file failed")
 
     def _failed(self, batch: state_dir.Batch) -> None:
-        """A batch not written: its tenants' next write is a full document (the records it
-        held are drained from their journals, and a full document holds all of them)."""
-        for tenant_id, _ in batch.deltas:
-            cursor = self._cursors.get(tenant_id)
-            if cursor is not None:
-                cursor.failed = True
-        # Written again as soon as it can be (the background writer tries every half second).
+        """A batch not written: its tenants' full documents are written at the next commit
+        (the records it held are drained from their journals; a full document holds all of
+        them), which the background writer makes within ``BACKGROUND_SECONDS``."""
         self._dirty.update(tenant_id for tenant_id, _ in batch.deltas)
         self._dirty.update(row.id for row in batch.rows)
 
@@ -330,7 +324,6 @@ def _journal_will_do(tenant: Tenant, cursor: _Cursor) -> bool:
     return (
         tenant_state.keeps_journal(tenant, journal)  # not reset, restored or imported since
         and not journal.tainted
-        and not cursor.failed
         and cursor.records < MAX_RECORDS
     )
 
