@@ -228,6 +228,11 @@ def parse_args(state_in: bool = False) -> argparse.Namespace:
         parser.add_argument(
             "--state-in", metavar="DIR", help="where the --state-dir is made (default: TMPDIR)"
         )
+        parser.add_argument(
+            "--webhook",
+            action="store_true",
+            help="give each round's tenants a webhook endpoint (a loopback receiver, 204)",
+        )
     harness.add_load_options(parser, "server", connections=[8, 32])
     parser.add_argument(
         "--before",

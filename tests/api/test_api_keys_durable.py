@@ -8,9 +8,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.api.test_state_dir import KEY, Server, state
+from tests.api.durable import KEY, Server, state
 
-__all__ = ["state"]  # the fixture, shared with test_state_dir
+__all__ = ["state"]  # the fixture, shared with the other durability tests
 
 KEYS = "/v1/sandbox/api-keys"
 

@@ -4,6 +4,7 @@ its committed units gives back exactly the state the live tenant holds (same doc
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +15,15 @@ from gledger_sandbox.domain.journal import TRUSTED, Journal
 from gledger_sandbox.domain.ledger import postings
 from gledger_sandbox.domain.ledger.events import Retention
 from gledger_sandbox.domain.ledger.models import EntryStatus
-from gledger_sandbox.domain.sandbox import tenant_state
+from gledger_sandbox.domain.live.webhook_models import (
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    EndpointSpec,
+    EndpointStatus,
+)
+from gledger_sandbox.domain.sandbox import faults, tenant_state
+from gledger_sandbox.domain.sandbox.faults import Effect, FaultMatch, FaultSpec, Injected, Latency
 from gledger_sandbox.domain.sandbox.idempotency import StoredAnswer
 from gledger_sandbox.domain.sandbox.tenants import Tenant, TenantPolicy
 from gledger_sandbox.domain.state_graph import Encoder
@@ -44,7 +53,8 @@ class Recorder:
         self.tenant = tenant
         state, self.encoder = tenant_state.capture_for_journal(tenant)
         self.document = tenant_state.to_bytes(state)
-        self.journal = tenant.store.uow.journal = tenant.idempotency.journal = Journal()
+        self.journal = Journal()
+        tenant_state.keep_journal(tenant, self.journal)
         self.records: list[dict[str, Any]] = []
 
     def record(self) -> None:
@@ -153,3 +163,89 @@ def test_new_objects_are_written_whole_and_their_own_changes_left_out() -> None:
         "objects": [{"t": "list", "items": [1]}],
         "changes": [["p", 0, "list", {"$r": 1}]],
     }
+
+
+def _answered(tenant: Tenant, delivery: Delivery, status: int | None) -> None:
+    now = tenant.clock.now()
+    attempt = Attempt(len(delivery.attempts) + 1, now, 1.0, status, None if status else "refused")
+    tenant.webhooks.finish_attempt(delivery, attempt)
+
+
+def test_deliveries_and_attempt_outcomes_replay_from_the_journal() -> None:
+    tenant = _tenant(max_events=8)  # finished deliveries past the log's retention are forgotten
+    ledger_id, accounts = chart(tenant.store)
+    hooks = tenant.webhooks
+    hooks.create_endpoint(EndpointSpec("http://all.test/"), "whsec_AA")
+    gone = hooks.create_endpoint(EndpointSpec("http://gone.test/", ("entry.posted",)), "whsec_BB")
+    recorder = Recorder(tenant)
+    for n in range(40):
+        postings.create_entry(
+            tenant.store, spec(ledger_id, accounts, ("cash", D, n + 1), ("revenue", C, n + 1))
+        )
+        hooks.collect()
+        for m, delivery in enumerate(hooks.take_due()):
+            if delivery.endpoint_id == gone.id and n == 30:
+                _answered(tenant, delivery, 410)  # the endpoint is disabled
+            elif (n + m) % 3:
+                _answered(tenant, delivery, 204)
+            elif (n + m) % 5 == 0:
+                hooks.abandon_attempt(delivery)  # the server stopped mid-attempt
+            else:
+                _answered(tenant, delivery, 500 if n % 2 else None)  # retried later
+        if n % 7 == 0:
+            recorder.record()
+            tenant.clock.advance(120)  # retries fall due
+    recorder.record()
+    assert not recorder.journal.tainted
+    assert gone.status is EndpointStatus.DISABLED
+    assert any(d.status is DeliveryStatus.PENDING for d in hooks.deliveries.values())
+    assert _document(recorder.replayed()) == _document(tenant)
+
+
+def test_fault_rule_counters_and_injections_replay_from_the_journal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(faults, "KEPT_INJECTIONS", 6)  # the oldest injections are forgotten
+    tenant = _tenant()
+    ledger_id, accounts = chart(tenant.store)
+    tenant.webhooks.create_endpoint(EndpointSpec("http://all.test/"), "whsec_AA")
+    rules = tenant.faults
+    latency = Latency(5.0, faults.Distribution.UNIFORM, 50.0)
+    rules.create(FaultSpec(FaultMatch("createEntry"), Effect.LATENCY, latency=latency, seed=4))
+    rules.create(FaultSpec(FaultMatch("createEntry"), Effect.ERROR, 503, probability=0.3))
+    rules.create(FaultSpec(FaultMatch(), Effect.WEBHOOK_DROP, times=5, probability=0.5))
+    recorder = Recorder(tenant)
+    for n in range(25):
+        for rule in rules.for_call("createEntry", "POST", "/v1/entries", "/v1/entries"):
+            rules.record(Injected(rule.id, rule.spec.effect, operation_id="createEntry"))
+        postings.create_entry(
+            tenant.store, spec(ledger_id, accounts, ("cash", D, n + 1), ("revenue", C, n + 1))
+        )
+        tenant.webhooks.collect()
+        for delivery in tenant.webhooks.take_due():
+            faults.delivery_fault(rules, delivery)
+            _answered(tenant, delivery, 204)
+        if n % 6 == 0:
+            recorder.record()
+    recorder.record()
+    assert not recorder.journal.tainted
+    assert len(rules.injections) == 6 and rules.last_seq > 10
+    assert _document(recorder.replayed()) == _document(tenant)
+
+
+def test_changes_the_journal_does_not_hold_taint_it() -> None:
+    """Even in a trusted context: a full document is written for them, never a record."""
+    changes: list[Callable[[Tenant, str], object]] = [
+        lambda tenant, _: tenant.webhooks.create_endpoint(EndpointSpec("http://b.test/"), "s"),
+        lambda tenant, hook: tenant.webhooks.rotate_secret(hook, "whsec_CC", timedelta(0)),
+        lambda tenant, hook: tenant.webhooks.update_endpoint(hook, {"url": "http://c.test/"}),
+        lambda tenant, hook: tenant.webhooks.ping(hook),
+        lambda tenant, hook: tenant.webhooks.delete_endpoint(hook),
+        lambda tenant, _: tenant.faults.create(FaultSpec(FaultMatch(), Effect.LATENCY)),
+    ]
+    for change in changes:
+        tenant = _tenant()
+        hook = tenant.webhooks.create_endpoint(EndpointSpec("http://a.test/"), "whsec_AA").id
+        recorder = Recorder(tenant)
+        change(tenant, hook)
+        assert recorder.journal.tainted, change

@@ -7,19 +7,40 @@ the disk (one writer thread does).
 
 What a commit writes for a tenant is one of two things:
 
-- a **journal record** (``tenant_state.delta``): the changes the tenant's units of work
-  recorded since its last write (``domain.journal``), against the object numbers of its last
-  full document. Only requests whose every change is recorded write this way (``JOURNALED``:
-  creating an entry, the hot write); their cost does not grow with the tenant.
-- a **full document** (``tenant_state.capture``, the same document a snapshot holds): for
-  every other write, for what the server changed on its own (a webhook attempt's outcome, due
-  work on a real-time clock: written at the latest ``BACKGROUND_SECONDS`` later), for a tenant
-  with webhook endpoints (their deliveries are made outside the recorded changes) or fault
-  rules (their counters move on a matching call), at start-up
-  and at the end of ``serve``. It replaces the tenant's journal. A tenant with
+- a **journal record** (``tenant_state.delta``): the changes recorded since its last write
+  (``domain.journal``), against the object numbers of its last full document. Its cost does not
+  grow with the tenant. The writes partners make most record every change they make
+  (``JOURNALED``: ledgers, accounts, entries single and in batches, their metadata, posting,
+  voiding, reversing), and so do the parts they reach: idempotency keys, the event log, the
+  deliveries that new events make for webhook endpoints, fault rules' counters and injections.
+  So does the delivery worker, for each attempt it takes and each outcome (``DurableWorker``:
+  written at the latest ``BACKGROUND_SECONDS`` later, or with the next write).
+- a **full document** (``tenant_state.capture``, the same document a snapshot holds): at
+  start-up, at the end of ``serve``, for every other write (endpoints, settlements, sandbox
+  controls, an asynchronous posting...), for a reset, a restore or an import, and whenever
+  the journal cannot hold what changed. It replaces the tenant's journal. A tenant with
   ``CHECKPOINT_RECORDS`` journal records gets one too, once it has had no write for
   ``IDLE_SECONDS`` (its capture holds the loop: about 0.1 s per 200 entries), or at the latest
   at ``MAX_RECORDS`` (so a start-up replays a bounded tail: about 1 ms per record).
+
+Why a change left out of the journal is never lost silently (``_journal_will_do``): a record
+is written only for a tenant whose changes since its last full document were all made where
+every change is recorded (``TRUSTED``: a ``JOURNALED`` request, the webhook dispatch, an
+attempt's outcome), whose parts still hang on that document's journal (a reset, a restore or
+an import makes new parts, which hang on none), and whose journal is not tainted. Any change
+recorded elsewhere taints it (the ticker's due work: asynchronous postings, expiries,
+settlements, payout steps; a read that moves a fault rule's counters), and so does every
+change the recording parts make but do not record (``Journal.taint``: an endpoint created or
+changed, a secret rotated, a ping, a rule created...). Either makes the tenant's next write a
+full document. What no part records or taints (a plain attribute set on the journaled path by
+code that forgot to) cannot be seen at run time: ``tests/domain/test_journal.py`` and
+``tests/api/test_state_dir_journal.py`` replay every journaled kind of write and compare it
+with the live tenant, byte for byte, to catch it.
+
+A commit that cannot be written (the disk, the database) is answered 503
+``state.write_failed`` (``DurableWrites``); the change stands in memory, and its tenants' full
+documents are written as soon as they can be (``_failed``: the background writer tries every
+``BACKGROUND_SECONDS``), so what the failed record held is not lost with it.
 
 At start-up, ``recover`` reads every tenant back with its credentials, live tokens and
 snapshots: its full document, then its journal records in order. A record that cannot be read
@@ -31,6 +52,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import re
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -41,6 +63,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gledger_sandbox.api import state_dir
 from gledger_sandbox.api.middleware import scope_header
+from gledger_sandbox.api.problems import PROBLEM_JSON, problem_body
 from gledger_sandbox.domain.journal import TRUSTED, Journal
 from gledger_sandbox.domain.live.webhook_models import Attempt, Delivery
 from gledger_sandbox.domain.live.webhooks import Webhooks
@@ -61,7 +84,11 @@ IDLE_SECONDS = 1.0
 """How long a tenant has had no write before its full document is written (see above)."""
 MAX_RECORDS = 20_000
 """Journal records after which a tenant's next write is its full document, idle or not."""
-JOURNALED = frozenset({("POST", "/v1/entries")})
+JOURNALED = (
+    ("POST", re.compile(r"/v1/entries|/v1/entries/batch|/v1/ledgers")),
+    ("POST", re.compile(r"/v1/entries/[^/]+/(?:post|void|reverse)|/v1/ledgers/[^/]+/accounts")),
+    ("PATCH", re.compile(r"/v1/(?:entries|ledgers|accounts)/[^/]+")),
+)
 """Requests (method, path) whose every change is recorded: they write journal records (but
 with ``Prefer: respond-async``: the posting it schedules is not a recorded change)."""
 WAL_CHECKPOINT_RECORDS = 500
@@ -72,11 +99,10 @@ _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 class _Cursor:
     """Where a tenant's journal stands: its last full document's encoder, records since."""
 
-    __slots__ = ("encoder", "faults_seq", "journal", "last_record", "records", "uow")
+    __slots__ = ("encoder", "journal", "last_record", "records")
 
-    def __init__(self, tenant: Tenant, encoder: Encoder, journal: Journal) -> None:
-        self.uow, self.encoder, self.journal, self.records = tenant.store.uow, encoder, journal, 0
-        self.faults_seq = tenant.faults.last_seq
+    def __init__(self, encoder: Encoder, journal: Journal) -> None:
+        self.encoder, self.journal, self.records = encoder, journal, 0
         self.last_record = 0.0
         """When its last journal record was made (``time.monotonic``)."""
 
@@ -130,6 +156,7 @@ class Durability:
             if self._running is None:
                 self._started += 1
                 number = self._started
+                batch = None
                 try:
                     batch = self._batch()
                     if not batch.rows:
@@ -139,6 +166,8 @@ class Durability:
                         self._unchecked += len(batch.deltas)
                 except BaseException:
                     self._done = number
+                    if batch is not None:
+                        self._failed(batch)
                     raise
                 if not batch.rows:
                     self._done = number
@@ -151,6 +180,9 @@ class Durability:
 
     def _write_and_checkpoint(self, batch: state_dir.Batch) -> None:
         state_dir.write(self._connection, batch)
+        # The full documents are freed here, on the writer thread: freeing a big tenant's takes
+        # a fifth of a second, which the loop would spend when the batch goes out of its hands.
+        batch.rows.clear()
         self._unchecked = 0
         self._checkpoint_wal()
 
@@ -160,10 +192,20 @@ class Durability:
         except Exception:  # the WAL file only grows meanwhile; the next one may succeed
             logger.exception("checkpointing the state directory's WAL file failed")
 
+    def _failed(self, batch: state_dir.Batch) -> None:
+        """A batch not written: its tenants' full documents are written at the next commit
+        (the records it held are drained from their journals; a full document holds all of
+        them), which the background writer makes within ``BACKGROUND_SECONDS``."""
+        self._dirty.update(tenant_id for tenant_id, _ in batch.deltas)
+        self._dirty.update(row.id for row in batch.rows)
+
     async def _write_in_thread(self, batch: state_dir.Batch, number: int) -> None:
         try:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(self._writer, self._write_and_checkpoint, batch)
+        except BaseException:
+            self._failed(batch)
+            raise
         finally:
             self._done = number
             self._running = None
@@ -208,8 +250,9 @@ class Durability:
         saved = self._saved_snapshots.setdefault(tenant.id, set())
         kept = tenant.snapshots.all()
         state, encoder = tenant_state.capture_for_journal(tenant)
-        journal = tenant.store.uow.journal = tenant.idempotency.journal = Journal()
-        self._cursors[tenant.id] = _Cursor(tenant, encoder, journal)
+        journal = Journal()
+        tenant_state.keep_journal(tenant, journal)
+        self._cursors[tenant.id] = _Cursor(encoder, journal)
         row = state_dir.TenantRow(
             tenant.id,
             ordinal,
@@ -241,7 +284,7 @@ class Durability:
             for tenant_id, cursor in self._cursors.items():
                 if cursor.records >= CHECKPOINT_RECORDS and now - cursor.last_record > IDLE_SECONDS:
                     self.mark(tenant_id)
-            if self._dirty:
+            if self._dirty or self._journaled:
                 try:
                     await self.commit()
                 except Exception:  # the next request's commit reports it; keep trying
@@ -282,15 +325,19 @@ class Durability:
 
 def _journal_will_do(tenant: Tenant, cursor: _Cursor) -> bool:
     """Whether the tenant's recorded changes hold all it changed since its last write."""
+    journal = cursor.journal
     return (
-        cursor.uow is tenant.store.uow  # not reset or restored since (a new store)
-        and tenant.idempotency.journal is cursor.journal
-        and not cursor.journal.tainted
-        and not tenant.webhooks.endpoints
-        and not tenant.faults.rules  # a rule's counters move on a matching call, unrecorded
-        and tenant.faults.last_seq == cursor.faults_seq  # no one-off injection recorded since
+        tenant_state.keeps_journal(tenant, journal)  # not reset, restored or imported since
+        and not journal.tainted
         and cursor.records < MAX_RECORDS
     )
+
+
+def journaled(method: str, path: str, prefer: str) -> bool:
+    """Whether a request records every change it makes (see ``JOURNALED``)."""
+    if method == "POST" and path == "/v1/entries" and "respond-async" in prefer:
+        return False  # the posting it schedules is not a recorded change
+    return any(method == m and pattern.fullmatch(path) for m, pattern in JOURNALED)
 
 
 def _readable(found: state_dir.Stored) -> list[dict[str, Any]]:
@@ -404,11 +451,14 @@ class DurableWorker(DeliveryWorker):
         delivery: Delivery,
         fault: DeliveryFault | None = None,
     ) -> Attempt:
+        # Its outcome is recorded (``Webhooks.finish_attempt``): a journal record will do.
+        trusted = TRUSTED.set(True)
         try:
             return await super().attempt(tenant_id, webhooks, delivery, fault)
         finally:
+            TRUSTED.reset(trusted)
             if self.durability is not None:
-                self.durability.mark(tenant_id)
+                self.durability.mark_journaled(tenant_id)
 
 
 class DurableWrites:
@@ -425,23 +475,52 @@ class DurableWrites:
         durability = self.durability
         credential = _bearer(scope)
         prefer = (scope_header(scope, b"prefer") or "").lower()
-        # An asynchronous posting is scheduled outside the recorded changes: a full document.
-        journaled = (scope["method"], scope["path"]) in JOURNALED and "respond-async" not in prefer
+        recorded = journaled(scope["method"], scope["path"], prefer)
+
+        unwritten = False
 
         async def send_when_written(message: Message) -> None:
+            nonlocal unwritten
+            if unwritten:
+                return  # the answer was replaced: see _send_unwritten
             if message["type"] == "http.response.start":
                 registry = durability.registry
                 tenant_id = registry.tenant_id_for(credential) if credential and registry else None
                 if tenant_id is not None:  # idempotency keys change without events
-                    (durability.mark_journaled if journaled else durability.mark)(tenant_id)
-                await durability.commit()
+                    (durability.mark_journaled if recorded else durability.mark)(tenant_id)
+                try:
+                    await durability.commit()
+                except Exception:
+                    logger.exception("writing the state directory failed")
+                    unwritten = True
+                    await _send_unwritten(scope, send)
+                    return
             await send(message)
 
-        trusted = TRUSTED.set(journaled)
+        trusted = TRUSTED.set(recorded)
         try:
             await self.app(scope, receive, send_when_written)
         finally:
             TRUSTED.reset(trusted)
+
+
+async def _send_unwritten(scope: Scope, send: Send) -> None:
+    """503 ``state.write_failed``: the change stands in memory, but is not on disk yet."""
+    request_id = str(scope.get("gledger.request_id", ""))
+    detail = (
+        "The change was made, but the server could not write it to its state directory yet, "
+        "so it might not survive a restart; the server keeps trying. Retry with the same "
+        "Idempotency-Key to get the stored answer once it is written."
+    )
+    body = problem_body(503, "state.write_failed", detail, request_id)
+    headers = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", b"1"),
+        (b"x-gledger-request-id", request_id.encode()),
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _bearer(scope: Scope) -> str | None:

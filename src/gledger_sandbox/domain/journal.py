@@ -7,8 +7,11 @@ object to be written whole (``touch``: a heap, a list compacted in place); a uni
 back takes its changes back with it. ``api.durability`` turns the changes into journal records
 (``tenant_state.delta``) and decides when a full document is written instead.
 
-A change recorded outside a *trusted* context (``TRUSTED``: a request whose every change is
-recorded) marks the journal ``tainted``: the server then writes the tenant's whole document.
+A change recorded outside a *trusted* context (``TRUSTED``: a request, or a webhook attempt's
+outcome, whose every change is recorded) marks the journal ``tainted``: the server then writes
+the tenant's whole document. So does a change a journal cannot hold (``taint``): the parts of a
+tenant that record only their hot paths call it from every other change they make, so a change
+left out of the journal can never be lost silently, only cost a full document.
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ class Journal:
             self.tainted = True
         self.changes.append((kind, target, *args))
 
+    def taint(self) -> None:
+        """A change was made that this journal does not hold: the next write is a full document."""
+        self.tainted = True
+
     def drain(self) -> list[Change]:
         changes, self.changes = self.changes, []
         return changes
@@ -45,3 +52,9 @@ def note(journal: Journal | None, kind: str, target: object, *args: Any) -> None
     """Record a change if the tenant keeps a journal (a no-op in memory)."""
     if journal is not None:
         journal.note(kind, target, *args)
+
+
+def unrecorded(journal: Journal | None) -> None:
+    """A change the journal does not hold was made (a no-op in memory): see ``Journal.taint``."""
+    if journal is not None:
+        journal.taint()

@@ -116,7 +116,12 @@ class Encoder:
     def encode(self, roots: dict[str, object]) -> dict[str, Any]:
         encoded = {name: self.value(root) for name, root in roots.items()}
         self._written.clear()
-        return {"roots": encoded, "objects": self._objects}
+        objects = self._objects
+        # Let go of the written objects now: the caller's document is their last holder, so
+        # they are freed with it (on the writer thread, for ``serve --state-dir``), never by the
+        # next ``changes`` (0.2 s on the event loop for a 20,000-entry tenant).
+        self._base, self._objects = self._base + len(objects), []
+        return {"roots": encoded, "objects": objects}
 
     def value(self, value: Any) -> Any:
         kind = type(value)

@@ -10,6 +10,11 @@ each outcome back with :meth:`Webhooks.finish_attempt`.
 
 Each endpoint numbers its deliveries (``sequence``) in event order, so a receiver that gets them
 out of order, or twice, can put them back in order and drop repeats.
+
+Under ``serve --state-dir`` the hot path records its changes in the tenant's journal
+(``domain.journal``): deliveries made for new events, attempts taken, their outcomes, finished
+deliveries forgotten. Every other change (endpoints created, changed, deleted; secrets rotated;
+pings, retries, replays) is not recorded and taints the journal: a full document is written.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from sortedcontainers import SortedList
 from gledger_sandbox.domain.clock import SandboxClock
 from gledger_sandbox.domain.errors import Conflict, InvalidRequest, NotFound
 from gledger_sandbox.domain.ids import IdGenerator
+from gledger_sandbox.domain.journal import Journal, note, unrecorded
 from gledger_sandbox.domain.ledger.events import NO_CAUSE, Event, EventLog
 from gledger_sandbox.domain.ledger.pages import EMPTY, Page, PageRequest, paginate
 from gledger_sandbox.domain.live.webhook_models import (
@@ -48,6 +54,9 @@ MAX_ENDPOINTS = 16
 
 class Webhooks:
     """A tenant's endpoints and deliveries, and the order their next attempts fall due in."""
+
+    journal: Journal | None = None
+    """The tenant's journal under ``serve --state-dir`` (never part of its document)."""
 
     def __init__(
         self,
@@ -78,7 +87,11 @@ class Webhooks:
 
     def _next_seq(self) -> int:
         self._seq += 1
+        note(self.journal, "set", self, "_seq", self._seq)
         return self._seq
+
+    def _unrecorded(self) -> None:
+        unrecorded(self.journal)
 
     # -- endpoints -------------------------------------------------------------------------
 
@@ -92,6 +105,7 @@ class Webhooks:
                 f"A tenant has at most {limit} webhook endpoints; delete one first.",
                 code="webhook.endpoint_limit_reached",
             )
+        self._unrecorded()
         now = self._clock.now()
         endpoint = WebhookEndpoint(
             id=self._ids.new("we"),
@@ -130,6 +144,7 @@ class Webhooks:
         current, *older = endpoint.secrets
         kept = tuple(s for s in older if s.expires_at is not None and s.expires_at > now)
         if len(kept) != len(older):
+            self._unrecorded()
             endpoint.secrets = (current, *kept)
         return endpoint
 
@@ -139,6 +154,7 @@ class Webhooks:
         Events committed while it was disabled are not delivered (replay a range for them).
         """
         endpoint = self.endpoint(endpoint_id)
+        self._unrecorded()
         for name in ("url", "description", "metadata"):
             if name in changes:
                 setattr(endpoint, name, changes[name])
@@ -159,6 +175,7 @@ class Webhooks:
     def delete_endpoint(self, endpoint_id: str) -> None:
         """Forget an endpoint and its delivery log; pending attempts are dropped."""
         endpoint = self.endpoint(endpoint_id)
+        self._unrecorded()
         del self.endpoints[endpoint.id]
         del self._by_seq[endpoint.seq]
         self._endpoint_index.discard(endpoint.seq)
@@ -169,6 +186,7 @@ class Webhooks:
     def rotate_secret(self, endpoint_id: str, secret: str, grace: timedelta) -> WebhookEndpoint:
         """A new current secret; the old one keeps signing alongside it for ``grace``."""
         endpoint = self.endpoint(endpoint_id)
+        self._unrecorded()
         now = self._clock.now()
         current, *older = endpoint.secrets
         kept = [s for s in older if s.expires_at is not None and s.expires_at > now]
@@ -194,12 +212,18 @@ class Webhooks:
             if finished_at >= oldest_kept and not too_many:
                 return
             self._finished.popleft()
+            journal = self.journal
+            note(journal, "discard", self._finished, (finished_at, delivery))
             if delivery.status is DeliveryStatus.PENDING or delivery.in_flight:
                 continue  # retried since: it goes back in when it finishes again
             if self.deliveries.get(delivery.id) is delivery:
                 del self.deliveries[delivery.id]
                 del self._by_seq[delivery.seq]
-                self._deliveries_of[delivery.endpoint_id].discard(delivery.seq)
+                of = self._deliveries_of[delivery.endpoint_id]
+                of.discard(delivery.seq)
+                note(journal, "pop", self.deliveries, delivery.id)
+                note(journal, "pop", self._by_seq, delivery.seq)
+                note(journal, "discard", of, delivery.seq)
 
     def collect(self) -> int:
         """Make deliveries for the events committed since each endpoint last looked."""
@@ -216,6 +240,7 @@ class Webhooks:
                 self._new_delivery(endpoint, event)
                 made += 1
             endpoint.cursor = head
+            note(self.journal, "set", endpoint, "cursor", head)
         return made
 
     def _new_delivery(
@@ -223,6 +248,7 @@ class Webhooks:
     ) -> Delivery:
         now = self._clock.now()
         endpoint.sequence += 1
+        note(self.journal, "set", endpoint, "sequence", endpoint.sequence)
         delivery = Delivery(
             id=self._ids.new("whd"),
             seq=self._next_seq(),
@@ -234,7 +260,12 @@ class Webhooks:
         )
         self.deliveries[delivery.id] = delivery
         self._by_seq[delivery.seq] = delivery
-        self._deliveries_of[endpoint.id].add(delivery.seq)
+        of = self._deliveries_of[endpoint.id]
+        of.add(delivery.seq)
+        journal = self.journal
+        note(journal, "put", self.deliveries, delivery.id, delivery)
+        note(journal, "put", self._by_seq, delivery.seq, delivery)
+        note(journal, "add", of, delivery.seq)
         self._schedule(delivery, now)
         return delivery
 
@@ -242,6 +273,7 @@ class Webhooks:
         """A ``webhook.test`` delivery to one endpoint: one attempt, not an event of the log."""
         endpoint = self.endpoint(endpoint_id)
         self._require_enabled(endpoint)
+        self._unrecorded()
         event = Event(
             id=self._ids.new("evt"),
             seq=0,
@@ -285,6 +317,7 @@ class Webhooks:
                 "webhook.delivery_in_flight",
                 f"Delivery {delivery.id} is being attempted right now; retry after it ends.",
             )
+        self._unrecorded()
         delivery.status = DeliveryStatus.PENDING
         self._schedule(delivery, self._clock.now())
         return delivery
@@ -299,6 +332,7 @@ class Webhooks:
         """Deliver a range of events again: new deliveries, or new attempts of the failed ones."""
         endpoint = self.endpoint(endpoint_id)
         self._require_enabled(endpoint)
+        self._unrecorded()
         if since is not None and until is not None and since >= until:
             raise InvalidRequest.at(
                 "/until", "validation.invalid_range", "until must be later than since."
@@ -358,6 +392,13 @@ class Webhooks:
     def _schedule(self, delivery: Delivery, when: datetime) -> None:
         delivery.next_attempt_at = when
         heapq.heappush(self._due, (when, delivery.seq, delivery.id))
+        journal = self.journal
+        note(journal, "set", delivery, "next_attempt_at", when)
+        note(journal, "touch", self._due)  # a heap: written whole (it holds due rows only)
+
+    def _set(self, delivery: Delivery, name: str, value: Any) -> None:
+        setattr(delivery, name, value)
+        note(self.journal, "set", delivery, name, value)
 
     def _requeue_pending(self, endpoint: WebhookEndpoint) -> None:
         for seq in self._deliveries_of[endpoint.id]:
@@ -369,6 +410,7 @@ class Webhooks:
     def next_due(self) -> datetime | None:
         while self._due and self._stale(self._due[0]):
             heapq.heappop(self._due)
+            note(self.journal, "touch", self._due)
         return self._due[0][0] if self._due else None
 
     def _stale(self, row: tuple[datetime, int, str]) -> bool:
@@ -387,22 +429,24 @@ class Webhooks:
         taken = []
         while (due := self.next_due()) is not None and due <= now:
             _, _, delivery_id = heapq.heappop(self._due)
+            note(self.journal, "touch", self._due)
             delivery = self.deliveries[delivery_id]
-            delivery.in_flight = True
+            self._set(delivery, "in_flight", True)
             taken.append(delivery)
         return taken
 
     def abandon_attempt(self, delivery: Delivery) -> None:
         """An attempt that never ended (the server stopped): due again at once, uncounted."""
         if delivery.in_flight:
-            delivery.in_flight = False
+            self._set(delivery, "in_flight", False)
             self._schedule(delivery, self._clock.now())
 
     def finish_attempt(self, delivery: Delivery, attempt: Attempt) -> None:
         """Record an attempt's outcome: done, retried later, or given up."""
-        delivery.in_flight = False
+        self._set(delivery, "in_flight", False)
         delivery.attempts.append(attempt)
-        delivery.next_attempt_at = None
+        note(self.journal, "add", delivery.attempts, attempt)
+        self._set(delivery, "next_attempt_at", None)
         if attempt.succeeded:
             self._finish(delivery, DeliveryStatus.SUCCEEDED)
             return
@@ -411,20 +455,26 @@ class Webhooks:
             endpoint.status = EndpointStatus.DISABLED
             endpoint.disabled_reason = "the receiver answered 410 Gone"
             endpoint.updated_at = self._clock.now()
+            journal = self.journal
+            note(journal, "set", endpoint, "status", endpoint.status)
+            note(journal, "set", endpoint, "disabled_reason", endpoint.disabled_reason)
+            note(journal, "set", endpoint, "updated_at", endpoint.updated_at)
             self._finish(delivery, DeliveryStatus.FAILED)
             return
         wait = self.policy.delay(delivery, self._clock.frozen)
         if wait is None:
             self._finish(delivery, DeliveryStatus.FAILED)
             return
-        delivery.status = DeliveryStatus.PENDING
+        self._set(delivery, "status", DeliveryStatus.PENDING)
         # From the end of the failed attempt: a receiver that timed out after 5 s is not
         # asked again at once by a "5 s" retry.
         self._schedule(delivery, attempt.ended + wait)
 
     def _finish(self, delivery: Delivery, status: DeliveryStatus) -> None:
-        delivery.status = status
-        self._finished.append((self._clock.now(), delivery))
+        self._set(delivery, "status", status)
+        finished = (self._clock.now(), delivery)
+        self._finished.append(finished)
+        note(self.journal, "add", self._finished, finished)
 
 
 def _within(moment: datetime, since: datetime | None, until: datetime | None) -> bool:

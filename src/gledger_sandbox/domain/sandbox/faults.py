@@ -10,6 +10,10 @@ same calls give the same faults), until ``expires_at`` on the tenant's clock.
 The rules are the tenant's test set-up, not ledger data: they live beside the store, take no
 part in its units of work, and a reset starts without them. A snapshot holds them, each with
 where its generator stands, and the injection log: a restore brings back both as they were.
+
+Under ``serve --state-dir`` what a matching call changes is recorded in the tenant's journal
+(``domain.journal``): the rule it counted (written whole: its counters and generator) and the
+injection put on the record. Creating or deleting a rule is not recorded: it taints the journal.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from sortedcontainers import SortedList
 from gledger_sandbox.domain.clock import SandboxClock
 from gledger_sandbox.domain.errors import InvalidRequest, NotFound
 from gledger_sandbox.domain.ids import IdGenerator
+from gledger_sandbox.domain.journal import Journal, note, unrecorded
 from gledger_sandbox.domain.ledger.pages import Page, PageRequest, paginate
 from gledger_sandbox.domain.live.webhook_models import Delivery
 
@@ -208,10 +213,19 @@ class Faults:
     injections: dict[int, Injection] = field(default_factory=dict)
     _injection_seqs: SortedList = field(default_factory=SortedList)
     _seq: int = 0
+    journal: Journal | None = field(default=None, compare=False, repr=False)
+    """The tenant's journal under ``serve --state-dir`` (never part of its document)."""
 
     def _next_seq(self) -> int:
         self._seq += 1
+        note(self.journal, "set", self, "_seq", self._seq)
         return self._seq
+
+    def _fires(self, rule: FaultRule, now: datetime) -> bool:
+        """``rule.fires``, its counters and generator recorded (written whole)."""
+        fired = rule.fires(now)
+        note(self.journal, "touch", rule)
+        return fired
 
     @property
     def last_seq(self) -> int:
@@ -227,6 +241,7 @@ class Faults:
                 "sandbox.fault_limit_reached",
                 f"The tenant already has {MAX_RULES} fault rules: delete one first.",
             )
+        unrecorded(self.journal)
         seq = self._next_seq()
         rule = FaultRule(
             id=self.ids.new("flt"),
@@ -250,6 +265,7 @@ class Faults:
 
     def delete(self, fault_id: str) -> None:
         rule = self.get(fault_id)
+        unrecorded(self.journal)
         del self.rules[fault_id], self._by_seq[rule.seq]
         self._rule_seqs.remove(rule.seq)
         self._by_target[_target(rule.spec)].remove(rule)
@@ -277,7 +293,7 @@ class Faults:
             effect = rule.spec.effect
             if effect.on_webhooks or not rule.spec.match.call(operation_id, method, path, template):
                 continue
-            if rule.fires(now):
+            if self._fires(rule, now):
                 fired.append(rule)
                 if effect.ends_call:
                     break
@@ -294,7 +310,7 @@ class Faults:
             if (
                 spec.effect.on_webhooks
                 and spec.match.delivery(endpoint_id, event_type)
-                and rule.fires(now)
+                and self._fires(rule, now)
             ):
                 return rule
         return None
@@ -307,8 +323,15 @@ class Faults:
         kept = Injection(self.ids.new("inj"), seq, self.clock.now(), what)
         self.injections[seq] = kept
         self._injection_seqs.add(seq)
+        journal = self.journal
+        note(journal, "set", self.ids, "_count", self.ids.state())
+        note(journal, "put", self.injections, seq, kept)
+        note(journal, "add", self._injection_seqs, seq)
         while len(self._injection_seqs) > KEPT_INJECTIONS:
-            del self.injections[self._injection_seqs.pop(0)]
+            oldest = self._injection_seqs.pop(0)
+            del self.injections[oldest]
+            note(journal, "pop", self.injections, oldest)
+            note(journal, "discard", self._injection_seqs, oldest)
         return kept
 
     def list_injections(self, page: PageRequest, fault_id: str | None = None) -> Page[Injection]:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gledger_sandbox.domain.errors import FieldError, InvalidRequest
+from gledger_sandbox.domain.journal import Journal
 from gledger_sandbox.domain.sandbox.tenants import Tenant
 from gledger_sandbox.domain.state_graph import Decoder, DocumentError, Encoder, Wiring
 
@@ -85,6 +86,22 @@ def capture_for_journal(tenant: Tenant) -> tuple[dict[str, Any], Encoder]:
         "graph": graph,
     }
     return state, encoder
+
+
+def keep_journal(tenant: Tenant, journal: Journal) -> None:
+    """Hang ``journal`` on every part of the tenant that records its changes (``delta``)."""
+    for part in _recording_parts(tenant):
+        part.journal = journal
+
+
+def keeps_journal(tenant: Tenant, journal: Journal) -> bool:
+    """Whether every recording part still hangs on ``journal`` (a reset, a restore or an import
+    makes new parts, which hang on none)."""
+    return all(part.journal is journal for part in _recording_parts(tenant))
+
+
+def _recording_parts(tenant: Tenant) -> tuple[Any, ...]:
+    return (tenant.store.uow, tenant.idempotency, tenant.webhooks, tenant.faults)
 
 
 def delta(tenant: Tenant, encoder: Encoder, changes: list[tuple[Any, ...]]) -> dict[str, Any]:
