@@ -34,6 +34,7 @@ from gledger_sandbox.domain.quotas import CreationBudget
 from gledger_sandbox.domain.sandbox.credentials import Shard
 from gledger_sandbox.domain.sandbox.tenants import TenantPolicy, TenantRegistry
 from gledger_sandbox.progress import QUIET, Progress
+from gledger_sandbox.seeding.names import warm_up
 from gledger_sandbox.seeding.profiles import Seeder
 from gledger_sandbox.webhooks.fair_share import FairShare
 from gledger_sandbox.webhooks.outbound import OutboundGuard
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 
 def build_services(settings: Settings, progress: Progress = QUIET) -> Services:
     """The registry, seeded with the default tenant unless the settings say otherwise."""
-    seeder = Seeder(resources.fixtures_dir())
+    seeder = Seeder(resources.fixtures_dir(), recordings=spec_cache)
     hooks, public = settings.webhooks, settings.public
     share = FairShare(hooks.attempts_in_flight, hooks.tenant_share, hooks.endpoint_share)
     durability = Durability(settings.state_dir) if settings.state_dir else None
@@ -104,6 +105,7 @@ def build_services(settings: Settings, progress: Progress = QUIET) -> Services:
     )
     recovered = durability.recover(registry) if durability else 0
     if settings.default_tenant and not recovered:
+        seeder.recall(settings.fixture, settings.seed)
         _seed_default_tenant(registry, settings, progress)
     if durability:
         for tenant_id in registry.tenants:
@@ -164,6 +166,18 @@ def collect_start_garbage() -> None:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+
+
+def _after_start() -> None:
+    """What a served sandbox does once it answers, aside: Faker loaded (the default tenant's
+    names may have come from a recording), so that no visitor's first tenant waits for it;
+    then the garbage starting left collected."""
+
+    def work() -> None:
+        warm_up()
+        collect_start_garbage()
+
+    threading.Thread(target=work, name="after-start", daemon=True).start()
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -246,7 +260,7 @@ def serve(
         log_level=log_level,
         **({"log_config": logging} if logging else {}),
     )
-    SandboxServer(config, services, after_start=collect_start_garbage).run(sockets=[sock])
+    SandboxServer(config, services, after_start=_after_start).run(sockets=[sock])
 
 
 class LoopbackServer:
