@@ -294,7 +294,7 @@ def _parser() -> argparse.ArgumentParser:
     _contract_parser(commands)
     _trigger_parser(commands)
 
-    from gledger_sandbox.devtools.commands import add_parsers
+    from gledger_sandbox.devtools.arguments import add_parsers
 
     add_parsers(commands, _HelpWithDefaults)
 
