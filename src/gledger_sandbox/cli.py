@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gledger_sandbox import __version__, serve_options
+from gledger_sandbox.deferred_imports import UNUSED_BY_SERVE, deferred
 from gledger_sandbox.serve_options import names as _names
 
 DESCRIPTION = """\
@@ -610,8 +612,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # seeded tenant): collecting meanwhile is wasted time (~10% of a start). serve collects
     # once when it is built (bootstrap.serve); every other command collects as usual.
     gc.disable()
+    serving = list(sys.argv[1:] if argv is None else argv)[:1] == ["serve"]
     try:
-        args = _parser().parse_args(argv)
+        # Building the parser imports the web stack (the defaults of serve's options).
+        with deferred(UNUSED_BY_SERVE) if serving else contextlib.nullcontext():
+            args = _parser().parse_args(argv)
         if args.command == "serve":
             return _serve(args)
     finally:
