@@ -14,7 +14,6 @@ once the server runs, is as usual.
 from __future__ import annotations
 
 import contextlib
-import importlib.abc
 import importlib.machinery
 import importlib.util
 import sys
@@ -33,8 +32,12 @@ UNUSED_BY_SERVE = (
 )
 
 
-class _DeferringFinder(importlib.abc.MetaPathFinder):
-    """Finds the named modules as the path finder does, and hands them to a lazy loader."""
+class _DeferringFinder:
+    """Finds the named modules as the path finder does, and hands them to a lazy loader.
+
+    A meta path finder by its ``find_spec`` alone (``importlib.abc`` would import
+    ``importlib.resources`` before anything needs it).
+    """
 
     def __init__(self, names: Iterable[str]) -> None:
         self.names = frozenset(names)
