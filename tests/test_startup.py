@@ -10,6 +10,7 @@ from pathlib import Path
 
 from starlette.responses import PlainTextResponse
 
+from gledger_sandbox import cli
 from gledger_sandbox.api.settings import ConnectionSettings
 from gledger_sandbox.api.transport import AFTER_START_DELAY, SandboxServer, server_config
 
@@ -68,3 +69,17 @@ def test_the_server_runs_its_after_start_work_once_it_listens() -> None:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+SERVE_ARGS = ["serve", "--port", "0", "--seed", "3", "--cors-origin", "*", "--public"]
+
+
+def test_the_serve_only_command_line_reads_serve_exactly_as_the_whole_one() -> None:
+    whole, serve_only = cli._parser(), cli._parser(serve_only=True)
+    assert serve_only.parse_args(SERVE_ARGS) == whole.parse_args(SERVE_ARGS)
+
+    def serve_help(parser: object) -> str:
+        (commands,) = [a for a in parser._subparsers._group_actions]  # type: ignore[attr-defined]
+        return str(commands.choices["serve"].format_help())
+
+    assert serve_help(serve_only) == serve_help(whole)

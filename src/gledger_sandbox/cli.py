@@ -176,7 +176,9 @@ def _trigger_parser(commands: Any) -> None:
     trigger.add_argument("--json", action="store_true", help="print the event as JSON")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(serve_only: bool = False) -> argparse.ArgumentParser:
+    """The command line's parser; ``serve_only``: with the ``serve`` command alone, for a
+    command line that starts with it (the others' arguments import their packages)."""
     from gledger_sandbox.api.settings import WebhookSettings
     from gledger_sandbox.resources import fixture_names
 
@@ -312,6 +314,8 @@ def _parser() -> argparse.ArgumentParser:
     serve_options.public_options(serve)
     serve_options.trust_options(serve)
     serve_options.scale_options(serve)
+    if serve_only:
+        return parser
 
     _contract_parser(commands)
     _trigger_parser(commands)
@@ -630,13 +634,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     # Starting makes a few hundred thousand objects that all live on (modules, the spec, the
     # seeded tenant): collecting meanwhile is wasted time (~10% of a start). serve collects
-    # once when it is built (bootstrap.serve); every other command collects as usual.
+    # once it answers (bootstrap.collect_start_garbage); every other command as usual.
     gc.disable()
     serving = list(sys.argv[1:] if argv is None else argv)[:1] == ["serve"]
     try:
         # Building the parser imports the web stack (the defaults of serve's options).
         with deferred(UNUSED_BY_SERVE) if serving else contextlib.nullcontext():
-            args = _parser().parse_args(argv)
+            args = _parser(serve_only=serving).parse_args(argv)
         if args.command == "serve":
             return _serve(args)
     finally:
