@@ -17,10 +17,11 @@ COPY spec ./spec
 COPY fixtures ./fixtures
 COPY src ./src
 RUN pip install --no-deps . && useradd --system --uid 10001 --no-create-home sandbox
-# The bundled spec and connexion's acceptance of it, made once here for every start
-# (src/gledger_sandbox/spec_cache.py): the sandbox user has no home to keep them in.
+# The bundled spec, connexion's acceptance of it and the default tenant's Faker names, made
+# once here for every start (src/gledger_sandbox/spec_cache.py): the sandbox user has no home
+# to keep them in.
 ENV GLEDGER_SANDBOX_CACHE=/app/cache
-RUN python -c "from gledger_sandbox.bootstrap import sandbox_app; from gledger_sandbox.api.settings import Settings; sandbox_app(Settings(default_tenant=False))" \
+RUN python -c "from gledger_sandbox.bootstrap import sandbox_app; sandbox_app()" \
     && chmod -R a+rX /app/cache
 
 USER sandbox

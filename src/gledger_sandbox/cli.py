@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import gc
 import json
 import os
+import shutil
 import ssl
 import sys
 import warnings
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gledger_sandbox import __version__, serve_options
+from gledger_sandbox.deferred_imports import UNUSED_BY_SERVE, deferred
 from gledger_sandbox.serve_options import names as _names
 
 DESCRIPTION = """\
@@ -25,8 +29,26 @@ document, `listen` forwards a tenant's events to a local URL as signed webhooks,
 tail` prints them live."""
 
 
+@functools.cache
+def _help_width() -> int:
+    return shutil.get_terminal_size().columns - 2  # what argparse computes, once per process
+
+
 class _HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
     """Shows "(default: ...)" where there is a default worth showing (not None, False, empty)."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        # argparse makes a formatter for every argument added (to check its metavar), and each
+        # asked the terminal its size: about a hundred calls, ~1% of a start (bench/startup.py).
+        super().__init__(
+            prog, indent_increment, max_help_position, _help_width() if width is None else width
+        )
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
@@ -154,7 +176,9 @@ def _trigger_parser(commands: Any) -> None:
     trigger.add_argument("--json", action="store_true", help="print the event as JSON")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(serve_only: bool = False) -> argparse.ArgumentParser:
+    """The command line's parser; ``serve_only``: with the ``serve`` command alone, for a
+    command line that starts with it (the others' arguments import their packages)."""
     from gledger_sandbox.api.settings import WebhookSettings
     from gledger_sandbox.resources import fixture_names
 
@@ -290,11 +314,13 @@ def _parser() -> argparse.ArgumentParser:
     serve_options.public_options(serve)
     serve_options.trust_options(serve)
     serve_options.scale_options(serve)
+    if serve_only:
+        return parser
 
     _contract_parser(commands)
     _trigger_parser(commands)
 
-    from gledger_sandbox.devtools.commands import add_parsers
+    from gledger_sandbox.devtools.arguments import add_parsers
 
     add_parsers(commands, _HelpWithDefaults)
 
@@ -608,10 +634,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     # Starting makes a few hundred thousand objects that all live on (modules, the spec, the
     # seeded tenant): collecting meanwhile is wasted time (~10% of a start). serve collects
-    # once when it is built (bootstrap.serve); every other command collects as usual.
+    # once it answers (bootstrap.collect_start_garbage); every other command as usual.
     gc.disable()
+    serving = list(sys.argv[1:] if argv is None else argv)[:1] == ["serve"]
     try:
-        args = _parser().parse_args(argv)
+        # Building the parser imports the web stack (the defaults of serve's options).
+        with deferred(UNUSED_BY_SERVE) if serving else contextlib.nullcontext():
+            args = _parser(serve_only=serving).parse_args(argv)
         if args.command == "serve":
             return _serve(args)
     finally:

@@ -8,6 +8,9 @@ JSON under a name made of a digest of every file of the spec, and a marker says 
 can only be missed, never stale. A cache that cannot be read or written is no cache: the work
 is done as before, silently.
 
+The default tenant's fixture names are kept here too (``seeding.names``: a replay checks every
+call against Faker's recorded answers, so a recording too can only miss, never mislead).
+
 Where: ``$GLEDGER_SANDBOX_CACHE`` (``off`` for none), else ``$XDG_CACHE_HOME/gledger-sandbox``,
 else ``~/.cache/gledger-sandbox``. The image fills it at build time (``Dockerfile``).
 """

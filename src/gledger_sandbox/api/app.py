@@ -93,10 +93,11 @@ def create_app(services: Services) -> ASGIApp:
     settings = services.settings
     ui = SwaggerUIOptions(spec_path="/v1/openapi.json", swagger_ui_path=UI_PATH)
     app = SandboxApp(__name__, lifespan=_lifespan(services))
+    document = specfile.bundle()
     # The bundle, not the file: connexion then reads one document whose refs stay internal
     # (and renders no Jinja2), and validates with the same schemas partners see.
     app.add_api(
-        specfile.bundle(),
+        document,
         resolver=Resolver(function_resolver=resolve),
         validator_map=VALIDATORS,
         uri_parser_class=QueryArrays,
@@ -118,7 +119,9 @@ def create_app(services: Services) -> ASGIApp:
         if settings.rate_limit
         else guarded
     )
-    allow_for = resources.allow_table(extra={"/": list(ROOT_METHODS), **allowed_methods()})
+    allow_for = resources.allow_table(
+        document, extra={"/": list(ROOT_METHODS), **allowed_methods()}
+    )
     assert services.telemetry.metrics is not None  # attached by bootstrap
     # /metrics is not rate limited: a scraper must not use up the loopback address's quota.
     limited = with_metrics_route(limited, services.telemetry.metrics)

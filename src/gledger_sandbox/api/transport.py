@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -36,6 +37,10 @@ from gledger_sandbox.api.tls import server_tls_options
 
 STREAMS_GRACE = 2.0
 """Seconds (of the shutdown timeout) a stopping server gives open streams to say goodbye."""
+
+AFTER_START_DELAY = 1.0
+"""Seconds after it listens that a server runs its ``after_start`` work (a client polling for
+the sandbox to come up has its first answer by then)."""
 
 MAX_HEAD_BYTES = 64 * 1024
 
@@ -172,10 +177,23 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 class SandboxServer(uvicorn.Server):
     """uvicorn's server, which ends the sandbox's open streams before it closes connections."""
 
-    def __init__(self, config: uvicorn.Config, services: Services | None) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        services: Services | None,
+        *,
+        after_start: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(config)
         self.services = services
         self.streams_grace = min(STREAMS_GRACE, config.timeout_graceful_shutdown or STREAMS_GRACE)
+        self.after_start = after_start
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.after_start is not None and self.started:
+            # Work kept off the way to the first answer runs a little after it.
+            asyncio.get_running_loop().call_later(AFTER_START_DELAY, self.after_start)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for listener in self.servers:

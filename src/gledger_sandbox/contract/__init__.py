@@ -5,8 +5,12 @@ URL and returns a ``ContractReport``: schemathesis over every operation of the s
 positive and negative data; ``stateful``: sequences through the OpenAPI links), then the
 ``ledger`` scenarios no generic tool knows (balanced entries, balances equal to their lines,
 idempotent replays, complete pages, event sequences, auth, signed webhooks). ``CHECKS`` names
-every check. Importing this package is cheap: schemathesis loads when a run starts.
+every check. Importing this package is cheap: schemathesis loads when a run starts, and the
+runner (its HTTP client, console and reports) when ``run_contract`` is first looked up, as the
+command line builds the contract's arguments at every start, ``serve``'s included.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from gledger_sandbox.contract.options import (
     CHECKS,
@@ -16,7 +20,18 @@ from gledger_sandbox.contract.options import (
     TargetUnreachable,
 )
 from gledger_sandbox.contract.report import ContractReport, Failure, Outcome
-from gledger_sandbox.contract.runner import run_contract
+
+if TYPE_CHECKING:
+    from gledger_sandbox.contract.runner import run_contract
+
+
+def __getattr__(name: str) -> Any:
+    if name == "run_contract":
+        from gledger_sandbox.contract.runner import run_contract
+
+        return run_contract
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CHECKS",

@@ -20,11 +20,10 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from faker import Faker
-
 from gledger_sandbox.domain.ledger.models import EntryStatus
 from gledger_sandbox.domain.sandbox.tenants import Tenant
 from gledger_sandbox.seeding import treasury
+from gledger_sandbox.seeding.names import SeededNames
 from gledger_sandbox.seeding.story import CREDIT, DEBIT, Chart, Story
 
 
@@ -115,7 +114,7 @@ def _business(story: Story, start: datetime) -> list[treasury.Moment]:
 
 
 def play_scenario(
-    tenant: Tenant, chart: Chart, config: dict[str, Any], fake: Faker
+    tenant: Tenant, chart: Chart, config: dict[str, Any], fake: SeededNames
 ) -> Iterator[None]:
     """Play the scenario's business events, oldest first, ending at the tenant's now.
 

@@ -11,12 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from faker import Faker
-
 from gledger_sandbox.domain.ledger import postings
 from gledger_sandbox.domain.ledger.models import Account, Entry, EntrySpec, EntryStatus, LineSpec
 from gledger_sandbox.domain.ledger.money import Direction
 from gledger_sandbox.domain.sandbox.tenants import Tenant
+from gledger_sandbox.seeding.names import SeededNames
 
 DEBIT, CREDIT = Direction.DEBIT, Direction.CREDIT
 
@@ -36,7 +35,7 @@ class Story:
     tenant: Tenant
     chart: Chart
     config: dict[str, Any]
-    fake: Faker
+    fake: SeededNames
     rng: random.Random
     now: datetime
     checkouts: list[tuple[Entry, int]] = field(default_factory=list)
