@@ -40,9 +40,12 @@ from connexion.middleware.request_validation import (
     RequestValidationMiddleware,
     RequestValidationOperation,
 )
+from connexion.middleware.routing import RoutingMiddleware
 from connexion.operations import AbstractOperation
 from connexion.utils import deep_merge, inspect_function_arguments
 from starlette.types import Receive, Scope, Send
+
+from gledger_sandbox.api.routing import SegmentRoutingMiddleware
 
 MAX_CACHED_MEDIA_TYPES = 16
 """Body validators kept per operation, by (media type, charset): the header is the client's, so
@@ -328,11 +331,13 @@ class _OnceValidationMiddleware(RequestValidationMiddleware):
     api_cls = _OnceValidationAPI
 
 
-MIDDLEWARES = [
-    _OnceValidationMiddleware if m is RequestValidationMiddleware else m
-    for m in ConnexionMiddleware.default_middlewares
-]
-"""Connexion's default middleware stack, request validation done the once-per-operation way."""
+_OURS = {
+    RequestValidationMiddleware: _OnceValidationMiddleware,
+    RoutingMiddleware: SegmentRoutingMiddleware,
+}
+MIDDLEWARES = [_OURS.get(m, m) for m in ConnexionMiddleware.default_middlewares]
+"""Connexion's default middleware stack, request validation done the once-per-operation way
+and routes picked by the path's first segment."""
 
 
 class SandboxApp(connexion.AsyncApp):

@@ -10,8 +10,8 @@ from starlette.responses import Response
 
 from gledger_sandbox.api import serializers
 from gledger_sandbox.api.handlers.pages import page_request
-from gledger_sandbox.api.serializers.encoded import entry_json, entry_page
 from gledger_sandbox.api.responses import header, idempotent, json_response, services, tenant
+from gledger_sandbox.api.serializers.encoded import entry_json, entry_page
 from gledger_sandbox.domain.ledger import entry_queries, postings
 from gledger_sandbox.domain.ledger.models import EntryStatus
 
