@@ -14,12 +14,19 @@ from typing import Any
 
 import pytest
 from connexion.middleware.routing import ROUTING_CONTEXT, RoutingMiddleware
+from connexion.middleware.swagger_ui import SwaggerUIMiddleware
+from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 from connexion.spec import Specification
+from starlette.exceptions import HTTPException
 
 from gledger_sandbox import specfile
 from gledger_sandbox.api.operations import resolve
-from gledger_sandbox.api.routing import SegmentRoutingMiddleware, leading_segments
+from gledger_sandbox.api.routing import (
+    SegmentRoutingMiddleware,
+    SwaggerUIOnItsPaths,
+    leading_segments,
+)
 
 METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
 
@@ -31,7 +38,8 @@ async def _reached(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 def _routed(middleware: Any) -> Any:
     spec = Specification.load(specfile.bundle())
-    middleware.add_api(spec, resolver=Resolver(function_resolver=resolve))
+    ui = SwaggerUIOptions(spec_path="/v1/openapi.json", swagger_ui_path="/v1/ui")  # as the app
+    middleware.add_api(spec, resolver=Resolver(function_resolver=resolve), swagger_ui_options=ui)
     return middleware
 
 
@@ -41,8 +49,13 @@ async def _route(middleware: Any, method: str, path: str) -> list[dict[str, Any]
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
+    requests = [{"type": "http.request", "body": b"", "more_body": False}]
+
     async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
+        if requests:
+            return requests.pop()
+        await asyncio.Event().wait()  # the client stays: file answers listen for it leaving
+        raise AssertionError("unreachable")
 
     scope = {
         "type": "http",
@@ -55,7 +68,10 @@ async def _route(middleware: Any, method: str, path: str) -> list[dict[str, Any]
         "scheme": "http",
         "server": ("sandbox.test", 80),
     }
-    await middleware(scope, receive, send)
+    try:
+        await middleware(scope, receive, send)
+    except HTTPException as raised:  # Swagger UI's static files refuse a POST so
+        sent.append({"raised": raised.status_code})
     return sent
 
 
@@ -87,6 +103,25 @@ def test_every_path_and_method_routes_as_starlette_routes_it(routers: tuple[Any,
         return len(operations - {None})
 
     assert asyncio.run(compare()) > 50  # most operations were reached, not only 404s
+
+
+def test_swagger_ui_answers_its_paths_and_hands_on_the_others_as_before() -> None:
+    plain, skipping = _routed(SwaggerUIMiddleware(_reached)), _routed(SwaggerUIOnItsPaths(_reached))
+    ui = ["/v1/ui", "/v1/ui/", "/v1/ui/index.html", "/v1/ui/swagger-ui.css", "/v1/ui/nothing"]
+    spec = ["/v1/openapi.json", "/v1/openapi.json/", "/v1/openapi.yaml", "/v1/u", "/v1/uix"]
+
+    async def compare() -> list[list[dict[str, Any]]]:
+        answers = []
+        for path in [*_paths(), *ui, *spec]:
+            for method in ("GET", "POST"):
+                expected = await _route(plain, method, path)
+                assert await _route(skipping, method, path) == expected, (method, path)
+                answers.append(expected)
+        return answers
+
+    answers = asyncio.run(compare())
+    answered_by_ui = [a for a in answers if a and "reached" not in a[0]]
+    assert len(answered_by_ui) >= 6  # the UI's pages, its redirect, the spec documents
 
 
 def test_leading_segments() -> None:

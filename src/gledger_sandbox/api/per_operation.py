@@ -41,11 +41,12 @@ from connexion.middleware.request_validation import (
     RequestValidationOperation,
 )
 from connexion.middleware.routing import RoutingMiddleware
+from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.operations import AbstractOperation
 from connexion.utils import deep_merge, inspect_function_arguments, is_json_mimetype
 from starlette.types import Receive, Scope, Send
 
-from gledger_sandbox.api.routing import SegmentRoutingMiddleware
+from gledger_sandbox.api.routing import SegmentRoutingMiddleware, SwaggerUIOnItsPaths
 from gledger_sandbox.api.validation import VALIDATED_BODY
 
 MAX_CACHED_MEDIA_TYPES = 16
@@ -345,10 +346,12 @@ class _OnceValidationMiddleware(RequestValidationMiddleware):
 _OURS = {
     RequestValidationMiddleware: _OnceValidationMiddleware,
     RoutingMiddleware: SegmentRoutingMiddleware,
+    SwaggerUIMiddleware: SwaggerUIOnItsPaths,
 }
 MIDDLEWARES = [_OURS.get(m, m) for m in ConnexionMiddleware.default_middlewares]
 """Connexion's default middleware stack, request validation done the once-per-operation way
-and routes picked by the path's first segment."""
+routes picked by the path's first two segments, and Swagger UI's router skipped by paths
+outside it."""
 
 
 class SandboxApp(connexion.AsyncApp):

@@ -7,6 +7,11 @@ with those two segments, so :class:`SegmentRouter` tries only those routes, and 
 a parameter among their first two segments, in their original order: the same route wins as
 before (first full match; else the first partial one, a 405; else the slash redirect; else the
 default), from the same routes connexion built from the spec.
+
+Connexion's Swagger UI middleware routes every request through its own router (a mount, its
+half a dozen routes, then the slash-redirect attempt: a scope copy and the routes again) only
+to hand the API's requests on. :class:`SwaggerUIOnItsPaths` hands on at once a request whose
+path cannot reach any of its routes.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from connexion.middleware.routing import RoutingMiddleware
+from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from starlette._utils import get_route_path
 from starlette.datastructures import URL
 from starlette.responses import RedirectResponse
@@ -125,3 +131,39 @@ class SegmentRoutingMiddleware(RoutingMiddleware):
         plain = mount.app
         routed = SegmentRouter(routes=plain.routes, default=plain.default)
         self.router.routes[-1] = Mount(mount.path, app=routed, name=mount.name)
+
+
+def _literal_prefixes(router: Router, within: str = "") -> list[str]:
+    """The literal start of every route's path (mounts descended), trailing slashes dropped:
+    a path that starts with none of them (nor does with a slash added or removed) matches no
+    route, and gets no slash redirect either."""
+    prefixes: list[str] = []
+    for route in router.routes:
+        if isinstance(route, Mount) and isinstance(route.app, Router):
+            prefixes += _literal_prefixes(route.app, within + route.path)
+        elif isinstance(route, Route | Mount):
+            prefixes.append((within + route.path_format).partition("{")[0].rstrip("/"))
+        else:
+            prefixes.append("")  # unknown: may match anything
+    return prefixes
+
+
+class SwaggerUIOnItsPaths(SwaggerUIMiddleware):
+    """Connexion's Swagger UI middleware; a path none of its routes can match goes straight
+    to the next app, as the router's default would send it (a copy of the scope as it came)."""
+
+    def __init__(self, app: Any) -> None:
+        super().__init__(app)
+        self._prefixes: tuple[str, ...] = ()
+
+    def add_api(self, *args: Any, **kwargs: Any) -> None:
+        super().add_api(*args, **kwargs)
+        self._prefixes = tuple(_literal_prefixes(self.router))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")  # (a lifespan scope has none)
+        # (a path without its leading slash is redirected to one with it by the router)
+        if scope["type"] == "http" and path[:1] == "/" and not path.startswith(self._prefixes):
+            await self.app(dict(scope), receive, send)
+            return
+        await super().__call__(scope, receive, send)
