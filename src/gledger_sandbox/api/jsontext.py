@@ -50,6 +50,16 @@ def dumps(document: Any) -> bytes:
         return json.dumps(document, separators=(",", ":")).encode()
 
 
+def fragment(document: Any) -> orjson.Fragment | None:
+    """``document`` encoded now, to be embedded as is in documents :func:`dumps` writes later
+    (the same bytes as encoding it in place); None where orjson refuses it, since the
+    fallback's ASCII escapes would then apply to the whole enclosing document."""
+    try:
+        return orjson.Fragment(orjson.dumps(document))
+    except orjson.JSONEncodeError:
+        return None
+
+
 def too_deep(raw: bytes) -> bool:
     """Whether the JSON text nests arrays and objects deeper than MAX_DEPTH.
 

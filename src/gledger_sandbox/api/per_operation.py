@@ -40,15 +40,21 @@ from connexion.middleware.request_validation import (
     RequestValidationMiddleware,
     RequestValidationOperation,
 )
+from connexion.middleware.routing import RoutingMiddleware
+from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.operations import AbstractOperation
-from connexion.utils import deep_merge, inspect_function_arguments
+from connexion.utils import deep_merge, inspect_function_arguments, is_json_mimetype
 from starlette.types import Receive, Scope, Send
+
+from gledger_sandbox.api.routing import SegmentRoutingMiddleware, SwaggerUIOnItsPaths
+from gledger_sandbox.api.validation import VALIDATED_BODY
 
 MAX_CACHED_MEDIA_TYPES = 16
 """Body validators kept per operation, by (media type, charset): the header is the client's, so
 past this many the next ones are built per call, as connexion does, rather than kept."""
 PARSED_QUERY = "gledger.parsed_query"
 """Scope key of the query as request validation parsed it (absent: the handler step parses)."""
+_NOT_PARSED = object()
 MAX_CACHED_NAMES = 256
 """Sanitized parameter names remembered (strict validation refuses names the spec lacks)."""
 
@@ -163,6 +169,14 @@ class _OnceParameters(AsyncParameterDecorator):
         sanitize: Callable[[str], str] = self.sanitize_fn  # type: ignore[has-type]
         self.sanitize_fn = functools.lru_cache(maxsize=MAX_CACHED_NAMES)(sanitize)
 
+    def _maybe_get_body(self, request: Any, *, arguments: list[str], has_kwargs: bool) -> Any:
+        """Connexion's, with a JSON body taken as request validation parsed it, if it did."""
+        parsed = request.scope.get(VALIDATED_BODY, _NOT_PARSED)
+        if parsed is _NOT_PARSED or not is_json_mimetype(request.content_type):
+            return super()._maybe_get_body(request, arguments=arguments, has_kwargs=has_kwargs)
+        body_name = self.sanitize_fn(request_operation.body_name(request.content_type))
+        return parsed if body_name in arguments or has_kwargs else None
+
     def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
         arguments, has_kwargs = inspect_function_arguments(unwrap_decorators(function))
         plans: list[_OperationArguments] = []  # made on the first call (it needs connexion's
@@ -182,9 +196,10 @@ class _OnceParameters(AsyncParameterDecorator):
             request_body = self._maybe_get_body(request, arguments=arguments, has_kwargs=has_kwargs)
             while asyncio.iscoroutine(request_body):
                 request_body = await request_body
-            kwargs = plans[0].kwargs(
-                request, request_body=request_body, files=await request.files()
-            )
+            # only a multipart body holds files (Starlette reads any other as a form without)
+            multipart = request.mimetype == "multipart/form-data"
+            files = await request.files() if multipart else {}
+            kwargs = plans[0].kwargs(request, request_body=request_body, files=files)
             return await function(**kwargs)
 
         return wrapper
@@ -328,11 +343,15 @@ class _OnceValidationMiddleware(RequestValidationMiddleware):
     api_cls = _OnceValidationAPI
 
 
-MIDDLEWARES = [
-    _OnceValidationMiddleware if m is RequestValidationMiddleware else m
-    for m in ConnexionMiddleware.default_middlewares
-]
-"""Connexion's default middleware stack, request validation done the once-per-operation way."""
+_OURS = {
+    RequestValidationMiddleware: _OnceValidationMiddleware,
+    RoutingMiddleware: SegmentRoutingMiddleware,
+    SwaggerUIMiddleware: SwaggerUIOnItsPaths,
+}
+MIDDLEWARES = [_OURS.get(m, m) for m in ConnexionMiddleware.default_middlewares]
+"""Connexion's default middleware stack, request validation done the once-per-operation way
+routes picked by the path's first two segments, and Swagger UI's router skipped by paths
+outside it."""
 
 
 class SandboxApp(connexion.AsyncApp):

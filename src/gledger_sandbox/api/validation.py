@@ -7,6 +7,7 @@ error, each with a pointer into the request (``/lines/0/amount``, ``/query/limit
 
 from __future__ import annotations
 
+import codecs
 import collections
 import json
 import re
@@ -124,6 +125,10 @@ def all_errors(validator: Draft4Validator, instance: Any, prefix: str = "") -> l
 
 PARSED_BODY = "gledger.parsed_body"
 """Where ``_parse`` leaves the body for ``wrap_receive`` (the validator has no other channel)."""
+VALIDATED_BODY = "gledger.validated_body"
+"""Scope key of a JSON body as validation parsed it from UTF-8, for the handler's argument: the
+handler step would parse the same bytes again with the same parser (``json.loads``, which reads
+bytes as UTF-8 when they parse as UTF-8 at all); absent for any other charset."""
 
 
 class JSONBodyValidator(JSONRequestBodyValidator):
@@ -149,6 +154,8 @@ class JSONBodyValidator(JSONRequestBodyValidator):
             detail = "The body holds a number too long to read (more than 4,300 digits)."
             raise RequestInvalid([FieldError("", "validation.malformed_body", detail)]) from None
         scope[PARSED_BODY] = body
+        if codecs.lookup(self._encoding or "utf-8").name == "utf-8":
+            scope[VALIDATED_BODY] = body
         if body is None and not self._nullable:
             # A JSON ``null`` is a body, not the absence of one (which connexion also reads as
             # None and lets through when the body is optional): the schema judges it here.

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from gledger_sandbox.api import serializers
 from gledger_sandbox.api.handlers.pages import page_request
 from gledger_sandbox.api.responses import header, idempotent, json_response, services, tenant
+from gledger_sandbox.api.serializers.encoded import entry_json, entry_page
 from gledger_sandbox.domain.ledger import entry_queries, postings
 from gledger_sandbox.domain.ledger.models import EntryStatus
 
@@ -29,7 +30,7 @@ async def create_entry(body: dict[str, Any]) -> Response:
         spec = replace(spec, status=EntryStatus.PENDING)
     created = postings.create_entry(caller.store, spec)
     if not later:
-        return json_response(serializers.entry(created), 201)
+        return json_response(entry_json(created), 201)
     delay = timedelta(seconds=services().settings.async_post_delay)
     caller.schedule.post_later(created, delay, caller.clock.now())
     return json_response(
@@ -70,11 +71,11 @@ async def list_entries(
             else None
         ),
     )
-    return json_response(serializers.page(found, serializers.entry))
+    return json_response(entry_page(found))
 
 
 async def get_entry(entry_id: str) -> Response:
-    return json_response(serializers.entry(postings.entry(tenant().store, entry_id)))
+    return json_response(entry_json(postings.entry(tenant().store, entry_id)))
 
 
 async def update_entry(entry_id: str, body: dict[str, Any]) -> Response:
