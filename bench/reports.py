@@ -141,7 +141,7 @@ def scanned_pnl(store: LedgerStore, ledger_id: str, period: Period) -> dict[str,
     start, end = _bounds(period)
 
     def counted() -> Iterator[tuple[Category, StatementLine]]:
-        for statement_line in store.statement.values():
+        for statement_line in (row for rows in store.statements.values() for row in rows):
             account = store.accounts[statement_line.line.account_id]
             where = reports.category(account)
             mine = account.ledger_id == ledger_id and where is not None
@@ -301,7 +301,7 @@ def report(tenants: list[Books], http: dict[str, Any], domain: dict[str, Any]) -
     lines = [
         "reports: "
         + ", ".join(
-            f"{t.label} tenant {t.entries:,} entries, {len(t.store.statement):,} lines, "
+            f"{t.label} tenant {t.entries:,} entries, {t.store.posted_lines:,} lines, "
             f"{sum(len(t.store.day_totals(a)) for a in t.store.accounts):,} account-days "
             f"(loaded in {t.load_seconds:.1f} s)"
             for t in tenants

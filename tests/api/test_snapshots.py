@@ -7,6 +7,7 @@ bytes the server answered.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -153,7 +154,7 @@ def test_export_and_import_give_a_new_tenant_the_same_books(
     assert exported.status_code == 200
     assert exported.headers["content-type"].startswith("application/json")
     document = exported.json()
-    assert document["format"] == "gledger-sandbox/tenant-state" and document["version"] == 1
+    assert document["format"] == "gledger-sandbox/tenant-state" and document["version"] == 2
     assert merchant.credentials["api_key"] not in exported.text
     assert merchant.credentials["client_secret"] not in exported.text
 
@@ -170,6 +171,29 @@ def test_export_and_import_give_a_new_tenant_the_same_books(
         base_url=server.url, headers={"Authorization": f"Bearer {credentials['api_key']}"}
     ) as other:
         assert _listings(other) == _listings(client)
+
+
+def test_a_version_1_document_imports_into_the_same_books(server: ServerThread) -> None:
+    """A document of the previous format (tenant_state_v1.json: exported by the release before
+    version 2, with the listings it answered then) imports into books that answer the same."""
+    written = json.loads((Path(__file__).parents[1] / "data" / "tenant_state_v1.json").read_text())
+    imported = _import(server, written["document"])
+    assert imported.status_code == 201, imported.text
+    with httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {imported.json()['api_key']}"}
+    ) as client:
+        for path, then in written["listings"].items():
+            if path.startswith(("accounts ", "balances ", "ledgers")):
+                continue  # the listings of _listings, compared below
+            assert client.get(path).text == then, path
+        now = {path: body.decode() for path, body in _listings(client).items()}
+        assert now == {path: written["listings"][path] for path in now}
+        lid = _ledger_id(client)
+        assert _entry(client, lid, 700).status_code == 201  # and the books go on from there
+        accounts = json.loads(now[f"accounts {lid}"])["data"]
+        cash = next(account["id"] for account in accounts if account["code"] == "cash")
+        lines = client.get(f"/v1/accounts/{cash}/lines", params={"limit": 2}).json()["data"]
+        assert [line["amount"] for line in lines] == [700, 500]
 
 
 def _import(server: ServerThread, document: Any) -> httpx.Response:
@@ -200,7 +224,7 @@ def test_a_bad_file_is_refused_whole(sandbox: Sandbox, server: ServerThread) -> 
     answer = _import(server, foreign)
     assert answer.status_code == 422 and answer.json()["code"] == "import.foreign_document"
 
-    newer = {**document, "version": 2}
+    newer = {**document, "version": 3}
     answer = _import(server, newer)
     assert answer.status_code == 422 and answer.json()["code"] == "import.unsupported_version"
 

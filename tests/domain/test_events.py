@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import timedelta
 
 import pytest
@@ -62,6 +63,45 @@ def test_every_command_appends_its_event_with_a_snapshot_and_a_strictly_rising_s
     assert events[3].data.id == reversal.id and events[3].data.links.reverses == pending.id
     assert events[4].data.id == reversal.id and events[4].data.status is EntryStatus.POSTED
     assert events[5].data.links.reversed_by == reversal.id
+
+
+def test_an_entry_is_shared_with_its_events_until_it_changes_then_they_keep_a_copy() -> None:
+    store = new_store()
+    ledger, acc = chart(store)
+    entry = postings.create_entry(store, spec(ledger, acc, ("cash", D, 100), ("revenue", C, 100)))
+    created, posted = store.events.page(store.events.last_seq - 2, None, 2).events
+    assert created.data is entry and posted.data is entry  # no copy while nothing changed
+    with pytest.raises(InvalidRequest), store.uow.atomic():
+        postings.update_entry(store, entry.id, {"metadata": {"k": "v"}})
+        raise InvalidRequest("test.refused", "Refused after the change.")
+    assert entry.metadata == {} and created.data is not entry  # copied before the change
+    assert created.data is posted.data and created.data.metadata == {}
+    postings.update_entry(store, entry.id, {"metadata": {"k": "v"}})
+    updated = store.events.page(store.events.last_seq - 1, None, 1).events[0]
+    assert created.data.metadata == {} and created.data.version == 1
+    assert updated.data is entry and entry.version == 2
+    postings.update_entry(store, entry.id, {"metadata": {"k": "w"}})
+    assert updated.data is not entry and updated.data.metadata == {"k": "v"}
+
+
+def test_an_entry_whose_events_are_dropped_or_undone_holds_no_event() -> None:
+    clock = SandboxClock(frozen_at=START)
+    store = LedgerStore(IdGenerator(1), clock, retention=Retention(max_count=2))
+    ledger, acc = chart(store)
+    first = postings.create_entry(store, spec(ledger, acc, ("cash", D, 1), ("revenue", C, 1)))
+    assert first.live_event is not None
+    second = postings.create_entry(store, spec(ledger, acc, ("cash", D, 2), ("revenue", C, 2)))
+    assert first.live_event is None  # its two events left the log: nothing keeps them alive
+    good = spec(ledger, acc, ("cash", D, 1), ("revenue", C, 1))
+    bad = spec(ledger, acc, ("cash", D, 1), ("revenue", C, 2))
+    with pytest.raises(InvalidRequest):
+        batches.create_atomic(store, list(enumerate([good, bad])))
+    holders = []
+    holder = store.events.at(second.live_event) if second.live_event else None
+    while holder is not None:
+        holders.append(holder.seq)
+        holder = holder.next_holder
+    assert holders == [store.events.last_seq - 1, store.events.last_seq]  # none undone
 
 
 def test_a_refused_command_or_failed_atomic_batch_leaves_no_event_and_no_gap() -> None:
@@ -177,3 +217,21 @@ def test_an_expiring_pending_entry_is_voided_when_its_time_comes() -> None:
     assert (held.status, held.void_reason) == (EntryStatus.VOIDED, VoidReason.EXPIRED)
     assert store.accounts[acc["cash"]].pending.debits == 0
     assert types_of(store)[-1] == "entry.voided"
+
+
+def test_a_dropped_store_is_freed_by_reference_counting_alone() -> None:
+    """Entries shared with their events hold a sequence, not the event: no reference cycle."""
+    store = new_store()
+    ledger, acc = chart(store)
+    for amount in (1, 2, 3):
+        entry = postings.create_entry(
+            store, spec(ledger, acc, ("cash", D, amount), ("revenue", C, amount))
+        )
+    postings.update_entry(store, entry.id, {"metadata": {"k": "v"}})
+    gc.collect()
+    gc.disable()
+    try:
+        del store, entry
+        assert gc.collect() == 0  # nothing was left for the cycle collector
+    finally:
+        gc.enable()

@@ -60,7 +60,7 @@ def test_a_reset_seeds_aside_then_swaps_and_releases_the_old_state_in_steps() ->
     assert tenant.store.events.dropped_through == last_seq + 1  # readers are told of the reset
     steps = sum(1 for _ in build.release)
     assert steps >= old_entries // 1000
-    assert not old_store.entries and not old_store.statement and not old_store.events._events
+    assert not old_store.entries and not old_store.statements and not old_store.events._events
 
 
 def test_a_reset_of_a_tenant_written_meanwhile_seeds_in_place_and_loses_no_sequence() -> None:

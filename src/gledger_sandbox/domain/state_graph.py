@@ -14,6 +14,7 @@ each field checked against its class: a document can describe data, never run co
 from __future__ import annotations
 
 import base64
+import copy
 import dataclasses
 import enum
 import importlib
@@ -112,10 +113,12 @@ class Encoder:
         # Immutable values (tuples, frozen dataclasses) written once per call: a line is held
         # by its entry, its statement line and each event's copy of the entry.
         self._written: dict[int, tuple[object, Any]] = {}
+        self._snapshots: dict[int, tuple[object, Any]] = {}
 
     def encode(self, roots: dict[str, object]) -> dict[str, Any]:
         encoded = {name: self.value(root) for name, root in roots.items()}
         self._written.clear()
+        self._snapshots.clear()
         objects = self._objects
         # Let go of the written objects now: the caller's document is their last holder, so
         # they are freed with it (on the writer thread, for ``serve --state-dir``), never by the
@@ -208,6 +211,7 @@ class Encoder:
                 written.add(index)
                 out.append(["t", index, self._object(target)])
         self._written.clear()
+        self._snapshots.clear()
         return {"base": base, "objects": self._objects, "changes": out}
 
     def _object(self, value: Any) -> dict[str, Any]:
@@ -239,16 +243,30 @@ class Encoder:
         for name in names:
             field = getattr(value, name, _UNSET)
             if field is not _UNSET:
+                if name == "data" and getattr(field, "live_event", None) is not None:
+                    field = self._snapshot(field)  # an event's data (only events hold one)
                 fields[name] = self.value(field)
         return fields
+
+    def _snapshot(self, resource: Any) -> Any:
+        """An event's live resource, written as the copy an event held before copy on write
+        (one per resource and call: the events sharing it share the copy)."""
+        found = self._snapshots.get(id(resource))
+        if found is None or found[0] is not resource:
+            snapshot = copy.copy(resource)
+            snapshot.live_event = None
+            found = self._snapshots[id(resource)] = (resource, snapshot)
+            self._keep.append(snapshot)
+        return found[1]
 
 
 _WRITTEN: dict[type, tuple[str, ...]] = {}
 """The fields written of each slotted class (its slots but the transient ones)."""
 _UNSET = object()
-_TRANSIENT = frozenset({"wire", "journal"})
-"""Caches rebuilt on demand, never written (an event's rendered bytes), and the journal a
-durable server hangs on a tenant's parts."""
+_TRANSIENT = frozenset({"wire", "journal", "live_event", "next_holder"})
+"""Caches rebuilt on demand, never written (an event's rendered bytes), the journal a
+durable server hangs on a tenant's parts, and the links between a live resource and the events
+that share it (``EventLog.append``: a document holds each event's snapshot as a copy)."""
 _CHANGE_TAGS = {"pop": "d", "add": "a", "discard": "r"}
 
 _CONTAINER_NAMES: dict[type, str] = {
@@ -266,9 +284,11 @@ _CONTAINERS = {name: kind for kind, name in _CONTAINER_NAMES.items()}
 class Decoder:
     """Reads a graph written by :class:`Encoder` against a fresh tenant's wiring."""
 
-    def __init__(self, wiring: Wiring) -> None:
+    def __init__(self, wiring: Wiring, read_as: dict[str, type] | None = None) -> None:
+        """``read_as``: classes to build instead of the ones a type name names now (an older
+        document's shapes, see ``sandbox.state_upgrades``)."""
         self._wiring = wiring
-        self._classes = _domain_classes()
+        self._classes = {**_domain_classes(), **(read_as or {})}
         self._objects: list[Any] = []
         self._shells: list[Any] = []
 

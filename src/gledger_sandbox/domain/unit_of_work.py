@@ -19,7 +19,7 @@ logger = logging.getLogger("gledger_sandbox.domain")
 
 
 class UnitOfWork:
-    __slots__ = ("_on_begin", "_on_commit", "_undo", "journal")
+    __slots__ = ("_on_begin", "_on_commit", "_undo", "journal", "release_snapshot")
 
     def __init__(self) -> None:
         self.journal: Journal | None = None
@@ -27,6 +27,9 @@ class UnitOfWork:
         self._undo: list[Callable[[], None]] | None = None
         self._on_begin: list[Callable[[], Callable[[], None]]] = []
         self._on_commit: list[Callable[[], None]] = []
+        self.release_snapshot: Callable[[Any], None] = _no_snapshot
+        """Called before an object with a ``live_event`` changes: the event log's copy on
+        write (an event shares the resource it records until the resource changes)."""
 
     def snapshot_on_begin(self, take: Callable[[], Callable[[], None]]) -> None:
         """Register state taken at the start of every unit (``take`` returns its restorer)."""
@@ -79,6 +82,8 @@ class UnitOfWork:
     def set(self, obj: Any, attr: str, value: Any) -> None:
         """Set an attribute, remembering the old value."""
         old = getattr(obj, attr)
+        if getattr(obj, "live_event", None) is not None:
+            self.release_snapshot(obj)
         self.on_rollback(lambda: setattr(obj, attr, old))
         setattr(obj, attr, value)
         self.note("set", obj, attr, value)
@@ -99,3 +104,7 @@ class UnitOfWork:
         self.on_rollback(lambda: mapping.__setitem__(key, old))
         self.note("pop", mapping, key)
         return old
+
+
+def _no_snapshot(resource: Any) -> None:
+    return None

@@ -14,6 +14,8 @@ points before the retained ones is refused, never answered with a gap.
 from __future__ import annotations
 
 import copy
+import functools
+import weakref
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -111,6 +113,8 @@ class Event:
     cause: Cause
     wire: bytes | None = None
     """The event rendered once by the api and shared by every feed (an event never changes)."""
+    next_holder: Event | None = None
+    """The next event holding the same live resource as ``data`` (see ``EventLog.append``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +154,8 @@ class EventLog:
         self._ids = ids
         self._clock = clock
         self._uow = uow
+        # A weak reference: the unit of work must not keep the log alive (no cycle between them).
+        uow.release_snapshot = functools.partial(_release, weakref.ref(self))
         self.retention = retention
         self._events: list[Event] = []
         self._start = 0  # index of the first retained event in _events
@@ -180,15 +186,25 @@ class EventLog:
         its snapshot and time instead of holding a copy of its own (an event never changes).
         ``at``: the time the change took, already read from the clock in this unit (one
         timestamp object shared with the resource, instead of one more per event).
+
+        A resource with a ``live_event`` slot (an entry: a million of them, most never changed
+        again) is not copied: the event holds the resource itself, and the unit of work has it
+        copied just before the resource's first change (``_release``), so the event still
+        shows it as it was. Only the few that change pay for a copy.
         """
+        data = like.data if like else resource
+        if data is not resource or not hasattr(type(resource), "live_event"):
+            data = like.data if like else copy.copy(resource)
         event = Event(
             id=self._ids.new("evt"),
             seq=self.last_seq + 1,
             type=event_type,
             created_at=like.created_at if like else at or self._clock.now(),
-            data=like.data if like else copy.copy(resource),
+            data=data,
             cause=_cause.get(),
         )
+        if data is resource:
+            _hold(self, resource, event)
         seqs = self._by_type.get(event_type)
         if seqs is None:
             seqs = []
@@ -207,6 +223,7 @@ class EventLog:
 
     def _drop_newest(self) -> None:
         event = self._events.pop()
+        _unhold_newest(self, event)
         self._by_type[event.type].pop()
         del self._by_id[event.id]
         self.last_seq = event.seq - 1
@@ -228,6 +245,7 @@ class EventLog:
             if over <= 0 and event.created_at >= oldest_kept:
                 break
             del self._by_id[event.id]
+            _unhold_oldest(event)
             self.dropped_through = event.seq
             # Let go of it now, not at the next compaction: a full log holds up to twice its
             # retained count in dropped slots until then (2M events in a log kept at 1M).
@@ -324,6 +342,10 @@ class EventLog:
             self.gaps.append((self.last_seq + 1, last_seq))
             self.last_seq = self._published = last_seq
 
+    def at(self, seq: int) -> Event:
+        """The event of sequence ``seq``, held in the log (dropped ones are not)."""
+        return self._at(seq)
+
     def _at(self, seq: int) -> Event:
         if not self.gaps:
             return self._events[self._start + seq - self.first_seq]
@@ -356,3 +378,52 @@ def _seq_of(event: Event) -> int:
 def _from(seqs: list[Any], start: int) -> Iterator[Any]:
     """The list from ``start`` on, without walking the part before it."""
     return (seqs[i] for i in range(start, len(seqs)))
+
+
+# Copy on write: the events holding a live resource form a chain, from the oldest (its sequence
+# is the resource's ``live_event``) through each one's ``next_holder``, in the order appended.
+
+
+def _hold(log: EventLog, resource: Any, event: Event) -> None:
+    if resource.live_event is None:
+        resource.live_event = event.seq
+        return
+    holder = log.at(resource.live_event)
+    while holder.next_holder is not None:
+        holder = holder.next_holder
+    holder.next_holder = event
+
+
+def _release(log_ref: weakref.ref[EventLog], resource: Any) -> None:
+    """Before ``resource`` changes: every event holding it gets one copy of it as it is now."""
+    log = log_ref()
+    snapshot = copy.copy(resource)
+    snapshot.live_event = None
+    first, resource.live_event = resource.live_event, None
+    holder = log.at(first) if log is not None else None
+    while holder is not None:
+        holder.data = snapshot
+        holder.next_holder, holder = None, holder.next_holder
+
+
+def _unhold_newest(log: EventLog, event: Event) -> None:
+    """A rolled back append: its event, the chain's last if it holds a live resource, leaves."""
+    first = getattr(event.data, "live_event", None)
+    if first is None:
+        return
+    if first == event.seq:
+        event.data.live_event = None
+        return
+    holder: Event | None = log.at(first)
+    while holder is not None and holder.next_holder is not None:
+        if holder.next_holder is event:
+            holder.next_holder = None
+        holder = holder.next_holder
+
+
+def _unhold_oldest(event: Event) -> None:
+    """A dropped event (retention), the chain's first if it holds a live resource, leaves."""
+    if getattr(event.data, "live_event", None) == event.seq:
+        following = event.next_holder
+        event.data.live_event = following.seq if following is not None else None
+    event.next_holder = None

@@ -145,20 +145,46 @@ class Entry:
     """A pending entry still pending then is voided by the sandbox clock (reason ``expired``)."""
     void_reason: VoidReason | None = None
     version: int = 1
+    live_event: int | None = field(default=None, compare=False, repr=False)
+    """The sequence of the oldest event that holds this entry itself as its snapshot, not a
+    copy (None: none does); the unit of work has the log copy it before it changes
+    (``EventLog.append``). A sequence, not the event: no entry <-> event reference cycle, so a
+    dropped tenant is still freed by reference counting alone."""
 
 
 @dataclass(frozen=True, slots=True)
 class StatementLine:
-    """A posted line as an account's statement shows it, with the running balance after it."""
+    """A posted line as an account's statement shows it, with the running balance after it.
+
+    The entry's own facts (its id, posted time and source) are read from the entry, which never
+    changes them once posted: a million lines hold no copies of them. ``effective_at`` stays
+    here, as the effective index's sort key (a state document fills a sorted list before the
+    entries its lines belong to).
+    """
 
     seq: int
     line: Line
-    entry_id: str
+    entry: Entry = field(compare=False)
     effective_at: datetime
-    posted_at: datetime
-    source_type: str | None
-    source_id: str | None
     balance_after: int
+
+    @property
+    def entry_id(self) -> str:
+        return self.entry.id
+
+    @property
+    def posted_at(self) -> datetime:
+        posted_at = self.entry.posted_at
+        assert posted_at is not None  # a statement line is a posted entry's
+        return posted_at
+
+    @property
+    def source_type(self) -> str | None:
+        return self.entry.source_type
+
+    @property
+    def source_id(self) -> str | None:
+        return self.entry.source_id
 
     def __lt__(self, other: StatementLine | EffectiveAt) -> bool:
         """Effective order, ties by sequence: an account's effective index sorts the lines

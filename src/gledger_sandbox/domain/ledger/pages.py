@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from sortedcontainers import SortedList
 
@@ -88,15 +89,45 @@ def paginate(
     accept: Callable[[T], bool] | None = None,
 ) -> Page[T]:
     """One page of ``seqs`` (resolved by ``fetch``), keeping the rows ``accept`` likes."""
+    return _page(((seq, fetch(seq)) for seq in _walk(seqs, request)), request, accept)
+
+
+class Sequenced(Protocol):
+    @property
+    def seq(self) -> int: ...
+
+
+R = TypeVar("R", bound=Sequenced)
+
+
+def paginate_rows(rows: list[R], request: PageRequest) -> Page[R]:
+    """One page of ``rows``, a list held in ascending ``seq`` order (no index of its own)."""
+    after = decode_cursor(request.cursor, request.order) if request.cursor else None
+    positions: Iterable[int]
+    if request.order is Order.ASC:
+        first = 0 if after is None else bisect_right(rows, after, key=_seq_of)
+        positions = range(first, len(rows))
+    else:
+        end = len(rows) if after is None else bisect_left(rows, after, key=_seq_of)
+        positions = range(end - 1, -1, -1)
+    return _page(((rows[i].seq, rows[i]) for i in positions), request, None)
+
+
+def _seq_of(row: Sequenced) -> int:
+    return row.seq
+
+
+def _page(
+    walk: Iterable[tuple[int, T]], request: PageRequest, accept: Callable[[T], bool] | None
+) -> Page[T]:
     items: list[T] = []
     last_seq: int | None = None
     examined = 0
-    for seq in _walk(seqs, request):
+    for seq, row in walk:
         if examined >= request.scan_budget:
             assert last_seq is not None
             return Page(items, True, encode_cursor(last_seq, request.order))
         examined += 1
-        row = fetch(seq)
         if accept is not None and not accept(row):
             last_seq = seq
             continue

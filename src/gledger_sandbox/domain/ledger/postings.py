@@ -100,11 +100,8 @@ def _post(store: LedgerStore, entry: Entry, now: datetime) -> None:
         statement_line = StatementLine(
             seq=store.next_seq(),
             line=line,
-            entry_id=entry.id,
+            entry=entry,
             effective_at=entry.effective_at,
-            posted_at=now,
-            source_type=entry.source_type,
-            source_id=entry.source_id,
             balance_after=account.posted.signed(account.normal_balance),
         )
         store.add_statement_line(account, statement_line)

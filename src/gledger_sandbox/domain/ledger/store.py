@@ -40,7 +40,7 @@ from gledger_sandbox.domain.ledger.models import (
     StatementLine,
 )
 from gledger_sandbox.domain.ledger.money import CURRENCIES, Totals
-from gledger_sandbox.domain.ledger.pages import EMPTY, Page, PageRequest, paginate
+from gledger_sandbox.domain.ledger.pages import EMPTY, Page, PageRequest, paginate, paginate_rows
 from gledger_sandbox.domain.quotas import TenantQuotas
 from gledger_sandbox.domain.state_graph import sort_key
 from gledger_sandbox.domain.unit_of_work import UnitOfWork
@@ -117,7 +117,9 @@ class LedgerStore:
         self.ledgers: dict[str, Ledger] = {}
         self.accounts: dict[str, Account] = {}
         self.entries: dict[str, Entry] = {}
-        self.statement: dict[int, StatementLine] = {}
+        # Per account, its posted lines in posting (sequence) order: the statement's pages.
+        self.statements: dict[str, list[StatementLine]] = {}
+        self.posted_lines = 0
         self._by_seq: dict[int, Any] = {}
         self._indexes: dict[IndexKey, SortedList] = {}
         self._account_codes: dict[tuple[str, str], str] = {}
@@ -184,8 +186,14 @@ class LedgerStore:
         return self._by_seq[seq]
 
     def add_statement_line(self, account: Account, line: StatementLine) -> None:
-        self.uow.put(self.statement, line.seq, line)
-        self.index_add(("statement", account.id), line.seq)
+        statement = self.statements.get(account.id)
+        if statement is None:
+            statement = []
+            self.uow.put(self.statements, account.id, statement)
+        statement.append(line)  # sequences only grow: the list stays in sequence order
+        self.uow.on_rollback(lambda: statement.__delitem__(-1))
+        self.uow.note("add", statement, line)
+        self.uow.set(self, "posted_lines", self.posted_lines + 1)
         effective = self._effective.get(account.id)
         if effective is None:
             effective = SortedList()
@@ -328,7 +336,7 @@ class LedgerStore:
 
     def list_statement(self, account_id: str, page: PageRequest) -> Page[StatementLine]:
         self.account(account_id)
-        return paginate(self.index(("statement", account_id)), self.statement.__getitem__, page)
+        return paginate_rows(self.statements.get(account_id, []), page)
 
     def posted_as_of(self, account: Account, as_of: datetime) -> Totals:
         """Posted totals counting only lines effective at or before ``as_of``.

@@ -46,7 +46,7 @@ def footprint(tenant: Tenant) -> int:
     return (
         TENANT_BYTES
         + ENTRY_BYTES * len(store.entries)
-        + POSTED_LINE_BYTES * len(store.statement)
+        + POSTED_LINE_BYTES * store.posted_lines
         + ACCOUNT_BYTES * len(store.accounts)
         + EVENT_BYTES * len(store.events)
         + DELIVERY_BYTES * len(tenant.webhooks.deliveries)

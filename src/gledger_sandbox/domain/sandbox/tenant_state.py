@@ -20,11 +20,14 @@ from typing import Any
 
 from gledger_sandbox.domain.errors import FieldError, InvalidRequest
 from gledger_sandbox.domain.journal import Journal
+from gledger_sandbox.domain.sandbox import state_upgrades
 from gledger_sandbox.domain.sandbox.tenants import Tenant
 from gledger_sandbox.domain.state_graph import Decoder, DocumentError, Encoder, Wiring
 
 FORMAT = "gledger-sandbox/tenant-state"
-VERSION = 1
+VERSION = 2
+READABLE = (1, 2)
+"""The versions this server reads: 1 through ``state_upgrades``."""
 _ROOTS = (
     "store",
     "idempotency",
@@ -157,11 +160,12 @@ def checked(document: Any) -> dict[str, Any]:
     """A parsed document, if its format, version and checksum are right (else 422)."""
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise _refused("/format", "import.foreign_document", f"Not a {FORMAT} document.")
-    if document.get("version") != VERSION:
+    if document.get("version") not in READABLE:
         raise _refused(
             "/version",
             "import.unsupported_version",
-            f"This server reads version {VERSION} of {FORMAT}, not {document.get('version')!r}.",
+            f"This server reads versions 1 to {VERSION} of {FORMAT}, "
+            f"not {document.get('version')!r}.",
         )
     state = document.get("state")
     if not isinstance(state, dict):
@@ -226,7 +230,8 @@ def adopt(
     stand_in = tenant.staged(head.fixture, head.seed)
     stand_in.clock_start = head.clock_start
     wiring = _wiring(stand_in)
-    decoder = Decoder(wiring)
+    legacy = document.get("version", VERSION) == 1
+    decoder = Decoder(wiring, state_upgrades.V1_CLASSES if legacy else None)
     try:
         roots = decoder.decode(state.get("graph"), "/state/graph")
         for n, record in enumerate(deltas):
@@ -237,6 +242,11 @@ def adopt(
     missing = [name for name in _ROOTS if name not in roots and name not in _OPTIONAL]
     if missing:
         raise DocumentError("/state/graph/roots", f"Missing: {', '.join(missing)}.")
+    if legacy:
+        try:
+            state_upgrades.store_from_v1(roots["store"])
+        except (TypeError, ValueError, AttributeError, KeyError) as error:
+            raise DocumentError("/state/graph", f"Not a version-1 store: {error}") from None
     moving = deltas[-1] if deltas else state
     _carry(wiring, moving.get("carried"))
     _set_clock(stand_in, moving.get("clock"), exact=exact_clock)
