@@ -104,6 +104,23 @@ def test_an_entry_whose_events_are_dropped_or_undone_holds_no_event() -> None:
     assert holders == [store.events.last_seq - 1, store.events.last_seq]  # none undone
 
 
+def test_an_event_dropped_from_the_log_still_shows_its_entry_as_it_was() -> None:
+    """A delivery still due holds its event past the log's retention: the entry's next change
+    must not show through it."""
+    clock = SandboxClock(frozen_at=START)
+    store = LedgerStore(IdGenerator(1), clock, retention=Retention(max_count=2))
+    ledger, acc = chart(store)
+    entry = postings.create_entry(store, spec(ledger, acc, ("cash", D, 1), ("revenue", C, 1)))
+    posted = store.events.page(store.events.last_seq - 1, None, 1).events[0]
+    assert posted.data is entry
+    postings.create_entry(store, spec(ledger, acc, ("cash", D, 2), ("revenue", C, 2)))
+    assert posted.seq <= store.events.dropped_through  # out of the log, held here only
+    postings.update_entry(store, entry.id, {"metadata": {"k": "v"}})
+    assert entry.metadata == {"k": "v"} and entry.version == 2
+    assert posted.data is not entry
+    assert (posted.data.metadata, posted.data.version, posted.data.id) == ({}, 1, entry.id)
+
+
 def test_a_refused_command_or_failed_atomic_batch_leaves_no_event_and_no_gap() -> None:
     store = new_store()
     ledger, acc = chart(store)

@@ -422,8 +422,16 @@ def _unhold_newest(log: EventLog, event: Event) -> None:
 
 
 def _unhold_oldest(event: Event) -> None:
-    """A dropped event (retention), the chain's first if it holds a live resource, leaves."""
-    if getattr(event.data, "live_event", None) == event.seq:
+    """A dropped event (retention), the chain's first if it holds a live resource, leaves.
+
+    It takes a copy of the resource as it is: a delivery still due may hold the dropped event,
+    and the resource's next change must not show through it (the log no longer copies on write
+    for it)."""
+    resource = event.data
+    if getattr(resource, "live_event", None) == event.seq:
         following = event.next_holder
-        event.data.live_event = following.seq if following is not None else None
+        resource.live_event = following.seq if following is not None else None
+        snapshot = copy.copy(resource)
+        snapshot.live_event = None
+        event.data = snapshot
     event.next_holder = None
