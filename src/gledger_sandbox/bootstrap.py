@@ -32,7 +32,7 @@ from gledger_sandbox.domain.ledger.events import Retention
 from gledger_sandbox.domain.live.webhook_models import RetryPolicy
 from gledger_sandbox.domain.quotas import CreationBudget
 from gledger_sandbox.domain.sandbox.credentials import Shard
-from gledger_sandbox.domain.sandbox.tenants import TenantPolicy, TenantRegistry
+from gledger_sandbox.domain.sandbox.tenants import Tenant, TenantPolicy, TenantRegistry
 from gledger_sandbox.progress import QUIET, Progress
 from gledger_sandbox.seeding.names import warm_up
 from gledger_sandbox.seeding.profiles import Seeder
@@ -112,6 +112,13 @@ def build_services(settings: Settings, progress: Progress = QUIET) -> Services:
             durability.mark(tenant_id)
         durability.write_now()
     return services
+
+
+def default_tenant(services: Services) -> Tenant:
+    """The tenant the banner shows: the pinned one (seeded at the first start, no expiry),
+    which a state directory brings back with its own credentials (rotated ones included)."""
+    tenants = list(services.registry.tenants.values())
+    return next((t for t in tenants if t.expires_at is None), tenants[0])
 
 
 def _seed_default_tenant(registry: TenantRegistry, settings: Settings, progress: Progress) -> None:

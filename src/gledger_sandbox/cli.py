@@ -353,7 +353,13 @@ def _serve(args: argparse.Namespace) -> int:
         WebhookSettings,
     )
     from gledger_sandbox.api.tracing import provider_from_env
-    from gledger_sandbox.bootstrap import listen, sandbox_app, serve, tune_garbage_collector
+    from gledger_sandbox.bootstrap import (
+        default_tenant,
+        listen,
+        sandbox_app,
+        serve,
+        tune_garbage_collector,
+    )
 
     bounds = public_settings(
         args.public,
@@ -457,7 +463,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"GLedger Sandbox {__version__}: shard {args.shard} on {args.host}:{args.port}")
         serve(app, services, sock, args.log_level, args.log_format)
         return 0
-    tenant = next(iter(services.registry.tenants.values()))
+    tenant = default_tenant(services)
     host = f"[{args.host}]" if ":" in args.host else args.host
     scheme = "https" if settings.tls else "http"
     base = f"{scheme}://{host}:{sock.getsockname()[1]}"

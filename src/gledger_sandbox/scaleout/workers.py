@@ -22,6 +22,7 @@ import time
 import urllib.request
 import warnings
 from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from types import FrameType
@@ -52,31 +53,41 @@ class Running:
     api_key: str | None
 
 
-def serve_shard(pickled_settings: bytes, sock: socket.socket, log_level: str) -> None:
+def serve_shard(
+    pickled_settings: bytes, sock: socket.socket, log_level: str, report: Connection | None
+) -> None:
     """One shard process: the sandbox of its settings' shard on the socket bound for it.
 
     The settings come pickled, so that unpickling them (which imports the web stack) happens
-    after the warning filter below.
+    after the warning filter below. ``report`` (shard 0's): where the default tenant's API key
+    is sent once the sandbox is built, for the banner (a state directory brings the tenant back
+    with its own key, not the one the parent made).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the shards with SIGTERM
     # As the command does (cli.main): connexion 3.3 warns at import about starlette's client.
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from gledger_sandbox.bootstrap import sandbox_app, serve, tune_garbage_collector
+    from gledger_sandbox.bootstrap import default_tenant, sandbox_app, serve, tune_garbage_collector
 
     settings: Settings = pickle.loads(pickled_settings)  # our own parent's bytes
     app, services = sandbox_app(settings)
+    if report is not None:
+        report.send(default_tenant(services).api_key if services.registry.tenants else None)
+        report.close()
     tune_garbage_collector()
     serve(app, services, sock, log_level)
 
 
 def shard_settings(settings: Settings, index: int, api_key: str | None) -> Settings:
-    """Shard ``index``'s settings: its tag, the default tenant on shard 0 only, trusting
-    the proxy's ``X-Forwarded-For``."""
+    """Shard ``index``'s settings: its tag, the default tenant on shard 0 only, a state
+    directory of its own (``DIR/shard-N``: a shard brings back its own tenants and no other's,
+    and runs only their due work), trusting the proxy's ``X-Forwarded-For``."""
     connections = settings.connections
     trusted = connections.trusted_proxies
+    state_dir = settings.state_dir / f"shard-{index}" if settings.state_dir else None
     return replace(
         settings,
         shard=index,
+        state_dir=state_dir,
         api_key=api_key if index == 0 else None,
         default_tenant=settings.default_tenant and index == 0,
         connections=replace(connections, trusted_proxies=(*trusted, LOOPBACK)),
@@ -138,7 +149,7 @@ class ShardedSandbox:
         api_key = self.settings.api_key
         if self.settings.default_tenant and api_key is None:
             api_key = Shard(0).api_key()  # made here, so the banner can show it
-        addresses = self._start_shards(api_key)
+        addresses, report = self._start_shards(api_key)
         config = self.folder / "haproxy.cfg"
         keepalive = self.settings.streams.keepalive_seconds
         timeouts = ProxyTimeouts(idle=max(60.0, 4 * keepalive))
@@ -159,27 +170,38 @@ class ShardedSandbox:
         url = f"http://{host}:{port}"
         shard_urls = tuple(f"http://{a.address}" for a in addresses)
         self._wait_healthy([*shard_urls, url])
+        if report.poll(START_SECONDS):  # sent before shard 0 answered its health check
+            api_key = report.recv()
+        report.close()
         return Running(url, shard_urls, config, api_key)
 
-    def _start_shards(self, api_key: str | None) -> list[ShardAddress]:
+    def _start_shards(self, api_key: str | None) -> tuple[list[ShardAddress], Connection]:
+        """The shards, started; and where shard 0 reports its default tenant's API key."""
         from gledger_sandbox.bootstrap import listen
 
         spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited loop
         addresses = []
+        report, reporter = spawn.Pipe(duplex=False)
         for index in range(self.workers):
             sock = listen(LOOPBACK, 0)
             address = f"{LOOPBACK}:{sock.getsockname()[1]}"
             settings = shard_settings(self.settings, index, api_key)
             process = spawn.Process(
                 target=serve_shard,
-                args=(pickle.dumps(settings), sock, self.log_level),
+                args=(
+                    pickle.dumps(settings),
+                    sock,
+                    self.log_level,
+                    reporter if index == 0 else None,
+                ),
                 name=f"gledger-shard-{index}",
             )
             process.start()
             sock.close()  # the shard holds its own copy
             self.shards.append(process)
             addresses.append(ShardAddress(index, address))
-        return addresses
+        reporter.close()  # shard 0 holds its own end
+        return addresses, report
 
     def _wait_healthy(self, urls: list[str]) -> None:
         deadline = time.monotonic() + START_SECONDS
