@@ -32,7 +32,8 @@ from gledger_sandbox.domain.ledger.events import Retention
 from gledger_sandbox.domain.live.webhook_models import RetryPolicy
 from gledger_sandbox.domain.quotas import CreationBudget
 from gledger_sandbox.domain.sandbox.credentials import Shard
-from gledger_sandbox.domain.sandbox.tenants import Tenant, TenantPolicy, TenantRegistry
+from gledger_sandbox.domain.sandbox.tenant import Tenant, TenantPolicy
+from gledger_sandbox.domain.sandbox.tenants import TenantRegistry
 from gledger_sandbox.progress import QUIET, Progress
 from gledger_sandbox.seeding.names import warm_up
 from gledger_sandbox.seeding.profiles import Seeder

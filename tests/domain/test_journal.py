@@ -25,7 +25,7 @@ from gledger_sandbox.domain.live.webhook_models import (
 from gledger_sandbox.domain.sandbox import faults, tenant_state
 from gledger_sandbox.domain.sandbox.faults import Effect, FaultMatch, FaultSpec, Injected, Latency
 from gledger_sandbox.domain.sandbox.idempotency import StoredAnswer
-from gledger_sandbox.domain.sandbox.tenants import Tenant, TenantPolicy
+from gledger_sandbox.domain.sandbox.tenant import Tenant, TenantPolicy
 from gledger_sandbox.domain.state_graph import Encoder
 from tests.domain.helpers import START, C, D, chart, spec
 

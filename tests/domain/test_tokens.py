@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-from gledger_sandbox.domain.sandbox.tenants import MAX_TOKENS_PER_TENANT, Tenant, TenantRegistry
+from gledger_sandbox.domain.sandbox.tenant import Tenant
+from gledger_sandbox.domain.sandbox.tenants import MAX_TOKENS_PER_TENANT, TenantRegistry
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 

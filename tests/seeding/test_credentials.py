@@ -6,7 +6,8 @@ from __future__ import annotations
 from gledger_sandbox.api.settings import Settings
 from gledger_sandbox.bootstrap import build_services
 from gledger_sandbox.domain.sandbox.credentials import Shard, shard_of
-from gledger_sandbox.domain.sandbox.tenants import Tenant, TenantRegistry
+from gledger_sandbox.domain.sandbox.tenant import Tenant
+from gledger_sandbox.domain.sandbox.tenants import TenantRegistry
 
 FIELDS = ("id", "api_key", "client_id", "client_secret")
 

@@ -12,7 +12,7 @@ import pytest
 
 from gledger_sandbox.api.settings import Settings
 from gledger_sandbox.bootstrap import build_services
-from gledger_sandbox.domain.sandbox.tenants import Tenant
+from gledger_sandbox.domain.sandbox.tenant import Tenant
 from gledger_sandbox.seeding.names import SeededNames, new_faker
 
 SRC = Path(__file__).resolve().parents[2] / "src"

@@ -16,7 +16,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gledger_sandbox.api.middleware import scope_header
 from gledger_sandbox.api.problems import problem_response
 from gledger_sandbox.domain.sandbox.allowlist import admits
-from gledger_sandbox.domain.sandbox.tenants import Tenant, TenantRegistry
+from gledger_sandbox.domain.sandbox.tenant import Tenant
+from gledger_sandbox.domain.sandbox.tenants import TenantRegistry
 
 REFUSED = "client_network_not_allowed"
 

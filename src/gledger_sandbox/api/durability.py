@@ -70,7 +70,8 @@ from gledger_sandbox.domain.live.webhooks import Webhooks
 from gledger_sandbox.domain.sandbox import api_keys, tenant_state
 from gledger_sandbox.domain.sandbox.faults import DeliveryFault
 from gledger_sandbox.domain.sandbox.snapshot_shelf import Snapshot
-from gledger_sandbox.domain.sandbox.tenants import AccessToken, Tenant, TenantRegistry
+from gledger_sandbox.domain.sandbox.tenant import Tenant
+from gledger_sandbox.domain.sandbox.tenants import AccessToken, TenantRegistry
 from gledger_sandbox.domain.state_graph import DocumentError, Encoder
 from gledger_sandbox.webhooks.worker import DeliveryWorker
 

@@ -31,7 +31,7 @@ from gledger_sandbox.api.middleware import scope_header
 from gledger_sandbox.api.problems import problem_response
 from gledger_sandbox.domain.errors import MalformedInput
 from gledger_sandbox.domain.sandbox.faults import Effect, Injected
-from gledger_sandbox.domain.sandbox.tenants import Tenant
+from gledger_sandbox.domain.sandbox.tenant import Tenant
 
 FAULT_HEADER = "GLedger-Sandbox-Fault"
 """The one-off request header: ``status=503; code=...; retry_after=2; latency_ms=200;

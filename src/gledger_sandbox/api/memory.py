@@ -46,7 +46,8 @@ from pathlib import Path
 
 from gledger_sandbox.domain.errors import AccessError
 from gledger_sandbox.domain.sandbox.footprint import TENANT_BYTES, footprint
-from gledger_sandbox.domain.sandbox.tenants import Tenant, TenantRegistry
+from gledger_sandbox.domain.sandbox.tenant import Tenant
+from gledger_sandbox.domain.sandbox.tenants import TenantRegistry
 
 logger = logging.getLogger("gledger_sandbox.memory")
 

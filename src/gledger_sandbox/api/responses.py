@@ -23,7 +23,7 @@ from gledger_sandbox.api.problems import ledger_error_response
 from gledger_sandbox.api.security import principal
 from gledger_sandbox.domain.errors import LedgerError
 from gledger_sandbox.domain.sandbox.idempotency import IdempotencyStore, StoredAnswer
-from gledger_sandbox.domain.sandbox.tenants import Tenant
+from gledger_sandbox.domain.sandbox.tenant import Tenant
 
 P = ParamSpec("P")
 Handler = Callable[P, Awaitable[Response]]

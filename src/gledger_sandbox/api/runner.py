@@ -26,7 +26,8 @@ from gledger_sandbox.domain.journal import TRUSTED
 from gledger_sandbox.domain.ledger.schedule import DueWork, Transition
 from gledger_sandbox.domain.live.webhook_models import Attempt, Delivery
 from gledger_sandbox.domain.sandbox.faults import delivery_fault
-from gledger_sandbox.domain.sandbox.tenants import Tenant, TenantRegistry
+from gledger_sandbox.domain.sandbox.tenant import Tenant
+from gledger_sandbox.domain.sandbox.tenants import TenantRegistry
 from gledger_sandbox.webhooks.worker import DeliveryWorker
 
 logger = logging.getLogger("gledger_sandbox.runner")

@@ -35,7 +35,8 @@ from gledger_sandbox.api.settings import StreamSettings
 from gledger_sandbox.domain.errors import LedgerError, MalformedInput
 from gledger_sandbox.domain.ledger.events import EVENT_TYPES, Event, EventLog
 from gledger_sandbox.domain.sandbox.credentials import shard_of
-from gledger_sandbox.domain.sandbox.tenants import Principal, Tenant, TenantRegistry
+from gledger_sandbox.domain.sandbox.tenant import Tenant
+from gledger_sandbox.domain.sandbox.tenants import Principal, TenantRegistry
 
 BATCH = 256
 

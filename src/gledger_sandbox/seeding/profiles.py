@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from gledger_sandbox.domain.ledger.models import AccountFlags, AccountKind, AccountSpec
-from gledger_sandbox.domain.sandbox.tenants import Tenant
+from gledger_sandbox.domain.sandbox.tenant import Tenant
 from gledger_sandbox.seeding.names import (
     Call,
     RecordingStore,

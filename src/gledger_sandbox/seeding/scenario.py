@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gledger_sandbox.domain.ledger.models import EntryStatus
-from gledger_sandbox.domain.sandbox.tenants import Tenant
+from gledger_sandbox.domain.sandbox.tenant import Tenant
 from gledger_sandbox.seeding import treasury
 from gledger_sandbox.seeding.names import SeededNames
 from gledger_sandbox.seeding.story import CREDIT, DEBIT, Chart, Story

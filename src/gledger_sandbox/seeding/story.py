@@ -14,7 +14,7 @@ from typing import Any
 from gledger_sandbox.domain.ledger import postings
 from gledger_sandbox.domain.ledger.models import Account, Entry, EntrySpec, EntryStatus, LineSpec
 from gledger_sandbox.domain.ledger.money import Direction
-from gledger_sandbox.domain.sandbox.tenants import Tenant
+from gledger_sandbox.domain.sandbox.tenant import Tenant
 from gledger_sandbox.seeding.names import SeededNames
 
 DEBIT, CREDIT = Direction.DEBIT, Direction.CREDIT

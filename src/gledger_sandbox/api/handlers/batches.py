@@ -27,7 +27,7 @@ from gledger_sandbox.domain.errors import FieldError, LedgerError
 from gledger_sandbox.domain.ledger import batches
 from gledger_sandbox.domain.ledger.models import Entry, EntrySpec
 from gledger_sandbox.domain.sandbox.idempotency import Scope, StoredAnswer
-from gledger_sandbox.domain.sandbox.tenants import Tenant
+from gledger_sandbox.domain.sandbox.tenant import Tenant
 
 ENTRY_ROUTE = ("createEntry", "/v1/entries")
 

@@ -20,7 +20,8 @@ from gledger_sandbox.api.responses import (
 )
 from gledger_sandbox.domain.clock import wall_clock
 from gledger_sandbox.domain.sandbox.idempotency import IdempotencyStore
-from gledger_sandbox.domain.sandbox.tenants import SCOPES, Tenant, TenantBuild, TenantRegistry
+from gledger_sandbox.domain.sandbox.tenant import Tenant
+from gledger_sandbox.domain.sandbox.tenants import SCOPES, TenantBuild, TenantRegistry
 
 SEEDING_SLICE_SECONDS = 0.002
 """How long seeding runs before it lets other requests in (the step under way ends first)."""

@@ -39,7 +39,7 @@ from gledger_sandbox.domain.live.webhook_models import (
     EndpointStatus,
     WebhookEndpoint,
 )
-from gledger_sandbox.domain.sandbox.tenants import Tenant
+from gledger_sandbox.domain.sandbox.tenant import Tenant
 
 Json = dict[str, Any]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gledger_sandbox.api.serializers import Json
-from gledger_sandbox.domain.sandbox.tenants import Tenant
+from gledger_sandbox.domain.sandbox.tenant import Tenant
 
 
 def allowed_networks(found: Tenant, client: str | None) -> Json:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gledger_sandbox.domain.sandbox.tenants import Tenant
+    from gledger_sandbox.domain.sandbox.tenant import Tenant
 
 TENANT_BYTES = 64 * 1024
 """A tenant with nothing in it: its store, indexes, generators, clock and webhook set."""

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from gledger_sandbox.domain.sandbox import tenant_state
 from gledger_sandbox.domain.sandbox.release import dismantle
 from gledger_sandbox.domain.sandbox.snapshot_shelf import Snapshot
-from gledger_sandbox.domain.sandbox.tenants import Tenant
+from gledger_sandbox.domain.sandbox.tenant import Tenant
 
 
 def take(tenant: Tenant, name: str) -> Snapshot:

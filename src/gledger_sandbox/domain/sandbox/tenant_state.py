@@ -21,7 +21,7 @@ from typing import Any
 from gledger_sandbox.domain.errors import FieldError, InvalidRequest
 from gledger_sandbox.domain.journal import Journal
 from gledger_sandbox.domain.sandbox import state_upgrades
-from gledger_sandbox.domain.sandbox.tenants import Tenant
+from gledger_sandbox.domain.sandbox.tenant import Tenant
 from gledger_sandbox.domain.state_graph import Decoder, DocumentError, Encoder, Wiring
 
 FORMAT = "gledger-sandbox/tenant-state"
