@@ -35,9 +35,9 @@ from gledger_sandbox.api.ratelimit import RateLimiter
 from gledger_sandbox.api.security import security_map
 from gledger_sandbox.api.settings import Services
 from gledger_sandbox.api.spec_documents import with_spec_documents
-from gledger_sandbox.api.streams import websocket_feed
 from gledger_sandbox.api.telemetry import Observed
 from gledger_sandbox.api.validation import VALIDATORS, QueryArrays
+from gledger_sandbox.api.ws_feed import websocket_feed
 from gledger_sandbox.domain.errors import LedgerError
 
 WEBSOCKET_PATH = "/v1/events/ws"

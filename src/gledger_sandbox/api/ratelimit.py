@@ -102,8 +102,8 @@ class RateLimiter:
             detail = self._refusal(who, reset)
             rid = str(scope.get("gledger.request_id", ""))
             if scope["type"] == "websocket":  # no headers to carry it: the feed's own refusal
-                # streams imports the settings, which import this module: import it late.
-                from gledger_sandbox.api.streams import refuse
+                # ws_feed imports the settings, which import this module: import it late.
+                from gledger_sandbox.api.ws_feed import refuse
 
                 websocket = WebSocket(scope, receive, send)
                 await websocket.accept()

@@ -12,31 +12,25 @@ stops, every feed ends at once (:class:`ServerClosing`): SSE with a last comment
 SSE (``GET /v1/events/stream``) goes through connexion like any operation (the spec validates
 its parameters, security checks its scopes) and answers with :class:`EventStreamResponse`.
 The WebSocket (``/v1/events/ws``) is a Starlette route in front of connexion, which cannot
-route WebSockets; it authenticates with the same credentials (see :func:`websocket_feed`).
+route WebSockets; it authenticates with the same credentials (``ws_feed``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-import orjson
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gledger_sandbox.api import serializers
-from gledger_sandbox.api.allowlist import REFUSED, admitted, refusal_detail
-from gledger_sandbox.api.problems import problem_body, status_of
+from gledger_sandbox.api.problems import problem_body
 from gledger_sandbox.api.runner import SandboxRunner
 from gledger_sandbox.api.settings import StreamSettings
-from gledger_sandbox.domain.errors import LedgerError, MalformedInput
+from gledger_sandbox.domain.errors import MalformedInput
 from gledger_sandbox.domain.ledger.events import EVENT_TYPES, Event, EventLog
-from gledger_sandbox.domain.sandbox.credentials import shard_of
 from gledger_sandbox.domain.sandbox.tenant import Tenant
-from gledger_sandbox.domain.sandbox.tenants import Principal, TenantRegistry
 
 BATCH = 256
 
@@ -134,7 +128,7 @@ async def _follow(
                 f"This reader fell behind the log's retention: events after {cursor} are no "
                 f"longer held (the oldest is {log.first_seq}).",
             )
-        events = _this_turn.after(log, cursor, request.types, min(BATCH, left or BATCH))
+        events = turn_cache.after(log, cursor, request.types, min(BATCH, left or BATCH))
         if events:
             cursor = events[-1].seq
             if left is not None:
@@ -209,12 +203,12 @@ class _TurnCache:
         if found is not None and found[0] is event:
             return found[1]
         self._clear_soon()
-        text = _ws_event(event)
+        text = ws_event(event)
         self._texts[id(event)] = (event, text)
         return text
 
 
-_this_turn = _TurnCache()
+turn_cache = _TurnCache()
 
 
 def event_bytes(event: Event) -> bytes:
@@ -272,7 +266,7 @@ class EventStreamResponse(Response):
 
     async def _pump(self, send: Send) -> None:
         try:
-            with _SendWatch(self._settings.send_timeout) as watch:
+            with SendWatch(self._settings.send_timeout) as watch:
                 async for chunk in self._chunks():
                     watch.began()
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -282,7 +276,7 @@ class EventStreamResponse(Response):
             return  # the client stopped reading: drop it (it resumes from its last id)
 
 
-class _SendWatch:
+class SendWatch:
     """Drops a reader whose socket accepted nothing for ``seconds``: the write under way then
     raises ``TimeoutError``.
 
@@ -315,7 +309,7 @@ class _SendWatch:
         delay = self.seconds if since is None else since + self.seconds - now
         self._timer = self._loop.call_later(delay, self._check)
 
-    def __enter__(self) -> _SendWatch:
+    def __enter__(self) -> SendWatch:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: object, tb: object) -> None:
@@ -342,7 +336,7 @@ async def sse_chunks(
     yield b": gledger event stream\nretry: %d\n" % settings.retry_ms
     try:
         async for batch in follow(runner, tenant, request, settings):
-            yield b": keep-alive\n" if batch is None else _this_turn.sse_chunk(batch)
+            yield b": keep-alive\n" if batch is None else turn_cache.sse_chunk(batch)
     except FeedEnded as ended:
         problem = problem_body(ended.status, ended.code, ended.detail, request_id)
         yield b"event: error\ndata: %s\n\n" % problem
@@ -352,189 +346,7 @@ async def sse_chunks(
 
 # -- WebSocket ------------------------------------------------------------------------------
 
-WS_AUTH_SECONDS = 10.0
-CLOSE_CODES = {400: 4400, 401: 4401, 403: 4403, 409: 4409, 410: 4410, 429: 4429}
 
-
-def _message(kind: str, **fields: object) -> str:
-    return orjson.dumps({"kind": kind, **fields}).decode()
-
-
-def _ws_event(event: Event) -> str:
+def ws_event(event: Event) -> str:
+    """An event as a WebSocket message (``ws_feed``), around the bytes every feed shares."""
     return (b'{"kind":"event","event":%s}' % event_bytes(event)).decode()
-
-
-async def _first_message(websocket: WebSocket) -> dict[str, object]:
-    async with asyncio.timeout(WS_AUTH_SECONDS):
-        received = await websocket.receive()
-    if received["type"] == "websocket.disconnect":
-        raise WebSocketDisconnect(received.get("code", 1000))
-    try:
-        message = orjson.loads(received.get("text") or received.get("bytes") or b"")
-    except orjson.JSONDecodeError:
-        message = None
-    if not isinstance(message, dict):
-        raise FeedEnded(400, "validation.invalid_json", "The first message must be a JSON object.")
-    return message
-
-
-def _principal(registry: TenantRegistry, token: str | None) -> Principal:
-    found = (registry.by_api_key(token) or registry.by_access_token(token)) if token else None
-    if found is None:
-        shard = shard_of(token) if token else None
-        if shard is not None and shard != registry.shard.index:
-            # Only a first message can reach the wrong shard: the proxy never saw it.
-            raise FeedEnded(
-                401,
-                "unauthorized",
-                f"This credential lives on shard {shard}, and this connection reached shard "
-                f"{registry.shard.index}: send it as Authorization: Bearer or ?access_token= "
-                "so that the proxy routes the WebSocket to its shard.",
-            )
-        refusal = registry.refusal(token) if token else None
-        if refusal is not None:  # a made API key that no longer works: say why
-            raise FeedEnded(401, refusal.code, refusal.detail)
-        raise FeedEnded(401, "unauthorized", "Missing, unknown or expired credential.")
-    if "ledger.read" not in found.scopes:
-        raise FeedEnded(403, "insufficient_scope", "Reading events needs the ledger.read scope.")
-    return found
-
-
-def _bearer(websocket: WebSocket) -> str | None:
-    authorization = websocket.headers.get("authorization", "")
-    scheme, _, token = authorization.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
-async def websocket_feed(websocket: WebSocket) -> None:
-    """``/v1/events/ws``: authenticate, then send the feed as JSON text messages.
-
-    The credential (an API key or an access token) comes as ``Authorization: Bearer``, as the
-    ``access_token`` query parameter, or, when neither is given, in a first message
-    ``{"access_token": ..., "after": ..., "types": [...]}`` sent within 10 seconds. The cursor and
-    bounds are the query parameters ``after``, ``types`` (comma separated), ``max_events`` and
-    ``timeout``, or the same fields of that first message.
-    """
-    services = websocket.scope["gledger.services"]
-    runner: SandboxRunner = services.runner
-    settings: StreamSettings = services.settings.streams
-    request_id = websocket.scope.get("gledger.request_id", "")
-    await websocket.accept()
-    try:
-        params: dict[str, object] = dict(websocket.query_params)
-        token = _bearer(websocket) or websocket.query_params.get("access_token")
-        if token is None:
-            params = await _first_message(websocket)
-            given = params.get("access_token")
-            token = given if isinstance(given, str) else None
-        tenant = _principal(services.registry, token).tenant
-        if not admitted(tenant, websocket.scope):
-            raise FeedEnded(403, REFUSED, refusal_detail(websocket.scope))
-        request = feed_request(*_feed_params(params), tenant)
-        assert token is not None  # _principal refused a missing one
-        with services.streams.held(token):
-            await websocket.send_text(_message("ready", after=request.after))
-            pump = asyncio.ensure_future(
-                _pump_websocket(websocket, runner, tenant, request, settings)
-            )
-            gone = asyncio.ensure_future(_client_left(websocket))
-            await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
-            gone.cancel()
-            if not pump.done():
-                pump.cancel()  # the client left: nothing more to send
-            await asyncio.gather(pump, gone, return_exceptions=True)
-            if not pump.cancelled():
-                pump.result()  # a refusal (FeedEnded) is told below
-            left = None if gone.cancelled() else gone.exception()
-            if isinstance(left, FeedEnded):
-                raise left  # it sent past the rate limit
-    except (WebSocketDisconnect, TimeoutError):
-        return
-    except ServerClosing:
-        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
-            await websocket.close(1001, SHUTTING_DOWN)
-    except LedgerError as error:
-        await refuse(websocket, status_of(error), error.code, error.detail, request_id)
-    except FeedEnded as ended:
-        await refuse(websocket, ended.status, ended.code, ended.detail, request_id)
-
-
-async def _pump_websocket(
-    websocket: WebSocket,
-    runner: SandboxRunner,
-    tenant: Tenant,
-    request: FeedRequest,
-    settings: StreamSettings,
-) -> None:
-    with _SendWatch(settings.send_timeout) as watch:
-        async for batch in follow(runner, tenant, request, settings):
-            for event in batch or ():
-                watch.began()
-                await websocket.send_text(_this_turn.ws_text(event))
-                watch.ended()
-    await websocket.send_text(_message("end"))
-    await websocket.close(1000)
-
-
-async def _client_left(websocket: WebSocket) -> None:
-    """Returns when the client closes; what it sends meanwhile is ignored, but counted against
-    the rate limit (raises :class:`FeedEnded` once over it)."""
-    while (await websocket.receive())["type"] != "websocket.disconnect":
-        spend: Callable[[], str | None] | None = websocket.scope.get("gledger.rate_spend")
-        refusal = spend() if spend is not None else None
-        if refusal is not None:
-            raise FeedEnded(429, "rate_limited", refusal)
-
-
-def _feed_params(
-    params: dict[str, object],
-) -> tuple[str | int | None, list[str] | None, int | None, float | None]:
-    """The cursor and bounds from query parameters (strings) or a first message (JSON)."""
-    after = params.get("after")
-    types = params.get("types")
-    if isinstance(types, str):
-        types = [t for t in types.split(",") if t]
-    if types is not None and not (
-        isinstance(types, list) and all(isinstance(t, str) for t in types)
-    ):
-        raise MalformedInput.at("/types", "validation.invalid_value", "types is a list of names.")
-    if after is not None and not (
-        isinstance(after, str) or (isinstance(after, int) and not isinstance(after, bool))
-    ):
-        raise MalformedInput.at("/after", "validation.invalid_cursor", "after is a sequence.")
-    return (
-        after,
-        types,
-        _count(params.get("max_events"), "/max_events"),
-        _seconds(params.get("timeout"), "/timeout"),
-    )
-
-
-def _count(value: object, pointer: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise MalformedInput.at(pointer, "validation.invalid_value", "A whole number from 1.")
-    return value
-
-
-def _seconds(value: object, pointer: str) -> float | None:
-    if value is None:
-        return None
-    try:
-        seconds = float(value) if isinstance(value, str | int | float) else -1.0
-    except (ValueError, OverflowError):
-        seconds = -1.0
-    if isinstance(value, bool) or not 0 < seconds <= 86400:
-        raise MalformedInput.at(pointer, "validation.invalid_value", "Seconds, up to 86400.")
-    return seconds
-
-
-async def refuse(websocket: WebSocket, status: int, code: str, detail: str, rid: str) -> None:
-    """Tell a WebSocket client a problem (an ``error`` message), then close with its code."""
-    with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
-        problem = orjson.loads(problem_body(status, code, detail, rid))
-        await websocket.send_text(_message("error", problem=problem))
-        await websocket.close(CLOSE_CODES.get(status, 1008), code)
