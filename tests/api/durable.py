@@ -173,6 +173,17 @@ def entries_come_back(server: Server, acked: dict[str, Any]) -> None:
             assert found.json() == entry
 
 
+def webhooks_arrive(receiver: Any, acked: dict[str, Any], seconds: float = 90) -> None:
+    """Every acknowledged entry's webhook reaches the loopback receiver within ``seconds``."""
+    waiting = {entry["id"].encode() for entry in acked.values()}
+    deadline = time.monotonic() + seconds
+    while waiting and time.monotonic() < deadline:
+        bodies = [r.body for r in receiver.delivered()]
+        waiting = {i for i in waiting if not any(i in body for body in bodies)}
+        time.sleep(0.2)
+    assert not waiting, f"{len(waiting)} entries' webhooks never came"
+
+
 def entry_lines(amount: int) -> list[dict[str, Any]]:
     return [
         {"account_code": "cash", "direction": "debit", "amount": amount},
