@@ -183,3 +183,35 @@ def test_a_cut_last_journal_record_is_dropped_and_said(state: Path) -> None:
     assert server.process is not None and server.process.stderr is not None
     said = server.process.stderr.read().decode()
     assert f"journal record {records} of {records} cannot be read" in said, said
+
+
+def test_a_deletion_that_cannot_be_written_is_written_later(state: Path) -> None:
+    server = Server(state).start()
+    visitor = httpx.post(f"{server.url}/v1/sandbox/tenants", json={"fixture": "empty"}).json()
+    with api_client(server, visitor["api_key"]) as client:
+        books(client)
+        with sqlite3.connect(state / "sandbox.sqlite3") as db:  # the database refuses it
+            db.execute(
+                "CREATE TRIGGER refuse BEFORE DELETE ON tenants "
+                "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+            )
+        refused = client.delete("/v1/sandbox/tenant")
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["code"] == "state.write_failed"
+        with sqlite3.connect(state / "sandbox.sqlite3") as db:
+            db.execute("DROP TRIGGER refuse")
+        # The background writer tries again (every 0.5 s) until the row is gone.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _stored(state, visitor["tenant_id"]):
+            time.sleep(0.1)
+        assert not _stored(state, visitor["tenant_id"])
+    server.stop(signal.SIGKILL)
+    server.start()
+    with api_client(server, visitor["api_key"]) as client:
+        assert client.get("/v1/sandbox/tenant").status_code == 401  # deleted for good
+
+
+def _stored(state: Path, tenant_id: str) -> bool:
+    with sqlite3.connect(state / "sandbox.sqlite3") as db:
+        found = db.execute("SELECT count(*) FROM tenants WHERE id = ?", (tenant_id,))
+        return bool(found.fetchone()[0])

@@ -121,6 +121,8 @@ class Durability:
         self._unchecked = 0  # journal records written since the WAL file was last checkpointed
         self._cursors: dict[str, _Cursor] = {}
         self._ordinals: dict[str, int] = {}
+        self._stored: set[str] = set()
+        """Tenants whose row the state directory holds (a tenant gone is deleted once)."""
         self._saved_snapshots: dict[str, set[str]] = {}
         self._started = 0
         self._done = 0
@@ -194,11 +196,13 @@ class Durability:
             logger.exception("checkpointing the state directory's WAL file failed")
 
     def _failed(self, batch: state_dir.Batch) -> None:
-        """A batch not written: its tenants' full documents are written at the next commit
-        (the records it held are drained from their journals; a full document holds all of
-        them), which the background writer makes within ``BACKGROUND_SECONDS``."""
+        """A batch not written: its tenants' full documents (and its deletions) are written at
+        the next commit (the records it held are drained from their journals; a full document
+        holds all of them), which the background writer makes within ``BACKGROUND_SECONDS``."""
         self._dirty.update(tenant_id for tenant_id, _ in batch.deltas)
         self._dirty.update(row.id for row in batch.rows)
+        self._dirty.update(batch.gone)
+        self._stored.update(batch.gone)
 
     async def _write_in_thread(self, batch: state_dir.Batch, number: int) -> None:
         try:
@@ -239,7 +243,11 @@ class Durability:
         for tenant_id in sorted(dirty):
             tenant = self.registry.tenants.get(tenant_id)
             if tenant is None:
-                batch.gone.append(tenant_id)
+                # Its attempts still under way mark it when they end: deleted once, not again
+                # for each (a DELETE in every commit while they last).
+                if tenant_id in self._stored:
+                    self._stored.discard(tenant_id)
+                    batch.gone.append(tenant_id)
                 self._saved_snapshots.pop(tenant_id, None)
                 self._cursors.pop(tenant_id, None)
             else:
@@ -254,6 +262,7 @@ class Durability:
         journal = Journal()
         tenant_state.keep_journal(tenant, journal)
         self._cursors[tenant.id] = _Cursor(encoder, journal)
+        self._stored.add(tenant.id)
         row = state_dir.TenantRow(
             tenant.id,
             ordinal,
@@ -320,6 +329,7 @@ class Durability:
             registry.api_keys.readmit(made)
             registry.replaced.readmit(tenant.id, found.record.get("replaced_credentials", {}))
             self._ordinals[tenant.id] = len(self._ordinals)
+            self._stored.add(tenant.id)
             self._saved_snapshots[tenant.id] = {s.id for s in tenant.snapshots.all()}
         return len(stored)
 

@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS journal (
     record BLOB NOT NULL,
     crc32 INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS journal_by_tenant ON journal (tenant_id);
 """
 FILE_NAME = "sandbox.sqlite3"
 

@@ -1,0 +1,46 @@
+"""What a ``serve --state-dir`` commit writes, seen in the statements it runs (the server's own
+parts in process: the registry, the durable delivery worker's marks, a real SQLite file)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from gledger_sandbox.api import state_dir
+from gledger_sandbox.api.settings import Settings
+from gledger_sandbox.bootstrap import build_services
+
+
+def test_a_deleted_tenant_is_deleted_once_though_its_attempts_end_later(tmp_path: Path) -> None:
+    services = build_services(Settings(state_dir=tmp_path / "state", default_tenant=False))
+    durability, registry = services.durability, services.registry
+    assert durability is not None
+    statements: list[str] = []
+
+    async def scenario() -> None:
+        tenant = registry.create("empty", seed=1)
+        await durability.commit()
+        durability._connection.set_trace_callback(statements.append)
+        registry.delete(tenant)
+        await durability.commit()
+        deleted = [s for s in statements if s.startswith("DELETE")]
+        assert deleted, statements  # its row, snapshots and journal records
+        statements.clear()
+        # Attempts of its deliveries still under way mark it when they end (``DurableWorker``).
+        for _ in range(3):
+            durability.mark_journaled(tenant.id)
+            await durability.commit()
+        assert not [s for s in statements if s.startswith("DELETE")], statements
+
+    asyncio.run(scenario())
+
+
+def test_a_tenants_journal_records_are_found_by_index_not_by_scanning(tmp_path: Path) -> None:
+    # A full document (and a deletion) deletes its tenant's records: with every tenant's
+    # records in one table, a scan per commit would grow with the others' journals.
+    connection = state_dir.connect(tmp_path / "state")
+    plan = connection.execute(
+        "EXPLAIN QUERY PLAN DELETE FROM journal WHERE tenant_id = ?", ("ten_x",)
+    ).fetchall()
+    assert "USING INDEX journal_by_tenant" in " ".join(row[-1] for row in plan), plan
+    connection.close()
