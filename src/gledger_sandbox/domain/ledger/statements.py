@@ -58,6 +58,9 @@ class Statement:
     def __len__(self) -> int:
         return len(self.seqs)
 
+    def __iter__(self) -> Iterator[StatementLine]:
+        return (self[position] for position in range(len(self)))
+
     def __getitem__(self, position: int) -> StatementLine:
         entry = self.entries[position]
         return StatementLine(
