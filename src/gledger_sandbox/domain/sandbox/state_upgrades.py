@@ -6,7 +6,7 @@ and each line carried its entry's id, posted time and source. Version 2 held an 
 lines in one list of ``StatementLine`` objects in sequence order (``LedgerStore.statements``),
 each referring to its entry, and the same objects again in a sorted list per account in
 effective order (``LedgerStore._effective``). Version 3 holds an account's lines as the
-columns of a ``statements.Statement`` (no object per line: about 230 bytes less per posted
+columns of a ``statements.Statement`` (no object per line: about 200-220 bytes less per posted
 two-line entry), its effective order alongside.
 
 An older document (its journal records too) is decoded in its own shape, version-1 lines read
