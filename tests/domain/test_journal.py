@@ -105,10 +105,21 @@ def test_entries_replayed_from_the_journal_give_the_same_document() -> None:
                 external_id=f"ext-{n}",
             )
             postings.create_entry(store, pending)
-        with pytest.raises(LedgerError):  # refused whole: its changes leave the journal too
+        if n % 5 == 1:  # back-dated: its lines post out of effective order (late)
+            back = START - timedelta(hours=n)
             postings.create_entry(
-                store, spec(ledger_id, accounts, ("wallet", D, 10**6), ("cash", C, 10**6))
+                store,
+                spec(ledger_id, accounts, ("cash", D, 7), ("revenue", C, 7), effective_at=back),
             )
+        refused = spec(
+            ledger_id,
+            accounts,
+            ("wallet", D, 10**6),
+            ("cash", C, 10**6),
+            effective_at=START - timedelta(days=1) if n % 2 else None,
+        )
+        with pytest.raises(LedgerError):  # refused whole: its changes leave the journal too
+            postings.create_entry(store, refused)
         scope = ("createEntry", f"key-{n}")
         assert tenant.idempotency.begin(scope, "print", tenant.clock.now()) is None
         tenant.idempotency.complete(scope, StoredAnswer(201, b'{"id": 1}', "application/json"))

@@ -20,6 +20,7 @@ import enum
 import importlib
 import pkgutil
 import random
+from array import array
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
@@ -221,6 +222,8 @@ class Encoder:
             return {"t": _CONTAINER_NAMES[kind], "items": pairs}
         if kind in (list, deque, set, SortedList):
             return {"t": _CONTAINER_NAMES[kind], "items": [self.value(v) for v in value]}
+        if kind is array:
+            return {"t": "array", "code": value.typecode, "items": value.tolist()}
         if kind is SortedKeyList:
             key = f"{_module_name(value.key)}.{value.key.__qualname__}"
             if key not in _SORTED_KEYS:
@@ -279,6 +282,10 @@ _CONTAINER_NAMES: dict[type, str] = {
     SortedList: "sortedlist",
 }
 _CONTAINERS = {name: kind for kind, name in _CONTAINER_NAMES.items()}
+_SEQUENCES = (list, deque, array)
+"""The containers a journal's ``add`` appends to (the others are sets or sorted)."""
+_ARRAY_CODES = frozenset({"H", "q"})
+"""The kinds of ``array`` tenant state holds (a statement's columns)."""
 
 
 class Decoder:
@@ -318,7 +325,14 @@ class Decoder:
                 self._change(change, f"{pointer}/changes/{n}")
             except DocumentError:
                 raise
-            except (TypeError, ValueError, KeyError, IndexError, AttributeError) as error:
+            except (
+                TypeError,
+                ValueError,
+                KeyError,
+                IndexError,
+                AttributeError,
+                OverflowError,
+            ) as error:
                 raise DocumentError(f"{pointer}/changes/{n}", f"Cannot apply: {error}") from None
 
     def _change(self, change: list[Any], pointer: str) -> None:
@@ -328,6 +342,8 @@ class Decoder:
             self._objects[index] = change[2]
             if isinstance(target, (dict, list, deque, set, SortedList, SortedKeyList)):
                 target.clear()
+            elif isinstance(target, array):
+                del target[:]
             self._fill(index, pointer + "/2")
         elif tag == "s":
             self._set_fields(target, {change[2]: change[3]}, pointer)
@@ -337,10 +353,10 @@ class Decoder:
             target.pop(self.value(change[2], pointer + "/2"), None)
         elif tag == "a":
             item = self.value(change[2], pointer + "/2")
-            target.append(item) if isinstance(target, (list, deque)) else target.add(item)
+            target.append(item) if isinstance(target, _SEQUENCES) else target.add(item)
         elif tag == "r":
             item = self.value(change[2], pointer + "/2")
-            target.remove(item) if isinstance(target, (list, deque)) else target.discard(item)
+            target.remove(item) if isinstance(target, _SEQUENCES) else target.discard(item)
         else:
             raise DocumentError(pointer + "/0", f"Unknown change {tag!r}.")
 
@@ -348,6 +364,11 @@ class Decoder:
         kind = _member(written, "t", str, pointer)
         if kind in _CONTAINERS:
             return _CONTAINERS[kind]()
+        if kind == "array":
+            code = written.get("code")
+            if code not in _ARRAY_CODES:
+                raise DocumentError(pointer + "/code", "Not an array of a known kind.")
+            return array(code)
         if kind == "sortedkeylist":
             key = _SORTED_KEYS.get(_member(written, "key", str, pointer))
             if key is None:
@@ -364,6 +385,13 @@ class Decoder:
         if kind in ("dict", "odict", "sorteddict"):
             pairs = _member(written, "items", list, pointer)
             shell.update(self._pair(p, f"{pointer}/items/{i}") for i, p in enumerate(pairs))
+        elif kind == "array":
+            numbers = _member(written, "items", list, pointer)
+            try:
+                shell.extend(numbers)
+            except (TypeError, OverflowError):
+                detail = "Not integers of the array's kind."
+                raise DocumentError(pointer + "/items", detail) from None
         elif kind in _CONTAINERS or kind == "sortedkeylist":
             written_items = _member(written, "items", list, pointer)
             items = [self.value(v, f"{pointer}/items/{i}") for i, v in enumerate(written_items)]

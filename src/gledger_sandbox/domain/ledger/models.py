@@ -156,10 +156,9 @@ class Entry:
 class StatementLine:
     """A posted line as an account's statement shows it, with the running balance after it.
 
-    The entry's own facts (its id, posted time and source) are read from the entry, which never
-    changes them once posted: a million lines hold no copies of them. ``effective_at`` stays
-    here, as the effective index's sort key (a state document fills a sorted list before the
-    entries its lines belong to).
+    Built for a read from the account's ``statements.Statement`` (which holds no object per
+    line). The entry's own facts (its id, posted time and source) are read from the entry,
+    which never changes them once posted.
     """
 
     seq: int
@@ -186,21 +185,9 @@ class StatementLine:
     def source_id(self) -> str | None:
         return self.entry.source_id
 
-    def __lt__(self, other: StatementLine | EffectiveAt) -> bool:
-        """Effective order, ties by sequence: an account's effective index sorts the lines
-        themselves, so it holds no key per line (a million lines: no million key tuples)."""
-        return (self.effective_at, self.seq) < (other.effective_at, other.seq)
-
-
-@dataclass(frozen=True, slots=True)
-class EffectiveAt:
-    """A place in effective order, to look up an account's lines from (``seq``: the tie
-    break, -inf or inf for before or after every line at ``effective_at``)."""
-
-    effective_at: datetime
-    seq: float
-
-    def __lt__(self, other: StatementLine | EffectiveAt) -> bool:
+    def __lt__(self, other: StatementLine) -> bool:
+        """Effective order, ties by sequence: how a version-2 document's effective index
+        sorted the lines themselves (read only to rebuild it, ``sandbox.state_upgrades``)."""
         return (self.effective_at, self.seq) < (other.effective_at, other.seq)
 
 

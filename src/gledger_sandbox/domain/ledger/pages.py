@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, Protocol, TypeVar
@@ -92,29 +92,29 @@ def paginate(
     return _page(((seq, fetch(seq)) for seq in _walk(seqs, request)), request, accept)
 
 
-class Sequenced(Protocol):
-    @property
-    def seq(self) -> int: ...
+R = TypeVar("R", covariant=True)
 
 
-R = TypeVar("R", bound=Sequenced)
+class Rows(Protocol[R]):
+    """Rows read by position (a list, or a statement's columns building each row read)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, position: int, /) -> R: ...
 
 
-def paginate_rows(rows: list[R], request: PageRequest) -> Page[R]:
-    """One page of ``rows``, a list held in ascending ``seq`` order (no index of its own)."""
+def paginate_rows(rows: Rows[R], seqs: Sequence[int], request: PageRequest) -> Page[R]:
+    """One page of ``rows``, held in ascending sequence order (``seqs``: each row's sequence,
+    bisected as it is: no index of its own)."""
     after = decode_cursor(request.cursor, request.order) if request.cursor else None
     positions: Iterable[int]
     if request.order is Order.ASC:
-        first = 0 if after is None else bisect_right(rows, after, key=_seq_of)
+        first = 0 if after is None else bisect_right(seqs, after)
         positions = range(first, len(rows))
     else:
-        end = len(rows) if after is None else bisect_left(rows, after, key=_seq_of)
+        end = len(rows) if after is None else bisect_left(seqs, after)
         positions = range(end - 1, -1, -1)
-    return _page(((rows[i].seq, rows[i]) for i in positions), request, None)
-
-
-def _seq_of(row: Sequenced) -> int:
-    return row.seq
+    return _page(((seqs[i], rows[i]) for i in positions), request, None)
 
 
 def _page(

@@ -36,7 +36,6 @@ from gledger_sandbox.domain.ledger.models import (
     EntrySpec,
     EntryStatus,
     LineSpec,
-    StatementLine,
     VoidReason,
 )
 from gledger_sandbox.domain.ledger.money import MAX_AMOUNT, Direction, Totals
@@ -95,16 +94,8 @@ def _bump(store: LedgerStore, account_ids: Iterable[str]) -> None:
 
 def _post(store: LedgerStore, entry: Entry, now: datetime) -> None:
     _apply(store, entry, "posted", 1)
-    for line in entry.lines:
-        account = store.accounts[line.account_id]
-        statement_line = StatementLine(
-            seq=store.next_seq(),
-            line=line,
-            entry=entry,
-            effective_at=entry.effective_at,
-            balance_after=account.posted.signed(account.normal_balance),
-        )
-        store.add_statement_line(account, statement_line)
+    for place, line in enumerate(entry.lines):
+        store.add_statement_line(store.accounts[line.account_id], entry, place)
     store.uow.set(entry, "posted_at", now)
 
 

@@ -8,7 +8,6 @@ Entry commands live in ``postings``; they use the primitives here.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
@@ -33,7 +32,6 @@ from gledger_sandbox.domain.ledger.models import (
     AccountKind,
     AccountSpec,
     AccountStatus,
-    EffectiveAt,
     Entry,
     Ledger,
     Metadata,
@@ -41,6 +39,7 @@ from gledger_sandbox.domain.ledger.models import (
 )
 from gledger_sandbox.domain.ledger.money import CURRENCIES, Totals
 from gledger_sandbox.domain.ledger.pages import EMPTY, Page, PageRequest, paginate, paginate_rows
+from gledger_sandbox.domain.ledger.statements import NEVER, NO_LINES, Statement, micros
 from gledger_sandbox.domain.quotas import TenantQuotas
 from gledger_sandbox.domain.state_graph import sort_key
 from gledger_sandbox.domain.unit_of_work import UnitOfWork
@@ -117,8 +116,9 @@ class LedgerStore:
         self.ledgers: dict[str, Ledger] = {}
         self.accounts: dict[str, Account] = {}
         self.entries: dict[str, Entry] = {}
-        # Per account, its posted lines in posting (sequence) order: the statement's pages.
-        self.statements: dict[str, list[StatementLine]] = {}
+        # Per account, its posted lines in posting (sequence) order, the statement's pages, and
+        # in effective order: balances as of a past time, and the reports.
+        self.statements: dict[str, Statement] = {}
         self.posted_lines = 0
         self._by_seq: dict[int, Any] = {}
         self._indexes: dict[IndexKey, SortedList] = {}
@@ -127,9 +127,7 @@ class LedgerStore:
         # Entries a workflow moves itself (entry id -> the owner's id, a payout): the public
         # post, void, reverse and change of an entry refuse them while they are owned.
         self._owners: dict[str, str] = {}
-        # Per account, posted lines keyed by (effective_at, seq), and their totals per UTC day
-        # of effective_at: balances as of a past time, and the reports.
-        self._effective: dict[str, SortedList] = {}
+        # Per account, its posted totals per UTC day of effective_at.
         self._days: dict[str, DayTotals] = {}
         # Per (ledger, currency), the debits of its posted and pending lines: kept within
         # money.MAX_AMOUNT by the postings, so no balance or report sum passes it.
@@ -185,27 +183,22 @@ class LedgerStore:
     def fetch(self, seq: int) -> Any:
         return self._by_seq[seq]
 
-    def add_statement_line(self, account: Account, line: StatementLine) -> None:
+    def add_statement_line(self, account: Account, entry: Entry, place: int) -> None:
+        """Post ``entry.lines[place]`` to its account's statement (the account's totals already
+        count it: its balance after the line is the account's posted balance now)."""
         statement = self.statements.get(account.id)
         if statement is None:
-            statement = []
+            statement = Statement()
             self.uow.put(self.statements, account.id, statement)
-        statement.append(line)  # sequences only grow: the list stays in sequence order
-        self.uow.on_rollback(lambda: statement.__delitem__(-1))
-        self.uow.note("add", statement, line)
+        balance = account.posted.signed(account.normal_balance)
+        statement.append(entry, place, self.next_seq(), balance, self.uow)
         self.uow.set(self, "posted_lines", self.posted_lines + 1)
-        effective = self._effective.get(account.id)
-        if effective is None:
-            effective = SortedList()
-            self.uow.put(self._effective, account.id, effective)
-        effective.add(line)
-        self.uow.on_rollback(lambda: effective.discard(line))
-        self.uow.note("add", effective, line)
         days = self._days.get(account.id)
         if days is None:
             days = DayTotals()
             self.uow.put(self._days, account.id, days)
-        days.add(day_of(line.effective_at), line.line.direction, line.line.amount, self.uow)
+        line = entry.lines[place]
+        days.add(day_of(entry.effective_at), line.direction, line.amount, self.uow)
 
     def day_totals(self, account_id: str) -> DayTotals:
         """An account's posted totals per UTC day of effective time (read only)."""
@@ -336,7 +329,8 @@ class LedgerStore:
 
     def list_statement(self, account_id: str, page: PageRequest) -> Page[StatementLine]:
         self.account(account_id)
-        return paginate_rows(self.statements.get(account_id, []), page)
+        statement = self.statements.get(account_id, NO_LINES)
+        return paginate_rows(statement, statement.seqs, page)
 
     def posted_as_of(self, account: Account, as_of: datetime) -> Totals:
         """Posted totals counting only lines effective at or before ``as_of``.
@@ -345,18 +339,19 @@ class LedgerStore:
         line by line from whichever end of it is nearer. O(days with postings after ``as_of`` +
         the fewer of that day's lines before or after it), never the whole history.
         """
-        effective = self._effective.get(account.id)
-        if effective is None:
+        statement = self.statements.get(account.id)
+        if statement is None:
             return account.posted
         day, day_end = day_of(as_of), next_midnight(as_of)
-        first = effective.bisect_left(EffectiveAt(midnight(day), -math.inf))
-        cut = effective.bisect_right(EffectiveAt(as_of, math.inf))
-        last = len(effective) if day_end is None else effective.bisect_left(EffectiveAt(day_end, 0))
+        first, cut = micros(midnight(day)), micros(as_of) + 1
+        last = NEVER if day_end is None else micros(day_end)
         days = self.day_totals(account.id)
-        if cut - first < last - cut:  # drop the whole day, add back its lines up to as_of
-            drop, lines, sign = days.sum_after(day, inclusive=True), effective.islice(first, cut), 1
+        if statement.span(first, cut) < statement.span(cut, last):
+            # drop the whole day, add back its lines up to as_of
+            drop, sign = days.sum_after(day, inclusive=True), 1
+            lines = statement.effective_between(first, cut)
         else:  # keep the day, drop its lines after as_of
-            drop, lines, sign = days.sum_after(day), effective.islice(cut, last), -1
+            drop, lines, sign = days.sum_after(day), statement.effective_between(cut, last), -1
         totals = Totals(account.posted.debits - drop.debits, account.posted.credits - drop.credits)
         for later in lines:
             totals = totals.plus(later.line.direction, sign * later.line.amount)
@@ -369,13 +364,8 @@ class LedgerStore:
 
         Costs O(log n) to find the start, then O(1) per line read: never a scan of the account.
         """
-        effective = self._effective.get(account_id)
-        if effective is None:
-            return iter(())
-        found: Iterator[StatementLine] = effective.irange(
-            EffectiveAt(start, -math.inf), EffectiveAt(end, -math.inf), inclusive=(True, False)
-        )
-        return found
+        statement = self.statements.get(account_id, NO_LINES)
+        return statement.effective_between(micros(start), micros(end))
 
     def external_id_owner(self, ledger_id: str, external_id: str) -> str | None:
         return self._external_ids.get((ledger_id, external_id))

@@ -25,8 +25,9 @@ TENANT_BYTES = 64 * 1024
 """A tenant with nothing in it: its store, indexes, generators, clock and webhook set."""
 ENTRY_BYTES = 800
 """An entry with its lines (two), its id, indexes and the idempotency-free write path."""
-POSTED_LINE_BYTES = 320
-"""A posted line's statement row: the row, its sequence, effective-time and day indexes."""
+POSTED_LINE_BYTES = 48
+"""A posted line in its account's statement columns (34 bytes, ``ledger.statements``) with
+their growth slack."""
 EVENT_BYTES = 350
 """An event held in the log, with its snapshot of the resource (its wire copy aside)."""
 DELIVERY_BYTES = 700

@@ -25,9 +25,9 @@ from gledger_sandbox.domain.sandbox.tenant import Tenant
 from gledger_sandbox.domain.state_graph import Decoder, DocumentError, Encoder, Wiring
 
 FORMAT = "gledger-sandbox/tenant-state"
-VERSION = 2
-READABLE = (1, 2)
-"""The versions this server reads: 1 through ``state_upgrades``."""
+VERSION = 3
+READABLE = (1, 2, 3)
+"""The versions this server reads: 1 and 2 through ``state_upgrades``."""
 _ROOTS = (
     "store",
     "idempotency",
@@ -230,8 +230,8 @@ def adopt(
     stand_in = tenant.staged(head.fixture, head.seed)
     stand_in.clock_start = head.clock_start
     wiring = _wiring(stand_in)
-    legacy = document.get("version", VERSION) == 1
-    decoder = Decoder(wiring, state_upgrades.V1_CLASSES if legacy else None)
+    version = document.get("version", VERSION)
+    decoder = Decoder(wiring, state_upgrades.V1_CLASSES if version == 1 else None)
     try:
         roots = decoder.decode(state.get("graph"), "/state/graph")
         for n, record in enumerate(deltas):
@@ -242,11 +242,12 @@ def adopt(
     missing = [name for name in _ROOTS if name not in roots and name not in _OPTIONAL]
     if missing:
         raise DocumentError("/state/graph/roots", f"Missing: {', '.join(missing)}.")
-    if legacy:
+    upgrade = {1: state_upgrades.store_from_v1, 2: state_upgrades.store_from_v2}.get(version)
+    if upgrade is not None:
         try:
-            state_upgrades.store_from_v1(roots["store"])
+            upgrade(roots["store"])
         except (TypeError, ValueError, AttributeError, KeyError) as error:
-            raise DocumentError("/state/graph", f"Not a version-1 store: {error}") from None
+            raise DocumentError("/state/graph", f"Not a version-{version} store: {error}") from None
     moving = deltas[-1] if deltas else state
     _carry(wiring, moving.get("carried"))
     _set_clock(stand_in, moving.get("clock"), exact=exact_clock)
