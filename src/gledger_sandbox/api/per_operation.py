@@ -268,6 +268,25 @@ class _OnceValidation(RequestValidationOperation):
         self._parameters: Any = None
         self._bodies: dict[tuple[str, str], Any] = {}
         self._media_types: dict[str, bool] = {}
+        self._content_types: dict[bytes | None, tuple[str, str]] = {}
+
+    def extract_content_type(self, headers: list[tuple[bytes, bytes]]) -> tuple[str, str]:
+        """connexion's answer (media type and charset, the operation's default without a
+        header), remembered per header value: connexion decodes every header name of every
+        request to find it, then splits the value again."""
+        sent: bytes | None = None
+        for name, value in headers:
+            if name.lower() == b"content-type":  # ASGI names are bytes (connexion's: text too)
+                sent = value
+                break
+        found = self._content_types.get(sent)
+        if found is None:
+            found = super().extract_content_type(
+                [] if sent is None else [(b"content-type", sent)]
+            )
+            if len(self._content_types) < MAX_CACHED_MEDIA_TYPES:
+                self._content_types[sent] = found
+        return found
 
     def _parameter_validator(self) -> Any:
         if self._parameters is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import collections
+import functools
 import json
 import re
 from collections.abc import AsyncGenerator, Iterable
@@ -268,6 +269,12 @@ class QueryArrays(OpenAPIURIParser):
     Connexion keeps only the last of repeated non-exploded values, silently dropping the
     others, and reads ``types=`` as the one-item array ``[""]``.
     """
+
+    @functools.cached_property
+    def param_schemas(self) -> dict[str, Any]:  # type: ignore[override]
+        """connexion's, kept: it rebuilds the dict for each parameter of each request, from
+        definitions fixed for the parser's life."""
+        return {k: v.get("schema", {}) for k, v in self.param_defns.items()}
 
     @staticmethod
     def _resolve_param_duplicates(values: Any, param_defn: dict[str, Any], _in: str) -> Any:
