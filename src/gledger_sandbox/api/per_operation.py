@@ -281,9 +281,7 @@ class _OnceValidation(RequestValidationOperation):
                 break
         found = self._content_types.get(sent)
         if found is None:
-            found = super().extract_content_type(
-                [] if sent is None else [(b"content-type", sent)]
-            )
+            found = super().extract_content_type([] if sent is None else [(b"content-type", sent)])
             if len(self._content_types) < MAX_CACHED_MEDIA_TYPES:
                 self._content_types[sent] = found
         return found
