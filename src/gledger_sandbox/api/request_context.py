@@ -19,17 +19,21 @@ from starlette.types import Receive, Scope
 
 def current_scope() -> Scope:
     """The ASGI scope of the request being served."""
-    return _scope.get()
+    scope: Scope = _scope.get()
+    return scope
 
 
 def current_receive() -> Receive:
-    return _receive.get()
+    receive: Receive = _receive.get()
+    return receive
 
 
 def current_context() -> dict[str, Any]:
     """connexion's context of the request (``token_info`` and the like)."""
-    return _context.get()
+    context: dict[str, Any] = _context.get()
+    return context
 
 
 def current_operation() -> AbstractOperation:
-    return _operation.get()
+    operation: AbstractOperation = _operation.get()
+    return operation

@@ -271,7 +271,7 @@ class QueryArrays(OpenAPIURIParser):
     """
 
     @functools.cached_property
-    def param_schemas(self) -> dict[str, Any]:  # type: ignore[override]
+    def param_schemas(self) -> dict[str, Any]:
         """connexion's, kept: it rebuilds the dict for each parameter of each request, from
         definitions fixed for the parser's life."""
         return {k: v.get("schema", {}) for k, v in self.param_defns.items()}
