@@ -293,8 +293,13 @@ class QueryArrays(OpenAPIURIParser):
 def _repeated_scalars(request: ConnexionRequest, params: list[dict[str, Any]]) -> list[FieldError]:
     """A query parameter of one value sent more than once (``limit=1&limit=500``): refused,
     where connexion kept the last and dropped the others unsaid."""
-    query = request.scope.get("query_string", b"").decode("latin-1")
-    sent = collections.Counter(name for name, _ in parse_qsl(query, keep_blank_values=True))
+    if not params:
+        return []
+    # Starlette's parse of the query string (parse_qsl of its Latin-1 text, blank values kept),
+    # made once per request when connexion read the query for validation
+    sent = collections.Counter(
+        name for name, _ in request._starlette_request.query_params.multi_items()
+    )
     return [
         FieldError(
             f"/query/{param['name']}",
