@@ -8,9 +8,11 @@ second half checks the same answers over a real socket to a served sandbox.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import socket
+import weakref
 from typing import Any
 
 import pytest
@@ -218,3 +220,36 @@ def test_pipelined_requests_are_answered_whole_and_in_order(sandbox: Sandbox) ->
     assert echoed == [True] * 3
     bodies = [json.loads(answer.partition(b"\r\n\r\n")[2]) for answer in answers]
     assert [body["data"] for body in bodies] == [[], [], []]
+
+
+def test_a_finished_cycle_is_freed_without_the_garbage_collector() -> None:
+    """No reference cycle through HeadWithBody: the request's cycle (its scope, its body) goes
+    when the request ends, not at the next collection."""
+
+    class Protocol:  # holds the cycle and gives it a bound method, as uvicorn's protocol does
+        def __init__(self) -> None:
+            self.cycle: Any = None
+            self.completed = 0
+
+        def on_response_complete(self) -> None:
+            self.completed += 1
+
+    async def run() -> tuple[weakref.ref[Any], Protocol]:
+        transport = RecordingTransport()
+        protocol = Protocol()
+        cycle, _ = _cycle(transport)
+        cycle.on_response = protocol.on_response_complete
+        HeadWithBody.install(transport, cycle)  # over the first one: its own callback wrapped
+        protocol.cycle = cycle
+        await cycle.send(_start(2))
+        await cycle.send({"type": "http.response.body", "body": b"{}"})
+        protocol.cycle = None  # the connection's next request replaces it
+        return weakref.ref(cycle), protocol
+
+    gc.disable()
+    try:
+        gone, protocol = asyncio.run(run())
+        assert protocol.completed == 1
+        assert gone() is None
+    finally:
+        gc.enable()

@@ -18,6 +18,7 @@ loses its head.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable
 
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
@@ -30,16 +31,23 @@ class HeadWithBody:
 
     Only the methods uvicorn's cycle calls on its transport (``write``, ``close``,
     ``is_closing``); flow control and everything else use the connection's own transport.
+
+    The cycle holds this object (as its transport), so this one refers to the cycle and to
+    its completion callback (a method of the connection's protocol, which holds the cycle)
+    weakly: strong references both ways would make every request's cycle, scope and body a
+    reference cycle, freed only by the garbage collector instead of when the request ends
+    (measured: collections of 0.4-0.6 s under the mixed load, p99 at 32 connections 400-560
+    ms against 35).
     """
 
     __slots__ = ("_completed", "_cycle", "_head", "_state", "_transport")
 
     def __init__(self, transport: asyncio.Transport, cycle: RequestResponseCycle) -> None:
         self._transport = transport
-        self._cycle = cycle
+        self._cycle = weakref.ref(cycle)
         self._head = b""
         self._state = _BEFORE_HEAD
-        self._completed: Callable[[], None] = cycle.on_response
+        self._completed = _weakly(cycle.on_response)
 
     @classmethod
     def install(cls, transport: asyncio.Transport, cycle: RequestResponseCycle) -> None:
@@ -53,10 +61,10 @@ class HeadWithBody:
             self._state = _PASSED
             head, self._head = self._head, b""
             self._transport.writelines((head, data))
-        elif self._state == _BEFORE_HEAD and self._cycle.response_started:
+        elif self._state == _BEFORE_HEAD and (cycle := self._cycle()) and cycle.response_started:
             # The cycle writes the head right after it marks the response started (before
             # that, the only write is a "100 Continue", which must go at once).
-            if self._cycle.chunked_encoding:
+            if cycle.chunked_encoding:
                 self._state = _PASSED
                 self._transport.write(data)
             else:
@@ -81,4 +89,15 @@ class HeadWithBody:
 
     def _response_complete(self) -> None:
         self.flush()
-        self._completed()
+        completed = self._completed()
+        if completed is not None:
+            completed()
+
+
+def _weakly(callback: Callable[[], None]) -> Callable[[], Callable[[], None] | None]:
+    """A weak reference to ``callback`` when it is a bound method (it is: the protocol's
+    ``on_response_complete``), else ``callback`` itself."""
+    try:
+        return weakref.WeakMethod(callback)
+    except TypeError:  # a plain function: nothing of the request behind it
+        return lambda: callback
