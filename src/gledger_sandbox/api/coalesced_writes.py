@@ -36,8 +36,8 @@ class HeadWithBody:
     its completion callback (a method of the connection's protocol, which holds the cycle)
     weakly: strong references both ways would make every request's cycle, scope and body a
     reference cycle, freed only by the garbage collector instead of when the request ends
-    (measured: collections of 0.4-0.6 s under the mixed load, p99 at 32 connections 400-560
-    ms against 35).
+    (measured: collections of about half a second under the mixed load, p99 at 32 connections
+    390-565 ms in some rounds against 31-37; bench/README.md).
     """
 
     __slots__ = ("_completed", "_cycle", "_head", "_state", "_transport")
