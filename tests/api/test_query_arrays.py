@@ -47,3 +47,19 @@ def test_an_unknown_type_in_either_form_is_400(sandbox: Sandbox) -> None:
         refused = sandbox.client.get(f"/v1/events?{query}")
         assert refused.status_code == 400, refused.text
         assert refused.json()["errors"][0]["pointer"] == "/query/types"
+
+
+@pytest.mark.parametrize("query", ["limit=1&limit=500", "limit=1&limit=", "limit=2&types=&limit=2"])
+def test_a_one_value_parameter_sent_twice_is_400(sandbox: Sandbox, query: str) -> None:
+    refused = sandbox.client.get(f"/v1/events?{query}")
+    assert refused.status_code == 400, refused.text
+    errors = refused.json()["errors"]
+    assert ("/query/limit", "validation.duplicate_parameter") in [
+        (e["pointer"], e["code"]) for e in errors
+    ]
+    assert not [e for e in errors if e["pointer"] == "/query/types"]
+
+
+def test_an_array_parameter_may_repeat_beside_one_value_ones(sandbox: Sandbox) -> None:
+    answered = sandbox.client.get("/v1/events?types=ledger.created&limit=5&types=account.created")
+    assert answered.status_code == 200, answered.text

@@ -22,13 +22,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from connexion.context import context
-from connexion.context import scope as request_scope
 from starlette.responses import Response
 
 from gledger_sandbox import specfile
 from gledger_sandbox.api.middleware import scope_header
 from gledger_sandbox.api.problems import problem_response
+from gledger_sandbox.api.request_context import current_context, current_scope
 from gledger_sandbox.domain.errors import MalformedInput
 from gledger_sandbox.domain.sandbox.faults import Effect, Injected
 from gledger_sandbox.domain.sandbox.tenant import Tenant
@@ -39,6 +38,7 @@ after_commit`` or ``drop``."""
 INJECTED_HEADER = "GLedger-Sandbox-Fault-Injected"
 """On an answer a fault decided (or delayed): the id of the injection on the record."""
 TRANSPORT_KEY = "gledger.transport"
+_FAULT_HEADER_NAME = FAULT_HEADER.lower().encode()
 FORCED_STATUSES = frozenset({408, 409, 422, 429, 500, 502, 503, 504})
 DEFAULT_CODES = {
     408: "request_timeout",
@@ -124,12 +124,13 @@ def _planned(caller: Tenant, operation_id: str) -> list[Planned]:
     """The faults of this call: the header's first, then every rule that fires, in order."""
     method, template = operation_routes()[operation_id]
     plan = []
-    value = scope_header(request_scope, FAULT_HEADER.lower().encode())
+    scope = current_scope()
+    value = scope_header(scope, _FAULT_HEADER_NAME)
     if value is not None:
         plan.append(_header_fault(value))
         if plan[0].effect.ends_call:
             return plan  # the header decides this call: the rules are not asked
-    for rule in caller.faults.for_call(operation_id, method, request_scope["path"], template):
+    for rule in caller.faults.for_call(operation_id, method, scope["path"], template):
         spec = rule.spec
         latency = spec.latency.sample(rule.rng) if spec.latency is not None else None
         plan.append(
@@ -147,6 +148,7 @@ def _planned(caller: Tenant, operation_id: str) -> list[Planned]:
 
 
 def _record(caller: Tenant, operation_id: str, fault: Planned) -> str:
+    request_scope = current_scope()
     injection = caller.faults.record(
         Injected(
             fault.fault_id,
@@ -165,13 +167,13 @@ def _record(caller: Tenant, operation_id: str, fault: Planned) -> str:
 
 
 def _caller() -> Tenant | None:
-    info = context.get("token_info")
+    info = current_context().get("token_info")
     found = info.get("principal") if isinstance(info, dict) else None
     return found.tenant if found is not None else None
 
 
 async def _dropped(injection_id: str, fault: Planned) -> Response:
-    transport = request_scope.get(TRANSPORT_KEY)
+    transport = current_scope().get(TRANSPORT_KEY)
     if transport is None or transport.is_closing():
         return _forced(injection_id, Planned(fault.fault_id, Effect.ERROR, 503, None))
     transport.abort()
@@ -190,7 +192,7 @@ def _forced(injection_id: str, fault: Planned) -> Response:
     origin = f"fault rule {fault.fault_id}" if fault.fault_id else f"the {FAULT_HEADER} header"
     committed = " The request was applied first (after_commit)." if fault.after_commit else ""
     detail = f"Injected by {origin}; not a fault of the sandbox.{committed}"
-    rid = str(request_scope.get("gledger.request_id"))
+    rid = str(current_scope().get("gledger.request_id"))
     return problem_response(
         status, code, detail, rid, headers=headers, injected=True, fault_id=fault.fault_id
     )

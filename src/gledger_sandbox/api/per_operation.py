@@ -22,9 +22,6 @@ import connexion
 from connexion import utils
 from connexion.apps.asynchronous import AsyncApi, AsyncASGIApp, AsyncOperation
 from connexion.context import context as request_context
-from connexion.context import operation as request_operation
-from connexion.context import receive as request_receive
-from connexion.context import scope as request_scope
 from connexion.decorators import StarletteDecorator
 from connexion.decorators import parameter as connexion_parameter
 from connexion.decorators.parameter import (
@@ -46,6 +43,12 @@ from connexion.operations import AbstractOperation
 from connexion.utils import deep_merge, inspect_function_arguments, is_json_mimetype
 from starlette.types import Receive, Scope, Send
 
+from gledger_sandbox.api.request_context import (
+    current_context,
+    current_operation,
+    current_receive,
+    current_scope,
+)
 from gledger_sandbox.api.routing import SegmentRoutingMiddleware, SwaggerUIOnItsPaths
 from gledger_sandbox.api.validation import VALIDATED_BODY
 
@@ -151,7 +154,7 @@ class _OperationArguments:
         # as connexion's prep_kwargs: names sanitized, then the context's entries
         kwargs = {sanitize(k): v for k, v in ret.items()}
         arguments = self.arguments
-        for key, value in request_context.items():
+        for key, value in current_context().items():
             if self.has_kwargs or key in arguments:
                 kwargs[key] = value
         if CONTEXT_NAME in arguments:
@@ -174,7 +177,7 @@ class _OnceParameters(AsyncParameterDecorator):
         parsed = request.scope.get(VALIDATED_BODY, _NOT_PARSED)
         if parsed is _NOT_PARSED or not is_json_mimetype(request.content_type):
             return super()._maybe_get_body(request, arguments=arguments, has_kwargs=has_kwargs)
-        body_name = self.sanitize_fn(request_operation.body_name(request.content_type))
+        body_name = self.sanitize_fn(current_operation().body_name(request.content_type))
         return parsed if body_name in arguments or has_kwargs else None
 
     def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
@@ -187,7 +190,7 @@ class _OnceParameters(AsyncParameterDecorator):
             if not plans:
                 plans.append(
                     _OperationArguments(
-                        request_operation._get_current_object(),
+                        current_operation(),
                         arguments=arguments,
                         has_kwargs=has_kwargs,
                         sanitize=self.sanitize_fn,
@@ -222,10 +225,13 @@ class _OnceDecorator(StarletteDecorator):
         async def wrapper(*_args: Any, **_kwargs: Any) -> Any:
             if not parsers:
                 parsers.append(self.uri_parser)
+            # the scope itself, not connexion's proxy of it: every read the request makes of
+            # the scope (headers, path parameters, the parsed body) is then a plain dict read
+            scope = current_scope()
             request = self.framework.get_request(
-                uri_parser=parsers[0], scope=request_scope, receive=request_receive
+                uri_parser=parsers[0], scope=scope, receive=current_receive()
             )
-            parsed = request_scope.get(PARSED_QUERY)
+            parsed = scope.get(PARSED_QUERY)
             if parsed is not None:
                 request._query_params = parsed
             return await decorated(request)
@@ -262,6 +268,23 @@ class _OnceValidation(RequestValidationOperation):
         self._parameters: Any = None
         self._bodies: dict[tuple[str, str], Any] = {}
         self._media_types: dict[str, bool] = {}
+        self._content_types: dict[bytes | None, tuple[str, str]] = {}
+
+    def extract_content_type(self, headers: list[tuple[bytes, bytes]]) -> tuple[str, str]:
+        """connexion's answer (media type and charset, the operation's default without a
+        header), remembered per header value: connexion decodes every header name of every
+        request to find it, then splits the value again."""
+        sent: bytes | None = None
+        for name, value in headers:
+            if name.lower() == b"content-type":  # ASGI names are bytes (connexion's: text too)
+                sent = value
+                break
+        found = self._content_types.get(sent)
+        if found is None:
+            found = super().extract_content_type([] if sent is None else [(b"content-type", sent)])
+            if len(self._content_types) < MAX_CACHED_MEDIA_TYPES:
+                self._content_types[sent] = found
+        return found
 
     def _parameter_validator(self) -> Any:
         if self._parameters is None:

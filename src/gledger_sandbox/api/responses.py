@@ -14,12 +14,12 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, ParamSpec
 
-from connexion.context import scope as request_scope
-from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from gledger_sandbox.api import serializers
+from gledger_sandbox.api.middleware import scope_header
 from gledger_sandbox.api.problems import ledger_error_response
+from gledger_sandbox.api.request_context import current_scope
 from gledger_sandbox.api.security import principal
 from gledger_sandbox.domain.errors import LedgerError
 from gledger_sandbox.domain.sandbox.idempotency import IdempotencyStore, StoredAnswer
@@ -39,12 +39,12 @@ def json_response(
 
 
 def request_id() -> str:
-    return str(request_scope["gledger.request_id"])
+    return str(current_scope()["gledger.request_id"])
 
 
 def header(name: str) -> str | None:
-    value: str | None = Headers(scope=request_scope).get(name)
-    return value
+    """The request's first ``name`` header (any case), or None."""
+    return scope_header(current_scope(), name.lower().encode("latin-1"))
 
 
 def fingerprint(path: str, body: Any) -> str:
@@ -86,7 +86,7 @@ def tenant_keys() -> tuple[IdempotencyStore, datetime]:
 
 def client_address() -> str:
     """The caller's address: the socket's peer, or what a trusted proxy says it is."""
-    client = request_scope.get("client") or ("?", 0)
+    client = current_scope().get("client") or ("?", 0)
     return str(client[0])
 
 
@@ -104,7 +104,7 @@ def idempotent(
                 return await handler(*args, **kwargs)
             store, now = keys()
             scope = (f"{route}@{client_address()}" if by_address else route, key)
-            print_ = fingerprint(request_scope["path"], kwargs.get("body"))
+            print_ = fingerprint(current_scope()["path"], kwargs.get("body"))
             early = answer_or_refusal(store, scope, print_, now)
             if early is not None:
                 return early
@@ -128,7 +128,7 @@ def idempotent(
 
 def services() -> Any:
     """The app's services (registry, settings), set on every request by the outer middleware."""
-    return request_scope["gledger.services"]
+    return current_scope()["gledger.services"]
 
 
 def tenant() -> Tenant:

@@ -22,7 +22,6 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_plus
 
-from connexion.context import context
 from connexion.security import (
     NO_VALUE,
     AbstractSecurityHandler,
@@ -31,6 +30,7 @@ from connexion.security import (
     OAuthSecurityHandler,
 )
 
+from gledger_sandbox.api.request_context import current_context
 from gledger_sandbox.domain.errors import AccessError, GrantRefused
 from gledger_sandbox.domain.sandbox.tenants import SCOPES, Principal, TenantRegistry
 
@@ -136,5 +136,5 @@ def basic_credentials(authorization: str | None) -> tuple[str, str] | None:
 
 def principal() -> Principal:
     """The caller of the current request (set by connexion's security layer)."""
-    found: Principal = context["token_info"]["principal"]
+    found: Principal = current_context()["token_info"]["principal"]
     return found

@@ -29,6 +29,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from gledger_sandbox.api.coalesced_writes import HeadWithBody
 from gledger_sandbox.api.faults import TRANSPORT_KEY
 from gledger_sandbox.api.middleware import new_request_id
 from gledger_sandbox.api.problems import PROBLEM_JSON, problem_body
@@ -145,9 +146,12 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._in_head = False
         self._head_bytes = 0
         self._disarm()
+        existing = self.cycle
         super().on_headers_complete()
-        if self.cycle is not None:  # a fault that drops the connection aborts it (api/faults)
+        if self.cycle is not None and self.cycle is not existing:  # not a WebSocket upgrade
+            # A fault that drops the connection aborts it (api/faults).
             self.cycle.scope[TRANSPORT_KEY] = self.transport  # type: ignore[literal-required]
+            HeadWithBody.install(self.transport, self.cycle)
 
     def handle_websocket_upgrade(self) -> None:
         self._upgraded = True  # the WebSocket protocol owns the connection from here

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import collections
+import functools
 import json
 import re
 from collections.abc import AsyncGenerator, Iterable
@@ -269,6 +270,12 @@ class QueryArrays(OpenAPIURIParser):
     others, and reads ``types=`` as the one-item array ``[""]``.
     """
 
+    @functools.cached_property
+    def param_schemas(self) -> dict[str, Any]:
+        """connexion's, kept: it rebuilds the dict for each parameter of each request, from
+        definitions fixed for the parser's life."""
+        return {k: v.get("schema", {}) for k, v in self.param_defns.items()}
+
     @staticmethod
     def _resolve_param_duplicates(values: Any, param_defn: dict[str, Any], _in: str) -> Any:
         if _in != "query" or isinstance(values, str):
@@ -286,8 +293,13 @@ class QueryArrays(OpenAPIURIParser):
 def _repeated_scalars(request: ConnexionRequest, params: list[dict[str, Any]]) -> list[FieldError]:
     """A query parameter of one value sent more than once (``limit=1&limit=500``): refused,
     where connexion kept the last and dropped the others unsaid."""
-    query = request.scope.get("query_string", b"").decode("latin-1")
-    sent = collections.Counter(name for name, _ in parse_qsl(query, keep_blank_values=True))
+    if not params:
+        return []
+    # Starlette's parse of the query string (parse_qsl of its Latin-1 text, blank values kept),
+    # made once per request when connexion read the query for validation
+    sent = collections.Counter(
+        name for name, _ in request._starlette_request.query_params.multi_items()
+    )
     return [
         FieldError(
             f"/query/{param['name']}",
