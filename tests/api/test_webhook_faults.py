@@ -155,3 +155,32 @@ def test_seeded_webhook_faults_drop_the_same_deliveries(
     first = _dropped_pattern(server, receiver, 9)
     assert 0 < len(first) < 12
     assert _dropped_pattern(server, receiver, 9) == first
+
+
+def test_a_deleted_tenants_held_back_deliveries_are_never_sent(
+    server: ServerThread, receiver: Receiver
+) -> None:
+    kept, gone = new_sandbox(server, clock_start=START), new_sandbox(server, clock_start=START)
+    ledgers = []
+    for box in (kept, gone):
+        subscribe(box, receiver)
+        add_fault(box, match={}, effect={"type": "webhook_delay", "latency_ms": 500})
+        ledgers.append(new_ledger(box))  # its ledger.created webhook waits 0.5 s
+    assert gone.client.delete("/v1/sandbox/tenant").status_code == 204
+    arrived = receiver.wait_for(1)
+    time.sleep(0.8)  # well past the delay: a webhook of the deleted tenant would be here
+    assert len(receiver.received) == 1
+    assert json.loads(arrived[0].body)["data"]["id"] == ledgers[0]
+    kept.client.close()
+    gone.client.close()
+
+
+def test_a_reset_tenants_held_back_deliveries_of_before_the_reset_are_never_sent(
+    frozen: Sandbox, receiver: Receiver
+) -> None:
+    subscribe(frozen, receiver)
+    add_fault(frozen, match={}, effect={"type": "webhook_delay", "latency_ms": 500})
+    new_ledger(frozen, "Before the reset")
+    assert frozen.client.post("/v1/sandbox/reset", json={}).status_code == 200
+    time.sleep(1.0)
+    assert receiver.received == []  # the reset took the endpoint and its deliveries with it

@@ -461,11 +461,12 @@ class DurableWorker(DeliveryWorker):
         webhooks: Webhooks,
         delivery: Delivery,
         fault: DeliveryFault | None = None,
+        current: Callable[[], bool] = lambda: True,
     ) -> Attempt:
         # Its outcome is recorded (``Webhooks.finish_attempt``): a journal record will do.
         trusted = TRUSTED.set(True)
         try:
-            return await super().attempt(tenant_id, webhooks, delivery, fault)
+            return await super().attempt(tenant_id, webhooks, delivery, fault, current)
         finally:
             TRUSTED.reset(trusted)
             if self.durability is not None:

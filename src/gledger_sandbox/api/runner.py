@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -225,10 +226,12 @@ class SandboxRunner:
         if not due:
             return
         running = self._running(tenant)
+        generation = tenant.generation  # a deletion, a reset or a restore moves it on
+        current = functools.partial(_same_generation, tenant, generation)
         for delivery in due:
             fault = delivery_fault(tenant.faults, delivery)
             task = asyncio.get_running_loop().create_task(
-                self.worker.attempt(tenant.id, tenant.webhooks, delivery, fault)
+                self.worker.attempt(tenant.id, tenant.webhooks, delivery, fault, current)
             )
             running[delivery.id] = task
             task.add_done_callback(_forgetting(running, delivery.id))
@@ -315,3 +318,9 @@ class SandboxRunner:
                         self.run_due(tenant)
                 except Exception:  # one tenant's fault must not stop every tenant's clock
                     logger.exception("due work of tenant %s failed", tenant.id)
+
+
+def _same_generation(tenant: Tenant, generation: int) -> bool:
+    """Whether the tenant is still as it was when an attempt was taken (not deleted, reset or
+    restored since)."""
+    return tenant.generation == generation

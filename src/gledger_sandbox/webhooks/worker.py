@@ -66,6 +66,10 @@ class _Unwatched:
         return None
 
 
+def _always() -> bool:
+    return True
+
+
 @contextlib.contextmanager
 def _unwatched(_tenant_id: str, _delivery: Delivery) -> Iterator[AttemptWatch]:
     yield _Unwatched()
@@ -129,12 +133,27 @@ class DeliveryWorker:
         webhooks: Webhooks,
         delivery: Delivery,
         fault: DeliveryFault | None = None,
+        current: Callable[[], bool] = _always,
     ) -> Attempt:
-        """Send one attempt of a delivery taken from ``webhooks`` and record its outcome there."""
+        """Send one attempt of a delivery taken from ``webhooks`` and record its outcome there.
+
+        ``current``: whether the delivery is still its tenant's, asked once the attempt may go
+        (after a fault's delay, and its turn among the tenant's attempts): an attempt of a
+        tenant deleted, reset or restored meanwhile is not sent, and nothing is recorded.
+        """
         finished = False
         try:
             await self._held_back(delivery.endpoint_id, fault)
             async with self.share.slot(tenant_id, delivery.endpoint_id):
+                if not current():
+                    finished = True  # nothing to take back: the delivery is no one's now
+                    return Attempt(
+                        number=len(delivery.attempts) + 1,
+                        started_at=webhooks.now(),
+                        duration_ms=0.0,
+                        response_status=None,
+                        error="not sent: the tenant was deleted, reset or restored",
+                    )
                 with self._watch(tenant_id, delivery) as watch:
                     started_at = webhooks.now()
                     began = time.perf_counter()
