@@ -384,6 +384,13 @@ def _from(seqs: list[Any], start: int) -> Iterator[Any]:
 # is the resource's ``live_event``) through each one's ``next_holder``, in the order appended.
 
 
+def detached(resource: Any) -> Any:
+    """A copy of a live resource as it is now, held by no event chain (an event's snapshot)."""
+    snapshot = copy.copy(resource)
+    snapshot.live_event = None
+    return snapshot
+
+
 def _hold(log: EventLog, resource: Any, event: Event) -> None:
     if resource.live_event is None:
         resource.live_event = event.seq
@@ -397,8 +404,7 @@ def _hold(log: EventLog, resource: Any, event: Event) -> None:
 def _release(log_ref: weakref.ref[EventLog], resource: Any) -> None:
     """Before ``resource`` changes: every event holding it gets one copy of it as it is now."""
     log = log_ref()
-    snapshot = copy.copy(resource)
-    snapshot.live_event = None
+    snapshot = detached(resource)
     first, resource.live_event = resource.live_event, None
     holder = log.at(first) if log is not None else None
     while holder is not None:
@@ -431,7 +437,5 @@ def _unhold_oldest(event: Event) -> None:
     if getattr(resource, "live_event", None) == event.seq:
         following = event.next_holder
         resource.live_event = following.seq if following is not None else None
-        snapshot = copy.copy(resource)
-        snapshot.live_event = None
-        event.data = snapshot
+        event.data = detached(resource)
     event.next_holder = None
