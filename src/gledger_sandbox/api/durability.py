@@ -55,13 +55,12 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gledger_sandbox.api import state_dir
+from gledger_sandbox.api import durable_records, state_dir
 from gledger_sandbox.api.middleware import scope_header
 from gledger_sandbox.api.problems import PROBLEM_JSON, problem_body
 from gledger_sandbox.domain.journal import TRUSTED, Journal
@@ -69,9 +68,8 @@ from gledger_sandbox.domain.live.webhook_models import Attempt, Delivery
 from gledger_sandbox.domain.live.webhooks import Webhooks
 from gledger_sandbox.domain.sandbox import api_keys, tenant_state
 from gledger_sandbox.domain.sandbox.faults import DeliveryFault
-from gledger_sandbox.domain.sandbox.snapshot_shelf import Snapshot
 from gledger_sandbox.domain.sandbox.tenant import Tenant
-from gledger_sandbox.domain.sandbox.tenants import AccessToken, TenantRegistry
+from gledger_sandbox.domain.sandbox.tenants import TenantRegistry
 from gledger_sandbox.domain.state_graph import DocumentError, Encoder
 from gledger_sandbox.webhooks.worker import DeliveryWorker
 
@@ -238,7 +236,7 @@ class Durability:
                 cursor.last_record = time.monotonic()
                 record = tenant_state.delta(tenant, cursor.encoder, changes)
                 # Using a tenant moves its expiry on (a sliding TTL): the record carries it.
-                record["expires_at"] = _iso(tenant.expires_at)
+                record["expires_at"] = durable_records.iso(tenant.expires_at)
                 batch.deltas.append((tenant_id, record))
         for tenant_id in sorted(dirty):
             tenant = self.registry.tenants.get(tenant_id)
@@ -266,11 +264,17 @@ class Durability:
         row = state_dir.TenantRow(
             tenant.id,
             ordinal,
-            _record(tenant, self.registry.grants_of(tenant.id) if self.registry else [])
+            durable_records.tenant_record(
+                tenant, self.registry.grants_of(tenant.id) if self.registry else []
+            )
             | {"api_keys": api_keys.to_records(self._made_keys(tenant.id))}
             | {"replaced_credentials": self._replaced(tenant.id)},
             state,
-            [(s.id, _snapshot_record(s), s.document) for s in kept if s.id not in saved],
+            [
+                (s.id, durable_records.snapshot_record(s), s.document)
+                for s in kept
+                if s.id not in saved
+            ],
             [s.id for s in kept],
         )
         saved.clear()
@@ -305,9 +309,9 @@ class Durability:
         self.registry = registry
         stored, ids_issued = state_dir.read_all(self._connection)
         for found in stored:
-            tenant = _tenant(found, registry)
+            tenant = durable_records.tenant_from(found, registry)
             document = tenant_state.read(found.document)
-            deltas = _readable(found)
+            deltas = durable_records.readable_journal(found)
             try:
                 tenant_state.adopt(tenant, document, exact_clock=False, deltas=deltas)
             except DocumentError as error:
@@ -321,10 +325,10 @@ class Durability:
                 tenant_state.adopt(tenant, document, exact_clock=False)
             else:
                 if deltas:
-                    tenant.expires_at = _time(
+                    tenant.expires_at = durable_records.moment(
                         deltas[-1].get("expires_at", found.record["expires_at"])
                     )
-            registry.readmit(tenant, _grants(found.record), ids_issued)
+            registry.readmit(tenant, durable_records.grants_from(found.record), ids_issued)
             made = api_keys.from_records(tenant.id, found.record.get("api_keys", []))
             registry.api_keys.readmit(made)
             registry.replaced.readmit(tenant.id, found.record.get("replaced_credentials", {}))
@@ -349,105 +353,6 @@ def journaled(method: str, path: str, prefer: str) -> bool:
     if method == "POST" and path == "/v1/entries" and "respond-async" in prefer:
         return False  # the posting it schedules is not a recorded change
     return any(method == m and pattern.fullmatch(path) for m, pattern in JOURNALED)
-
-
-def _readable(found: state_dir.Stored) -> list[dict[str, Any]]:
-    """The tenant's journal records, up to the first one that cannot be read (logged)."""
-    records: list[dict[str, Any]] = []
-    for n, record in enumerate(found.journal):
-        if record is None:
-            logger.warning(
-                "tenant %s: journal record %d of %d cannot be read (cut short or changed: its "
-                "CRC-32 does not match); the tenant comes back as of the record before it",
-                found.record["id"],
-                n + 1,
-                len(found.journal),
-            )
-            break
-        records.append(record)
-    return records
-
-
-def _record(tenant: Tenant, grants: list[AccessToken]) -> dict[str, Any]:
-    """What the registry knows of a tenant (credentials included: this file is the server's)."""
-    return {
-        "id": tenant.id,
-        "fixture": tenant.fixture,
-        "seed": tenant.seed,
-        "created_at": tenant.created_at.isoformat(),
-        "clock_start": tenant.clock_start.isoformat() if tenant.clock_start else None,
-        "api_key": tenant.api_key,
-        "client_id": tenant.client_id,
-        "client_secret": tenant.client_secret,
-        "ttl_seconds": tenant.ttl.total_seconds() if tenant.ttl else None,
-        "expires_at": _iso(tenant.expires_at),
-        "snapshot_ids_issued": tenant.snapshots.ids_issued(),
-        "tokens": [
-            {"token": g.token, "scopes": sorted(g.scopes), "expires_at": g.expires_at.isoformat()}
-            for g in grants
-        ],
-    }
-
-
-def _snapshot_record(snapshot: Snapshot) -> dict[str, Any]:
-    return {
-        "id": snapshot.id,
-        "name": snapshot.name,
-        "created_at": snapshot.created_at.isoformat(),
-        "event_sequence": snapshot.event_sequence,
-        "counts": snapshot.counts,
-    }
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
-
-
-def _time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text is not None else None
-
-
-def _tenant(found: state_dir.Stored, registry: TenantRegistry) -> Tenant:
-    record = found.record
-    ttl = record["ttl_seconds"]
-    tenant = Tenant(
-        id=record["id"],
-        fixture=record["fixture"],
-        seed=record["seed"],
-        created_at=datetime.fromisoformat(record["created_at"]),
-        clock_start=_time(record["clock_start"]),
-        api_key=record["api_key"],
-        client_id=record["client_id"],
-        client_secret=record["client_secret"],
-        ttl=timedelta(seconds=ttl) if ttl is not None else None,
-        expires_at=_time(record["expires_at"]),
-        policy=registry.policy,
-    )
-    kept = [
-        Snapshot(
-            r["id"],
-            r["name"],
-            datetime.fromisoformat(r["created_at"]),
-            r["event_sequence"],
-            r["counts"],
-            document,
-        )
-        for r, document in found.snapshots
-    ]
-    tenant.snapshots.readmit(kept, record["snapshot_ids_issued"])
-    return tenant
-
-
-def _grants(record: dict[str, Any]) -> list[AccessToken]:
-    return [
-        AccessToken(
-            t["token"],
-            record["id"],
-            frozenset(t["scopes"]),
-            datetime.fromisoformat(t["expires_at"]),
-        )
-        for t in record["tokens"]
-    ]
 
 
 class DurableWorker(DeliveryWorker):
