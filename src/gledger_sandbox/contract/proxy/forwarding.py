@@ -10,6 +10,7 @@ validating proxy judges it; the tests' fault proxy breaks it).
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 
@@ -37,7 +38,7 @@ HOP_BY_HOP = frozenset(
 NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length", "accept-encoding"}
 
 
-class ForwardingProxy:
+class ForwardingProxy(abc.ABC):
     """ASGI app forwarding to ``upstream``; subclasses say what ``forward`` does."""
 
     def __init__(self, upstream: str) -> None:
@@ -54,8 +55,9 @@ class ForwardingProxy:
             await receive()
             await send({"type": "websocket.close", "code": 1008})
 
+    @abc.abstractmethod
     async def forward(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raise NotImplementedError
+        """Relay one HTTP exchange to ``upstream`` (the subclass decides what else happens)."""
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
