@@ -204,7 +204,8 @@ def serve_parent(requests: BinaryIO, answers: BinaryIO) -> None:
 
 def _start(start: WorkerStart) -> None:
     """A worker's set-up: the target as the parent has it, its own schema and validator."""
-    from gledger_sandbox.contract.fuzz import Validator, load_schema
+    from gledger_sandbox.contract.fuzz import load_schema
+    from gledger_sandbox.contract.validator import Validator
 
     global _worker
     _freeze(start.constants)  # for the worker's life
