@@ -195,6 +195,11 @@ class Encoder:
         refs, value = self._refs, self.value
         for change in changes:
             kind, target = change[0], change[1]
+            if kind == "adds":
+                pairs = self._adds(target, base, whole)
+                if pairs:
+                    out.append(["m", pairs])
+                continue
             index = refs.get(id(target))
             if (
                 index is None
@@ -214,6 +219,17 @@ class Encoder:
         self._written.clear()
         self._snapshots.clear()
         return {"base": base, "objects": self._objects, "changes": out}
+
+    def _adds(self, pairs: Any, base: int, whole: set[int]) -> list[list[Any]]:
+        """An ``adds`` change's (container number, value) pairs, less those of containers new
+        since the last call or written whole (their state holds the values already)."""
+        refs, value = self._refs, self.value
+        kept = []
+        for target, item in pairs:
+            index = refs.get(id(target))
+            if index is not None and index < base and id(target) not in whole:
+                kept.append([index, value(item)])
+        return kept
 
     def _object(self, value: Any) -> dict[str, Any]:
         kind = type(value)
@@ -337,6 +353,14 @@ class Decoder:
 
     def _change(self, change: list[Any], pointer: str) -> None:
         tag, index = change[0], change[1]
+        if tag == "m":  # ["m", [[container, value], ...]]: an add to each
+            if not isinstance(index, list):
+                raise DocumentError(pointer + "/1", "Expected the [container, value] pairs.")
+            for n, pair in enumerate(index):
+                if not isinstance(pair, list) or len(pair) != 2:
+                    raise DocumentError(f"{pointer}/1/{n}", "Expected [container, value].")
+                self._add(pair[0], pair[1], f"{pointer}/1/{n}")
+            return
         target = self._ref({"$r": index}, pointer + "/1")
         if tag == "t":
             self._objects[index] = change[2]
@@ -352,13 +376,17 @@ class Decoder:
         elif tag == "d":
             target.pop(self.value(change[2], pointer + "/2"), None)
         elif tag == "a":
-            item = self.value(change[2], pointer + "/2")
-            target.append(item) if isinstance(target, _SEQUENCES) else target.add(item)
+            self._add(index, change[2], pointer)
         elif tag == "r":
             item = self.value(change[2], pointer + "/2")
             target.remove(item) if isinstance(target, _SEQUENCES) else target.discard(item)
         else:
             raise DocumentError(pointer + "/0", f"Unknown change {tag!r}.")
+
+    def _add(self, index: Any, written: Any, pointer: str) -> None:
+        target = self._ref({"$r": index}, pointer + "/1")
+        item = self.value(written, pointer + "/2")
+        target.append(item) if isinstance(target, _SEQUENCES) else target.add(item)
 
     def _shell(self, written: Any, pointer: str) -> Any:
         kind = _member(written, "t", str, pointer)
