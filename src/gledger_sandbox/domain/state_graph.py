@@ -163,11 +163,16 @@ class Encoder:
             return found[1]  # type: ignore[no-any-return]
         written: dict[str, Any]
         if type(value) is tuple:
-            written = {"$t": [self.value(item) for item in value]}
+            written = {"$t": self._items(value)}
         else:
             written = {"$v": _type_name(type(value)), "f": self._fields(value)}
         self._written[id(value)] = (value, written)
         return written
+
+    def _items(self, items: Any) -> list[Any]:
+        """``value`` of each item; primitives (most items) as they are, without the call."""
+        value = self.value
+        return [item if type(item) in _PRIMITIVE_TYPES else value(item) for item in items]
 
     def _ref(self, value: Any) -> int:
         found = self._refs.get(id(value))
@@ -192,7 +197,7 @@ class Encoder:
         whole = {id(change[1]) for change in changes if change[0] == "touch"}
         written: set[int] = set()
         out: list[list[Any]] = []
-        refs, value = self._refs, self.value
+        refs, value, primitive = self._refs, self.value, _PRIMITIVE_TYPES
         for change in changes:
             kind, target = change[0], change[1]
             if kind == "adds":
@@ -208,11 +213,15 @@ class Encoder:
             ):
                 continue
             if kind == "set":
-                out.append(["s", index, change[2], value(change[3])])
+                new = change[3]
+                out.append(["s", index, change[2], new if type(new) in primitive else value(new)])
             elif kind == "put":
                 out.append(["p", index, value(change[2]), value(change[3])])
             elif kind != "touch":
-                out.append([_CHANGE_TAGS[kind], index, value(change[2])])
+                item = change[2]
+                out.append(
+                    [_CHANGE_TAGS[kind], index, item if type(item) in primitive else value(item)]
+                )
             elif index not in written:
                 written.add(index)
                 out.append(["t", index, self._object(target)])
@@ -228,7 +237,7 @@ class Encoder:
         for target, item in pairs:
             index = refs.get(id(target))
             if index is not None and index < base and id(target) not in whole:
-                kept.append([index, value(item)])
+                kept.append([index, item if type(item) in _PRIMITIVE_TYPES else value(item)])
         return kept
 
     def _object(self, value: Any) -> dict[str, Any]:
@@ -237,14 +246,14 @@ class Encoder:
             pairs = [[self.value(k), self.value(v)] for k, v in value.items()]
             return {"t": _CONTAINER_NAMES[kind], "items": pairs}
         if kind in (list, deque, set, SortedList):
-            return {"t": _CONTAINER_NAMES[kind], "items": [self.value(v) for v in value]}
+            return {"t": _CONTAINER_NAMES[kind], "items": self._items(value)}
         if kind is array:
             return {"t": "array", "code": value.typecode, "items": value.tolist()}
         if kind is SortedKeyList:
             key = f"{_module_name(value.key)}.{value.key.__qualname__}"
             if key not in _SORTED_KEYS:
                 raise TypeError(f"a SortedKeyList keyed by {key} cannot be written")
-            return {"t": "sortedkeylist", "key": key, "items": [self.value(v) for v in value]}
+            return {"t": "sortedkeylist", "key": key, "items": self._items(value)}
         if not kind.__module__.startswith(_DOMAIN):
             raise TypeError(f"{kind.__module__}.{kind.__qualname__} is not tenant state")
         return {"t": _type_name(kind), "f": self._fields(value)}
@@ -261,7 +270,9 @@ class Encoder:
         fields = {}
         for name in names:
             field = getattr(value, name, _UNSET)
-            if field is not _UNSET:
+            if type(field) in _PRIMITIVE_TYPES:  # most fields: written as they are, no call
+                fields[name] = field
+            elif field is not _UNSET:
                 if name == "data" and getattr(field, "live_event", None) is not None:
                     field = self._snapshot(field)  # an event's data (only events hold one)
                 fields[name] = self.value(field)
