@@ -26,7 +26,7 @@ from gledger_sandbox.domain.sandbox import faults, tenant_state
 from gledger_sandbox.domain.sandbox.faults import Effect, FaultMatch, FaultSpec, Injected, Latency
 from gledger_sandbox.domain.sandbox.idempotency import StoredAnswer
 from gledger_sandbox.domain.sandbox.tenant import Tenant, TenantPolicy
-from gledger_sandbox.domain.state_graph import Encoder
+from gledger_sandbox.domain.state_graph import Decoder, Encoder
 from tests.domain.helpers import START, C, D, chart, spec
 
 
@@ -260,3 +260,42 @@ def test_changes_the_journal_does_not_hold_taint_it() -> None:
         recorder = Recorder(tenant)
         change(tenant, hook)
         assert recorder.journal.tainted, change
+
+
+def test_a_statement_row_and_a_new_entrys_indexes_are_one_change_each() -> None:
+    tenant = _tenant()
+    ledger_id, accounts = chart(tenant.store)
+    postings.create_entry(  # the statements and indexes exist before the recorder starts
+        tenant.store, spec(ledger_id, accounts, ("cash", D, 1), ("revenue", C, 1))
+    )
+    recorder = Recorder(tenant)
+    postings.create_entry(
+        tenant.store, spec(ledger_id, accounts, ("cash", D, 2), ("revenue", C, 2))
+    )
+    recorder.record()
+    changes = recorder.records[0]["delta"]["changes"]
+    adds = [change[1] for change in changes if change[0] == "m"]
+    # The entry's five indexes, two statement rows (five columns each), two events' two lists.
+    assert [len(pairs) for pairs in adds] == [5, 5, 5, 2, 2]
+    assert not [change for change in changes if change[0] == "a"]
+    assert _document(recorder.replayed()) == _document(tenant)
+
+
+def test_adds_leave_out_new_containers_and_older_journals_adds_read_the_same() -> None:
+    box: dict[str, Any] = {"old": [1], "also": [2]}
+    encoder = Encoder({})
+    graph = encoder.encode({"box": box})
+    box["new"] = fresh = [3]
+    box["old"].append(4)
+    box["also"].append(5)
+    fresh.append(6)
+    pairs = ((box["old"], 4), (fresh, 6), (box["also"], 5))
+    delta = encoder.changes([("put", box, "new", fresh), ("adds", pairs)])
+    assert delta["changes"][1] == ["m", [[1, 4], [2, 5]]]
+    # A journal written before ``adds`` holds one ``a`` change per container: it reads the same.
+    older = {**delta, "changes": [delta["changes"][0], ["a", 1, 4], ["a", 2, 5]]}
+    for written in (delta, older):
+        decoder = Decoder({})
+        roots = decoder.decode(json.loads(json.dumps(graph)), "/graph")
+        decoder.apply(json.loads(json.dumps(written)), "/delta")
+        assert roots["box"] == {"old": [1, 4], "also": [2, 5], "new": [3, 6]}

@@ -3,9 +3,12 @@
 A :class:`Journal` hangs on a tenant's unit of work (and its idempotency keys) only when the
 server keeps tenants durable; in memory it is ``None`` and nothing is recorded. Each change
 names the object it changes (``set``, ``put``, ``pop``, ``add``, ``discard``) or asks for the
-object to be written whole (``touch``: a heap, a list compacted in place); a unit that rolls
-back takes its changes back with it. ``api.durability`` turns the changes into journal records
-(``tenant_state.delta``) and decides when a full document is written instead.
+object to be written whole (``touch``: a heap, a list compacted in place); ``adds`` holds the
+``add``-s one step makes to several containers at once (a statement row's five columns, a new
+entry's indexes, an event's two lists), one change rather than one each
+(``UnitOfWork.note_adds``); a unit that rolls back takes its changes back with it.
+``api.durability`` turns the changes into journal records (``tenant_state.delta``) and decides
+when a full document is written instead.
 
 A change recorded outside a *trusted* context (``TRUSTED``: a request, or a webhook attempt's
 outcome, whose every change is recorded) marks the journal ``tainted``: the server then writes

@@ -163,11 +163,16 @@ class Encoder:
             return found[1]  # type: ignore[no-any-return]
         written: dict[str, Any]
         if type(value) is tuple:
-            written = {"$t": [self.value(item) for item in value]}
+            written = {"$t": self._items(value)}
         else:
             written = {"$v": _type_name(type(value)), "f": self._fields(value)}
         self._written[id(value)] = (value, written)
         return written
+
+    def _items(self, items: Any) -> list[Any]:
+        """``value`` of each item; primitives (most items) as they are, without the call."""
+        value = self.value
+        return [item if type(item) in _PRIMITIVE_TYPES else value(item) for item in items]
 
     def _ref(self, value: Any) -> int:
         found = self._refs.get(id(value))
@@ -192,9 +197,14 @@ class Encoder:
         whole = {id(change[1]) for change in changes if change[0] == "touch"}
         written: set[int] = set()
         out: list[list[Any]] = []
-        refs, value = self._refs, self.value
+        refs, value, primitive = self._refs, self.value, _PRIMITIVE_TYPES
         for change in changes:
             kind, target = change[0], change[1]
+            if kind == "adds":
+                pairs = self._adds(target, base, whole)
+                if pairs:
+                    out.append(["m", pairs])
+                continue
             index = refs.get(id(target))
             if (
                 index is None
@@ -203,11 +213,15 @@ class Encoder:
             ):
                 continue
             if kind == "set":
-                out.append(["s", index, change[2], value(change[3])])
+                new = change[3]
+                out.append(["s", index, change[2], new if type(new) in primitive else value(new)])
             elif kind == "put":
                 out.append(["p", index, value(change[2]), value(change[3])])
             elif kind != "touch":
-                out.append([_CHANGE_TAGS[kind], index, value(change[2])])
+                item = change[2]
+                out.append(
+                    [_CHANGE_TAGS[kind], index, item if type(item) in primitive else value(item)]
+                )
             elif index not in written:
                 written.add(index)
                 out.append(["t", index, self._object(target)])
@@ -215,20 +229,31 @@ class Encoder:
         self._snapshots.clear()
         return {"base": base, "objects": self._objects, "changes": out}
 
+    def _adds(self, pairs: Any, base: int, whole: set[int]) -> list[list[Any]]:
+        """An ``adds`` change's (container number, value) pairs, less those of containers new
+        since the last call or written whole (their state holds the values already)."""
+        refs, value = self._refs, self.value
+        kept = []
+        for target, item in pairs:
+            index = refs.get(id(target))
+            if index is not None and index < base and id(target) not in whole:
+                kept.append([index, item if type(item) in _PRIMITIVE_TYPES else value(item)])
+        return kept
+
     def _object(self, value: Any) -> dict[str, Any]:
         kind = type(value)
         if kind in (dict, OrderedDict, SortedDict):
             pairs = [[self.value(k), self.value(v)] for k, v in value.items()]
             return {"t": _CONTAINER_NAMES[kind], "items": pairs}
         if kind in (list, deque, set, SortedList):
-            return {"t": _CONTAINER_NAMES[kind], "items": [self.value(v) for v in value]}
+            return {"t": _CONTAINER_NAMES[kind], "items": self._items(value)}
         if kind is array:
             return {"t": "array", "code": value.typecode, "items": value.tolist()}
         if kind is SortedKeyList:
             key = f"{_module_name(value.key)}.{value.key.__qualname__}"
             if key not in _SORTED_KEYS:
                 raise TypeError(f"a SortedKeyList keyed by {key} cannot be written")
-            return {"t": "sortedkeylist", "key": key, "items": [self.value(v) for v in value]}
+            return {"t": "sortedkeylist", "key": key, "items": self._items(value)}
         if not kind.__module__.startswith(_DOMAIN):
             raise TypeError(f"{kind.__module__}.{kind.__qualname__} is not tenant state")
         return {"t": _type_name(kind), "f": self._fields(value)}
@@ -245,7 +270,9 @@ class Encoder:
         fields = {}
         for name in names:
             field = getattr(value, name, _UNSET)
-            if field is not _UNSET:
+            if type(field) in _PRIMITIVE_TYPES:  # most fields: written as they are, no call
+                fields[name] = field
+            elif field is not _UNSET:
                 if name == "data" and getattr(field, "live_event", None) is not None:
                     field = self._snapshot(field)  # an event's data (only events hold one)
                 fields[name] = self.value(field)
@@ -337,6 +364,14 @@ class Decoder:
 
     def _change(self, change: list[Any], pointer: str) -> None:
         tag, index = change[0], change[1]
+        if tag == "m":  # ["m", [[container, value], ...]]: an add to each
+            if not isinstance(index, list):
+                raise DocumentError(pointer + "/1", "Expected the [container, value] pairs.")
+            for n, pair in enumerate(index):
+                if not isinstance(pair, list) or len(pair) != 2:
+                    raise DocumentError(f"{pointer}/1/{n}", "Expected [container, value].")
+                self._add(pair[0], pair[1], f"{pointer}/1/{n}")
+            return
         target = self._ref({"$r": index}, pointer + "/1")
         if tag == "t":
             self._objects[index] = change[2]
@@ -352,13 +387,17 @@ class Decoder:
         elif tag == "d":
             target.pop(self.value(change[2], pointer + "/2"), None)
         elif tag == "a":
-            item = self.value(change[2], pointer + "/2")
-            target.append(item) if isinstance(target, _SEQUENCES) else target.add(item)
+            self._add(index, change[2], pointer)
         elif tag == "r":
             item = self.value(change[2], pointer + "/2")
             target.remove(item) if isinstance(target, _SEQUENCES) else target.discard(item)
         else:
             raise DocumentError(pointer + "/0", f"Unknown change {tag!r}.")
+
+    def _add(self, index: Any, written: Any, pointer: str) -> None:
+        target = self._ref({"$r": index}, pointer + "/1")
+        item = self.value(written, pointer + "/2")
+        target.append(item) if isinstance(target, _SEQUENCES) else target.add(item)
 
     def _shell(self, written: Any, pointer: str) -> Any:
         kind = _member(written, "t", str, pointer)

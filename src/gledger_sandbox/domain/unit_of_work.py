@@ -79,6 +79,11 @@ class UnitOfWork:
         if self.journal is not None:
             self.journal.note(kind, target, *args)
 
+    def note_adds(self, pairs: tuple[tuple[object, Any], ...]) -> None:
+        """Record an ``add`` to each container of ``pairs`` (container, value) as one change."""
+        if self.journal is not None and pairs:
+            self.journal.note("adds", pairs)
+
     def set(self, obj: Any, attr: str, value: Any) -> None:
         """Set an attribute, remembering the old value."""
         old = getattr(obj, attr)

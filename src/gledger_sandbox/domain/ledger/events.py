@@ -214,8 +214,7 @@ class EventLog:
         seqs.append(event.seq)
         self._by_id[event.id] = event
         self.last_seq = event.seq
-        self._uow.note("add", self._events, event)
-        self._uow.note("add", seqs, event.seq)
+        self._uow.note_adds(((self._events, event), (seqs, event.seq)))
         self._uow.note("put", self._by_id, event.id, event)
         self._uow.note("set", self, "last_seq", event.seq)
         self._uow.after_commit(self._publish)

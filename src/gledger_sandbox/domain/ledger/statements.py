@@ -77,14 +77,15 @@ class Statement:
         uow.on_rollback(self._drop_last)
         if late is not None:
             uow.note("add", self.late, late)
-        for column, value in (
-            (self.entries, entry),
-            (self.places, place),
-            (self.seqs, seq),
-            (self.balances, balance),
-            (self.effective, at),
-        ):
-            uow.note("add", column, value)
+        uow.note_adds(
+            (
+                (self.entries, entry),
+                (self.places, place),
+                (self.seqs, seq),
+                (self.balances, balance),
+                (self.effective, at),
+            )
+        )
 
     def load(self, entry: Entry, place: int, seq: int, balance: int) -> tuple[int, int, int | None]:
         """``append`` outside a unit of work (a statement rebuilt from an older document).

@@ -143,13 +143,17 @@ class LedgerStore:
         return self._counter.seq
 
     def index_add(self, key: IndexKey, seq: int) -> None:
+        self.uow.note("add", self._index_add(key, seq), seq)
+
+    def _index_add(self, key: IndexKey, seq: int) -> SortedList:
+        """Add ``seq`` to the index of ``key`` (made if need be); the caller records the add."""
         index = self._indexes.get(key)
         if index is None:
             index = SortedList()
             self.uow.put(self._indexes, key, index)
         index.add(seq)
         self.uow.on_rollback(lambda: index.discard(seq))
-        self.uow.note("add", index, seq)
+        return index
 
     def index_remove(self, key: IndexKey, seq: int) -> None:
         index = self._indexes[key]
@@ -169,9 +173,9 @@ class LedgerStore:
     def keep(self, table: dict[str, Any], resource: Any, keys: Iterable[IndexKey]) -> None:
         """Hold a new resource by id (in ``table``) and by sequence, in each of its indexes."""
         self.uow.put(table, resource.id, resource)
-        self.register(resource.seq, resource)
-        for key in keys:
-            self.index_add(key, resource.seq)
+        seq = resource.seq
+        self.register(seq, resource)
+        self.uow.note_adds(tuple((self._index_add(key, seq), seq) for key in keys))
 
     def narrowest(self, keys: Iterable[IndexKey]) -> SortedList:
         """The smallest of these indexes: the one a list filtered by all of them walks."""
