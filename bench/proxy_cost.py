@@ -184,7 +184,15 @@ def proxies(backend: harness.Server, folder: Path, nginx: str | None) -> Iterato
             port = harness.free_port()
             config = folder / "nginx.conf"
             config.write_text(nginx_config(f"{harness.HOST}:{port}", address, folder))
-            argv = [nginx, "-p", str(folder), "-e", str(folder / "nginx-error.log"), "-c", str(config)]
+            argv = [
+                nginx,
+                "-p",
+                str(folder),
+                "-e",
+                str(folder / "nginx-error.log"),
+                "-c",
+                str(config),
+            ]
             found["nginx"] = stack.enter_context(harness.running("nginx", argv, port, "/healthz"))
         yield found
 
@@ -207,8 +215,14 @@ class Run:
 
 
 def run_once(
-    name: str, url: str, pids: list[int], backend: harness.Server, script: str,
-    wrk_args: list[str], round_no: int, args: argparse.Namespace,
+    name: str,
+    url: str,
+    pids: list[int],
+    backend: harness.Server,
+    script: str,
+    wrk_args: list[str],
+    round_no: int,
+    args: argparse.Namespace,
 ) -> Run:
     server = backend.pid
     before = {pid: shards.cpu_seconds(pid) for pid in [server, *pids]}
@@ -224,7 +238,11 @@ def run_once(
     spent = {pid: shards.cpu_seconds(pid) - before[pid] for pid in before}
     wrk = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
     return Run(
-        round_no, name, result.rps, result.p99_ms, result.non2xx,
+        round_no,
+        name,
+        result.rps,
+        result.p99_ms,
+        result.non2xx,
         spent[server] * 1e6 / done,
         sum(spent[p] for p in pids) * 1e6 / done,
         wrk * 1e6 / done,
@@ -249,8 +267,11 @@ def summary(runs: list[Run], names: list[str]) -> list[str]:
     base = {r.round: r.proxy_us for r in runs if r.setup == "haproxy"}
     for name in names:
         mine = [r for r in runs if r.setup == name]
-        med = {f: harness.median([getattr(r, f) for r in mine]) for f in Run.__dataclass_fields__
-               if f not in ("round", "setup")}
+        med = {
+            f: harness.median([getattr(r, f) for r in mine])
+            for f in Run.__dataclass_fields__
+            if f not in ("round", "setup")
+        }
         paired = [r.proxy_us / base[r.round] for r in mine if base.get(r.round) and r.proxy_us]
         ratio = "-"
         if paired:
@@ -264,7 +285,7 @@ def summary(runs: list[Run], names: list[str]) -> list[str]:
 
 def balance_lua(folder: Path, api_key: str, debit: str, with_callback: bool) -> str:
     """A wrk script (in ``folder``) asking one balance, with or without a Lua ``request()``."""
-    head = f'dofile(os.getenv("BENCH_LUA_DIR") .. "/report.lua")\nresponse = nil\n'
+    head = 'dofile(os.getenv("BENCH_LUA_DIR") .. "/report.lua")\nresponse = nil\n'
     head += f'wrk.path = "/v1/accounts/{debit}/balance"\n'
     head += f'wrk.headers["Authorization"] = "Bearer {api_key}"\n'
     if with_callback:
@@ -331,20 +352,22 @@ def main() -> None:
         "| round | setup | req/s | p99 ms | non-2xx | server us/req | proxy us/req | wrk us/req "
         "| connections to the sandbox |"
     )
-    text = "\n".join([
-        f"proxy_cost: {args.rounds} rounds x {args.seconds:g} s per setup, wrk -t1 "
-        f"-c{args.connections}, {args.tenants} merchant tenants, the mix of shards.py; "
-        f"{haproxy_version}; {nginx_version or 'no nginx'}; load average before: {loadavg}; "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
-        "",
-        header,
-        "| --- " * 9 + "|",
-        *(fmt(r) for r in runs),
-        "",
-        "medians over the rounds (paired: each round's proxy us/req over haproxy's that round):",
-        "",
-        *summary(runs, [s[0] for s in setups]),
-    ])
+    text = "\n".join(
+        [
+            f"proxy_cost: {args.rounds} rounds x {args.seconds:g} s per setup, wrk -t1 "
+            f"-c{args.connections}, {args.tenants} merchant tenants, the mix of shards.py; "
+            f"{haproxy_version}; {nginx_version or 'no nginx'}; load average before: {loadavg}; "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+            "",
+            header,
+            "| --- " * 9 + "|",
+            *(fmt(r) for r in runs),
+            "",
+            "medians over the rounds (paired: each round's proxy us/req over haproxy's):",
+            "",
+            *summary(runs, [s[0] for s in setups]),
+        ]
+    )
     print("\n" + text)
     harness.save_report("proxy_cost", text, runs)
 
