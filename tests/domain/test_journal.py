@@ -26,7 +26,7 @@ from gledger_sandbox.domain.sandbox import faults, tenant_state
 from gledger_sandbox.domain.sandbox.faults import Effect, FaultMatch, FaultSpec, Injected, Latency
 from gledger_sandbox.domain.sandbox.idempotency import StoredAnswer
 from gledger_sandbox.domain.sandbox.tenant import Tenant, TenantPolicy
-from gledger_sandbox.domain.state_graph import Decoder, Encoder
+from gledger_sandbox.domain.state_graph import Decoder, DocumentError, Encoder
 from tests.domain.helpers import START, C, D, chart, spec
 
 
@@ -299,3 +299,21 @@ def test_adds_leave_out_new_containers_and_older_journals_adds_read_the_same() -
         roots = decoder.decode(json.loads(json.dumps(graph)), "/graph")
         decoder.apply(json.loads(json.dumps(written)), "/delta")
         assert roots["box"] == {"old": [1, 4], "also": [2, 5], "new": [3, 6]}
+
+
+@pytest.mark.parametrize(
+    ("change", "pointer"),
+    [
+        (["m", [[1, 4], [99, 5]]], "/delta/changes/0/1/1/0"),  # the second pair's container
+        (["a", 99, 5], "/delta/changes/0/1"),
+    ],
+)
+def test_an_add_to_no_container_points_at_the_container(change: list[Any], pointer: str) -> None:
+    encoder = Encoder({})
+    graph = encoder.encode({"box": {"old": [1], "also": [2]}})
+    decoder = Decoder({})
+    decoder.decode(json.loads(json.dumps(graph)), "/graph")
+    delta = {"base": len(graph["objects"]), "objects": [], "changes": [change]}
+    with pytest.raises(DocumentError) as raised:
+        decoder.apply(delta, "/delta")
+    assert [field.pointer for field in raised.value.errors] == [pointer]

@@ -370,7 +370,7 @@ class Decoder:
             for n, pair in enumerate(index):
                 if not isinstance(pair, list) or len(pair) != 2:
                     raise DocumentError(f"{pointer}/1/{n}", "Expected [container, value].")
-                self._add(pair[0], pair[1], f"{pointer}/1/{n}")
+                self._add(pair[0], pair[1], f"{pointer}/1/{n}/0", f"{pointer}/1/{n}/1")
             return
         target = self._ref({"$r": index}, pointer + "/1")
         if tag == "t":
@@ -387,16 +387,17 @@ class Decoder:
         elif tag == "d":
             target.pop(self.value(change[2], pointer + "/2"), None)
         elif tag == "a":
-            self._add(index, change[2], pointer)
+            self._add(index, change[2], pointer + "/1", pointer + "/2")
         elif tag == "r":
             item = self.value(change[2], pointer + "/2")
             target.remove(item) if isinstance(target, _SEQUENCES) else target.discard(item)
         else:
             raise DocumentError(pointer + "/0", f"Unknown change {tag!r}.")
 
-    def _add(self, index: Any, written: Any, pointer: str) -> None:
-        target = self._ref({"$r": index}, pointer + "/1")
-        item = self.value(written, pointer + "/2")
+    def _add(self, index: Any, written: Any, at_index: str, at_value: str) -> None:
+        """Add the item ``written`` (at ``at_value``) to container ``index`` (at ``at_index``)."""
+        target = self._ref({"$r": index}, at_index)
+        item = self.value(written, at_value)
         target.append(item) if isinstance(target, _SEQUENCES) else target.add(item)
 
     def _shell(self, written: Any, pointer: str) -> Any:
