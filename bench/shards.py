@@ -6,7 +6,9 @@ order rotating every round, all at the same wrk connection count:
 - ``direct``: one ``gledger-sandbox serve`` process, wrk straight at it;
 - ``proxied``: the same process and tenants, behind HAProxy with the configuration
   ``serve --workers`` generates (for one shard): what the proxy alone costs;
-- ``sharded``: ``gledger-sandbox serve --workers 2`` (2 shard processes, HAProxy in front).
+- ``sharded``: ``gledger-sandbox serve --workers 2`` (2 shard processes, HAProxy in front);
+- ``sharded@REV`` (with ``--before REV``): the same, the code of git revision REV (exported):
+  what a change to ``serve --workers`` gains, side by side.
 
 The single process and the sharded sandbox each get ``--tenants`` fresh ``merchant`` tenants
 (created through the proxy for ``sharded``, so round-robin puts half on each shard). wrk runs
@@ -14,9 +16,11 @@ the 40/30/30 mix of mixed.py (POST entry with an Idempotency-Key / GET balance /
 each request for a tenant drawn at random (lua/tenants.lua). Reported: every round; the median
 round of each setup (req/s, p50, p99); the ratios of the medians and per round; and the CPU of
 every process during each run, from /proc (100% = one core): the server(s), HAProxy, wrk, and
-what the rest of the machine used meanwhile (other users of the 2 cores).
+what the rest of the machine used meanwhile (other users of the 2 cores); and per setup the CPU
+microseconds per request of each role, with the kernel's (system time) share of them.
 
     python bench/shards.py                         # 3 rounds x 10 s, 32 connections, ~2.5 min
+    python bench/shards.py --before f8a07d3        # + serve --workers of f8a07d3, ~3 min
     python bench/shards.py --rounds 5 --connections 8
 """
 
@@ -41,20 +45,25 @@ from gledger_sandbox.scaleout.haproxy import ShardAddress, render
 from gledger_sandbox.scaleout.workers import haproxy_binary, proxy_threads
 from harness import Api, Server, WrkResult
 
-SETUPS = ("direct", "proxied", "sharded")
+SETUPS = ["direct", "proxied", "sharded"]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # -- processes and their CPU ---------------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, from /proc (0 once it is gone)."""
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(utime, stime) of a process in seconds, from /proc (0 once it is gone)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        return 0.0, 0.0
+    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc (0 once it is gone)."""
+    return sum(cpu_split(pid))
 
 
 def command_name(pid: int) -> str:
@@ -110,6 +119,8 @@ class Run:
     result: WrkResult
     cpu: dict[str, float]
     """Per cent of one core during the run: ``server <pid>``, ``haproxy``, ``wrk``, ``others``."""
+    kernel: dict[str, float] = field(default_factory=dict)
+    """The system-time part of ``cpu`` (same keys; not ``others``)."""
 
     def role_cpu(self, role: str) -> float:
         return sum(v for k, v in self.cpu.items() if k.split()[0] == role)
@@ -118,7 +129,7 @@ class Run:
 def run_once(setup: Setup, round_no: int, seconds: float, args: argparse.Namespace) -> Run:
     watched = [(f"server {pid}", pid) for pid in setup.servers]
     watched += [("haproxy", pid) for pid in setup.proxies]
-    before = {name: cpu_seconds(pid) for name, pid in watched}
+    before = {name: cpu_split(pid) for name, pid in watched}
     children = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk is the only child reaped
     busy, started = machine_busy_seconds(), time.monotonic()
     result = harness.run_wrk(
@@ -131,12 +142,15 @@ def run_once(setup: Setup, round_no: int, seconds: float, args: argparse.Namespa
     )
     elapsed = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = {name: (cpu_seconds(pid) - before[name]) / elapsed * 100 for name, pid in watched}
+    spent = {name: cpu_split(pid) for name, pid in watched}
+    cpu = {name: (sum(spent[name]) - sum(before[name])) / elapsed * 100 for name, _ in watched}
+    kernel = {name: (spent[name][1] - before[name][1]) / elapsed * 100 for name, _ in watched}
     wrk_seconds = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
     cpu["wrk"] = wrk_seconds / elapsed * 100
+    kernel["wrk"] = (after.ru_stime - children.ru_stime) / elapsed * 100
     ours = sum(cpu.values())
     cpu["others"] = max(0.0, (machine_busy_seconds() - busy) / elapsed * 100 - ours)
-    return Run(round_no, setup.name, result, cpu)
+    return Run(round_no, setup.name, result, cpu, kernel)
 
 
 # -- servers and tenants -------------------------------------------------------------------
@@ -181,41 +195,48 @@ def make_tenants(url: str, count: int, target: Path) -> dict[int, int]:
     return dict(sorted(shards.items()))
 
 
+def sharded_setup(
+    stack: ExitStack, name: str, args: argparse.Namespace, folder: Path, src: Path | None = None
+) -> Setup:
+    """``serve --workers`` (of the code in ``src``, else this one), started, with its tenants."""
+    port = harness.free_port()
+    argv = harness.sandbox_argv(port, extra=["--workers", str(args.workers)])
+    env = {"PYTHONPATH": str(src)} if src else None
+    sharded = stack.enter_context(harness.running(name, argv, port, "/healthz", env))
+    tenants = folder / f"{name}.tenants"
+    per_shard = make_tenants(sharded.url, args.tenants, tenants)
+    tree = descendants(sharded.pid)
+    return Setup(
+        name,
+        sharded.url,
+        tenants,
+        [p for p in tree if command_name(p) != "haproxy"],
+        [p for p in tree if command_name(p) == "haproxy"],
+        per_shard,
+    )
+
+
 @contextmanager
 def setups(args: argparse.Namespace, folder: Path) -> Iterator[list[Setup]]:
     with ExitStack() as stack:
-        single_port, sharded_port = harness.free_port(), harness.free_port()
+        single_port = harness.free_port()
         single = stack.enter_context(
             harness.running("single", harness.sandbox_argv(single_port), single_port, "/healthz")
         )
-        sharded = stack.enter_context(
-            harness.running(
-                "sharded",
-                harness.sandbox_argv(sharded_port, extra=["--workers", str(args.workers)]),
-                sharded_port,
-                "/healthz",
-            )
-        )
         proxy = stack.enter_context(haproxy_in_front(single, folder))
-        single_file, sharded_file = folder / "single.tenants", folder / "sharded.tenants"
+        single_file = folder / "single.tenants"
         started = time.monotonic()
         single_shards = make_tenants(single.url, args.tenants, single_file)
-        sharded_shards = make_tenants(sharded.url, args.tenants, sharded_file)
-        took = time.monotonic() - started
-        print(f"created 2 x {args.tenants} tenants in {took:.1f} s", flush=True)
-        tree = descendants(sharded.pid)
         found = [
             Setup("direct", single.url, single_file, [single.pid], [], single_shards),
             Setup("proxied", proxy.url, single_file, [single.pid], [proxy.pid], single_shards),
-            Setup(
-                "sharded",
-                sharded.url,
-                sharded_file,
-                [p for p in tree if command_name(p) != "haproxy"],
-                [p for p in tree if command_name(p) == "haproxy"],
-                sharded_shards,
-            ),
+            sharded_setup(stack, "sharded", args, folder),
         ]
+        if args.before:
+            src = stack.enter_context(harness.exported(args.before))
+            found.append(sharded_setup(stack, f"sharded@{args.before}", args, folder, src))
+        took = time.monotonic() - started
+        print(f"created {len(found) - 1} x {args.tenants} tenants in {took:.1f} s", flush=True)
         yield found
 
 
@@ -262,14 +283,45 @@ def per_round(runs: list[Run], top: str, bottom: str) -> list[float]:
     return [rps[(n, top)] / rps[(n, bottom)] for n in rounds]
 
 
-def cpu_per_request(runs: list[Run], setup: str) -> dict[str, float]:
-    """Median CPU microseconds per request of each of our processes over ``setup``'s rounds."""
+def cpu_per_request(runs: list[Run], setup: str, kernel: bool = False) -> dict[str, float]:
+    """Median CPU microseconds per request of each of our processes over ``setup``'s rounds
+    (``kernel``: of their system time only)."""
     mine = [r for r in runs if r.setup == setup]
     names = [k for k in mine[0].cpu if k != "others"]
     return {
-        name: harness.median([r.cpu[name] * 10_000 / r.result.rps for r in mine if r.result.rps])
+        name: harness.median(
+            [
+                (r.kernel if kernel else r.cpu)[name] * 10_000 / r.result.rps
+                for r in mine
+                if r.result.rps
+            ]
+        )
         for name in names
     }
+
+
+def role_per_request(per: dict[str, float], role: str) -> float:
+    return sum(v for k, v in per.items() if k.split()[0] == role)
+
+
+def kernel_shares(runs: list[Run]) -> list[str]:
+    """CPU us per request of each role (the servers summed), and how much of it is the kernel's."""
+    lines = [
+        "CPU us per request by role, all processes of the role summed (median rounds), and the "
+        "kernel's (system time) part of it:",
+        "",
+        "| setup | servers | of which kernel | haproxy | of which kernel | wrk | of which kernel |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name in SETUPS:
+        per, kernel = cpu_per_request(runs, name), cpu_per_request(runs, name, kernel=True)
+        cells = []
+        for role in ("server", "haproxy", "wrk"):
+            total, system = role_per_request(per, role), role_per_request(kernel, role)
+            share = f"{system:.0f} ({system / total:.0%})" if total else "-"
+            cells += [f"{total:.0f}", share]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def projected_rps(per_request: dict[str, float], cores: int) -> float:
@@ -341,7 +393,9 @@ def report(runs: list[Run], found: list[Setup], args: argparse.Namespace) -> str
         ),
         "",
     ]
-    for top, bottom in (("sharded", "direct"), ("sharded", "proxied"), ("proxied", "direct")):
+    pairs = [("sharded", "direct"), ("sharded", "proxied"), ("proxied", "direct")]
+    pairs += [(name, "direct") for name in SETUPS[3:]] + [("sharded", name) for name in SETUPS[3:]]
+    for top, bottom in pairs:
         a, b = med[top].result, med[bottom].result
         rounds = per_round(runs, top, bottom)
         lines.append(
@@ -357,7 +411,7 @@ def report(runs: list[Run], found: list[Setup], args: argparse.Namespace) -> str
             "runs; the sharded setup needs both cores, so these ratios mostly measure that load. "
             "Re-run on a quiet machine."
         )
-    lines += ["", *projection(runs)]
+    lines += ["", *projection(runs), "", *kernel_shares(runs)]
     return "\n".join(lines)
 
 
@@ -366,7 +420,11 @@ def parse_args() -> argparse.Namespace:
     harness.add_load_options(parser, "setup", connections=32)
     parser.add_argument("--tenants", type=int, default=64, help="tenants per setup")
     parser.add_argument("--workers", type=int, default=2, help="shards of the sharded setup")
-    return parser.parse_args()
+    parser.add_argument("--before", help="git revision: also its serve --workers, side by side")
+    args = parser.parse_args()
+    if args.before:
+        SETUPS.append(f"sharded@{args.before}")
+    return args
 
 
 LOADAVG_BEFORE = Path("/proc/loadavg").read_text().split(" ", 3)[:3]
