@@ -223,6 +223,10 @@ class Run:
     server_sys_us: float
     """The kernel's part (system time) of ``server_us``; the same for the proxy below."""
     proxy_sys_us: float
+    softirq_us: float
+    """The machine's soft-interrupt time per request (loopback TCP's delivery: no process's)."""
+    machine_us: float
+    """The whole machine's busy time per request (everything: ours, softirq, others)."""
     connects: int
     """TCP connections to the sandbox seen during the run (direct: wrk's own)."""
 
@@ -240,12 +244,14 @@ def run_once(
     server = backend.pid
     before = {pid: shards.cpu_split(pid) for pid in [server, *pids]}
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    softirq, busy = shards.softirq_seconds(), shards.machine_busy_seconds()
     port = int(backend.url.rsplit(":", 1)[1])
     with connections_seen(port) as seen:
         result = harness.run_wrk(
             url, script, wrk_args, seconds=args.seconds, connections=args.connections, threads=1
         )
     opened = len(seen)
+    softirq, busy = shards.softirq_seconds() - softirq, shards.machine_busy_seconds() - busy
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = result.requests or 1
     ended = {pid: shards.cpu_split(pid) for pid in before}
@@ -263,6 +269,8 @@ def run_once(
         wrk * 1e6 / done,
         system[server] * 1e6 / done,
         sum(system[p] for p in pids) * 1e6 / done,
+        softirq * 1e6 / done,
+        busy * 1e6 / done,
         opened,
     )
 
@@ -271,7 +279,8 @@ def fmt(run: Run) -> str:
     return (
         f"| {run.round} | {run.setup} | {run.rps:,.0f} | {run.p99_ms:.1f} | {run.non2xx} | "
         f"{run.server_us:.0f} ({run.server_sys_us:.0f}) | {run.proxy_us:.0f} "
-        f"({run.proxy_sys_us:.0f}) | {run.wrk_us:.1f} | {run.connects} |"
+        f"({run.proxy_sys_us:.0f}) | {run.wrk_us:.1f} | {run.softirq_us:.0f} | "
+        f"{run.machine_us:.0f} | {run.connects} |"
     )
 
 
@@ -279,10 +288,12 @@ def summary(runs: list[Run], names: list[str]) -> list[str]:
     """Medians per setup, and each proxy's us/request paired against haproxy's in its round."""
     lines = [
         "| setup | req/s | server us/req (kernel) | proxy us/req (kernel) | vs haproxy (paired) "
-        "| server vs direct (paired) | wrk us/req | connections to the sandbox per run |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| server vs direct (paired) | wrk us/req | softirq us/req | machine us/req "
+        "| machine vs direct (paired) | connections to the sandbox per run |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     direct = {r.round: r.server_us for r in runs if r.setup == "direct"}
+    whole = {r.round: r.machine_us for r in runs if r.setup == "direct"}
     base = {r.round: r.proxy_us for r in runs if r.setup == "haproxy"}
     for name in names:
         mine = [r for r in runs if r.setup == name]
@@ -293,10 +304,12 @@ def summary(runs: list[Run], names: list[str]) -> list[str]:
         }
         paired = [r.proxy_us / base[r.round] for r in mine if base.get(r.round) and r.proxy_us]
         by_server = [r.server_us / direct[r.round] for r in mine if direct.get(r.round)]
+        by_machine = [r.machine_us / whole[r.round] for r in mine if whole.get(r.round)]
         lines.append(
             f"| {name} | {med['rps']:,.0f} | {med['server_us']:.0f} ({med['server_sys_us']:.0f}) "
             f"| {med['proxy_us']:.0f} ({med['proxy_sys_us']:.0f}) | {paired_text(paired)} | "
-            f"{paired_text(by_server)} | {med['wrk_us']:.1f} | {med['connects']:.0f} |"
+            f"{paired_text(by_server)} | {med['wrk_us']:.1f} | {med['softirq_us']:.0f} | "
+            f"{med['machine_us']:.0f} | {paired_text(by_machine)} | {med['connects']:.0f} |"
         )
     return lines
 
@@ -381,7 +394,8 @@ def main() -> None:
     ).stdout.split("\n", 1)[0]
     header = (
         "| round | setup | req/s | p99 ms | non-2xx | server us/req (kernel) "
-        "| proxy us/req (kernel) | wrk us/req | connections to the sandbox |"
+        "| proxy us/req (kernel) | wrk us/req | softirq us/req | machine us/req "
+        "| connections to the sandbox |"
     )
     text = "\n".join(
         [
@@ -391,7 +405,7 @@ def main() -> None:
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
             "",
             header,
-            "| --- " * 9 + "|",
+            "| --- " * 11 + "|",
             *(fmt(r) for r in runs),
             "",
             "medians over the rounds (paired: each round's proxy us/req over haproxy's):",

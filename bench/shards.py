@@ -8,7 +8,10 @@ order rotating every round, all at the same wrk connection count:
   ``serve --workers`` generates (for one shard): what the proxy alone costs;
 - ``sharded``: ``gledger-sandbox serve --workers 2`` (2 shard processes, HAProxy in front);
 - ``sharded@REV`` (with ``--before REV``): the same, the code of git revision REV (exported):
-  what a change to ``serve --workers`` gains, side by side.
+  what a change to ``serve --workers`` gains, side by side;
+- with ``--pin``, two more ``serve --workers`` placed on the cores by hand (sched_setaffinity)
+  instead of by the kernel: ``sharded-pin`` (shard i on core i, HAProxy and wrk free) and
+  ``sharded-pin-all`` (also HAProxy on core 0 and wrk on core 1).
 
 The single process and the sharded sandbox each get ``--tenants`` fresh ``merchant`` tenants
 (created through the proxy for ``sharded``, so round-robin puts half on each shard). wrk runs
@@ -21,6 +24,7 @@ microseconds per request of each role, with the kernel's (system time) share of 
 
     python bench/shards.py                         # 3 rounds x 10 s, 32 connections, ~2.5 min
     python bench/shards.py --before f8a07d3        # + serve --workers of f8a07d3, ~3 min
+    python bench/shards.py --pin --seconds 7       # + two placements on the cores, ~3 min
     python bench/shards.py --rounds 5 --connections 8
 """
 
@@ -46,6 +50,7 @@ from gledger_sandbox.scaleout.workers import haproxy_binary, proxy_threads
 from harness import Api, Server, WrkResult
 
 SETUPS = ["direct", "proxied", "sharded"]
+PINNED = ["sharded-pin", "sharded-pin-all"]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -99,6 +104,12 @@ def machine_busy_seconds() -> float:
     return (sum(values[:8]) - idle) / CLOCK_TICKS
 
 
+def softirq_seconds() -> float:
+    """CPU time the whole machine spent in soft interrupts, from /proc/stat: where loopback
+    TCP's packets are delivered, charged to no process (not in any process's system time)."""
+    return int(Path("/proc/stat").read_text().split("\n", 1)[0].split()[7]) / CLOCK_TICKS
+
+
 @dataclass
 class Setup:
     """One thing wrk is pointed at: its URL, tenants, and the processes that serve it."""
@@ -110,6 +121,8 @@ class Setup:
     proxies: list[int] = field(default_factory=list)
     shards: dict[int, int] = field(default_factory=dict)
     """Tenants per shard (from their ids)."""
+    wrk_cpus: set[int] | None = None
+    """The cores wrk may run on (None: any)."""
 
 
 @dataclass(frozen=True)
@@ -131,15 +144,20 @@ def run_once(setup: Setup, round_no: int, seconds: float, args: argparse.Namespa
     watched += [("haproxy", pid) for pid in setup.proxies]
     before = {name: cpu_split(pid) for name, pid in watched}
     children = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk is the only child reaped
-    busy, started = machine_busy_seconds(), time.monotonic()
-    result = harness.run_wrk(
-        setup.url,
-        "tenants.lua",
-        [str(setup.tenants_file), harness.nonce(), str(args.limit)],
-        seconds=seconds,
-        connections=args.connections,
-        threads=args.threads,
-    )
+    busy, softirq, started = machine_busy_seconds(), softirq_seconds(), time.monotonic()
+    everywhere = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, setup.wrk_cpus or everywhere)  # wrk, our child, inherits it
+    try:
+        result = harness.run_wrk(
+            setup.url,
+            "tenants.lua",
+            [str(setup.tenants_file), harness.nonce(), str(args.limit)],
+            seconds=seconds,
+            connections=args.connections,
+            threads=args.threads,
+        )
+    finally:
+        os.sched_setaffinity(0, everywhere)
     elapsed = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     spent = {name: cpu_split(pid) for name, pid in watched}
@@ -148,6 +166,8 @@ def run_once(setup: Setup, round_no: int, seconds: float, args: argparse.Namespa
     wrk_seconds = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
     cpu["wrk"] = wrk_seconds / elapsed * 100
     kernel["wrk"] = (after.ru_stime - children.ru_stime) / elapsed * 100
+    # Soft interrupts: mostly our own loopback traffic, though charged to no process.
+    cpu["softirq"] = kernel["softirq"] = (softirq_seconds() - softirq) / elapsed * 100
     ours = sum(cpu.values())
     cpu["others"] = max(0.0, (machine_busy_seconds() - busy) / elapsed * 100 - ours)
     return Run(round_no, setup.name, result, cpu, kernel)
@@ -195,6 +215,31 @@ def make_tenants(url: str, count: int, target: Path) -> dict[int, int]:
     return dict(sorted(shards.items()))
 
 
+def pin(pid: int, cpu: int) -> None:
+    """Every thread of process ``pid`` onto core ``cpu``."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        os.sched_setaffinity(int(task.name), {cpu})
+
+
+def pinned(setup: Setup, root: int, everything: bool) -> Setup:
+    """``setup`` with shard i on core i (its parent, idle, left free); ``everything``: HAProxy
+    on core 0 and wrk on core 1 as well."""
+    cores = sorted(os.sched_getaffinity(0))
+    shard_pids = [
+        p
+        for p in sorted(setup.servers)
+        if p != root and "resource_tracker" not in Path(f"/proc/{p}/cmdline").read_text()
+    ]
+    for index, pid in enumerate(shard_pids):
+        pin(pid, cores[index % len(cores)])
+    print(f"{setup.name}: shard processes {shard_pids} on cores {cores}", flush=True)
+    if everything:
+        for pid in setup.proxies:
+            pin(pid, cores[0])
+        setup.wrk_cpus = {cores[-1]}
+    return setup
+
+
 def sharded_setup(
     stack: ExitStack, name: str, args: argparse.Namespace, folder: Path, src: Path | None = None
 ) -> Setup:
@@ -206,7 +251,7 @@ def sharded_setup(
     tenants = folder / f"{name}.tenants"
     per_shard = make_tenants(sharded.url, args.tenants, tenants)
     tree = descendants(sharded.pid)
-    return Setup(
+    setup = Setup(
         name,
         sharded.url,
         tenants,
@@ -214,6 +259,9 @@ def sharded_setup(
         [p for p in tree if command_name(p) == "haproxy"],
         per_shard,
     )
+    if name.startswith("sharded-pin"):
+        return pinned(setup, sharded.pid, everything=name == "sharded-pin-all")
+    return setup
 
 
 @contextmanager
@@ -230,11 +278,15 @@ def setups(args: argparse.Namespace, folder: Path) -> Iterator[list[Setup]]:
         found = [
             Setup("direct", single.url, single_file, [single.pid], [], single_shards),
             Setup("proxied", proxy.url, single_file, [single.pid], [proxy.pid], single_shards),
-            sharded_setup(stack, "sharded", args, folder),
         ]
+        if "sharded" in SETUPS:
+            found.append(sharded_setup(stack, "sharded", args, folder))
         if args.before:
             src = stack.enter_context(harness.exported(args.before))
             found.append(sharded_setup(stack, f"sharded@{args.before}", args, folder, src))
+        if args.pin:
+            found += [sharded_setup(stack, name, args, folder) for name in PINNED if name in SETUPS]
+        found = [setup for setup in found if setup.name in SETUPS]
         took = time.monotonic() - started
         print(f"created {len(found) - 1} x {args.tenants} tenants in {took:.1f} s", flush=True)
         yield found
@@ -260,7 +312,7 @@ def fmt_cpu(run: Run) -> str:
     servers = "+".join(f"{v:.0f}" for k, v in run.cpu.items() if k.startswith("server") and v >= 1)
     return (
         f"{servers or '0'}% | {run.role_cpu('haproxy'):.0f}% | {run.role_cpu('wrk'):.0f}% | "
-        f"{run.role_cpu('others'):.0f}%"
+        f"{run.role_cpu('softirq'):.0f}% | {run.role_cpu('others'):.0f}%"
     )
 
 
@@ -310,8 +362,9 @@ def kernel_shares(runs: list[Run]) -> list[str]:
         "CPU us per request by role, all processes of the role summed (median rounds), and the "
         "kernel's (system time) part of it:",
         "",
-        "| setup | servers | of which kernel | haproxy | of which kernel | wrk | of which kernel |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| setup | servers | of which kernel | haproxy | of which kernel | wrk | of which kernel "
+        "| softirq (no process's) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name in SETUPS:
         per, kernel = cpu_per_request(runs, name), cpu_per_request(runs, name, kernel=True)
@@ -320,6 +373,7 @@ def kernel_shares(runs: list[Run]) -> list[str]:
             total, system = role_per_request(per, role), role_per_request(kernel, role)
             share = f"{system:.0f} ({system / total:.0%})" if total else "-"
             cells += [f"{total:.0f}", share]
+        cells.append(f"{per['softirq']:.0f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
@@ -352,10 +406,10 @@ def projection(runs: list[Run]) -> list[str]:
             f"| {name} | {servers} | {per.get('haproxy', 0):.0f} | {per['wrk']:.0f} | "
             f"{projected[name]:,.0f} |"
         )
+    base = projected["direct"]
     lines += [
         "",
-        f"projected sharded/direct: {projected['sharded'] / projected['direct']:.2f}, "
-        f"sharded/proxied: {projected['sharded'] / projected['proxied']:.2f}",
+        "projected over direct: " + ", ".join(f"{k} {v / base:.2f}" for k, v in projected.items()),
     ]
     return lines
 
@@ -364,9 +418,9 @@ def report(runs: list[Run], found: list[Setup], args: argparse.Namespace) -> str
     med = {name: median_run(runs, name) for name in SETUPS}
     header = (
         "| round | setup | req/s | p50 ms | p99 ms | non-2xx "
-        "| server CPU | haproxy | wrk | others |"
+        "| server CPU | haproxy | wrk | softirq | others |"
     )
-    rule = "| --- " * 10 + "|"
+    rule = "| --- " * 11 + "|"
     spread = {name: [r.result.rps for r in runs if r.setup == name] for name in SETUPS}
     lines = [
         f"shards: {args.rounds} rounds x {args.seconds:g} s per setup, wrk -t{args.threads} "
@@ -394,8 +448,10 @@ def report(runs: list[Run], found: list[Setup], args: argparse.Namespace) -> str
         "",
     ]
     pairs = [("sharded", "direct"), ("sharded", "proxied"), ("proxied", "direct")]
-    pairs += [(name, "direct") for name in SETUPS[3:]] + [("sharded", name) for name in SETUPS[3:]]
-    for top, bottom in pairs:
+    extra = [name for name in SETUPS if name not in ("direct", "proxied", "sharded")]
+    pairs += [(name, "direct") for name in extra]
+    pairs += [("sharded", name) if "@" in name else (name, "sharded") for name in extra]
+    for top, bottom in (pair for pair in pairs if set(pair) <= set(SETUPS)):
         a, b = med[top].result, med[bottom].result
         rounds = per_round(runs, top, bottom)
         lines.append(
@@ -421,9 +477,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tenants", type=int, default=64, help="tenants per setup")
     parser.add_argument("--workers", type=int, default=2, help="shards of the sharded setup")
     parser.add_argument("--before", help="git revision: also its serve --workers, side by side")
+    parser.add_argument("--pin", action="store_true", help="also serve --workers pinned to cores")
+    parser.add_argument("--skip", nargs="+", default=[], help="setups not to run (not direct)")
     args = parser.parse_args()
     if args.before:
         SETUPS.append(f"sharded@{args.before}")
+    if args.pin:
+        SETUPS.extend(PINNED)
+    SETUPS[:] = [name for name in SETUPS if name == "direct" or name not in args.skip]
     return args
 
 
