@@ -11,7 +11,11 @@ order rotating every round, all at the same wrk connection count:
   what a change to ``serve --workers`` gains, side by side;
 - with ``--pin``, two more ``serve --workers`` placed on the cores by hand (sched_setaffinity)
   instead of by the kernel: ``sharded-pin`` (shard i on core i, HAProxy and wrk free) and
-  ``sharded-pin-all`` (also HAProxy on core 0 and wrk on core 1).
+  ``sharded-pin-all`` (also HAProxy on core 0 and wrk on core 1);
+- with ``--batch``, ``sharded-batch``: ``serve --workers`` whose HAProxy is ``SCHED_BATCH``
+  (its wake-ups do not preempt a busy shard: fewer context switches, more events per turn;
+  ``serve --workers`` does so itself since 2026-12-04) and ``sharded-batch-all`` (the shards
+  too).
 
 The single process and the sharded sandbox each get ``--tenants`` fresh ``merchant`` tenants
 (created through the proxy for ``sharded``, so round-robin puts half on each shard). wrk runs
@@ -51,6 +55,7 @@ from harness import Api, Server, WrkResult
 
 SETUPS = ["direct", "proxied", "sharded"]
 PINNED = ["sharded-pin", "sharded-pin-all"]
+BATCH = ["sharded-batch", "sharded-batch-all"]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -64,6 +69,18 @@ def cpu_split(pid: int) -> tuple[float, float]:
     except OSError:
         return 0.0, 0.0
     return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
+
+
+def preempted(pid: int) -> int:
+    """How many times the threads of ``pid`` lost their core while runnable, from /proc."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            status = (task / "status").read_text()
+        except OSError:
+            continue
+        total += int(status.split("nonvoluntary_ctxt_switches:")[1].split()[0])
+    return total
 
 
 def cpu_seconds(pid: int) -> float:
@@ -134,6 +151,8 @@ class Run:
     """Per cent of one core during the run: ``server <pid>``, ``haproxy``, ``wrk``, ``others``."""
     kernel: dict[str, float] = field(default_factory=dict)
     """The system-time part of ``cpu`` (same keys; not ``others``)."""
+    preemptions: float = 0.0
+    """Times a server process lost its core while runnable, per 1,000 requests."""
 
     def role_cpu(self, role: str) -> float:
         return sum(v for k, v in self.cpu.items() if k.split()[0] == role)
@@ -143,6 +162,7 @@ def run_once(setup: Setup, round_no: int, seconds: float, args: argparse.Namespa
     watched = [(f"server {pid}", pid) for pid in setup.servers]
     watched += [("haproxy", pid) for pid in setup.proxies]
     before = {name: cpu_split(pid) for name, pid in watched}
+    switched = sum(preempted(pid) for pid in setup.servers)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk is the only child reaped
     busy, softirq, started = machine_busy_seconds(), softirq_seconds(), time.monotonic()
     everywhere = os.sched_getaffinity(0)
@@ -159,6 +179,7 @@ def run_once(setup: Setup, round_no: int, seconds: float, args: argparse.Namespa
     finally:
         os.sched_setaffinity(0, everywhere)
     elapsed = time.monotonic() - started
+    switched = sum(preempted(pid) for pid in setup.servers) - switched
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     spent = {name: cpu_split(pid) for name, pid in watched}
     cpu = {name: (sum(spent[name]) - sum(before[name])) / elapsed * 100 for name, _ in watched}
@@ -170,7 +191,8 @@ def run_once(setup: Setup, round_no: int, seconds: float, args: argparse.Namespa
     cpu["softirq"] = kernel["softirq"] = (softirq_seconds() - softirq) / elapsed * 100
     ours = sum(cpu.values())
     cpu["others"] = max(0.0, (machine_busy_seconds() - busy) / elapsed * 100 - ours)
-    return Run(round_no, setup.name, result, cpu, kernel)
+    preemptions = switched * 1000 / (result.requests or 1)
+    return Run(round_no, setup.name, result, cpu, kernel, preemptions)
 
 
 # -- servers and tenants -------------------------------------------------------------------
@@ -261,6 +283,11 @@ def sharded_setup(
     )
     if name.startswith("sharded-pin"):
         return pinned(setup, sharded.pid, everything=name == "sharded-pin-all")
+    if name.startswith("sharded-batch"):
+        batch = setup.proxies + (setup.servers if name == "sharded-batch-all" else [])
+        for pid in batch:
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                os.sched_setscheduler(int(task.name), os.SCHED_BATCH, os.sched_param(0))
     return setup
 
 
@@ -286,6 +313,8 @@ def setups(args: argparse.Namespace, folder: Path) -> Iterator[list[Setup]]:
             found.append(sharded_setup(stack, f"sharded@{args.before}", args, folder, src))
         if args.pin:
             found += [sharded_setup(stack, name, args, folder) for name in PINNED if name in SETUPS]
+        if args.batch:
+            found += [sharded_setup(stack, name, args, folder) for name in BATCH if name in SETUPS]
         found = [setup for setup in found if setup.name in SETUPS]
         took = time.monotonic() - started
         print(f"created {len(found) - 1} x {args.tenants} tenants in {took:.1f} s", flush=True)
@@ -363,8 +392,8 @@ def kernel_shares(runs: list[Run]) -> list[str]:
         "kernel's (system time) part of it:",
         "",
         "| setup | servers | of which kernel | haproxy | of which kernel | wrk | of which kernel "
-        "| softirq (no process's) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| softirq (no process's) | servers preempted per 1,000 requests |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name in SETUPS:
         per, kernel = cpu_per_request(runs, name), cpu_per_request(runs, name, kernel=True)
@@ -374,6 +403,8 @@ def kernel_shares(runs: list[Run]) -> list[str]:
             share = f"{system:.0f} ({system / total:.0%})" if total else "-"
             cells += [f"{total:.0f}", share]
         cells.append(f"{per['softirq']:.0f}")
+        mine = [r.preemptions for r in runs if r.setup == name]
+        cells.append(f"{harness.median(mine):.0f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
@@ -478,12 +509,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="shards of the sharded setup")
     parser.add_argument("--before", help="git revision: also its serve --workers, side by side")
     parser.add_argument("--pin", action="store_true", help="also serve --workers pinned to cores")
+    parser.add_argument("--batch", action="store_true", help="also HAProxy as SCHED_BATCH")
     parser.add_argument("--skip", nargs="+", default=[], help="setups not to run (not direct)")
     args = parser.parse_args()
     if args.before:
         SETUPS.append(f"sharded@{args.before}")
     if args.pin:
         SETUPS.extend(PINNED)
+    if args.batch:
+        SETUPS.extend(BATCH)
     SETUPS[:] = [name for name in SETUPS if name == "direct" or name not in args.skip]
     return args
 
