@@ -12,6 +12,9 @@ order rotating every round, all at the same wrk connection count:
 - with ``--pin``, two more ``serve --workers`` placed on the cores by hand (sched_setaffinity)
   instead of by the kernel: ``sharded-pin`` (shard i on core i, HAProxy and wrk free) and
   ``sharded-pin-all`` (also HAProxy on core 0 and wrk on core 1);
+- with ``--wrk-batch``, ``direct-wrkbatch`` and ``sharded-wrkbatch``: the same servers with wrk
+  as a ``SCHED_BATCH`` task (the load generator preempting them less; not how a client off
+  the machine behaves either way);
 - with ``--batch``, ``sharded-batch``: ``serve --workers`` whose HAProxy is ``SCHED_BATCH``
   (its wake-ups do not preempt a busy shard: fewer context switches, more events per turn;
   ``serve --workers`` does so itself since 2026-12-04) and ``sharded-batch-all`` (the shards
@@ -42,7 +45,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -140,6 +143,8 @@ class Setup:
     """Tenants per shard (from their ids)."""
     wrk_cpus: set[int] | None = None
     """The cores wrk may run on (None: any)."""
+    wrk_batch: bool = False
+    """wrk as a ``SCHED_BATCH`` task (its wake-ups do not preempt a server)."""
 
 
 @dataclass(frozen=True)
@@ -167,6 +172,8 @@ def run_once(setup: Setup, round_no: int, seconds: float, args: argparse.Namespa
     busy, softirq, started = machine_busy_seconds(), softirq_seconds(), time.monotonic()
     everywhere = os.sched_getaffinity(0)
     os.sched_setaffinity(0, setup.wrk_cpus or everywhere)  # wrk, our child, inherits it
+    policy = os.SCHED_BATCH if setup.wrk_batch else os.SCHED_OTHER
+    os.sched_setscheduler(0, policy, os.sched_param(0))  # inherited too
     try:
         result = harness.run_wrk(
             setup.url,
@@ -178,6 +185,7 @@ def run_once(setup: Setup, round_no: int, seconds: float, args: argparse.Namespa
         )
     finally:
         os.sched_setaffinity(0, everywhere)
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
     elapsed = time.monotonic() - started
     switched = sum(preempted(pid) for pid in setup.servers) - switched
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -315,6 +323,9 @@ def setups(args: argparse.Namespace, folder: Path) -> Iterator[list[Setup]]:
             found += [sharded_setup(stack, name, args, folder) for name in PINNED if name in SETUPS]
         if args.batch:
             found += [sharded_setup(stack, name, args, folder) for name in BATCH if name in SETUPS]
+        if args.wrk_batch:
+            bases = [s for s in found if s.name in ("direct", "sharded")]
+            found += [replace(s, name=f"{s.name}-wrkbatch", wrk_batch=True) for s in bases]
         found = [setup for setup in found if setup.name in SETUPS]
         took = time.monotonic() - started
         print(f"created {len(found) - 1} x {args.tenants} tenants in {took:.1f} s", flush=True)
@@ -482,6 +493,7 @@ def report(runs: list[Run], found: list[Setup], args: argparse.Namespace) -> str
     extra = [name for name in SETUPS if name not in ("direct", "proxied", "sharded")]
     pairs += [(name, "direct") for name in extra]
     pairs += [("sharded", name) if "@" in name else (name, "sharded") for name in extra]
+    pairs += [("sharded-wrkbatch", "direct-wrkbatch"), ("direct-wrkbatch", "direct")]
     for top, bottom in (pair for pair in pairs if set(pair) <= set(SETUPS)):
         a, b = med[top].result, med[bottom].result
         rounds = per_round(runs, top, bottom)
@@ -510,6 +522,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--before", help="git revision: also its serve --workers, side by side")
     parser.add_argument("--pin", action="store_true", help="also serve --workers pinned to cores")
     parser.add_argument("--batch", action="store_true", help="also HAProxy as SCHED_BATCH")
+    parser.add_argument(
+        "--wrk-batch", action="store_true", help="also direct and sharded with wrk SCHED_BATCH"
+    )
     parser.add_argument("--skip", nargs="+", default=[], help="setups not to run (not direct)")
     args = parser.parse_args()
     if args.before:
@@ -518,6 +533,8 @@ def parse_args() -> argparse.Namespace:
         SETUPS.extend(PINNED)
     if args.batch:
         SETUPS.extend(BATCH)
+    if args.wrk_batch:
+        SETUPS.extend(["direct-wrkbatch", "sharded-wrkbatch"])
     SETUPS[:] = [name for name in SETUPS if name == "direct" or name not in args.skip]
     return args
 
