@@ -17,8 +17,8 @@ order rotating every round, all at the same wrk connection count:
   the machine behaves either way);
 - with ``--batch``, ``sharded-batch``: ``serve --workers`` whose HAProxy is ``SCHED_BATCH``
   (its wake-ups do not preempt a busy shard: fewer context switches, more events per turn;
-  ``serve --workers`` does so itself since 2026-12-04) and ``sharded-batch-all`` (the shards
-  too).
+  ``serve --workers`` does so itself since 2026-12-04), ``sharded-batch-all`` (the shards
+  too) and ``sharded-idle`` (HAProxy ``SCHED_IDLE``: it runs only when a core has nothing else).
 
 The single process and the sharded sandbox each get ``--tenants`` fresh ``merchant`` tenants
 (created through the proxy for ``sharded``, so round-robin puts half on each shard). wrk runs
@@ -58,7 +58,7 @@ from harness import Api, Server, WrkResult
 
 SETUPS = ["direct", "proxied", "sharded"]
 PINNED = ["sharded-pin", "sharded-pin-all"]
-BATCH = ["sharded-batch", "sharded-batch-all"]
+BATCH = ["sharded-batch", "sharded-batch-all", "sharded-idle"]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -291,11 +291,12 @@ def sharded_setup(
     )
     if name.startswith("sharded-pin"):
         return pinned(setup, sharded.pid, everything=name == "sharded-pin-all")
-    if name.startswith("sharded-batch"):
+    if name in BATCH:
         batch = setup.proxies + (setup.servers if name == "sharded-batch-all" else [])
+        policy = os.SCHED_IDLE if name == "sharded-idle" else os.SCHED_BATCH
         for pid in batch:
             for task in Path(f"/proc/{pid}/task").iterdir():
-                os.sched_setscheduler(int(task.name), os.SCHED_BATCH, os.sched_param(0))
+                os.sched_setscheduler(int(task.name), policy, os.sched_param(0))
     return setup
 
 
