@@ -6,7 +6,10 @@ merchant tenants; in front of it, all at once and measured in turns (the order r
 round), with the mix of shards.py (lua/tenants.lua, wrk -t1):
 
 - ``direct``: no proxy;
-- ``haproxy``: the configuration ``serve --workers 2`` generates (both shards at this process);
+- ``haproxy``: the configuration ``serve --workers 2`` generates (both shards at this process),
+  over loopback TCP;
+- ``haproxy-unix``: the same over a Unix socket of the same process (it listens on both,
+  unix_serve.py), as ``serve --workers`` reaches its shards;
 - ``haproxy-reuse``: the same plus ``http-reuse always``;
 - ``haproxy-beg``: the same routing by prefix (``-m beg`` on the bearer's second word) instead
   of regular expressions;
@@ -24,6 +27,7 @@ whether the proxy re-opens backend connections. Also wrk alone: the same mix aga
 with and without a Lua callback, for what wrk's Lua costs.
 
     python bench/proxy_cost.py                      # 5 rounds x 6 s per setup, ~4 min
+    python bench/proxy_cost.py --only direct haproxy haproxy-unix --rounds 6   # ~2 min
     python bench/proxy_cost.py --nginx /tmp/nginx-root/usr/sbin/nginx
 """
 
@@ -170,17 +174,23 @@ http {{
 
 
 @contextmanager
-def proxies(backend: harness.Server, folder: Path, nginx: str | None) -> Iterator[dict]:
+def proxies(
+    backend: harness.Server, unix: Path, folder: Path, nginx: str | None, only: set[str]
+) -> Iterator[dict]:
     address = backend.url.removeprefix("http://")
     found: dict[str, harness.Server] = {}
+    variants = [(name, variant, address) for name, variant in HAPROXY_VARIANTS.items()]
+    variants.append(("haproxy-unix", HAPROXY_VARIANTS["haproxy"], f"unix@{unix}"))
     with ExitStack() as stack:
-        for name, variant in HAPROXY_VARIANTS.items():
+        for name, variant, backend_address in variants:
+            if only and name not in only:
+                continue
             port = harness.free_port()
             config = folder / f"{name}.cfg"
-            config.write_text(variant(generated(f"{harness.HOST}:{port}", address)))
+            config.write_text(variant(generated(f"{harness.HOST}:{port}", backend_address)))
             argv = [haproxy_binary(), "-db", "-f", str(config)]
             found[name] = stack.enter_context(harness.running(name, argv, port, "/healthz"))
-        if nginx:
+        if nginx and (not only or "nginx" in only):
             port = harness.free_port()
             config = folder / "nginx.conf"
             config.write_text(nginx_config(f"{harness.HOST}:{port}", address, folder))
@@ -210,6 +220,13 @@ class Run:
     server_us: float
     proxy_us: float
     wrk_us: float
+    server_sys_us: float
+    """The kernel's part (system time) of ``server_us``; the same for the proxy below."""
+    proxy_sys_us: float
+    softirq_us: float
+    """The machine's soft-interrupt time per request (loopback TCP's delivery: no process's)."""
+    machine_us: float
+    """The whole machine's busy time per request (everything: ours, softirq, others)."""
     connects: int
     """TCP connections to the sandbox seen during the run (direct: wrk's own)."""
 
@@ -225,17 +242,21 @@ def run_once(
     args: argparse.Namespace,
 ) -> Run:
     server = backend.pid
-    before = {pid: shards.cpu_seconds(pid) for pid in [server, *pids]}
+    before = {pid: shards.cpu_split(pid) for pid in [server, *pids]}
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    softirq, busy = shards.softirq_seconds(), shards.machine_busy_seconds()
     port = int(backend.url.rsplit(":", 1)[1])
     with connections_seen(port) as seen:
         result = harness.run_wrk(
             url, script, wrk_args, seconds=args.seconds, connections=args.connections, threads=1
         )
     opened = len(seen)
+    softirq, busy = shards.softirq_seconds() - softirq, shards.machine_busy_seconds() - busy
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = result.requests or 1
-    spent = {pid: shards.cpu_seconds(pid) - before[pid] for pid in before}
+    ended = {pid: shards.cpu_split(pid) for pid in before}
+    spent = {pid: sum(ended[pid]) - sum(before[pid]) for pid in before}
+    system = {pid: ended[pid][1] - before[pid][1] for pid in before}
     wrk = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
     return Run(
         round_no,
@@ -246,6 +267,10 @@ def run_once(
         spent[server] * 1e6 / done,
         sum(spent[p] for p in pids) * 1e6 / done,
         wrk * 1e6 / done,
+        system[server] * 1e6 / done,
+        sum(system[p] for p in pids) * 1e6 / done,
+        softirq * 1e6 / done,
+        busy * 1e6 / done,
         opened,
     )
 
@@ -253,17 +278,22 @@ def run_once(
 def fmt(run: Run) -> str:
     return (
         f"| {run.round} | {run.setup} | {run.rps:,.0f} | {run.p99_ms:.1f} | {run.non2xx} | "
-        f"{run.server_us:.0f} | {run.proxy_us:.0f} | {run.wrk_us:.1f} | {run.connects} |"
+        f"{run.server_us:.0f} ({run.server_sys_us:.0f}) | {run.proxy_us:.0f} "
+        f"({run.proxy_sys_us:.0f}) | {run.wrk_us:.1f} | {run.softirq_us:.0f} | "
+        f"{run.machine_us:.0f} | {run.connects} |"
     )
 
 
 def summary(runs: list[Run], names: list[str]) -> list[str]:
     """Medians per setup, and each proxy's us/request paired against haproxy's in its round."""
     lines = [
-        "| setup | req/s | server us/req | proxy us/req | vs haproxy (paired) | wrk us/req "
-        "| connections to the sandbox per run |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| setup | req/s | server us/req (kernel) | proxy us/req (kernel) | vs haproxy (paired) "
+        "| server vs direct (paired) | wrk us/req | softirq us/req | machine us/req "
+        "| machine vs direct (paired) | connections to the sandbox per run |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    direct = {r.round: r.server_us for r in runs if r.setup == "direct"}
+    whole = {r.round: r.machine_us for r in runs if r.setup == "direct"}
     base = {r.round: r.proxy_us for r in runs if r.setup == "haproxy"}
     for name in names:
         mine = [r for r in runs if r.setup == name]
@@ -273,14 +303,22 @@ def summary(runs: list[Run], names: list[str]) -> list[str]:
             if f not in ("round", "setup")
         }
         paired = [r.proxy_us / base[r.round] for r in mine if base.get(r.round) and r.proxy_us]
-        ratio = "-"
-        if paired:
-            ratio = f"{harness.median(paired):.2f} ({', '.join(f'{x:.2f}' for x in paired)})"
+        by_server = [r.server_us / direct[r.round] for r in mine if direct.get(r.round)]
+        by_machine = [r.machine_us / whole[r.round] for r in mine if whole.get(r.round)]
         lines.append(
-            f"| {name} | {med['rps']:,.0f} | {med['server_us']:.0f} | {med['proxy_us']:.0f} | "
-            f"{ratio} | {med['wrk_us']:.1f} | {med['connects']:.0f} |"
+            f"| {name} | {med['rps']:,.0f} | {med['server_us']:.0f} ({med['server_sys_us']:.0f}) "
+            f"| {med['proxy_us']:.0f} ({med['proxy_sys_us']:.0f}) | {paired_text(paired)} | "
+            f"{paired_text(by_server)} | {med['wrk_us']:.1f} | {med['softirq_us']:.0f} | "
+            f"{med['machine_us']:.0f} | {paired_text(by_machine)} | {med['connects']:.0f} |"
         )
     return lines
+
+
+def paired_text(ratios: list[float]) -> str:
+    """The median of per-round ratios, then each of them."""
+    if not ratios:
+        return "-"
+    return f"{harness.median(ratios):.2f} ({', '.join(f'{x:.2f}' for x in ratios)})"
 
 
 def balance_lua(folder: Path, api_key: str, debit: str, with_callback: bool) -> str:
@@ -302,15 +340,20 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--tenants", type=int, default=32)
     parser.add_argument("--nginx", default=shutil.which("nginx"), help="nginx binary, if any")
+    parser.add_argument("--only", nargs="+", default=[], help="these setups only (names above)")
     args = parser.parse_args()
+    only = set(args.only)
     harness.ensure_wrk()
     loadavg = Path("/proc/loadavg").read_text().split(" ", 3)[:3]
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         folder = Path(tmp)
         port = harness.free_port()
-        argv = harness.sandbox_argv(port, extra=["--shard", "1"])
-        backend = stack.enter_context(harness.running("backend", argv, port, "/healthz"))
-        found = stack.enter_context(proxies(backend, folder, args.nginx))
+        unix = folder / "backend.sock"
+        launcher = [str(harness.BENCH / "unix_serve.py")]
+        argv = harness.sandbox_argv(port, launcher, extra=["--shard", "1"])
+        env = {"BENCH_UNIX_SOCKET": str(unix)}
+        backend = stack.enter_context(harness.running("backend", argv, port, "/healthz", env))
+        found = stack.enter_context(proxies(backend, unix, folder, args.nginx, only))
         tenants = folder / "tenants"
         shards.make_tenants(backend.url, args.tenants, tenants)
         key, _, debit, _ = tenants.read_text().split("\n", 1)[0].split()
@@ -328,6 +371,7 @@ def main() -> None:
             ("wrk: balance, static request", backend.url, [], f"tmp-{own[0]}", []),
             ("wrk: balance, Lua request()", backend.url, [], f"tmp-{own[1]}", []),
         ]
+        setups = [s for s in setups if not only or s[0] in only]
         runs: list[Run] = []
         try:
             for round_no in range(args.rounds + 1):
@@ -349,7 +393,8 @@ def main() -> None:
         [haproxy_binary(), "-v"], capture_output=True, text=True
     ).stdout.split("\n", 1)[0]
     header = (
-        "| round | setup | req/s | p99 ms | non-2xx | server us/req | proxy us/req | wrk us/req "
+        "| round | setup | req/s | p99 ms | non-2xx | server us/req (kernel) "
+        "| proxy us/req (kernel) | wrk us/req | softirq us/req | machine us/req "
         "| connections to the sandbox |"
     )
     text = "\n".join(
@@ -360,7 +405,7 @@ def main() -> None:
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
             "",
             header,
-            "| --- " * 9 + "|",
+            "| --- " * 11 + "|",
             *(fmt(r) for r in runs),
             "",
             "medians over the rounds (paired: each round's proxy us/req over haproxy's):",

@@ -6,7 +6,19 @@ order rotating every round, all at the same wrk connection count:
 - ``direct``: one ``gledger-sandbox serve`` process, wrk straight at it;
 - ``proxied``: the same process and tenants, behind HAProxy with the configuration
   ``serve --workers`` generates (for one shard): what the proxy alone costs;
-- ``sharded``: ``gledger-sandbox serve --workers 2`` (2 shard processes, HAProxy in front).
+- ``sharded``: ``gledger-sandbox serve --workers 2`` (2 shard processes, HAProxy in front);
+- ``sharded@REV`` (with ``--before REV``): the same, the code of git revision REV (exported):
+  what a change to ``serve --workers`` gains, side by side;
+- with ``--pin``, two more ``serve --workers`` placed on the cores by hand (sched_setaffinity)
+  instead of by the kernel: ``sharded-pin`` (shard i on core i, HAProxy and wrk free) and
+  ``sharded-pin-all`` (also HAProxy on core 0 and wrk on core 1);
+- with ``--wrk-batch``, ``direct-wrkbatch`` and ``sharded-wrkbatch``: the same servers with wrk
+  as a ``SCHED_BATCH`` task (the load generator preempting them less; not how a client off
+  the machine behaves either way);
+- with ``--batch``, ``sharded-batch``: ``serve --workers`` whose HAProxy is ``SCHED_BATCH``
+  (its wake-ups do not preempt a busy shard: fewer context switches, more events per turn;
+  ``serve --workers`` does so itself since 2026-12-04), ``sharded-batch-all`` (the shards
+  too) and ``sharded-idle`` (HAProxy ``SCHED_IDLE``: it runs only when a core has nothing else).
 
 The single process and the sharded sandbox each get ``--tenants`` fresh ``merchant`` tenants
 (created through the proxy for ``sharded``, so round-robin puts half on each shard). wrk runs
@@ -14,9 +26,12 @@ the 40/30/30 mix of mixed.py (POST entry with an Idempotency-Key / GET balance /
 each request for a tenant drawn at random (lua/tenants.lua). Reported: every round; the median
 round of each setup (req/s, p50, p99); the ratios of the medians and per round; and the CPU of
 every process during each run, from /proc (100% = one core): the server(s), HAProxy, wrk, and
-what the rest of the machine used meanwhile (other users of the 2 cores).
+what the rest of the machine used meanwhile (other users of the 2 cores); and per setup the CPU
+microseconds per request of each role, with the kernel's (system time) share of them.
 
     python bench/shards.py                         # 3 rounds x 10 s, 32 connections, ~2.5 min
+    python bench/shards.py --before f8a07d3        # + serve --workers of f8a07d3, ~3 min
+    python bench/shards.py --pin --seconds 7       # + two placements on the cores, ~3 min
     python bench/shards.py --rounds 5 --connections 8
 """
 
@@ -30,7 +45,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -41,20 +56,39 @@ from gledger_sandbox.scaleout.haproxy import ShardAddress, render
 from gledger_sandbox.scaleout.workers import haproxy_binary, proxy_threads
 from harness import Api, Server, WrkResult
 
-SETUPS = ("direct", "proxied", "sharded")
+SETUPS = ["direct", "proxied", "sharded"]
+PINNED = ["sharded-pin", "sharded-pin-all"]
+BATCH = ["sharded-batch", "sharded-batch-all", "sharded-idle"]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # -- processes and their CPU ---------------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, from /proc (0 once it is gone)."""
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(utime, stime) of a process in seconds, from /proc (0 once it is gone)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        return 0.0, 0.0
+    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
+
+
+def preempted(pid: int) -> int:
+    """How many times the threads of ``pid`` lost their core while runnable, from /proc."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            status = (task / "status").read_text()
+        except OSError:
+            continue
+        total += int(status.split("nonvoluntary_ctxt_switches:")[1].split()[0])
+    return total
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc (0 once it is gone)."""
+    return sum(cpu_split(pid))
 
 
 def command_name(pid: int) -> str:
@@ -90,6 +124,12 @@ def machine_busy_seconds() -> float:
     return (sum(values[:8]) - idle) / CLOCK_TICKS
 
 
+def softirq_seconds() -> float:
+    """CPU time the whole machine spent in soft interrupts, from /proc/stat: where loopback
+    TCP's packets are delivered, charged to no process (not in any process's system time)."""
+    return int(Path("/proc/stat").read_text().split("\n", 1)[0].split()[7]) / CLOCK_TICKS
+
+
 @dataclass
 class Setup:
     """One thing wrk is pointed at: its URL, tenants, and the processes that serve it."""
@@ -101,6 +141,10 @@ class Setup:
     proxies: list[int] = field(default_factory=list)
     shards: dict[int, int] = field(default_factory=dict)
     """Tenants per shard (from their ids)."""
+    wrk_cpus: set[int] | None = None
+    """The cores wrk may run on (None: any)."""
+    wrk_batch: bool = False
+    """wrk as a ``SCHED_BATCH`` task (its wake-ups do not preempt a server)."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +154,10 @@ class Run:
     result: WrkResult
     cpu: dict[str, float]
     """Per cent of one core during the run: ``server <pid>``, ``haproxy``, ``wrk``, ``others``."""
+    kernel: dict[str, float] = field(default_factory=dict)
+    """The system-time part of ``cpu`` (same keys; not ``others``)."""
+    preemptions: float = 0.0
+    """Times a server process lost its core while runnable, per 1,000 requests."""
 
     def role_cpu(self, role: str) -> float:
         return sum(v for k, v in self.cpu.items() if k.split()[0] == role)
@@ -118,25 +166,41 @@ class Run:
 def run_once(setup: Setup, round_no: int, seconds: float, args: argparse.Namespace) -> Run:
     watched = [(f"server {pid}", pid) for pid in setup.servers]
     watched += [("haproxy", pid) for pid in setup.proxies]
-    before = {name: cpu_seconds(pid) for name, pid in watched}
+    before = {name: cpu_split(pid) for name, pid in watched}
+    switched = sum(preempted(pid) for pid in setup.servers)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk is the only child reaped
-    busy, started = machine_busy_seconds(), time.monotonic()
-    result = harness.run_wrk(
-        setup.url,
-        "tenants.lua",
-        [str(setup.tenants_file), harness.nonce(), str(args.limit)],
-        seconds=seconds,
-        connections=args.connections,
-        threads=args.threads,
-    )
+    busy, softirq, started = machine_busy_seconds(), softirq_seconds(), time.monotonic()
+    everywhere = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, setup.wrk_cpus or everywhere)  # wrk, our child, inherits it
+    policy = os.SCHED_BATCH if setup.wrk_batch else os.SCHED_OTHER
+    os.sched_setscheduler(0, policy, os.sched_param(0))  # inherited too
+    try:
+        result = harness.run_wrk(
+            setup.url,
+            "tenants.lua",
+            [str(setup.tenants_file), harness.nonce(), str(args.limit)],
+            seconds=seconds,
+            connections=args.connections,
+            threads=args.threads,
+        )
+    finally:
+        os.sched_setaffinity(0, everywhere)
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
     elapsed = time.monotonic() - started
+    switched = sum(preempted(pid) for pid in setup.servers) - switched
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = {name: (cpu_seconds(pid) - before[name]) / elapsed * 100 for name, pid in watched}
+    spent = {name: cpu_split(pid) for name, pid in watched}
+    cpu = {name: (sum(spent[name]) - sum(before[name])) / elapsed * 100 for name, _ in watched}
+    kernel = {name: (spent[name][1] - before[name][1]) / elapsed * 100 for name, _ in watched}
     wrk_seconds = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
     cpu["wrk"] = wrk_seconds / elapsed * 100
+    kernel["wrk"] = (after.ru_stime - children.ru_stime) / elapsed * 100
+    # Soft interrupts: mostly our own loopback traffic, though charged to no process.
+    cpu["softirq"] = kernel["softirq"] = (softirq_seconds() - softirq) / elapsed * 100
     ours = sum(cpu.values())
     cpu["others"] = max(0.0, (machine_busy_seconds() - busy) / elapsed * 100 - ours)
-    return Run(round_no, setup.name, result, cpu)
+    preemptions = switched * 1000 / (result.requests or 1)
+    return Run(round_no, setup.name, result, cpu, kernel, preemptions)
 
 
 # -- servers and tenants -------------------------------------------------------------------
@@ -181,41 +245,91 @@ def make_tenants(url: str, count: int, target: Path) -> dict[int, int]:
     return dict(sorted(shards.items()))
 
 
+def pin(pid: int, cpu: int) -> None:
+    """Every thread of process ``pid`` onto core ``cpu``."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        os.sched_setaffinity(int(task.name), {cpu})
+
+
+def pinned(setup: Setup, root: int, everything: bool) -> Setup:
+    """``setup`` with shard i on core i (its parent, idle, left free); ``everything``: HAProxy
+    on core 0 and wrk on core 1 as well."""
+    cores = sorted(os.sched_getaffinity(0))
+    shard_pids = [
+        p
+        for p in sorted(setup.servers)
+        if p != root and "resource_tracker" not in Path(f"/proc/{p}/cmdline").read_text()
+    ]
+    for index, pid in enumerate(shard_pids):
+        pin(pid, cores[index % len(cores)])
+    print(f"{setup.name}: shard processes {shard_pids} on cores {cores}", flush=True)
+    if everything:
+        for pid in setup.proxies:
+            pin(pid, cores[0])
+        setup.wrk_cpus = {cores[-1]}
+    return setup
+
+
+def sharded_setup(
+    stack: ExitStack, name: str, args: argparse.Namespace, folder: Path, src: Path | None = None
+) -> Setup:
+    """``serve --workers`` (of the code in ``src``, else this one), started, with its tenants."""
+    port = harness.free_port()
+    argv = harness.sandbox_argv(port, extra=["--workers", str(args.workers)])
+    env = {"PYTHONPATH": str(src)} if src else None
+    sharded = stack.enter_context(harness.running(name, argv, port, "/healthz", env))
+    tenants = folder / f"{name}.tenants"
+    per_shard = make_tenants(sharded.url, args.tenants, tenants)
+    tree = descendants(sharded.pid)
+    setup = Setup(
+        name,
+        sharded.url,
+        tenants,
+        [p for p in tree if command_name(p) != "haproxy"],
+        [p for p in tree if command_name(p) == "haproxy"],
+        per_shard,
+    )
+    if name.startswith("sharded-pin"):
+        return pinned(setup, sharded.pid, everything=name == "sharded-pin-all")
+    if name in BATCH:
+        batch = setup.proxies + (setup.servers if name == "sharded-batch-all" else [])
+        policy = os.SCHED_IDLE if name == "sharded-idle" else os.SCHED_BATCH
+        for pid in batch:
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                os.sched_setscheduler(int(task.name), policy, os.sched_param(0))
+    return setup
+
+
 @contextmanager
 def setups(args: argparse.Namespace, folder: Path) -> Iterator[list[Setup]]:
     with ExitStack() as stack:
-        single_port, sharded_port = harness.free_port(), harness.free_port()
+        single_port = harness.free_port()
         single = stack.enter_context(
             harness.running("single", harness.sandbox_argv(single_port), single_port, "/healthz")
         )
-        sharded = stack.enter_context(
-            harness.running(
-                "sharded",
-                harness.sandbox_argv(sharded_port, extra=["--workers", str(args.workers)]),
-                sharded_port,
-                "/healthz",
-            )
-        )
         proxy = stack.enter_context(haproxy_in_front(single, folder))
-        single_file, sharded_file = folder / "single.tenants", folder / "sharded.tenants"
+        single_file = folder / "single.tenants"
         started = time.monotonic()
         single_shards = make_tenants(single.url, args.tenants, single_file)
-        sharded_shards = make_tenants(sharded.url, args.tenants, sharded_file)
-        took = time.monotonic() - started
-        print(f"created 2 x {args.tenants} tenants in {took:.1f} s", flush=True)
-        tree = descendants(sharded.pid)
         found = [
             Setup("direct", single.url, single_file, [single.pid], [], single_shards),
             Setup("proxied", proxy.url, single_file, [single.pid], [proxy.pid], single_shards),
-            Setup(
-                "sharded",
-                sharded.url,
-                sharded_file,
-                [p for p in tree if command_name(p) != "haproxy"],
-                [p for p in tree if command_name(p) == "haproxy"],
-                sharded_shards,
-            ),
         ]
+        if "sharded" in SETUPS:
+            found.append(sharded_setup(stack, "sharded", args, folder))
+        if args.before:
+            src = stack.enter_context(harness.exported(args.before))
+            found.append(sharded_setup(stack, f"sharded@{args.before}", args, folder, src))
+        if args.pin:
+            found += [sharded_setup(stack, name, args, folder) for name in PINNED if name in SETUPS]
+        if args.batch:
+            found += [sharded_setup(stack, name, args, folder) for name in BATCH if name in SETUPS]
+        if args.wrk_batch:
+            bases = [s for s in found if s.name in ("direct", "sharded")]
+            found += [replace(s, name=f"{s.name}-wrkbatch", wrk_batch=True) for s in bases]
+        found = [setup for setup in found if setup.name in SETUPS]
+        took = time.monotonic() - started
+        print(f"created {len(found) - 1} x {args.tenants} tenants in {took:.1f} s", flush=True)
         yield found
 
 
@@ -239,7 +353,7 @@ def fmt_cpu(run: Run) -> str:
     servers = "+".join(f"{v:.0f}" for k, v in run.cpu.items() if k.startswith("server") and v >= 1)
     return (
         f"{servers or '0'}% | {run.role_cpu('haproxy'):.0f}% | {run.role_cpu('wrk'):.0f}% | "
-        f"{run.role_cpu('others'):.0f}%"
+        f"{run.role_cpu('softirq'):.0f}% | {run.role_cpu('others'):.0f}%"
     )
 
 
@@ -262,14 +376,49 @@ def per_round(runs: list[Run], top: str, bottom: str) -> list[float]:
     return [rps[(n, top)] / rps[(n, bottom)] for n in rounds]
 
 
-def cpu_per_request(runs: list[Run], setup: str) -> dict[str, float]:
-    """Median CPU microseconds per request of each of our processes over ``setup``'s rounds."""
+def cpu_per_request(runs: list[Run], setup: str, kernel: bool = False) -> dict[str, float]:
+    """Median CPU microseconds per request of each of our processes over ``setup``'s rounds
+    (``kernel``: of their system time only)."""
     mine = [r for r in runs if r.setup == setup]
     names = [k for k in mine[0].cpu if k != "others"]
     return {
-        name: harness.median([r.cpu[name] * 10_000 / r.result.rps for r in mine if r.result.rps])
+        name: harness.median(
+            [
+                (r.kernel if kernel else r.cpu)[name] * 10_000 / r.result.rps
+                for r in mine
+                if r.result.rps
+            ]
+        )
         for name in names
     }
+
+
+def role_per_request(per: dict[str, float], role: str) -> float:
+    return sum(v for k, v in per.items() if k.split()[0] == role)
+
+
+def kernel_shares(runs: list[Run]) -> list[str]:
+    """CPU us per request of each role (the servers summed), and how much of it is the kernel's."""
+    lines = [
+        "CPU us per request by role, all processes of the role summed (median rounds), and the "
+        "kernel's (system time) part of it:",
+        "",
+        "| setup | servers | of which kernel | haproxy | of which kernel | wrk | of which kernel "
+        "| softirq (no process's) | servers preempted per 1,000 requests |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name in SETUPS:
+        per, kernel = cpu_per_request(runs, name), cpu_per_request(runs, name, kernel=True)
+        cells = []
+        for role in ("server", "haproxy", "wrk"):
+            total, system = role_per_request(per, role), role_per_request(kernel, role)
+            share = f"{system:.0f} ({system / total:.0%})" if total else "-"
+            cells += [f"{total:.0f}", share]
+        cells.append(f"{per['softirq']:.0f}")
+        mine = [r.preemptions for r in runs if r.setup == name]
+        cells.append(f"{harness.median(mine):.0f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def projected_rps(per_request: dict[str, float], cores: int) -> float:
@@ -300,10 +449,10 @@ def projection(runs: list[Run]) -> list[str]:
             f"| {name} | {servers} | {per.get('haproxy', 0):.0f} | {per['wrk']:.0f} | "
             f"{projected[name]:,.0f} |"
         )
+    base = projected["direct"]
     lines += [
         "",
-        f"projected sharded/direct: {projected['sharded'] / projected['direct']:.2f}, "
-        f"sharded/proxied: {projected['sharded'] / projected['proxied']:.2f}",
+        "projected over direct: " + ", ".join(f"{k} {v / base:.2f}" for k, v in projected.items()),
     ]
     return lines
 
@@ -312,9 +461,9 @@ def report(runs: list[Run], found: list[Setup], args: argparse.Namespace) -> str
     med = {name: median_run(runs, name) for name in SETUPS}
     header = (
         "| round | setup | req/s | p50 ms | p99 ms | non-2xx "
-        "| server CPU | haproxy | wrk | others |"
+        "| server CPU | haproxy | wrk | softirq | others |"
     )
-    rule = "| --- " * 10 + "|"
+    rule = "| --- " * 11 + "|"
     spread = {name: [r.result.rps for r in runs if r.setup == name] for name in SETUPS}
     lines = [
         f"shards: {args.rounds} rounds x {args.seconds:g} s per setup, wrk -t{args.threads} "
@@ -341,7 +490,12 @@ def report(runs: list[Run], found: list[Setup], args: argparse.Namespace) -> str
         ),
         "",
     ]
-    for top, bottom in (("sharded", "direct"), ("sharded", "proxied"), ("proxied", "direct")):
+    pairs = [("sharded", "direct"), ("sharded", "proxied"), ("proxied", "direct")]
+    extra = [name for name in SETUPS if name not in ("direct", "proxied", "sharded")]
+    pairs += [(name, "direct") for name in extra]
+    pairs += [("sharded", name) if "@" in name else (name, "sharded") for name in extra]
+    pairs += [("sharded-wrkbatch", "direct-wrkbatch"), ("direct-wrkbatch", "direct")]
+    for top, bottom in (pair for pair in pairs if set(pair) <= set(SETUPS)):
         a, b = med[top].result, med[bottom].result
         rounds = per_round(runs, top, bottom)
         lines.append(
@@ -357,7 +511,7 @@ def report(runs: list[Run], found: list[Setup], args: argparse.Namespace) -> str
             "runs; the sharded setup needs both cores, so these ratios mostly measure that load. "
             "Re-run on a quiet machine."
         )
-    lines += ["", *projection(runs)]
+    lines += ["", *projection(runs), "", *kernel_shares(runs)]
     return "\n".join(lines)
 
 
@@ -366,7 +520,24 @@ def parse_args() -> argparse.Namespace:
     harness.add_load_options(parser, "setup", connections=32)
     parser.add_argument("--tenants", type=int, default=64, help="tenants per setup")
     parser.add_argument("--workers", type=int, default=2, help="shards of the sharded setup")
-    return parser.parse_args()
+    parser.add_argument("--before", help="git revision: also its serve --workers, side by side")
+    parser.add_argument("--pin", action="store_true", help="also serve --workers pinned to cores")
+    parser.add_argument("--batch", action="store_true", help="also HAProxy as SCHED_BATCH")
+    parser.add_argument(
+        "--wrk-batch", action="store_true", help="also direct and sharded with wrk SCHED_BATCH"
+    )
+    parser.add_argument("--skip", nargs="+", default=[], help="setups not to run (not direct)")
+    args = parser.parse_args()
+    if args.before:
+        SETUPS.append(f"sharded@{args.before}")
+    if args.pin:
+        SETUPS.extend(PINNED)
+    if args.batch:
+        SETUPS.extend(BATCH)
+    if args.wrk_batch:
+        SETUPS.extend(["direct-wrkbatch", "sharded-wrkbatch"])
+    SETUPS[:] = [name for name in SETUPS if name == "direct" or name not in args.skip]
+    return args
 
 
 LOADAVG_BEFORE = Path("/proc/loadavg").read_text().split(" ", 3)[:3]

@@ -9,6 +9,7 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -272,3 +273,29 @@ def test_a_made_api_key_names_its_tenants_shard_and_the_proxy_routes_it_there(
         assert through.status_code == 200 and through.json()["tenant_id"] == tenant["tenant_id"]
         old = httpx.get(f"{sharded.url}/v1/sandbox/tenant", headers=_bearer(made["secret"]))
         assert old.json()["code"] == "api_key_rotated"  # reached its shard, which knows it
+
+
+def _proxy_threads(config: str) -> list[int]:
+    """The threads of the HAProxy started with ``config`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if entry.name.isdigit() and b"-f" in argv and config.encode() in argv:
+            found += [int(task.name) for task in (entry / "task").iterdir()]
+    return found
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="no SCHED_BATCH (not Linux)")
+def test_the_proxy_runs_as_a_batch_task_so_its_wake_ups_do_not_preempt_a_shard(
+    sharded: Running, tenants: dict[int, dict[str, Any]]
+) -> None:
+    threads = _proxy_threads(str(sharded.config))
+    assert threads, "no HAProxy process runs with the sandbox's config"
+    assert {os.sched_getscheduler(thread) for thread in threads} == {os.SCHED_BATCH}
+    # And it routes as ever: each tenant's key to its own shard.
+    for tenant in tenants.values():
+        answer = httpx.get(f"{sharded.url}/v1/sandbox/tenant", headers=_bearer(tenant["api_key"]))
+        assert answer.json()["tenant_id"] == tenant["tenant_id"]
