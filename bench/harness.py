@@ -29,6 +29,15 @@ import httpx
 BENCH = Path(__file__).resolve().parent
 LUA = BENCH / "lua"
 RESULTS = BENCH / "results"
+
+# Servers start with bench/ as their working directory, where a relative PYTHONPATH
+# (`PYTHONPATH=src python bench/x.py` from a checkout) names nothing: the installed package
+# would be measured instead of the checkout's. Made absolute once, for every process started.
+if os.environ.get("PYTHONPATH"):
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        str(Path(entry).resolve()) if entry else entry
+        for entry in os.environ["PYTHONPATH"].split(os.pathsep)
+    )
 PRISM_BIN = BENCH / "node_modules" / ".bin" / "prism"
 HOST = "127.0.0.1"
 API_KEY = "gls_bench"

@@ -9,6 +9,7 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -299,3 +300,30 @@ def test_the_proxy_runs_as_a_batch_task_so_its_wake_ups_do_not_preempt_a_shard(
     for tenant in tenants.values():
         answer = httpx.get(f"{sharded.url}/v1/sandbox/tenant", headers=_bearer(tenant["api_key"]))
         assert answer.json()["tenant_id"] == tenant["tenant_id"]
+
+
+def test_a_client_cannot_name_its_own_address_through_the_proxy(
+    sharded: Running, tenants: dict[int, dict[str, Any]]
+) -> None:
+    # HAProxy is the edge: a forwarded address the client made up is dropped, and the shard
+    # sees the client's real one (here loopback), as its allowed-networks list would.
+    made_up = {"X-Forwarded-For": "9.9.9.9", "X-Forwarded-Proto": "https"}
+    for tenant in tenants.values():
+        headers = {**_bearer(tenant["api_key"]), **made_up}
+        answer = httpx.get(f"{sharded.url}/v1/sandbox/allowed-networks", headers=headers)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["client_address"] == "127.0.0.1"
+
+
+def test_a_front_proxy_named_trusted_still_forwards_its_clients_address() -> None:
+    # `serve --workers --trust-proxy 127.0.0.1`: a proxy in front of HAProxy (here loopback)
+    # is believed, so the address it forwards is the one the shard sees.
+    connections = replace(SETTINGS.connections, trusted_proxies=("127.0.0.1",))
+    with ShardedSandbox(
+        replace(SETTINGS, connections=connections), 2, "127.0.0.1", 0, "warning"
+    ) as sandbox:
+        running = sandbox.start()
+        headers = {**_bearer(KEY), "X-Forwarded-For": "203.0.113.7"}
+        answer = httpx.get(f"{running.url}/v1/sandbox/allowed-networks", headers=headers)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["client_address"] == "203.0.113.7"

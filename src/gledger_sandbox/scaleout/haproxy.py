@@ -78,6 +78,7 @@ def render(
     remote: bool = False,
     threads: int | None = None,
     by_address: bool = False,
+    trusted: Sequence[str] | None = None,
 ) -> str:
     """The whole configuration: one frontend on ``listen``, a backend per shard, one for any.
 
@@ -92,6 +93,12 @@ def render(
     also starts before they resolve, and a shard that stops answering ``/healthz`` is left out
     of tenant creation. ``serve --workers`` watches its own processes instead (a check that
     times out on a loaded machine would only skew creation onto the other shards).
+
+    ``trusted`` makes the proxy the edge (``serve --workers``): the ``X-Forwarded-For`` and
+    ``-Proto`` a client sends are dropped unless it is one of these proxies (``*``: any), so
+    the shards, which believe what HAProxy forwards, see the real client address (a client on
+    the same host could otherwise name any address, past an allowed-networks list). None
+    (``deploy/``) forwards them as they come.
     """
     if not shards or shards[0].index != 0:
         raise ValueError("a sharded sandbox has a shard 0 (it holds untagged credentials)")
@@ -133,6 +140,13 @@ def render(
         f"    http-request wait-for-body time {_seconds(timeouts.header)}"
         f" if {{ path {TOKEN_PATH} }}",
     ]
+    if trusted is not None and "*" not in trusted:
+        unless = f" unless {{ src {' '.join(trusted)} }}" if trusted else ""
+        lines += [
+            "    # The edge: what a client says of its own address is not believed.",
+            f"    http-request del-header x-forwarded-for{unless}",
+            f"    http-request del-header x-forwarded-proto{unless}",
+        ]
     for shard in shards:
         lines += ["    " + rule for rule in shard_rules(shard.index)]
     lines += [

@@ -185,6 +185,7 @@ class ShardedSandbox:
             timeouts,
             threads=proxy_threads(self.workers),
             by_address=counts_by_address(self.settings),
+            trusted=self.settings.connections.trusted_proxies,
         )
         config.write_text(text, encoding="utf-8")
         checked = subprocess.run(
