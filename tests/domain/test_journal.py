@@ -26,7 +26,9 @@ from gledger_sandbox.domain.sandbox import faults, tenant_state
 from gledger_sandbox.domain.sandbox.faults import Effect, FaultMatch, FaultSpec, Injected, Latency
 from gledger_sandbox.domain.sandbox.idempotency import StoredAnswer
 from gledger_sandbox.domain.sandbox.tenant import Tenant, TenantPolicy
-from gledger_sandbox.domain.state_graph import Decoder, DocumentError, Encoder
+from gledger_sandbox.domain.state_decoder import Decoder
+from gledger_sandbox.domain.state_encoder import Encoder
+from gledger_sandbox.domain.state_graph import DocumentError
 from tests.domain.helpers import START, C, D, chart, spec
 
 

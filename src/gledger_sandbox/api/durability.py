@@ -70,7 +70,8 @@ from gledger_sandbox.domain.sandbox import api_keys, tenant_state
 from gledger_sandbox.domain.sandbox.faults import DeliveryFault
 from gledger_sandbox.domain.sandbox.tenant import Tenant
 from gledger_sandbox.domain.sandbox.tenants import TenantRegistry
-from gledger_sandbox.domain.state_graph import DocumentError, Encoder
+from gledger_sandbox.domain.state_encoder import Encoder
+from gledger_sandbox.domain.state_graph import DocumentError
 from gledger_sandbox.webhooks.worker import DeliveryWorker
 
 logger = logging.getLogger("gledger_sandbox.durability")
