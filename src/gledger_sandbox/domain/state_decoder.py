@@ -171,8 +171,19 @@ class Decoder:
                 shell.update(items)
             else:
                 shell.extend(items)
+        elif "as" in written:  # an event's copy of object ``as``, written as its fields
+            self._set_fields(shell, self._fields_as(n, written, pointer), pointer + "/as")
         else:
             self._set_fields(shell, _member(written, "f", dict, pointer), pointer + "/f")
+
+    def _fields_as(self, n: int, written: dict[str, Any], pointer: str) -> dict[str, Any]:
+        same = written["as"]
+        if type(same) is not int or not 0 <= same < len(self._objects) or same == n:
+            raise DocumentError(pointer + "/as", "A copy of no object.")
+        source = self._objects[same]
+        if not isinstance(source, dict) or source.get("t") != written["t"]:
+            raise DocumentError(pointer + "/as", "A copy of an object of another type.")
+        return _member(source, "f", dict, f"{pointer}/as")  # type: ignore[no-any-return]
 
     def _pair(self, pair: Any, pointer: str) -> tuple[Any, Any]:
         if not isinstance(pair, list) or len(pair) != 2:

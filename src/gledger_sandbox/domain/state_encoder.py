@@ -40,6 +40,10 @@ class Encoder:
         # by its entry, its statement line and each event's copy of the entry.
         self._written: dict[int, tuple[object, Any]] = {}
         self._snapshots: dict[int, tuple[object, Any]] = {}
+        # In a journal delta, an event's copy of a resource written in the same call is written
+        # as that resource's fields (``{"t": ..., "as": n}``): a new entry's record held the
+        # entry twice (a kilobyte of its five). The copy, by its id: (copy, resource).
+        self._copies: dict[int, tuple[object, Any]] | None = None
 
     def encode(self, roots: dict[str, object]) -> dict[str, Any]:
         encoded = {name: self.value(root) for name, root in roots.items()}
@@ -119,6 +123,7 @@ class Encoder:
         """
         base = self._base = self._base + len(self._objects)
         self._objects = []
+        self._copies = {}
         whole = {id(change[1]) for change in changes if change[0] == "touch"}
         written: set[int] = set()
         out: list[list[Any]] = []
@@ -152,6 +157,7 @@ class Encoder:
                 out.append(["t", index, self._object(target)])
         self._written.clear()
         self._snapshots.clear()
+        self._copies = None
         return {"base": base, "objects": self._objects, "changes": out}
 
     def _adds(self, pairs: Any, base: int, whole: set[int]) -> list[list[Any]]:
@@ -181,7 +187,22 @@ class Encoder:
             return {"t": "sortedkeylist", "key": key, "items": self._items(value)}
         if not kind.__module__.startswith(DOMAIN):
             raise TypeError(f"{kind.__module__}.{kind.__qualname__} is not tenant state")
+        same = self._same_as(value)
+        if same is not None:
+            return {"t": type_name(kind), "as": same}
         return {"t": type_name(kind), "f": self._fields(value)}
+
+    def _same_as(self, value: Any) -> int | None:
+        """The number of the object whose written fields are ``value``'s: the resource it is
+        an event's copy of, when written whole in this delta (the copy was made from it now)."""
+        copies = self._copies
+        found = copies.get(id(value)) if copies else None
+        if found is None or found[0] is not value:
+            return None
+        index = self._refs.get(id(found[1]))
+        if index is None or index < self._base or self._objects[index - self._base] is None:
+            return None  # written before this delta (its state may differ), or being written
+        return index
 
     def _fields(self, value: Any) -> dict[str, Any]:
         kind = type(value)
@@ -212,6 +233,8 @@ class Encoder:
             snapshot.live_event = None
             found = self._snapshots[id(resource)] = (resource, snapshot)
             self._keep.append(snapshot)
+            if self._copies is not None:
+                self._copies[id(snapshot)] = (snapshot, resource)
         return found[1]
 
 
