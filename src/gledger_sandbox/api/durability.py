@@ -92,7 +92,8 @@ JOURNALED = (
 """Requests (method, path) whose every change is recorded: they write journal records (but
 with ``Prefer: respond-async``: the posting it schedules is not a recorded change)."""
 WAL_CHECKPOINT_RECORDS = 500
-"""Journal records written on the loop between two WAL checkpoints (on the writer thread)."""
+"""Journal records written on the loop between two WAL checkpoints (on the writer thread,
+between two commits)."""
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -173,15 +174,24 @@ class Durability:
                     raise
                 if not batch.rows:
                     self._done = number
-                    if self._unchecked >= WAL_CHECKPOINT_RECORDS:
-                        self._unchecked = 0
-                        self._writer.submit(self._checkpoint_wal)
-                    continue
+                    if self._unchecked < WAL_CHECKPOINT_RECORDS:
+                        continue
+                    # The checkpoint holds the next writes back (the reads go on): one that
+                    # runs beside the loop's commits never copies their last frames, so the
+                    # WAL file never starts over and grew by 10 MB/s under load (178 MB in
+                    # 20 s of the mixed workload, measured).
+                    self._started += 1
+                    batch = state_dir.Batch()  # nothing to write: the checkpoint only
+                    self._running = asyncio.ensure_future(
+                        self._write_in_thread(batch, self._started)
+                    )
+                    continue  # this commit's record is written: the next ones wait
                 self._running = asyncio.ensure_future(self._write_in_thread(batch, number))
             await asyncio.shield(self._running)
 
     def _write_and_checkpoint(self, batch: state_dir.Batch) -> None:
-        state_dir.write(self._connection, batch)
+        if batch.rows or batch.deltas or batch.gone:
+            state_dir.write(self._connection, batch)
         # The full documents are freed here, on the writer thread: freeing a big tenant's takes
         # a fifth of a second, which the loop would spend when the batch goes out of its hands.
         batch.rows.clear()
