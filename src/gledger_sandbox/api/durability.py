@@ -208,10 +208,10 @@ class Durability:
         """A batch not written: its tenants' full documents (and its deletions) are written at
         the next commit (the records it held are drained from their journals; a full document
         holds all of them), which the background writer makes within ``BACKGROUND_SECONDS``."""
-        self._dirty.update(tenant_id for tenant_id, _ in batch.deltas)
+        self._dirty.update(tenant_id for tenant_id, _, _ in batch.deltas)
         self._dirty.update(row.id for row in batch.rows)
-        self._dirty.update(batch.gone)
-        self._stored.update(batch.gone)
+        self._dirty.update(tenant_id for tenant_id, _ in batch.gone)
+        self._stored.update(tenant_id for tenant_id, _ in batch.gone)
 
     async def _write_in_thread(self, batch: state_dir.Batch, number: int) -> None:
         try:
@@ -224,9 +224,13 @@ class Durability:
             self._done = number
             self._running = None
 
-    def write_now(self) -> None:
-        """Write what is marked, blocking (start-up, and the end of ``serve``)."""
-        self._write_and_checkpoint(self._batch())
+    def write_all_now(self) -> None:
+        """Write every tenant's full document, blocking (start-up): the journal records left
+        (read back by ``recover``, or of tenants not read back) are all deleted with it."""
+        self.mark_all()
+        batch = self._batch()
+        batch.every_tenant = True
+        self._write_and_checkpoint(batch)
 
     def _batch(self) -> state_dir.Batch:
         assert self.registry is not None
@@ -248,7 +252,8 @@ class Durability:
                 record = tenant_state.delta(tenant, cursor.encoder, changes)
                 # Using a tenant moves its expiry on (a sliding TTL): the record carries it.
                 record["expires_at"] = durable_records.iso(tenant.expires_at)
-                batch.deltas.append((tenant_id, record))
+                key = state_dir.journal_key(self._ordinals[tenant_id], cursor.records)
+                batch.deltas.append((tenant_id, key, record))
         for tenant_id in sorted(dirty):
             tenant = self.registry.tenants.get(tenant_id)
             if tenant is None:
@@ -256,7 +261,7 @@ class Durability:
                 # for each (a DELETE in every commit while they last).
                 if tenant_id in self._stored:
                     self._stored.discard(tenant_id)
-                    batch.gone.append(tenant_id)
+                    batch.gone.append((tenant_id, self._ordinals[tenant_id]))
                 self._saved_snapshots.pop(tenant_id, None)
                 self._cursors.pop(tenant_id, None)
             else:
