@@ -92,6 +92,7 @@ def test_the_wal_file_starts_over_after_each_checkpoint_under_steady_writes(
     # never started over and grew with every record (178 MB in 20 s of the mixed workload).
     # Now the frames added meanwhile are copied with the next writes held back.
     monkeypatch.setattr(durability_module, "WAL_CHECKPOINT_RECORDS", 4)
+    monkeypatch.setattr(durability_module, "WAL_RESTART_BYTES", 100_000)
     services = build_services(Settings(state_dir=tmp_path / "state", default_tenant=False))
     durability, registry = services.durability, services.registry
     assert durability is not None
