@@ -109,9 +109,7 @@ def build_services(settings: Settings, progress: Progress = QUIET) -> Services:
         seeder.recall(settings.fixture, settings.seed)
         _seed_default_tenant(registry, settings, progress)
     if durability:
-        for tenant_id in registry.tenants:
-            durability.mark(tenant_id)
-        durability.write_now()
+        durability.write_all_now()
     return services
 
 

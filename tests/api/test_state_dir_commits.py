@@ -4,11 +4,20 @@ parts in process: the registry, the durable delivery worker's marks, a real SQLi
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+from gledger_sandbox.api import durability as durability_module
 from gledger_sandbox.api import state_dir
+from gledger_sandbox.api.durability import Durability
 from gledger_sandbox.api.settings import Settings
 from gledger_sandbox.bootstrap import build_services
+from gledger_sandbox.domain.journal import TRUSTED
+from gledger_sandbox.domain.ledger import postings
+from gledger_sandbox.domain.sandbox.tenant import Tenant
+from tests.domain.helpers import C, D, chart, spec
 
 
 def test_a_deleted_tenant_is_deleted_once_though_its_attempts_end_later(tmp_path: Path) -> None:
@@ -35,12 +44,87 @@ def test_a_deleted_tenant_is_deleted_once_though_its_attempts_end_later(tmp_path
     asyncio.run(scenario())
 
 
-def test_a_tenants_journal_records_are_found_by_index_not_by_scanning(tmp_path: Path) -> None:
+def test_a_tenants_journal_records_are_found_by_their_key_range_not_by_scanning(
+    tmp_path: Path,
+) -> None:
     # A full document (and a deletion) deletes its tenant's records: with every tenant's
-    # records in one table, a scan per commit would grow with the others' journals.
+    # records in one table, a scan per commit would grow with the others' journals. Their keys
+    # are the tenant's own range (``journal_key``): no index to write with each record.
     connection = state_dir.connect(tmp_path / "state")
     plan = connection.execute(
-        "EXPLAIN QUERY PLAN DELETE FROM journal WHERE tenant_id = ?", ("ten_x",)
+        "EXPLAIN QUERY PLAN DELETE FROM journal WHERE seq >= ? AND seq < ?", (1, 2)
     ).fetchall()
-    assert "USING INDEX journal_by_tenant" in " ".join(row[-1] for row in plan), plan
+    assert "USING INTEGER PRIMARY KEY" in " ".join(row[-1] for row in plan), plan
+    assert not connection.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'journal'"
+    ).fetchall()
     connection.close()
+
+
+def test_an_older_state_directorys_journal_is_read_then_deleted_at_start_up(
+    tmp_path: Path,
+) -> None:
+    # Older directories numbered every tenant's records in one sequence, with an index.
+    state = tmp_path / "state"
+    services = build_services(Settings(state_dir=state, default_tenant=False))
+    durability, registry = services.durability, services.registry
+    assert durability is not None
+    tenant = registry.create("empty", seed=1)
+
+    asyncio.run(_journaled_entries(durability, tenant, 3))
+    balances = {a.id: a.posted for a in tenant.store.accounts.values()}
+    db = durability._connection
+    with db:  # as an older server wrote them
+        db.execute("UPDATE journal SET seq = seq - ? + 1", (state_dir.journal_key(0, 0),))
+        db.execute("CREATE INDEX journal_by_tenant ON journal (tenant_id)")
+    assert [n for (n,) in db.execute("SELECT seq FROM journal ORDER BY seq")] == [2, 3, 4]
+    again = build_services(Settings(state_dir=state, default_tenant=False))
+    read = again.registry.tenants[tenant.id]
+    assert {a.id: a.posted for a in read.store.accounts.values()} == balances
+    assert again.durability is not None
+    assert not again.durability._connection.execute("SELECT seq FROM journal").fetchall()
+
+
+def test_the_wal_file_starts_over_after_each_checkpoint_under_steady_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A checkpoint beside the loop's commits never copied their last frames: the WAL file
+    # never started over and grew with every record (178 MB in 20 s of the mixed workload).
+    # Now the frames added meanwhile are copied with the next writes held back.
+    monkeypatch.setattr(durability_module, "WAL_CHECKPOINT_RECORDS", 4)
+    monkeypatch.setattr(durability_module, "WAL_RESTART_BYTES", 100_000)
+    services = build_services(Settings(state_dir=tmp_path / "state", default_tenant=False))
+    durability, registry = services.durability, services.registry
+    assert durability is not None
+    wal = tmp_path / "state" / f"{state_dir.FILE_NAME}-wal"
+    sizes: list[int] = []
+
+    def after_commit() -> None:
+        sizes.append(wal.stat().st_size)
+        if durability._passive is not None:  # its first step, on the writer thread, done
+            durability._passive.result()
+
+    tenant = registry.create("empty", seed=1)
+    asyncio.run(_journaled_entries(durability, tenant, 40, after_commit))
+    assert durability._cursors and max(sizes) == sizes[9], sizes  # no larger after the 10th
+
+
+async def _journaled_entries(
+    durability: Durability, tenant: Tenant, count: int, then: Callable[[], object] = lambda: None
+) -> None:
+    """A tenant's full document with a chart, then ``count`` entries, a journal record each
+    (``then`` after each commit)."""
+    await durability.commit()
+    ledger_id, accounts = chart(tenant.store)
+    await durability.commit()  # a full document: the chart is no journaled request's
+    trusted = TRUSTED.set(True)
+    try:
+        for n in range(count):
+            lines = (("cash", D, n + 1), ("revenue", C, n + 1))
+            postings.create_entry(tenant.store, spec(ledger_id, accounts, *lines))
+            durability.mark_journaled(tenant.id)
+            await durability.commit()
+            then()
+    finally:
+        TRUSTED.reset(trusted)
+    await durability.commit()  # a checkpoint it started, done

@@ -26,7 +26,9 @@ from gledger_sandbox.domain.sandbox import faults, tenant_state
 from gledger_sandbox.domain.sandbox.faults import Effect, FaultMatch, FaultSpec, Injected, Latency
 from gledger_sandbox.domain.sandbox.idempotency import StoredAnswer
 from gledger_sandbox.domain.sandbox.tenant import Tenant, TenantPolicy
-from gledger_sandbox.domain.state_graph import Decoder, DocumentError, Encoder
+from gledger_sandbox.domain.state_decoder import Decoder
+from gledger_sandbox.domain.state_encoder import Encoder
+from gledger_sandbox.domain.state_graph import DocumentError
 from tests.domain.helpers import START, C, D, chart, spec
 
 
@@ -317,3 +319,43 @@ def test_an_add_to_no_container_points_at_the_container(change: list[Any], point
     with pytest.raises(DocumentError) as raised:
         decoder.apply(delta, "/delta")
     assert [field.pointer for field in raised.value.errors] == [pointer]
+
+
+def test_an_events_copy_of_a_new_entry_is_written_as_the_entry_and_read_apart() -> None:
+    tenant = _tenant()
+    ledger_id, accounts = chart(tenant.store)
+    recorder = Recorder(tenant)
+    entry = postings.create_entry(
+        tenant.store, spec(ledger_id, accounts, ("cash", D, 3), ("revenue", C, 3))
+    )
+    recorder.record()
+    delta = recorder.records[0]["delta"]
+    written = [o for o in delta["objects"] if o["t"] == "models.Entry"]
+    number = delta["base"] + delta["objects"].index(written[0])
+    # The entry's fields once; the events' (shared) copy of it names the entry's number.
+    assert [o.get("as") for o in written] == [None, number]
+    again = recorder.replayed()
+    read = again.store.entries[entry.id]
+    events = again.store.events.after(0, None, 100)
+    copies = [e.data for e in events if getattr(e.data, "id", None) == entry.id]
+    assert len(copies) == 2 and all(c == read and c is not read for c in copies)
+    assert _document(again) == _document(tenant)
+
+
+@pytest.mark.parametrize(("other", "detail"), [(False, "no object"), (True, "another type")])
+def test_a_copy_of_no_entry_points_at_its_as(other: bool, detail: str) -> None:
+    tenant = _tenant()
+    ledger_id, accounts = chart(tenant.store)
+    recorder = Recorder(tenant)
+    postings.create_entry(
+        tenant.store, spec(ledger_id, accounts, ("cash", D, 3), ("revenue", C, 3))
+    )
+    recorder.record()
+    delta = recorder.records[0]["delta"]
+    n, copy = next((n, o) for n, o in enumerate(delta["objects"]) if "as" in o)
+    event = next(i for i, o in enumerate(delta["objects"]) if o["t"] == "events.Event")
+    copy["as"] = delta["base"] + event if other else 10**6
+    with pytest.raises(DocumentError) as raised:
+        recorder.replayed()
+    assert [f.pointer for f in raised.value.errors] == [f"/deltas/0/delta/objects/{n}/as"]
+    assert detail in raised.value.detail

@@ -3,8 +3,10 @@
 A row per tenant holds its registry record (credentials, expiry, live tokens) and its last
 full state document (``domain.tenant_state``, the same document a snapshot exports); a row
 per snapshot holds its document; the ``journal`` table holds, in order, the records written
-since each tenant's full document (``tenant_state.delta``, JSON with a CRC-32). A commit is
-one transaction: a full document replaces its tenant's row and deletes its journal records.
+since each tenant's full document (``tenant_state.delta``, JSON with a CRC-32), each tenant's
+in a range of keys of its own (``journal_key``): no index to write with every record (a page
+more per commit), yet a tenant's records are found without a scan. A commit is one
+transaction: a full document replaces its tenant's row and deletes its journal records.
 WAL with ``synchronous=NORMAL``: a committed transaction survives the process being killed
 (it is in the log file before ``commit`` returns); only an operating system crash or a power
 loss may lose the last ones. Every function here blocks: they run on the writer thread, or
@@ -45,9 +47,21 @@ CREATE TABLE IF NOT EXISTS journal (
     record BLOB NOT NULL,
     crc32 INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS journal_by_tenant ON journal (tenant_id);
+DROP INDEX IF EXISTS journal_by_tenant;
 """
 FILE_NAME = "sandbox.sqlite3"
+_SPAN = 1 << 32
+"""Keys of a tenant's journal range: past ``durability.MAX_RECORDS`` by far."""
+
+
+def journal_key(ordinal: int, record: int) -> int:
+    """The key of a tenant's ``record``-th journal record since its full document.
+
+    Keys below ``_SPAN`` are older state directories' (numbered in one sequence, with an index
+    by tenant, ``journal_by_tenant``, dropped since): the start-up write, every tenant's full
+    document, deletes them (``Batch.every_tenant``).
+    """
+    return (ordinal + 1) * _SPAN + record
 
 
 @dataclass(slots=True)
@@ -66,10 +80,13 @@ class Batch:
     """One transaction: tenants to write, tenants gone, the registry's id counter."""
 
     rows: list[TenantRow] = field(default_factory=list)
-    deltas: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    """Journal records (tenant id, plain JSON values), in order."""
-    gone: list[str] = field(default_factory=list)
+    deltas: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
+    """Journal records (tenant id, ``journal_key``, plain JSON values), in order."""
+    gone: list[tuple[str, int]] = field(default_factory=list)
+    """Tenants deleted (id, ordinal)."""
     ids_issued: int = 0
+    every_tenant: bool = False
+    """Every tenant's full document is in the batch (start-up): no journal record is kept."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,18 +126,20 @@ def checkpoint(directory: Path) -> None:
 def write(connection: sqlite3.Connection, batch: Batch) -> None:
     """Write a batch in one transaction (on the writer thread)."""
     documents = [(row, tenant_state.to_bytes(row.state)) for row in batch.rows]
-    records = [(tenant_id, _record_bytes(delta)) for tenant_id, delta in batch.deltas]
+    records = [(tenant_id, key, _record_bytes(delta)) for tenant_id, key, delta in batch.deltas]
     with connection:
+        if batch.every_tenant:
+            connection.execute("DELETE FROM journal")
         connection.executemany(
-            "INSERT INTO journal (tenant_id, record, crc32) VALUES (?, ?, ?)",
-            [(tenant_id, record, zlib.crc32(record)) for tenant_id, record in records],
+            "INSERT INTO journal (seq, tenant_id, record, crc32) VALUES (?, ?, ?, ?)",
+            [(key, tenant_id, record, zlib.crc32(record)) for tenant_id, key, record in records],
         )
         for row, document in documents:
             connection.execute(
                 "INSERT OR REPLACE INTO tenants (id, ordinal, record, state) VALUES (?, ?, ?, ?)",
                 (row.id, row.ordinal, json.dumps(row.record), document),
             )
-            connection.execute("DELETE FROM journal WHERE tenant_id = ?", (row.id,))
+            _delete_journal(connection, row.ordinal)
             kept = row.kept_snapshots
             marks = ",".join("?" * len(kept))
             connection.execute(
@@ -132,15 +151,20 @@ def write(connection: sqlite3.Connection, batch: Batch) -> None:
                 "VALUES (?, ?, ?, ?)",
                 [(row.id, sid, json.dumps(record), doc) for sid, record, doc in row.new_snapshots],
             )
-        for tenant_id in batch.gone:
+        for tenant_id, ordinal in batch.gone:
             connection.execute("DELETE FROM tenants WHERE id = ?", (tenant_id,))
             connection.execute("DELETE FROM snapshots WHERE tenant_id = ?", (tenant_id,))
-            connection.execute("DELETE FROM journal WHERE tenant_id = ?", (tenant_id,))
+            _delete_journal(connection, ordinal)
         if batch.rows or batch.gone:  # tenants made or gone: the id counter may have moved
             connection.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('ids_issued', ?)",
                 (str(batch.ids_issued),),
             )
+
+
+def _delete_journal(connection: sqlite3.Connection, ordinal: int) -> None:
+    first = journal_key(ordinal, 0)
+    connection.execute("DELETE FROM journal WHERE seq >= ? AND seq < ?", (first, first + _SPAN))
 
 
 def read_all(connection: sqlite3.Connection) -> tuple[list[Stored], int]:

@@ -22,7 +22,9 @@ from gledger_sandbox.domain.errors import FieldError, InvalidRequest
 from gledger_sandbox.domain.journal import Journal
 from gledger_sandbox.domain.sandbox import state_upgrades
 from gledger_sandbox.domain.sandbox.tenant import Tenant
-from gledger_sandbox.domain.state_graph import Decoder, DocumentError, Encoder, Wiring
+from gledger_sandbox.domain.state_decoder import Decoder
+from gledger_sandbox.domain.state_encoder import Encoder
+from gledger_sandbox.domain.state_graph import DocumentError, Wiring
 
 FORMAT = "gledger-sandbox/tenant-state"
 VERSION = 3
