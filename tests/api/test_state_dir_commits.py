@@ -106,7 +106,7 @@ def test_the_wal_file_starts_over_after_each_checkpoint_under_steady_writes(
 
     tenant = registry.create("empty", seed=1)
     asyncio.run(_journaled_entries(durability, tenant, 40, after_commit))
-    assert durability._cursors and max(sizes) == sizes[9], sizes  # no larger after the 10th
+    assert durability._cursors and max(sizes) == max(sizes[:10]), sizes  # none larger later
 
 
 async def _journaled_entries(
@@ -128,3 +128,29 @@ async def _journaled_entries(
     finally:
         TRUSTED.reset(trusted)
     await durability.commit()  # a checkpoint it started, done
+
+
+def test_a_wal_file_once_large_does_not_hold_every_later_checkpoints_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite keeps a WAL file at its largest when it starts over: measured by its size, a file
+    # once past WAL_RESTART_BYTES (a big tenant's document at start-up, a burst of load) made
+    # every checkpoint after it take the held second step (the 127 ms p99 of 3e72138).
+    monkeypatch.setattr(durability_module, "WAL_CHECKPOINT_RECORDS", 4)
+    monkeypatch.setattr(durability_module, "WAL_RESTART_BYTES", 100_000)
+    state = tmp_path / "state"
+    services = build_services(Settings(state_dir=state))  # the default tenant's fixture
+    durability, registry = services.durability, services.registry
+    assert durability is not None
+    assert (state / f"{state_dir.FILE_NAME}-wal").stat().st_size > 100_000
+    held: list[int] = []
+
+    def after_commit() -> None:
+        if durability._running is not None:  # a second step, started by the commit
+            held.append(durability._started)
+        if durability._passive is not None:
+            durability._passive.result()
+
+    tenant = registry.create("empty", seed=1)
+    asyncio.run(_journaled_entries(durability, tenant, 40, after_commit))
+    assert len(held) <= 1, held

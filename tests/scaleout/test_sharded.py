@@ -315,15 +315,27 @@ def test_a_client_cannot_name_its_own_address_through_the_proxy(
         assert answer.json()["client_address"] == "127.0.0.1"
 
 
-def test_a_front_proxy_named_trusted_still_forwards_its_clients_address() -> None:
-    # `serve --workers --trust-proxy 127.0.0.1`: a proxy in front of HAProxy (here loopback)
-    # is believed, so the address it forwards is the one the shard sees.
-    connections = replace(SETTINGS.connections, trusted_proxies=("127.0.0.1",))
+@pytest.mark.parametrize(
+    ("trusted", "front"),
+    [
+        (("127.0.0.1",), "127.0.0.1"),
+        # uvicorn trusts any peer only for a list of "*" alone: the shards' list stays so (no
+        # HAProxy loopback added), or a front proxy on another address is not believed.
+        (("*",), "127.0.0.2"),
+    ],
+)
+def test_a_front_proxy_named_trusted_still_forwards_its_clients_address(
+    trusted: tuple[str, ...], front: str
+) -> None:
+    # `serve --workers --trust-proxy 127.0.0.1` (or '*'): a proxy in front of HAProxy (here on
+    # loopback, at ``front``) is believed, so the address it forwards is the one the shard sees.
+    connections = replace(SETTINGS.connections, trusted_proxies=trusted)
     with ShardedSandbox(
         replace(SETTINGS, connections=connections), 2, "127.0.0.1", 0, "warning"
     ) as sandbox:
         running = sandbox.start()
         headers = {**_bearer(KEY), "X-Forwarded-For": "203.0.113.7"}
-        answer = httpx.get(f"{running.url}/v1/sandbox/allowed-networks", headers=headers)
+        with httpx.Client(transport=httpx.HTTPTransport(local_address=front)) as client:
+            answer = client.get(f"{running.url}/v1/sandbox/allowed-networks", headers=headers)
         assert answer.status_code == 200, answer.text
         assert answer.json()["client_address"] == "203.0.113.7"

@@ -116,6 +116,10 @@ class Durability:
         self.directory = directory
         self.registry = registry
         self._connection = state_dir.connect(directory)
+        # SQLite keeps a WAL file at its largest when it starts over: cut back to a quarter of
+        # WAL_RESTART_BYTES then, its size tells again whether it outgrew its checkpoints (else
+        # once past it, every checkpoint after held the writes: ``_checkpoint_when_due``).
+        self._connection.execute(f"PRAGMA journal_size_limit={WAL_RESTART_BYTES // 4}")
         self._writer = concurrent.futures.ThreadPoolExecutor(1, "gledger-state-writer")
         self._dirty: set[str] = set()
         self._journaled: set[str] = set()

@@ -85,6 +85,8 @@ def shard_settings(settings: Settings, index: int, api_key: str | None) -> Setti
     and runs only their due work), trusting the proxy's ``X-Forwarded-For``."""
     connections = settings.connections
     trusted = connections.trusted_proxies
+    if "*" not in trusted:  # uvicorn trusts any peer only for a list of "*" alone
+        trusted = (*trusted, LOOPBACK)
     state_dir = settings.state_dir / f"shard-{index}" if settings.state_dir else None
     return replace(
         settings,
@@ -92,7 +94,7 @@ def shard_settings(settings: Settings, index: int, api_key: str | None) -> Setti
         state_dir=state_dir,
         api_key=api_key if index == 0 else None,
         default_tenant=settings.default_tenant and index == 0,
-        connections=replace(connections, trusted_proxies=(*trusted, LOOPBACK)),
+        connections=replace(connections, trusted_proxies=trusted),
     )
 
 
