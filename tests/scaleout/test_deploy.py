@@ -24,7 +24,7 @@ def _shipped() -> str:
 
 
 def test_the_shipped_proxy_config_is_the_generated_one() -> None:
-    assert _shipped() == render(":8080", SHARDS, remote=True), (
+    assert _shipped() == render(":8080", SHARDS, remote=True, trusted=()), (
         "regenerate deploy/haproxy.cfg with gledger_sandbox.scaleout.haproxy.render"
     )
 
@@ -34,7 +34,9 @@ def test_haproxy_accepts_the_remote_config(tmp_path: Path) -> None:
     # Loopback addresses instead of the shipped DNS names: checking sends no DNS query.
     loopback = [ShardAddress(i, f"127.0.0.1:{18080 + i}") for i in range(2)]
     config = tmp_path / "haproxy.cfg"
-    config.write_text(render("127.0.0.1:18079", loopback, remote=True), encoding="utf-8")
+    config.write_text(
+        render("127.0.0.1:18079", loopback, remote=True, trusted=()), encoding="utf-8"
+    )
     checked = subprocess.run(
         ["haproxy", "-c", "-f", str(config)], capture_output=True, text=True, check=False
     )

@@ -97,8 +97,11 @@ def render(
     ``trusted`` makes the proxy the edge (``serve --workers``): the ``X-Forwarded-For`` and
     ``-Proto`` a client sends are dropped unless it is one of these proxies (``*``: any), so
     the shards, which believe what HAProxy forwards, see the real client address (a client on
-    the same host could otherwise name any address, past an allowed-networks list). None
-    (``deploy/``) forwards them as they come.
+    the same host could otherwise name any address, past an allowed-networks list).
+    ``deploy/haproxy.cfg`` is rendered with ``()``: HAProxy is the edge there too (behind an L4
+    load balancer at most), and its Kubernetes shards trust any peer (``--trust-proxy '*'``,
+    pods move), so a forwarded address a client sent would otherwise be believed. None
+    forwards them as they come (a web proxy in front that HAProxy cannot name).
     """
     if not shards or shards[0].index != 0:
         raise ValueError("a sharded sandbox has a shard 0 (it holds untagged credentials)")
