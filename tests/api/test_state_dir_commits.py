@@ -85,6 +85,26 @@ def test_an_older_state_directorys_journal_is_read_then_deleted_at_start_up(
     assert not again.durability._connection.execute("SELECT seq FROM journal").fetchall()
 
 
+def test_start_up_deletes_journal_records_left_though_no_tenant_is_read_back(
+    tmp_path: Path,
+) -> None:
+    # A shard other than 0 has no default tenant: its start-up write may hold no tenant at all,
+    # and it still deletes what the journal holds of tenants not read back.
+    state = tmp_path / "state"
+    services = build_services(Settings(state_dir=state, default_tenant=False))
+    assert services.durability is not None
+    db = services.durability._connection
+    with db:  # a record of a tenant whose row is gone
+        db.execute(
+            "INSERT INTO journal (seq, tenant_id, record, crc32) VALUES (?, 'ten_gone', x'7b7d', 0)",
+            (state_dir.journal_key(0, 0),),
+        )
+    again = build_services(Settings(state_dir=state, default_tenant=False))
+    assert not again.registry.tenants
+    assert again.durability is not None
+    assert not again.durability._connection.execute("SELECT seq FROM journal").fetchall()
+
+
 def test_the_wal_file_starts_over_after_each_checkpoint_under_steady_writes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

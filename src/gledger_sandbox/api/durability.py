@@ -216,7 +216,7 @@ class Durability:
             return 0
 
     def _write_and_checkpoint(self, batch: state_dir.Batch) -> None:
-        if batch.rows or batch.deltas or batch.gone:
+        if batch.rows or batch.deltas or batch.gone or batch.every_tenant:
             state_dir.write(self._connection, batch)
         # The full documents are freed here, on the writer thread: freeing a big tenant's takes
         # a fifth of a second, which the loop would spend when the batch goes out of its hands.
