@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gledger_sandbox.api import state_dir
 from tests.conftest import free_port
 
 KEY = "gls_test_durable_default_key"
@@ -161,8 +161,13 @@ def all_events(client: httpx.Client) -> list[Any]:
 
 
 def journal_rows(state: Path) -> int:
-    with sqlite3.connect(state / "sandbox.sqlite3") as db:
-        return int(db.execute("SELECT count(*) FROM journal").fetchone()[0])
+    """The live journal records: each tenant's since its full document (read as at start-up)."""
+    connection = state_dir.connect(state)
+    try:
+        stored, _ = state_dir.read_all(connection, state)
+    finally:
+        connection.close()
+    return sum(len(tenant.journal) for tenant in stored)
 
 
 def entries_come_back(server: Server, acked: dict[str, Any]) -> None:

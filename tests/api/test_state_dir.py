@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from gledger_sandbox.api import journal_file
 from tests.api.durable import (
     Server,
     all_events,
@@ -170,9 +171,9 @@ def test_a_cut_last_journal_record_is_dropped_and_said(state: Path) -> None:
         post_some(client, ledger, "entry", 4, acked)
     server.stop(signal.SIGKILL)
     records = journal_rows(state)  # the ledger, its accounts and the entries
-    with sqlite3.connect(state / "sandbox.sqlite3") as db:  # as if its write was cut short
-        seq, record = db.execute("SELECT seq, record FROM journal ORDER BY seq DESC").fetchone()
-        db.execute("UPDATE journal SET record = ? WHERE seq = ?", (record[: len(record) // 2], seq))
+    last = [*journal_file.frames(journal_file.segments(state)[-1])][-1]
+    with last.segment.open("r+b") as segment:  # as if its write was cut short
+        segment.truncate((last.offset + last.end) // 2)
     server.start()
     last = acked.pop("entry-3")
     entries_come_back(server, acked)

@@ -4,13 +4,14 @@ parts in process: the registry, the durable delivery worker's marks, a real SQLi
 from __future__ import annotations
 
 import asyncio
+import json
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from gledger_sandbox.api import durability as durability_module
-from gledger_sandbox.api import state_dir
+from gledger_sandbox.api import journal_file, state_dir
 from gledger_sandbox.api.durability import Durability
 from gledger_sandbox.api.settings import Settings
 from gledger_sandbox.bootstrap import build_services
@@ -44,27 +45,11 @@ def test_a_deleted_tenant_is_deleted_once_though_its_attempts_end_later(tmp_path
     asyncio.run(scenario())
 
 
-def test_a_tenants_journal_records_are_found_by_their_key_range_not_by_scanning(
+def test_an_older_state_directorys_journal_table_is_read_then_emptied_at_start_up(
     tmp_path: Path,
 ) -> None:
-    # A full document (and a deletion) deletes its tenant's records: with every tenant's
-    # records in one table, a scan per commit would grow with the others' journals. Their keys
-    # are the tenant's own range (``journal_key``): no index to write with each record.
-    connection = state_dir.connect(tmp_path / "state")
-    plan = connection.execute(
-        "EXPLAIN QUERY PLAN DELETE FROM journal WHERE seq >= ? AND seq < ?", (1, 2)
-    ).fetchall()
-    assert "USING INTEGER PRIMARY KEY" in " ".join(row[-1] for row in plan), plan
-    assert not connection.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'journal'"
-    ).fetchall()
-    connection.close()
-
-
-def test_an_older_state_directorys_journal_is_read_then_deleted_at_start_up(
-    tmp_path: Path,
-) -> None:
-    # Older directories numbered every tenant's records in one sequence, with an index.
+    # Older directories kept the records in a ``journal`` table (older still numbered them in
+    # one sequence, with an index), and their tenants' rows had no epoch.
     state = tmp_path / "state"
     services = build_services(Settings(state_dir=state, default_tenant=False))
     durability, registry = services.durability, services.registry
@@ -73,11 +58,19 @@ def test_an_older_state_directorys_journal_is_read_then_deleted_at_start_up(
 
     asyncio.run(_journaled_entries(durability, tenant, 3))
     balances = {a.id: a.posted for a in tenant.store.accounts.values()}
+    frames = [f for path in journal_file.segments(state) for f in journal_file.frames(path)]
+    assert [f.number for f in frames] == [1, 2, 3]
     db = durability._connection
     with db:  # as an older server wrote them
-        db.execute("UPDATE journal SET seq = seq - ? + 1", (state_dir.journal_key(0, 0),))
+        for seq, found in enumerate(frames, start=2):
+            record = json.dumps(found.record, separators=(",", ":")).encode()
+            db.execute(
+                "INSERT INTO journal (seq, tenant_id, record, crc32) VALUES (?, ?, ?, ?)",
+                (seq, tenant.id, record, zlib.crc32(record)),
+            )
         db.execute("CREATE INDEX journal_by_tenant ON journal (tenant_id)")
-    assert [n for (n,) in db.execute("SELECT seq FROM journal ORDER BY seq")] == [2, 3, 4]
+        db.execute("ALTER TABLE tenants DROP COLUMN epoch")
+    journal_file.delete(journal_file.segments(state))
     again = build_services(Settings(state_dir=state, default_tenant=False))
     read = again.registry.tenants[tenant.id]
     assert {a.id: a.posted for a in read.store.accounts.values()} == balances
@@ -94,39 +87,99 @@ def test_start_up_deletes_journal_records_left_though_no_tenant_is_read_back(
     services = build_services(Settings(state_dir=state, default_tenant=False))
     assert services.durability is not None
     db = services.durability._connection
-    with db:  # a record of a tenant whose row is gone
+    with db:  # a record of a tenant whose row is gone, in an older directory's table
         db.execute(
             "INSERT INTO journal (seq, tenant_id, record, crc32) VALUES (?, 'ten_gone', x'7b7d', 0)",
             (state_dir.journal_key(0, 0),),
         )
+    (state / "journal-000007.log").write_bytes(journal_file.frame("ten_gone", 3, 1, b"{}"))
     again = build_services(Settings(state_dir=state, default_tenant=False))
     assert not again.registry.tenants
     assert again.durability is not None
     assert not again.durability._connection.execute("SELECT seq FROM journal").fetchall()
+    assert not journal_file.segments(state)
 
 
-def test_the_wal_file_starts_over_after_each_checkpoint_under_steady_writes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A checkpoint beside the loop's commits never copied their last frames: the WAL file
-    # never started over and grew with every record (178 MB in 20 s of the mixed workload).
-    # Now the frames added meanwhile are copied with the next writes held back.
-    monkeypatch.setattr(durability_module, "WAL_CHECKPOINT_RECORDS", 4)
-    monkeypatch.setattr(durability_module, "WAL_RESTART_BYTES", 100_000)
-    services = build_services(Settings(state_dir=tmp_path / "state", default_tenant=False))
+def test_a_journaled_write_appends_to_the_journal_file_and_writes_no_sql(tmp_path: Path) -> None:
+    # The database is written by full documents only, on the writer thread: a journaled
+    # write's cost is one write(2), and the WAL file starts over at each checkpoint.
+    state = tmp_path / "state"
+    services = build_services(Settings(state_dir=state, default_tenant=False))
     durability, registry = services.durability, services.registry
     assert durability is not None
-    wal = tmp_path / "state" / f"{state_dir.FILE_NAME}-wal"
+    statements: list[str] = []
+    tenant = registry.create("empty", seed=1)
     sizes: list[int] = []
 
     def after_commit() -> None:
-        sizes.append(wal.stat().st_size)
-        if durability._passive is not None:  # its first step, on the writer thread, done
-            durability._passive.result()
+        durability._connection.set_trace_callback(statements.append)
+        sizes.append(journal_file.segments(state)[-1].stat().st_size)
 
-    tenant = registry.create("empty", seed=1)
-    asyncio.run(_journaled_entries(durability, tenant, 40, after_commit))
-    assert durability._cursors and max(sizes) == max(sizes[:10]), sizes  # none larger later
+    asyncio.run(_journaled_entries(durability, tenant, 5, after_commit))
+    assert not statements, statements
+    assert sizes == sorted(sizes) and len(set(sizes)) == 5, sizes  # one record per write
+
+
+def test_full_segments_are_deleted_once_their_tenants_have_newer_documents(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(journal_file, "SEGMENT_BYTES", 6_000)
+    state = tmp_path / "state"
+    services = build_services(Settings(state_dir=state, default_tenant=False))
+    durability, registry = services.durability, services.registry
+    assert durability is not None
+    tenant, other = registry.create("empty", seed=1), registry.create("empty", seed=2)
+    seen: list[list[str]] = []
+
+    async def both() -> None:
+        await _journaled_entries(durability, other, 2)  # its records stay live in segment 1
+        await _journaled_entries(durability, tenant, 30, lambda: seen.append(segments()))
+
+    def segments() -> list[str]:
+        return [path.name for path in journal_file.segments(state)]
+
+    asyncio.run(both())
+    # At most the current segment and one retired, awaiting its tenants' documents.
+    assert max(len(names) for names in seen) <= 2, seen
+    assert "journal-000008.log" in {name for names in seen for name in names}, seen
+    assert len(segments()) <= 1, seen
+    balances = {t.id: {a.id: a.posted for a in t.store.accounts.values()} for t in (tenant, other)}
+    again = build_services(Settings(state_dir=state, default_tenant=False))
+    assert {
+        t.id: {a.id: a.posted for a in t.store.accounts.values()}
+        for t in (again.registry.tenants[tenant.id], again.registry.tenants[other.id])
+    } == balances
+
+
+def test_a_damaged_record_ends_its_own_tenants_replay_only(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = tmp_path / "state"
+    services = build_services(Settings(state_dir=state, default_tenant=False))
+    durability, registry = services.durability, services.registry
+    assert durability is not None
+    tenant, other = registry.create("empty", seed=1), registry.create("empty", seed=2)
+
+    async def interleaved() -> None:
+        await _journaled_entries(durability, tenant, 3)
+        await _journaled_entries(durability, other, 3)
+
+    asyncio.run(interleaved())
+    others = {a.id: a.posted for a in other.store.accounts.values()}
+    frames = [f for path in journal_file.segments(state) for f in journal_file.frames(path)]
+    second = [f for f in frames if f.tenant_id == tenant.id][1]
+    with second.segment.open("r+b") as segment:  # one byte of its payload changed
+        segment.seek(second.end - 2)
+        byte = segment.read(1)
+        segment.seek(second.end - 2)
+        segment.write(bytes([byte[0] ^ 0x20]))
+    again = build_services(Settings(state_dir=state, default_tenant=False))
+    read = again.registry.tenants[tenant.id]
+    assert len(read.store.entries) == 1  # its first record only
+    assert {a.id: a.posted for a in again.registry.tenants[other.id].store.accounts.values()} == (
+        others
+    )
+    assert f"tenant {tenant.id}: journal record 2 of 2 cannot be read" in caplog.text
 
 
 async def _journaled_entries(
@@ -148,29 +201,3 @@ async def _journaled_entries(
     finally:
         TRUSTED.reset(trusted)
     await durability.commit()  # a checkpoint it started, done
-
-
-def test_a_wal_file_once_large_does_not_hold_every_later_checkpoints_writes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # SQLite keeps a WAL file at its largest when it starts over: measured by its size, a file
-    # once past WAL_RESTART_BYTES (a big tenant's document at start-up, a burst of load) made
-    # every checkpoint after it take the held second step (the 127 ms p99 of 3e72138).
-    monkeypatch.setattr(durability_module, "WAL_CHECKPOINT_RECORDS", 4)
-    monkeypatch.setattr(durability_module, "WAL_RESTART_BYTES", 100_000)
-    state = tmp_path / "state"
-    services = build_services(Settings(state_dir=state))  # the default tenant's fixture
-    durability, registry = services.durability, services.registry
-    assert durability is not None
-    assert (state / f"{state_dir.FILE_NAME}-wal").stat().st_size > 100_000
-    held: list[int] = []
-
-    def after_commit() -> None:
-        if durability._running is not None:  # a second step, started by the commit
-            held.append(durability._started)
-        if durability._passive is not None:
-            durability._passive.result()
-
-    tenant = registry.create("empty", seed=1)
-    asyncio.run(_journaled_entries(durability, tenant, 40, after_commit))
-    assert len(held) <= 1, held

@@ -7,14 +7,15 @@ change."""
 
 from __future__ import annotations
 
+import resource
 import signal
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from gledger_sandbox.api import journal_file
 from tests.api.durable import (
     Server,
     api_client,
@@ -189,11 +190,12 @@ def test_a_journal_record_that_cannot_be_written_is_answered_503_and_written_who
     acked: dict[str, Any] = {}
     with api_client(server) as client:
         post(client, ledger, "first", acked)
-        with sqlite3.connect(state / "sandbox.sqlite3") as db:  # the database refuses records
-            db.execute(
-                "CREATE TRIGGER refuse BEFORE INSERT ON journal "
-                "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
-            )
+        # The journal file refuses to grow: the server may write no file past its size (the
+        # kernel's file size limit for the process, EFBIG; Python ignores SIGXFSZ).
+        assert server.process is not None
+        pid, limit = server.process.pid, resource.RLIMIT_FSIZE
+        soft, hard = resource.prlimit(pid, limit)
+        resource.prlimit(pid, limit, (journal_file.segments(state)[-1].stat().st_size, hard))
         body = {"ledger_id": ledger, "lines": entry_lines(7)}
         keyed = {"Idempotency-Key": "unwritten"}
         refused = client.post("/v1/entries", json=body, headers=keyed)
@@ -201,8 +203,7 @@ def test_a_journal_record_that_cannot_be_written_is_answered_503_and_written_who
         assert refused.headers["content-type"] == "application/problem+json"
         assert refused.json()["code"] == "state.write_failed"
         assert refused.headers["retry-after"] == "1"
-        with sqlite3.connect(state / "sandbox.sqlite3") as db:
-            db.execute("DROP TRIGGER refuse")
+        resource.prlimit(pid, limit, (soft, hard))
         # The server writes the tenant whole (a full document needs no record) and the
         # stored answer is then served.
         retried = client.post("/v1/entries", json=body, headers=keyed)

@@ -60,7 +60,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gledger_sandbox.api import durable_records, state_dir
+from gledger_sandbox.api import durable_records, journal_file, state_dir
 from gledger_sandbox.api.middleware import scope_header
 from gledger_sandbox.api.problems import PROBLEM_JSON, problem_body
 from gledger_sandbox.domain.journal import TRUSTED, Journal
@@ -91,20 +91,19 @@ JOURNALED = (
 )
 """Requests (method, path) whose every change is recorded: they write journal records (but
 with ``Prefer: respond-async``: the posting it schedules is not a recorded change)."""
-WAL_CHECKPOINT_RECORDS = 500
-"""Journal records written on the loop between two WAL checkpoints (on the writer thread)."""
-WAL_RESTART_BYTES = 64 << 20
-"""The size past which the WAL file is made to start over (see ``_checkpoint_when_due``)."""
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+_GONE = 1 << 63
+"""A deleted tenant's written epoch: newer than any of its records."""
 
 
 class _Cursor:
-    """Where a tenant's journal stands: its last full document's encoder, records since."""
+    """Where a tenant's journal stands: its last full document's encoder and epoch, records
+    since."""
 
-    __slots__ = ("encoder", "journal", "last_record", "records")
+    __slots__ = ("encoder", "epoch", "journal", "last_record", "records")
 
-    def __init__(self, encoder: Encoder, journal: Journal) -> None:
-        self.encoder, self.journal, self.records = encoder, journal, 0
+    def __init__(self, encoder: Encoder, journal: Journal, epoch: int) -> None:
+        self.encoder, self.journal, self.records, self.epoch = encoder, journal, 0, epoch
         self.last_record = 0.0
         """When its last journal record was made (``time.monotonic``)."""
 
@@ -116,14 +115,16 @@ class Durability:
         self.directory = directory
         self.registry = registry
         self._connection = state_dir.connect(directory)
-        # SQLite keeps a WAL file at its largest when it starts over: cut back to a quarter of
-        # WAL_RESTART_BYTES then, its size tells again whether it outgrew its checkpoints (else
-        # once past it, every checkpoint after held the writes: ``_checkpoint_when_due``).
-        self._connection.execute(f"PRAGMA journal_size_limit={WAL_RESTART_BYTES // 4}")
+        # SQLite keeps a WAL file at its largest when it starts over (a big tenant's document):
+        # cut back to 16 MiB then.
+        self._connection.execute(f"PRAGMA journal_size_limit={16 << 20}")
         self._writer = concurrent.futures.ThreadPoolExecutor(1, "gledger-state-writer")
+        self._journal = journal_file.Segments(directory)
+        self._epochs = state_dir.meta(self._connection, "epochs")
+        self._written: dict[str, int] = {}
+        """The epoch of each tenant's last full document written (``_GONE`` once deleted)."""
         self._dirty: set[str] = set()
         self._journaled: set[str] = set()
-        self._unchecked = 0  # journal records written since the WAL file was last checkpointed
         self._cursors: dict[str, _Cursor] = {}
         self._ordinals: dict[str, int] = {}
         self._stored: set[str] = set()
@@ -132,8 +133,6 @@ class Durability:
         self._started = 0
         self._done = 0
         self._running: asyncio.Future[None] | None = None
-        self._passive: concurrent.futures.Future[None] | None = None
-        """A checkpoint under way beside the commits (see ``_checkpoint_when_due``)."""
         self._background: asyncio.Task[None] | None = None
 
     def mark(self, tenant_id: str) -> None:
@@ -169,62 +168,43 @@ class Durability:
                 batch = None
                 try:
                     batch = self._batch()
-                    if not batch.rows:
-                        # Journal records only: a few kilobytes appended to the WAL file (no
-                        # fsync), quicker written here than handed to the writer thread.
-                        state_dir.write(self._connection, batch)
-                        self._unchecked += len(batch.deltas)
+                    # Journal records: a few kilobytes appended to the journal file, quicker
+                    # written here (one write, no fsync) than handed to the writer thread.
+                    self._append(batch)
                 except BaseException:
                     self._done = number
                     if batch is not None:
                         self._failed(batch)
                     raise
-                if not batch.rows:
+                if not (batch.rows or batch.gone):
                     self._done = number
-                    self._checkpoint_when_due()
                     continue
                 self._running = asyncio.ensure_future(self._write_in_thread(batch, number))
             await asyncio.shield(self._running)
 
-    def _checkpoint_when_due(self) -> None:
-        """Checkpoint the WAL file every ``WAL_CHECKPOINT_RECORDS`` records, on the writer
-        thread beside the loop's commits; past ``WAL_RESTART_BYTES``, a second step once that is
-        done, with the next writes held back (the reads go on): the frames they added meanwhile.
-
-        A checkpoint beside the commits never copies their last frames, so alone it never let
-        the WAL file start over: it grew by 10 MB/s under load (178 MB after 20 s of the mixed
-        workload, measured). The second step holds writes for its fsync (up to 0.13 s seen, a
-        p99 of 127 ms in a round of ``bench/durable.py`` when every checkpoint took it).
-        """
-        passive = self._passive
-        if passive is not None:
-            if passive.done():
-                self._passive = None
-                if self._wal_bytes() < WAL_RESTART_BYTES:
-                    return
-                self._started += 1  # the next commits wait for this one: it writes nothing
-                finish = self._write_in_thread(state_dir.Batch(), self._started)
-                self._running = asyncio.ensure_future(finish)
-        elif self._unchecked >= WAL_CHECKPOINT_RECORDS:
-            self._unchecked = 0
-            self._passive = self._writer.submit(self._checkpoint_wal)
-
-    def _wal_bytes(self) -> int:
+    def _append(self, batch: state_dir.Batch) -> None:
+        records = [
+            (tenant_id, epoch, number, state_dir.record_bytes(record))
+            for tenant_id, epoch, number, record in batch.deltas
+        ]
+        retired = len(self._journal.retired)
         try:
-            return (self.directory / f"{state_dir.FILE_NAME}-wal").stat().st_size
-        except OSError:
-            return 0
+            self._journal.append(records)
+        finally:
+            # A segment retired (full, or a write to it failed): its tenants' live records get
+            # full documents, then it is deleted (``_write_in_thread``).
+            for segment in self._journal.retired[retired:]:
+                self._dirty.update(segment.epochs)
 
-    def _write_and_checkpoint(self, batch: state_dir.Batch) -> None:
-        if batch.rows or batch.deltas or batch.gone or batch.every_tenant:
-            state_dir.write(self._connection, batch)
+    def _write_and_checkpoint(self, batch: state_dir.Batch, dead: list[Path]) -> None:
+        """Write a batch, then delete the journal segments ``dead`` (their records are all of
+        older documents than the database holds), then checkpoint the WAL file: the loop
+        writes nothing to the database, so the checkpoint copies it all and it starts over."""
+        state_dir.write(self._connection, batch)
         # The full documents are freed here, on the writer thread: freeing a big tenant's takes
         # a fifth of a second, which the loop would spend when the batch goes out of its hands.
         batch.rows.clear()
-        self._unchecked = 0
-        self._checkpoint_wal()
-
-    def _checkpoint_wal(self) -> None:
+        journal_file.delete(dead)
         try:
             state_dir.checkpoint(self.directory)
         except Exception:  # the WAL file only grows meanwhile; the next one may succeed
@@ -234,18 +214,27 @@ class Durability:
         """A batch not written: its tenants' full documents (and its deletions) are written at
         the next commit (the records it held are drained from their journals; a full document
         holds all of them), which the background writer makes within ``BACKGROUND_SECONDS``."""
-        self._dirty.update(tenant_id for tenant_id, _, _ in batch.deltas)
+        self._dirty.update(tenant_id for tenant_id, _, _, _ in batch.deltas)
         self._dirty.update(row.id for row in batch.rows)
         self._dirty.update(tenant_id for tenant_id, _ in batch.gone)
         self._stored.update(tenant_id for tenant_id, _ in batch.gone)
 
     async def _write_in_thread(self, batch: state_dir.Batch, number: int) -> None:
+        written = {row.id: row.epoch for row in batch.rows} | dict.fromkeys(
+            (tenant_id for tenant_id, _ in batch.gone), _GONE
+        )
+        # Segments whose last live records this batch replaces: deleted once it is written.
+        dead = self._journal.deletable(self._written | written)
+        paths = [retired.path for retired in dead]
         try:
             loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._writer, self._write_and_checkpoint, batch)
+            await loop.run_in_executor(self._writer, self._write_and_checkpoint, batch, paths)
         except BaseException:
             self._failed(batch)
             raise
+        else:
+            self._written.update(written)
+            self._journal.forget(dead)
         finally:
             self._done = number
             self._running = None
@@ -256,11 +245,14 @@ class Durability:
         self.mark_all()
         batch = self._batch()
         batch.every_tenant = True
-        self._write_and_checkpoint(batch)
+        written = {row.id: row.epoch for row in batch.rows}  # the write clears the rows
+        self._write_and_checkpoint(batch, self._journal.older)
+        self._written.update(written)
+        self._journal.older = []
 
     def _batch(self) -> state_dir.Batch:
         assert self.registry is not None
-        batch = state_dir.Batch(ids_issued=self.registry.ids_issued())
+        batch = state_dir.Batch(ids_issued=self.registry.ids_issued(), epochs_issued=self._epochs)
         dirty, self._dirty = self._dirty, set()
         journaled, self._journaled = self._journaled, set()
         # A tenant just created (its creation tells no listener): never written yet.
@@ -278,8 +270,7 @@ class Durability:
                 record = tenant_state.delta(tenant, cursor.encoder, changes)
                 # Using a tenant moves its expiry on (a sliding TTL): the record carries it.
                 record["expires_at"] = durable_records.iso(tenant.expires_at)
-                key = state_dir.journal_key(self._ordinals[tenant_id], cursor.records)
-                batch.deltas.append((tenant_id, key, record))
+                batch.deltas.append((tenant_id, cursor.epoch, cursor.records, record))
         for tenant_id in sorted(dirty):
             tenant = self.registry.tenants.get(tenant_id)
             if tenant is None:
@@ -292,6 +283,7 @@ class Durability:
                 self._cursors.pop(tenant_id, None)
             else:
                 batch.rows.append(self._row(tenant))
+        batch.epochs_issued = self._epochs
         return batch
 
     def _row(self, tenant: Tenant) -> state_dir.TenantRow:
@@ -301,11 +293,13 @@ class Durability:
         state, encoder = tenant_state.capture_for_journal(tenant)
         journal = Journal()
         tenant_state.keep_journal(tenant, journal)
-        self._cursors[tenant.id] = _Cursor(encoder, journal)
+        self._epochs += 1
+        self._cursors[tenant.id] = _Cursor(encoder, journal, self._epochs)
         self._stored.add(tenant.id)
         row = state_dir.TenantRow(
             tenant.id,
             ordinal,
+            self._epochs,
             durable_records.tenant_record(
                 tenant, self.registry.grants_of(tenant.id) if self.registry else []
             )
@@ -349,7 +343,7 @@ class Durability:
     def recover(self, registry: TenantRegistry) -> int:
         """Take back every tenant of the state directory; returns how many."""
         self.registry = registry
-        stored, ids_issued = state_dir.read_all(self._connection)
+        stored, ids_issued = state_dir.read_all(self._connection, self.directory)
         for found in stored:
             tenant = durable_records.tenant_from(found, registry)
             document = tenant_state.read(found.document)

@@ -1,12 +1,13 @@
-"""The files of ``serve --state-dir``: one SQLite database in WAL mode.
+"""The files of ``serve --state-dir``: one SQLite database in WAL mode, and the journal.
 
-A row per tenant holds its registry record (credentials, expiry, live tokens) and its last
-full state document (``domain.tenant_state``, the same document a snapshot exports); a row
-per snapshot holds its document; the ``journal`` table holds, in order, the records written
-since each tenant's full document (``tenant_state.delta``, JSON with a CRC-32), each tenant's
-in a range of keys of its own (``journal_key``): no index to write with every record (a page
-more per commit), yet a tenant's records are found without a scan. A commit is one
-transaction: a full document replaces its tenant's row and deletes its journal records.
+A row per tenant holds its registry record (credentials, expiry, live tokens), its last full
+state document (``domain.tenant_state``, the same document a snapshot exports) and that
+document's epoch; a row per snapshot holds its document. The records written since a tenant's
+full document (``tenant_state.delta``: JSON with a CRC-32) are appended to the journal files
+beside the database (``journal_file``), tagged with that epoch: a full document makes its
+tenant's earlier records dead without deleting them. The ``journal`` table held them in older
+state directories: still read, then emptied by the start-up write.
+
 WAL with ``synchronous=NORMAL``: a committed transaction survives the process being killed
 (it is in the log file before ``commit`` returns); only an operating system crash or a power
 loss may lose the last ones. Every function here blocks: they run on the writer thread, or
@@ -24,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from gledger_sandbox.api import journal_file
 from gledger_sandbox.domain.sandbox import tenant_state
 
 SCHEMA = """
@@ -31,7 +33,8 @@ CREATE TABLE IF NOT EXISTS tenants (
     id TEXT PRIMARY KEY,
     ordinal INTEGER NOT NULL,
     record TEXT NOT NULL,
-    state BLOB NOT NULL
+    state BLOB NOT NULL,
+    epoch INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS snapshots (
     tenant_id TEXT NOT NULL,
@@ -51,16 +54,12 @@ DROP INDEX IF EXISTS journal_by_tenant;
 """
 FILE_NAME = "sandbox.sqlite3"
 _SPAN = 1 << 32
-"""Keys of a tenant's journal range: past ``durability.MAX_RECORDS`` by far."""
+"""Keys of a tenant's range in an older directory's ``journal`` table."""
 
 
 def journal_key(ordinal: int, record: int) -> int:
-    """The key of a tenant's ``record``-th journal record since its full document.
-
-    Keys below ``_SPAN`` are older state directories' (numbered in one sequence, with an index
-    by tenant, ``journal_by_tenant``, dropped since): the start-up write, every tenant's full
-    document, deletes them (``Batch.every_tenant``).
-    """
+    """The key of a tenant's ``record``-th record in an older directory's ``journal`` table
+    (older still numbered every tenant's records in one sequence, below ``_SPAN``)."""
     return (ordinal + 1) * _SPAN + record
 
 
@@ -68,6 +67,8 @@ def journal_key(ordinal: int, record: int) -> int:
 class TenantRow:
     id: str
     ordinal: int
+    epoch: int
+    """This full document's: the journal records written after it carry it."""
     record: dict[str, Any]
     state: dict[str, Any]
     """A captured state (plain JSON values); turned into its document on the writer thread."""
@@ -80,11 +81,13 @@ class Batch:
     """One transaction: tenants to write, tenants gone, the registry's id counter."""
 
     rows: list[TenantRow] = field(default_factory=list)
-    deltas: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
-    """Journal records (tenant id, ``journal_key``, plain JSON values), in order."""
+    deltas: list[tuple[str, int, int, dict[str, Any]]] = field(default_factory=list)
+    """Journal records (tenant id, epoch, number, plain JSON values), in order: appended to the
+    journal file (``durability``), not part of the transaction."""
     gone: list[tuple[str, int]] = field(default_factory=list)
     """Tenants deleted (id, ordinal)."""
     ids_issued: int = 0
+    epochs_issued: int = 0
     every_tenant: bool = False
     """Every tenant's full document is in the batch (start-up): no journal record is kept."""
 
@@ -95,6 +98,7 @@ class Stored:
 
     record: dict[str, Any]
     document: bytes
+    epoch: int
     snapshots: list[tuple[dict[str, Any], bytes]]
     journal: list[dict[str, Any] | None] = field(default_factory=list)
     """Its journal records in order; None for one that cannot be read (CRC-32, JSON)."""
@@ -110,6 +114,9 @@ def connect(directory: Path) -> sqlite3.Connection:
     # the writer thread instead).
     connection.execute("PRAGMA wal_autocheckpoint=0")
     connection.executescript(SCHEMA)
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(tenants)")}
+    if "epoch" not in columns:  # an older directory's
+        connection.execute("ALTER TABLE tenants ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0")
     return connection
 
 
@@ -126,20 +133,17 @@ def checkpoint(directory: Path) -> None:
 def write(connection: sqlite3.Connection, batch: Batch) -> None:
     """Write a batch in one transaction (on the writer thread)."""
     documents = [(row, tenant_state.to_bytes(row.state)) for row in batch.rows]
-    records = [(tenant_id, key, _record_bytes(delta)) for tenant_id, key, delta in batch.deltas]
     with connection:
         if batch.every_tenant:
             connection.execute("DELETE FROM journal")
-        connection.executemany(
-            "INSERT INTO journal (seq, tenant_id, record, crc32) VALUES (?, ?, ?, ?)",
-            [(key, tenant_id, record, zlib.crc32(record)) for tenant_id, key, record in records],
-        )
         for row, document in documents:
             connection.execute(
-                "INSERT OR REPLACE INTO tenants (id, ordinal, record, state) VALUES (?, ?, ?, ?)",
-                (row.id, row.ordinal, json.dumps(row.record), document),
+                "INSERT OR REPLACE INTO tenants (id, ordinal, record, state, epoch) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (row.id, row.ordinal, json.dumps(row.record), document, row.epoch),
             )
-            _delete_journal(connection, row.ordinal)
+            if not batch.every_tenant:  # an older directory's records of the tenant
+                _delete_journal(connection, row.ordinal)
             kept = row.kept_snapshots
             marks = ",".join("?" * len(kept))
             connection.execute(
@@ -156,9 +160,9 @@ def write(connection: sqlite3.Connection, batch: Batch) -> None:
             connection.execute("DELETE FROM snapshots WHERE tenant_id = ?", (tenant_id,))
             _delete_journal(connection, ordinal)
         if batch.rows or batch.gone:  # tenants made or gone: the id counter may have moved
-            connection.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('ids_issued', ?)",
-                (str(batch.ids_issued),),
+            connection.executemany(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                [("ids_issued", str(batch.ids_issued)), ("epochs", str(batch.epochs_issued))],
             )
 
 
@@ -167,7 +171,7 @@ def _delete_journal(connection: sqlite3.Connection, ordinal: int) -> None:
     connection.execute("DELETE FROM journal WHERE seq >= ? AND seq < ?", (first, first + _SPAN))
 
 
-def read_all(connection: sqlite3.Connection) -> tuple[list[Stored], int]:
+def read_all(connection: sqlite3.Connection, directory: Path) -> tuple[list[Stored], int]:
     """Every tenant stored, in the order they were first written, and the id counter."""
     kept: dict[str, list[tuple[dict[str, Any], bytes]]] = {}
     for tenant_id, record, document in connection.execute(
@@ -179,22 +183,26 @@ def read_all(connection: sqlite3.Connection) -> tuple[list[Stored], int]:
         "SELECT tenant_id, record, crc32 FROM journal ORDER BY seq"
     ):
         journals.setdefault(tenant_id, []).append(_read_record(bytes(record), crc))
+    rows = connection.execute("SELECT id, record, state, epoch FROM tenants ORDER BY ordinal")
     tenants = [
-        Stored(
-            json.loads(record),
-            bytes(state),
-            kept.get(tenant_id, []),
-            journals.get(tenant_id, []),
-        )
-        for tenant_id, record, state in connection.execute(
-            "SELECT id, record, state FROM tenants ORDER BY ordinal"
-        )
+        Stored(json.loads(record), bytes(state), epoch, kept.get(tenant_id, []))
+        for tenant_id, record, state, epoch in rows
     ]
-    found = connection.execute("SELECT value FROM meta WHERE key = 'ids_issued'").fetchone()
-    return tenants, int(found[0]) if found else 0
+    appended = journal_file.read(directory, {t.record["id"]: t.epoch for t in tenants if t.epoch})
+    for tenant in tenants:
+        # An older directory's table, then the files: a tenant has records in one of the two.
+        tenant.journal.extend(journals.get(tenant.record["id"], []))
+        tenant.journal.extend(appended.get(tenant.record["id"], []))
+    return tenants, meta(connection, "ids_issued")
 
 
-def _record_bytes(delta: dict[str, Any]) -> bytes:
+def meta(connection: sqlite3.Connection, key: str) -> int:
+    """A counter kept in the database (``ids_issued``, ``epochs``)."""
+    found = connection.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return int(found[0]) if found else 0
+
+
+def record_bytes(delta: dict[str, Any]) -> bytes:
     try:
         return orjson.dumps(delta)  # about 10 times json's speed: records are written on the loop
     except TypeError:  # an integer past 64 bits (none the API accepts; kept exact all the same)
