@@ -8,14 +8,16 @@ the disk (one writer thread does).
 What a commit writes for a tenant is one of two things:
 
 - a **journal record** (``tenant_state.delta``): the changes recorded since its last write
-  (``domain.journal``), against the object numbers of its last full document. Its cost does not
+  (``domain.journal``), against the object numbers of its last full document, appended on the
+  loop to the journal file (``journal_file``) with that document's epoch. Its cost does not
   grow with the tenant. The writes partners make most record every change they make
   (``JOURNALED``: ledgers, accounts, entries single and in batches, their metadata, posting,
   voiding, reversing), and so do the parts they reach: idempotency keys, the event log, the
   deliveries that new events make for webhook endpoints, fault rules' counters and injections.
   So does the delivery worker, for each attempt it takes and each outcome (``DurableWorker``:
   written at the latest ``BACKGROUND_SECONDS`` later, or with the next write).
-- a **full document** (``tenant_state.capture``, the same document a snapshot holds): at
+- a **full document** (``tenant_state.capture``, the same document a snapshot holds; SQLite,
+  on the writer thread, with a new epoch): at
   start-up, at the end of ``serve``, for every other write (endpoints, settlements, sandbox
   controls, an asynchronous posting...), for a reset, a restore or an import, and whenever
   the journal cannot hold what changed. It replaces the tenant's journal. A tenant with
