@@ -40,6 +40,16 @@ def test_a_clock_start_that_is_no_time_says_the_expected_format() -> None:
     assert "2026-06-01T09:00:00Z" in done.stderr
 
 
+def test_a_trusted_proxy_is_an_address_or_network_without_a_zone() -> None:
+    done = run("serve", "--trust-proxy", "127.0.0.1,proxy.local", "--port", "0")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "'proxy.local' is not an IP address or network" in done.stderr
+    # HAProxy refuses a zone (serve --workers failed at start with its own message).
+    done = run("serve", "--trust-proxy", "fe80::1%lo", "--workers", "2", "--port", "0")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "'fe80::1%lo' names an interface" in done.stderr and "(fe80::1)" in done.stderr
+
+
 def test_a_busy_port_fails_in_one_line_before_any_banner_or_key() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

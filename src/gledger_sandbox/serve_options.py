@@ -22,6 +22,11 @@ def _addresses(text: str) -> tuple[str, ...]:
     if addresses == ("*",):
         return addresses
     for address in addresses:
+        if "%" in address:  # a zone (fe80::1%eth0): HAProxy refuses it (serve --workers)
+            raise argparse.ArgumentTypeError(
+                f"{address!r} names an interface: give the address without its '%' zone "
+                f"({address.split('%', 1)[0]})"
+            )
         try:
             ipaddress.ip_network(address)
         except ValueError:
