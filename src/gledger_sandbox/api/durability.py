@@ -22,8 +22,8 @@ What a commit writes for a tenant is one of two things:
   controls, an asynchronous posting...), for a reset, a restore or an import, and whenever
   the journal cannot hold what changed. It replaces the tenant's journal. A tenant with
   ``CHECKPOINT_RECORDS`` journal records gets one too, once it has had no write for
-  ``IDLE_SECONDS`` (its capture holds the loop: about 0.1 s per 200 entries), or at the latest
-  at ``MAX_RECORDS`` (so a start-up replays a bounded tail: about 1 ms per record).
+  ``IDLE_SECONDS`` (its capture holds the loop: about 0.1 s per 1,000 entries), or at the
+  latest at ``MAX_RECORDS`` (so a start-up replays a bounded tail: about 1 ms per record).
 
 Why a change left out of the journal is never lost silently (``_journal_will_do``): a record
 is written only for a tenant whose changes since its last full document were all made where
