@@ -74,16 +74,23 @@ def cpu_split(pid: int) -> tuple[float, float]:
     return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
 
 
-def preempted(pid: int) -> int:
-    """How many times the threads of ``pid`` lost their core while runnable, from /proc."""
-    total = 0
+def switches(pid: int) -> tuple[int, int]:
+    """(voluntary, nonvoluntary) context switches of every thread of ``pid``, from /proc: the
+    times it went to sleep (waiting for work), and lost its core while runnable."""
+    voluntary = involuntary = 0
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             status = (task / "status").read_text()
         except OSError:
             continue
-        total += int(status.split("nonvoluntary_ctxt_switches:")[1].split()[0])
-    return total
+        voluntary += int(status.split("\nvoluntary_ctxt_switches:")[1].split()[0])
+        involuntary += int(status.split("nonvoluntary_ctxt_switches:")[1].split()[0])
+    return voluntary, involuntary
+
+
+def preempted(pid: int) -> int:
+    """How many times the threads of ``pid`` lost their core while runnable, from /proc."""
+    return switches(pid)[1]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -376,6 +383,15 @@ def per_round(runs: list[Run], top: str, bottom: str) -> list[float]:
     return [rps[(n, top)] / rps[(n, bottom)] for n in rounds]
 
 
+def paired_server_cpu(runs: list[Run], top: str, bottom: str) -> list[float]:
+    """The servers' CPU per request of ``top`` over ``bottom``'s, round by round."""
+    per = {(r.round, r.setup): r.role_cpu("server") / r.result.rps for r in runs if r.result.rps}
+    rounds = sorted({r.round for r in runs})
+    return [
+        per[(n, top)] / per[(n, bottom)] for n in rounds if (n, top) in per and (n, bottom) in per
+    ]
+
+
 def cpu_per_request(runs: list[Run], setup: str, kernel: bool = False) -> dict[str, float]:
     """Median CPU microseconds per request of each of our processes over ``setup``'s rounds
     (``kernel``: of their system time only)."""
@@ -504,6 +520,15 @@ def report(runs: list[Run], found: list[Setup], args: argparse.Namespace) -> str
             f"{', '.join(f'{x:.2f}' for x in rounds)} (median {harness.median(rounds):.2f})"
         )
     lines.append("goal: sharded/direct req/s >= 1.70")
+    if {"sharded", "direct"} <= set(SETUPS):
+        # Paired per round: the host's speed moves by up to 1.3x between windows, so the
+        # medians of rounds taken at different times (the table below) say less of whether a
+        # shard costs more per request than one process.
+        ratios = paired_server_cpu(runs, "sharded", "direct")
+        lines.append(
+            f"servers' CPU us per request, sharded/direct, per round: "
+            f"{', '.join(f'{x:.2f}' for x in ratios)} (median {harness.median(ratios):.2f})"
+        )
     others = harness.median([r.cpu["others"] for r in runs])
     if others > 20:
         lines.append(
