@@ -23,17 +23,19 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable
+from functools import partial
 from http import HTTPStatus
 from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from gledger_sandbox.api.coalesced_writes import HeadWithBody
 from gledger_sandbox.api.faults import TRANSPORT_KEY
 from gledger_sandbox.api.middleware import new_request_id
 from gledger_sandbox.api.problems import PROBLEM_JSON, problem_body
 from gledger_sandbox.api.settings import ConnectionSettings, Services, TlsSettings
+from gledger_sandbox.api.start_order import StartOrder
 from gledger_sandbox.api.tls import server_tls_options
 
 STREAMS_GRACE = 2.0
@@ -66,6 +68,8 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, with a deadline on idle new connections and request heads."""
 
     header_timeout = ConnectionSettings().header_timeout
+    start_order: StartOrder | None = None
+    """The server's, shared by its connections (None: each request starts as it is read)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -78,8 +82,12 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         """Bytes of the request line and headers the parser has read so far."""
         self._refusal: tuple[int, str, str] | None = None
         self._upgraded = False
+        self._place = 0
+        """Where this connection's next request starts among those read with it (StartOrder)."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        if self.start_order is not None:
+            self._place = self.start_order.answered()
         super().connection_made(transport)
         self._arm(self.timeout_keep_alive)
         self._idle = True
@@ -153,6 +161,18 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             self.cycle.scope[TRANSPORT_KEY] = self.transport  # type: ignore[literal-required]
             HeadWithBody.install(self.transport, self.cycle)
 
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        if self.start_order is None:
+            super()._start_asgi_task(cycle, app)
+        else:  # see api/start_order: the request that waited longest starts first
+            start = partial(HttpToolsProtocol._start_asgi_task, self, cycle, app)
+            self.start_order.hold(self.loop, self._place, start)
+
+    def on_response_complete(self) -> None:
+        if self.start_order is not None:
+            self._place = self.start_order.answered()
+        super().on_response_complete()
+
     def handle_websocket_upgrade(self) -> None:
         self._upgraded = True  # the WebSocket protocol owns the connection from here
         self._disarm()
@@ -219,7 +239,7 @@ def server_config(
     protocol = type(
         "SandboxHttpProtocol",
         (BoundedHttpProtocol,),
-        {"header_timeout": connections.header_timeout},
+        {"header_timeout": connections.header_timeout, "start_order": StartOrder()},
     )
     trusted = list(connections.trusted_proxies)
     return uvicorn.Config(
