@@ -19,7 +19,8 @@ Scenarios: ``mixed`` (the benchmark's mix), ``post``/``balance``/``page`` (one k
 fresh ``merchant`` tenant each, and ``control``: ``p99_serve.py --control`` (uvicorn, httptools,
 uvloop and a bare app spinning each kind's median service time measured in ``mixed``, the
 page's body size), so the loop and the machine are measured with none of our code;
-``control-sandbox-protocol``: the same app through the sandbox's protocol. Plus the
+``control-sandbox-protocol``: the same app through the sandbox's protocol (``control-unordered``:
+without its start order). ``--repeat N`` runs the scenarios N times in turn. Plus the
 CPU time other processes took on the machine and the server's run-queue delay
 (``/proc/<pid>/schedstat``) during each run.
 
@@ -45,8 +46,13 @@ import harness
 from mixed import cpu_seconds
 
 SCENARIOS = {"mixed": None, "post": "post", "balance": "balance", "page": "list"}
-CONTROLS = {"control": "uvicorn", "control-sandbox-protocol": "sandbox"}
-"""The bare app through uvicorn's own httptools protocol, and through the sandbox's."""
+CONTROLS = {
+    "control": "uvicorn",
+    "control-sandbox-protocol": "sandbox",
+    "control-unordered": "sandbox-unordered",
+}
+"""The bare app through uvicorn's own httptools protocol, the sandbox's, the sandbox's with
+each request started as it is read (no ``api/start_order``)."""
 PROBED = [str(harness.BENCH / "p99_serve.py")]
 
 
@@ -210,6 +216,7 @@ def measure(
     found["machine"] = {
         "cpus_busy": round((busy1 - busy0) / max(1, total1 - total0) * os.cpu_count(), 2),  # type: ignore[operator]
         "server_cpu_s": round(server_cpu, 2),
+        "cpu_ms_per_request": round(server_cpu * 1000 / max(1, len(requests)), 4),
         "server_run_delay_ms": round(run_delay_ms(server.pid) - delay0, 1),
     }
     return found
@@ -222,6 +229,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--only", default=",".join([*SCENARIOS, *CONTROLS]))
     parser.add_argument("--gc-threshold", help='the sandbox\'s collector thresholds ("10000,3,10")')
+    parser.add_argument("--repeat", type=int, default=1, help="runs of the controls, in turn")
     parser.add_argument("--raw", action="store_true", help="keep results/p99-<run>.jsonl")
     parser.add_argument("--spin", help="the control's ms per kind (default: mixed's medians)")
     args = parser.parse_args()
@@ -245,20 +253,21 @@ def main() -> None:
                 api.client.delete("/v1/sandbox/tenant").raise_for_status()
                 api.close()
                 print(name, json.dumps(results[name]), flush=True)
-        for name, protocol in CONTROLS.items():
+        for turn, (name, protocol) in enumerate([*CONTROLS.items()] * args.repeat):
             if name not in wanted:
                 continue
             spin = args.spin or ",".join(
                 f"{k}={v['p50']:.3f}" for k, v in results["mixed"]["service_ms"].items()
             )
+            key = name if args.repeat == 1 else f"{name}-{turn // len(CONTROLS) + 1}"
             port = harness.free_port()
             argv = [sys.executable, *PROBED, "--control", str(port)]
             env.update(BENCH_P99_SPIN=spin, BENCH_P99_PROTOCOL=protocol)
             with harness.running(f"p99-{name}", argv, port, "/healthz", env) as server:
                 wrk_args = ["k", "l", "d", "c", harness.nonce(), "50"]
-                results[name] = measure(name, server, log, wrk_args, args)
-                results[name]["spin_ms"] = spin
-                print(name, json.dumps(results[name]), flush=True)
+                results[key] = measure(key, server, log, wrk_args, args)
+                results[key]["spin_ms"] = spin
+                print(key, json.dumps(results[key]), flush=True)
     harness.save_report("p99_probe", json.dumps(results, indent=1), [])
 
 

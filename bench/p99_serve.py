@@ -22,7 +22,8 @@ are kept in memory and appended as JSON lines to ``BENCH_P99_LOG`` when the proc
 
 ``--control PORT`` serves :func:`control_app` instead: the same uvicorn (httptools, uvloop)
 with a bare ASGI app that spends a given CPU time per kind of request; with
-``BENCH_P99_PROTOCOL=sandbox``, through the sandbox's own protocol (``api/transport``).
+``BENCH_P99_PROTOCOL=sandbox``, through the sandbox's own protocol (``api/transport``);
+``sandbox-unordered``: the same without its start order (``api/start_order``).
 """
 
 from __future__ import annotations
@@ -183,11 +184,15 @@ if __name__ == "__main__":
         options: dict[str, Any] = {"host": "127.0.0.1", "port": int(sys.argv[2])}
         options.update(log_level="warning", loop="uvloop")
         app = control_app(_spins())
-        if os.environ.get("BENCH_P99_PROTOCOL") == "sandbox":  # our protocol, not uvicorn's own
+        protocol = os.environ.get("BENCH_P99_PROTOCOL", "uvicorn")
+        if protocol.startswith("sandbox"):  # our protocol, not uvicorn's own
             from gledger_sandbox.api.settings import ConnectionSettings
             from gledger_sandbox.api.transport import server_config
 
-            uvicorn.Server(server_config(app, ConnectionSettings(), **options)).run()
+            config = server_config(app, ConnectionSettings(), **options)
+            if protocol == "sandbox-unordered":  # each request starts as it is read
+                config.http.start_order = None  # type: ignore[union-attr]
+            uvicorn.Server(config).run()
         else:
             uvicorn.run(app, http="httptools", **options)
         sys.exit(0)
