@@ -8,8 +8,8 @@ end. Under load, the connection answered last in a turn often sends its next req
 the loop's next poll (the loop polls as soon as that answer is out): it is read one turn later,
 and then at the end of the list, so it is answered last of the turn after, about two turns after
 its previous answer where every other connection waits one (bench/README.md, "p99 at 32
-connections: two turns"). With 32 connections in a closed loop that was 1-3% of the requests,
-at twice the median latency: the p99.
+connections: where it comes from"). With 32 connections in a closed loop that was 0.3-3% of
+the requests (the mix; a bare app), at twice the median latency: enough to make the p99.
 
 :class:`StartOrder` holds the requests read in one poll and starts them together, in the order
 of their connection's previous answer (or its opening): a client cannot send its next request
