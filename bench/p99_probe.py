@@ -20,7 +20,8 @@ fresh ``merchant`` tenant each, and ``control``: ``p99_serve.py --control`` (uvi
 uvloop and a bare app spinning each kind's median service time measured in ``mixed``, the
 page's body size), so the loop and the machine are measured with none of our code;
 ``control-sandbox-protocol``: the same app through the sandbox's protocol (``control-unordered``:
-without its start order). ``--repeat N`` runs the scenarios N times in turn. Plus the
+without its start order). ``mixed-unordered``: the mix on a fresh server with and without the
+start order, in turn (``--repeat N`` pairs; the controls N times each too). Plus the
 CPU time other processes took on the machine and the server's run-queue delay
 (``/proc/<pid>/schedstat``) during each run.
 
@@ -253,6 +254,17 @@ def main() -> None:
                 api.client.delete("/v1/sandbox/tenant").raise_for_status()
                 api.close()
                 print(name, json.dumps(results[name]), flush=True)
+        for turn in range(args.repeat if "mixed-unordered" in wanted else 0):
+            for variant, unordered in (("ordered", ""), ("unordered", "1")):
+                key = f"mixed-{variant}-{turn + 1}"
+                port = harness.free_port()
+                argv = harness.sandbox_argv(port, PROBED)
+                variant_env = {**env, "BENCH_P99_UNORDERED": unordered}
+                with harness.running(f"p99-{key}", argv, port, "/healthz", variant_env) as server:
+                    api_key, api = harness.fresh_tenant(server.url)
+                    results[key] = measure(key, server, log, api.mixed_args(api_key), args)
+                    api.close()
+                print(key, json.dumps(results[key]), flush=True)
         for turn, (name, protocol) in enumerate([*CONTROLS.items()] * args.repeat):
             if name not in wanted:
                 continue

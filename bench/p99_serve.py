@@ -18,7 +18,8 @@ are kept in memory and appended as JSON lines to ``BENCH_P99_LOG`` when the proc
     BENCH_P99_LOG=/tmp/p99.jsonl python bench/p99_serve.py --port 18080 --api-key gls_bench
     BENCH_P99_SPIN=post=0.3,balance=0.2,page=0.9 python bench/p99_serve.py --control 18080
 
-``BENCH_P99_GC_THRESHOLD`` ("10000,3,10") replaces the collector thresholds ``serve`` sets.
+``BENCH_P99_GC_THRESHOLD`` ("10000,3,10") replaces the collector thresholds ``serve`` sets;
+``BENCH_P99_UNORDERED=1`` serves without the start order (``api/start_order``).
 
 ``--control PORT`` serves :func:`control_app` instead: the same uvicorn (httptools, uvloop)
 with a bare ASGI app that spends a given CPU time per kind of request; with
@@ -176,6 +177,10 @@ if __name__ == "__main__":
     if threshold := os.environ.get("BENCH_P99_GC_THRESHOLD"):  # "10000,3,10": instead of serve's
         wanted, set_threshold = [int(x) for x in threshold.split(",")], gc.set_threshold
         gc.set_threshold = lambda *_: set_threshold(*wanted)
+    if os.environ.get("BENCH_P99_UNORDERED"):  # serve without api/start_order (None: as read)
+        from gledger_sandbox.api import transport
+
+        setattr(transport, "StartOrder", lambda: None)  # noqa: B010 (not an export to type)
     if log:
         _patch()
         _with_dump(log)
