@@ -4,11 +4,12 @@ the changes since the last call as one journal delta."""
 from __future__ import annotations
 
 import base64
-import copy
 import enum
+import operator
 import random
 from array import array
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -39,11 +40,8 @@ class Encoder:
         # Immutable values (tuples, frozen dataclasses) written once per call: a line is held
         # by its entry, its statement line and each event's copy of the entry.
         self._written: dict[int, tuple[object, Any]] = {}
-        self._snapshots: dict[int, tuple[object, Any]] = {}
-        # In a journal delta, an event's copy of a resource written in the same call is written
-        # as that resource's fields (``{"t": ..., "as": n}``): a new entry's record held the
-        # entry twice (a kilobyte of its five). The copy, by its id: (copy, resource).
-        self._copies: dict[int, tuple[object, Any]] | None = None
+        self._snapshots: dict[int, tuple[object, Any]] = {}  # see ``_snapshot``
+        self._in_delta = False
 
     def encode(self, roots: dict[str, object]) -> dict[str, Any]:
         encoded = {name: self.value(root) for name, root in roots.items()}
@@ -60,43 +58,53 @@ class Encoder:
         kind = type(value)
         if kind in PRIMITIVE_TYPES:
             return value
+        how = _KINDS.get(kind)
+        if how is None:
+            how = _KINDS[kind] = _kind_of(kind)
+        if how is _ENUM:  # a member lives as long as its class: written once per process
+            member = _ENUMS.get(id(value))
+            if member is None:
+                member = _ENUMS[id(value)] = {"$e": type_name(kind), "v": value.value}
+            return member
+        if how is _IMMUTABLE:
+            # A tuple, a time or a date (never wiring), written once per call: a line is held
+            # by its entry and its statement line, an entry's timestamps are one object.
+            done = self._written.get(id(value))
+            if done is not None and done[0] is value:
+                return done[1]
+            written: dict[str, Any]
+            if kind is tuple:
+                written = {"$t": self._items(value)}
+            else:
+                written = {"$dt" if kind is datetime else "$d": value.isoformat()}
+            self._written[id(value)] = (value, written)
+            return written
         name = self._wired.get(id(value))
         if name is not None:
             return {"$w": name}
-        if kind is datetime:
-            return {"$dt": value.isoformat()}
-        if kind is date:
-            return {"$d": value.isoformat()}
-        if kind is tuple:
-            return self._immutable(value)
-        if isinstance(value, enum.Enum):
-            return {"$e": type_name(kind), "v": value.value}
+        if how is _OBJECT:
+            index = self._refs.get(id(value))
+            return {"$r": index if index is not None else self._ref(value)}
+        if how is _FROZEN:
+            done = self._written.get(id(value))
+            if done is not None and done[0] is value:
+                return done[1]
+            frozen = {"$v": type_name(kind), "f": self._fields(value)}
+            self._written[id(value)] = (value, frozen)
+            return frozen
+        return self._rare(value, kind)
+
+    def _rare(self, value: Any, kind: type) -> dict[str, Any]:
+        """The kinds tenant state holds few of (none on a journaled write's path)."""
         if kind is timedelta:
             return {"$td": [value.days, value.seconds, value.microseconds]}
         if kind is bytes:
             return {"$b": base64.b64encode(value).decode()}
         if kind is frozenset:
             return {"$fs": [self.value(item) for item in value]}
-        if kind is random.Random:  # a fault rule's seeded generator: where it stands
-            version, internal, gauss = value.getstate()
-            return {"$rng": [version, list(internal), gauss]}
-        params = getattr(kind, "__dataclass_params__", None)
-        if params is not None and params.frozen:
-            return self._immutable(value)
-        return {"$r": self._ref(value)}
-
-    def _immutable(self, value: Any) -> dict[str, Any]:
-        """A tuple or a frozen dataclass, written once per call."""
-        found = self._written.get(id(value))
-        if found is not None and found[0] is value:
-            return found[1]  # type: ignore[no-any-return]
-        written: dict[str, Any]
-        if type(value) is tuple:
-            written = {"$t": self._items(value)}
-        else:
-            written = {"$v": type_name(type(value)), "f": self._fields(value)}
-        self._written[id(value)] = (value, written)
-        return written
+        # a fault rule's seeded generator: where it stands
+        version, internal, gauss = value.getstate()
+        return {"$rng": [version, list(internal), gauss]}
 
     def _items(self, items: Any) -> list[Any]:
         """``value`` of each item; primitives (most items) as they are, without the call."""
@@ -104,9 +112,7 @@ class Encoder:
         return [item if type(item) in PRIMITIVE_TYPES else value(item) for item in items]
 
     def _ref(self, value: Any) -> int:
-        found = self._refs.get(id(value))
-        if found is not None:
-            return found
+        """The number of an object not written yet: written now (``value`` looks it up)."""
         index = self._refs[id(value)] = self._base + len(self._objects)
         self._keep.append(value)
         self._objects.append(None)
@@ -123,7 +129,7 @@ class Encoder:
         """
         base = self._base = self._base + len(self._objects)
         self._objects = []
-        self._copies = {}
+        self._in_delta = True
         whole = {id(change[1]) for change in changes if change[0] == "touch"}
         written: set[int] = set()
         out: list[list[Any]] = []
@@ -157,7 +163,7 @@ class Encoder:
                 out.append(["t", index, self._object(target)])
         self._written.clear()
         self._snapshots.clear()
-        self._copies = None
+        self._in_delta = False
         return {"base": base, "objects": self._objects, "changes": out}
 
     def _adds(self, pairs: Any, base: int, whole: set[int]) -> list[list[Any]]:
@@ -187,58 +193,95 @@ class Encoder:
             return {"t": "sortedkeylist", "key": key, "items": self._items(value)}
         if not kind.__module__.startswith(DOMAIN):
             raise TypeError(f"{kind.__module__}.{kind.__qualname__} is not tenant state")
-        same = self._same_as(value)
-        if same is not None:
-            return {"t": type_name(kind), "as": same}
         return {"t": type_name(kind), "f": self._fields(value)}
-
-    def _same_as(self, value: Any) -> int | None:
-        """The number of the object whose written fields are ``value``'s: the resource it is
-        an event's copy of, when written whole in this delta (the copy was made from it now)."""
-        copies = self._copies
-        found = copies.get(id(value)) if copies else None
-        if found is None or found[0] is not value:
-            return None
-        index = self._refs.get(id(found[1]))
-        if index is None or index < self._base or self._objects[index - self._base] is None:
-            return None  # written before this delta (its state may differ), or being written
-        return index
 
     def _fields(self, value: Any) -> dict[str, Any]:
         kind = type(value)
-        names = _WRITTEN.get(kind)
-        if names is None:
-            slots = field_names(kind)
-            if slots is None:  # a class with a __dict__: its attributes as they are now
-                names = tuple(n for n in vars(value) if n not in TRANSIENT)
-            else:
-                names = _WRITTEN[kind] = tuple(n for n in slots if n not in TRANSIENT)
+        shape = _SHAPES.get(kind)
+        if shape is None:
+            shape = _shape_of(kind, value)
+        names, read = shape
+        try:
+            values = read(value)  # every field at once (attrgetter)
+        except AttributeError:  # a slot never set: left out
+            values = tuple(getattr(value, name, _UNSET) for name in names)
         fields = {}
-        for name in names:
-            field = getattr(value, name, _UNSET)
-            if type(field) in PRIMITIVE_TYPES:  # most fields: written as they are, no call
+        primitive, value_of = PRIMITIVE_TYPES, self.value
+        for name, field in zip(names, values, strict=True):
+            if type(field) in primitive:  # most fields: written as they are, no call
                 fields[name] = field
             elif field is not _UNSET:
                 if name == "data" and getattr(field, "live_event", None) is not None:
-                    field = self._snapshot(field)  # an event's data (only events hold one)
-                fields[name] = self.value(field)
+                    fields[name] = self._snapshot(field)  # an event's data (only events hold one)
+                else:
+                    fields[name] = value_of(field)
         return fields
 
-    def _snapshot(self, resource: Any) -> Any:
-        """An event's live resource, written as the copy an event held before copy on write
-        (one per resource and call: the events sharing it share the copy)."""
+    def _snapshot(self, resource: Any) -> dict[str, int]:
+        """An event's live resource, written as the copy an event held before copy on write:
+        an object of its own with the resource's fields as they are now, one per resource and
+        call (the events sharing it share it). No copy is made: it would only be written.
+
+        In a journal delta that also writes the resource whole, its copy is written as the
+        resource's fields (``{"t": ..., "as": n}``): a new entry's record held the entry twice.
+        """
         found = self._snapshots.get(id(resource))
-        if found is None or found[0] is not resource:
-            snapshot = copy.copy(resource)
-            snapshot.live_event = None
-            found = self._snapshots[id(resource)] = (resource, snapshot)
-            self._keep.append(snapshot)
-            if self._copies is not None:
-                self._copies[id(snapshot)] = (snapshot, resource)
-        return found[1]
+        if found is not None and found[0] is resource:
+            return found[1]  # type: ignore[no-any-return]
+        kind = type(resource)
+        if not kind.__module__.startswith(DOMAIN):
+            raise TypeError(f"{kind.__module__}.{kind.__qualname__} is not tenant state")
+        objects, base = self._objects, self._base
+        index = base + len(objects)
+        written = {"$r": index}
+        self._snapshots[id(resource)] = (resource, written)
+        objects.append(None)
+        same = self._refs.get(id(resource)) if self._in_delta else None
+        if same is not None and same >= base and objects[same - base] is not None:
+            objects[index - base] = {"t": type_name(kind), "as": same}
+        else:  # written before this delta (its state may differ), or being written
+            objects[index - base] = {"t": type_name(kind), "f": self._fields(resource)}
+        return written
 
 
-_WRITTEN: dict[type, tuple[str, ...]] = {}
-"""The fields written of each slotted class (its slots but the transient ones)."""
+_ENUM, _IMMUTABLE, _FROZEN, _OBJECT, _RARE = "enum", "immutable", "frozen", "object", "rare"
+_KINDS: dict[type, str] = {}
+"""How ``Encoder.value`` writes each type (found once per type, not tested anew per value)."""
+_ENUMS: dict[int, dict[str, Any]] = {}
+"""Each enumeration member's written form, by its id (members are never freed)."""
+
+
+def _kind_of(kind: type) -> str:
+    if kind in (tuple, datetime, date):
+        return _IMMUTABLE
+    if issubclass(kind, enum.Enum):
+        return _ENUM
+    if kind in (timedelta, bytes, frozenset, random.Random):
+        return _RARE
+    params = getattr(kind, "__dataclass_params__", None)
+    return _FROZEN if params is not None and params.frozen else _OBJECT
+
+
+_SHAPES: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
+"""The fields written of each slotted class (its slots but the transient ones), and a reader
+of them all at once."""
+
+
+def _shape_of(kind: type, value: Any) -> tuple[tuple[str, ...], Callable[[Any], Any]]:
+    slots = field_names(kind)
+    if slots is None:  # a class with a __dict__: its attributes as they are now
+        names = tuple(n for n in vars(value) if n not in TRANSIENT)
+    else:
+        names = tuple(n for n in slots if n not in TRANSIENT)
+    read: Callable[[Any], Any]
+    if len(names) > 1:
+        read = operator.attrgetter(*names)
+    else:  # attrgetter of one name gives the value itself, not a tuple
+        read = lambda obj: tuple(getattr(obj, name) for name in names)  # noqa: E731
+    if slots is not None:
+        _SHAPES[kind] = names, read
+    return names, read
+
+
 _UNSET = object()
 _CHANGE_TAGS = {"pop": "d", "add": "a", "discard": "r"}
