@@ -57,6 +57,9 @@ class Decoder:
         self._classes = {**_domain_classes(), **(read_as or {})}
         self._objects: list[Any] = []
         self._shells: list[Any] = []
+        self._shapes: dict[str, tuple[str, ...]] = {}
+        """The field names of each type's listed fields (``{"a": [...]}``, ``{"$a": [...]}``),
+        as the journal's deltas declared them, each once for the deltas after it."""
 
     def decode(self, graph: Any, pointer: str) -> dict[str, Any]:
         objects = _member(graph, "objects", list, pointer)
@@ -75,6 +78,7 @@ class Decoder:
         objects = _member(delta, "objects", list, pointer)
         if base != len(self._shells):
             raise DocumentError(pointer + "/base", "The delta does not follow the state.")
+        self._declare(delta.get("shapes", {}), pointer + "/shapes")
         self._objects.extend(objects)
         self._shells += [self._shell(o, f"{pointer}/objects/{n}") for n, o in enumerate(objects)]
         for n in range(len(self._shells) - 1, base - 1, -1):
@@ -93,6 +97,26 @@ class Decoder:
                 OverflowError,
             ) as error:
                 raise DocumentError(f"{pointer}/changes/{n}", f"Cannot apply: {error}") from None
+
+    def _declare(self, shapes: Any, pointer: str) -> None:
+        """Take the shapes a delta declares: a type's field names, in the order of its lists."""
+        if not isinstance(shapes, dict):
+            raise DocumentError(pointer, "Expected the field names of each type.")
+        for kind, names in shapes.items():
+            if kind not in self._classes:
+                raise DocumentError(f"{pointer}/{kind}", f"Unknown type {kind!r}.")
+            if not isinstance(names, list) or not all(type(n) is str for n in names):
+                raise DocumentError(f"{pointer}/{kind}", "Expected a list of field names.")
+            self._shapes[kind] = tuple(names)
+
+    def _named(self, kind: Any, listed: Any, first: int, pointer: str) -> dict[str, Any]:
+        """Listed fields (from item ``first`` of ``listed``) by the names of their shape."""
+        names = self._shapes.get(kind) if type(kind) is str else None
+        if names is None:
+            raise DocumentError(pointer, f"No shape was declared for {kind!r}.")
+        if not isinstance(listed, list) or len(listed) - first != len(names):
+            raise DocumentError(pointer, f"Expected the {len(names)} fields of {kind}.")
+        return dict(zip(names, listed[first:], strict=True))
 
     def _change(self, change: list[Any], pointer: str) -> None:
         tag, index = change[0], change[1]
@@ -173,6 +197,9 @@ class Decoder:
                 shell.extend(items)
         elif "as" in written:  # an event's copy of object ``as``, written as its fields
             self._set_fields(shell, self._fields_as(n, written, pointer), pointer + "/as")
+        elif "a" in written:  # a journal delta's listed fields
+            fields = self._named(kind, written["a"], 0, pointer + "/a")
+            self._set_fields(shell, fields, pointer + "/a", self._shapes[kind])
         else:
             self._set_fields(shell, _member(written, "f", dict, pointer), pointer + "/f")
 
@@ -183,6 +210,8 @@ class Decoder:
         source = self._objects[same]
         if not isinstance(source, dict) or source.get("t") != written["t"]:
             raise DocumentError(pointer + "/as", "A copy of an object of another type.")
+        if "a" in source:
+            return self._named(source["t"], source["a"], 0, f"{pointer}/as")
         return _member(source, "f", dict, f"{pointer}/as")  # type: ignore[no-any-return]
 
     def _pair(self, pair: Any, pointer: str) -> tuple[Any, Any]:
@@ -190,13 +219,23 @@ class Decoder:
             raise DocumentError(pointer, "A mapping item is a [key, value] pair.")
         return self.value(pair[0], pointer + "/0"), self.value(pair[1], pointer + "/1")
 
-    def _set_fields(self, target: Any, fields: dict[str, Any], pointer: str) -> None:
+    def _set_fields(
+        self,
+        target: Any,
+        fields: dict[str, Any],
+        pointer: str,
+        listed: tuple[str, ...] | None = None,
+        first: int = 0,
+    ) -> None:
+        """``listed``: the fields were listed in this order (from item ``first``), so a field's
+        pointer is its place in the list."""
         cls = type(target)
         allowed = field_names(cls)
-        for name, written in fields.items():
+        for place, (name, written) in enumerate(fields.items(), first):
+            at = f"{pointer}/{place if listed else name}"
             if (allowed is not None and name not in allowed) or name.startswith("__"):
-                raise DocumentError(f"{pointer}/{name}", f"{cls.__name__} has no field {name!r}.")
-            object.__setattr__(target, name, self.value(written, f"{pointer}/{name}"))
+                raise DocumentError(at, f"{cls.__name__} has no field {name!r}.")
+            object.__setattr__(target, name, self.value(written, at))
         for name in TRANSIENT & set(allowed or ()):
             object.__setattr__(target, name, None)
 
@@ -243,6 +282,18 @@ class Decoder:
         self._set_fields(made, _member(written, "f", dict, pointer), pointer + "/f")
         return made
 
+    def _listed(self, written: dict[str, Any], pointer: str) -> Any:
+        """A frozen value of a journal delta: ``{"$a": [type, field, ...]}``."""
+        listed = written["$a"]
+        kind = listed[0] if isinstance(listed, list) and listed else None
+        cls = self._classes.get(kind) if type(kind) is str else None
+        if cls is None or not dataclasses.is_dataclass(cls):
+            raise DocumentError(pointer + "/$a/0", f"Unknown value type {kind!r}.")
+        fields = self._named(kind, listed, 1, pointer + "/$a")
+        made = object.__new__(cls)
+        self._set_fields(made, fields, pointer + "/$a", self._shapes[str(kind)], 1)
+        return made
+
     def _datetime(self, written: dict[str, Any], pointer: str) -> datetime:
         moment = datetime.fromisoformat(written["$dt"])
         if moment.tzinfo is None:
@@ -259,10 +310,18 @@ _VALUE_READERS: dict[str, Callable[[Decoder, dict[str, Any], str], Any]] = {
     "$e": Decoder._enum,
     "$td": lambda d, w, p: timedelta(*w["$td"]),
     "$b": lambda d, w, p: base64.b64decode(w["$b"], validate=True),
+    "$u": lambda d, w, p: _text(w["$u"]).encode(),  # bytes that are UTF-8 text (journals)
+    "$a": Decoder._listed,
     "$fs": lambda d, w, p: frozenset(d.value(v, f"{p}/$fs/{i}") for i, v in enumerate(w["$fs"])),
     "$v": Decoder._frozen,
     "$rng": lambda d, w, p: _generator(w["$rng"]),
 }
+
+
+def _text(text: Any) -> str:
+    if type(text) is not str:
+        raise ValueError("expected a text")
+    return text
 
 
 def _generator(state: Any) -> random.Random:

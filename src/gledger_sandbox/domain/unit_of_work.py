@@ -91,7 +91,8 @@ class UnitOfWork:
             self.release_snapshot(obj)
         self.on_rollback(lambda: setattr(obj, attr, old))
         setattr(obj, attr, value)
-        self.note("set", obj, attr, value)
+        if self.journal is not None:  # not through ``note``: a call less per change
+            self.journal.note("set", obj, attr, value)
 
     def put(self, mapping: dict[Any, Any], key: Any, value: Any) -> None:
         """Set a key of a dict, remembering what it held (or that it was absent)."""
@@ -101,13 +102,15 @@ class UnitOfWork:
         else:
             self.on_rollback(lambda: mapping.pop(key, None))
         mapping[key] = value
-        self.note("put", mapping, key, value)
+        if self.journal is not None:
+            self.journal.note("put", mapping, key, value)
 
     def pop(self, mapping: dict[Any, Any], key: Any) -> Any:
         """Remove a key from a dict, remembering to put it back."""
         old = mapping.pop(key)
         self.on_rollback(lambda: mapping.__setitem__(key, old))
-        self.note("pop", mapping, key)
+        if self.journal is not None:
+            self.journal.note("pop", mapping, key)
         return old
 
 
