@@ -37,8 +37,8 @@ class Encoder:
         self._objects: list[Any] = []
         self._base = 0  # the number of the first object of ``_objects`` (see ``changes``)
         self._keep: list[object] = []  # the ids above stay valid while encoding
-        # Immutable values (tuples, frozen dataclasses) written once per call: a line is held
-        # by its entry, its statement line and each event's copy of the entry.
+        # Immutable values (tuples, times, frozen dataclasses) written once per call: a line is
+        # held by its entry, its statement line and each event's copy of the entry.
         self._written: dict[int, tuple[object, Any]] = {}
         self._snapshots: dict[int, tuple[object, Any]] = {}  # see ``_snapshot``
         self._shaped: set[type] = set()  # the classes whose shape this journal declared
@@ -236,8 +236,8 @@ class Encoder:
         names its class's shape gives (declared once per journal: ``changes``); None for an
         object whose fields are written by name (a ``__dict__``, a slot never set).
 
-        A new entry's record named 70 fields (its entry, lines, events, idempotency key): a
-        fifth of its bytes, and a dict built per object instead of a list.
+        A new entry's record named 63 fields (its entry, lines, events, idempotency key, the
+        accounts' totals): about a sixth of its bytes, and a dict built per object, not a list.
         """
         shape = _SHAPES.get(kind)
         if shape is None:
