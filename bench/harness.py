@@ -183,6 +183,23 @@ def sandbox(
         yield server
 
 
+def measured_at(src: Path, code: str, timeout: float) -> dict[str, float]:
+    """Run ``code`` in a fresh Python process on the code of ``src`` (with bench/ importable):
+    the dict its last line of output prints as a ``repr`` (the bench scripts' own ``run_here``)."""
+    env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{BENCH}"}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if done.returncode:
+        raise SystemExit(done.stderr)
+    result: dict[str, float] = eval(done.stdout.strip().splitlines()[-1])  # our own repr
+    return result
+
+
 @contextmanager
 def exported(revision: str) -> Iterator[Path]:
     """``src``, ``spec`` and ``fixtures`` of git ``revision``, exported (not checked out) into a

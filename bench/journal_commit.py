@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -163,15 +161,10 @@ def run_here(entries: int, writes: int) -> None:
 
 def run_at(src: Path, entries: int, writes: int) -> dict[str, float]:
     """This script's measure, on the code of ``src`` (a fresh process)."""
-    env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{BENCH}"}
+    import harness  # as main does: the measured process never imports it
+
     code = f"import journal_commit; journal_commit.run_here({entries}, {writes})"
-    done = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=3600
-    )
-    if done.returncode:
-        raise SystemExit(done.stderr)
-    result: dict[str, float] = eval(done.stdout.strip().splitlines()[-1])  # our own repr
-    return result
+    return harness.measured_at(src, code, timeout=3600)
 
 
 def main() -> None:

@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -97,19 +95,10 @@ def run_here(writes: int) -> None:
 
 
 def run_at(src: Path, writes: int) -> dict[str, float]:
-    env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{BENCH}"}
+    import harness  # as main does: the measured process never imports it
+
     code = f"import journal_record; journal_record.run_here({writes})"
-    done = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", code],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if done.returncode:
-        raise SystemExit(done.stderr)
-    result: dict[str, float] = eval(done.stdout.strip().splitlines()[-1])  # our own repr
-    return result
+    return harness.measured_at(src, code, timeout=600)
 
 
 def main() -> None:

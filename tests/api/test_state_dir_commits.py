@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gledger_sandbox.api import journal_file, state_dir
+from gledger_sandbox.api import journal_file
 from gledger_sandbox.api.durability import Durability
 from gledger_sandbox.api.settings import Settings
 from gledger_sandbox.bootstrap import build_services
@@ -34,7 +34,7 @@ def test_a_deleted_tenant_is_deleted_once_though_its_attempts_end_later(tmp_path
         registry.delete(tenant)
         await durability.commit()
         deleted = [s for s in statements if s.startswith("DELETE")]
-        assert deleted, statements  # its row, snapshots and journal records
+        assert deleted, statements  # its row and its snapshots
         statements.clear()
         # Attempts of its deliveries still under way mark it when they end (``DurableWorker``).
         for _ in range(3):
@@ -89,8 +89,7 @@ def test_start_up_deletes_journal_records_left_though_no_tenant_is_read_back(
     db = services.durability._connection
     with db:  # a record of a tenant whose row is gone, in an older directory's table
         db.execute(
-            "INSERT INTO journal (seq, tenant_id, record, crc32) VALUES (?, 'ten_gone', x'7b7d', 0)",
-            (state_dir.journal_key(0, 0),),
+            "INSERT INTO journal (seq, tenant_id, record, crc32) VALUES (1, 'ten_gone', x'7b7d', 0)"
         )
     (state / "journal-000007.log").write_bytes(journal_file.frame("ten_gone", 3, 1, b"{}"))
     again = build_services(Settings(state_dir=state, default_tenant=False))

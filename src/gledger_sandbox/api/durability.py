@@ -218,13 +218,11 @@ class Durability:
         holds all of them), which the background writer makes within ``BACKGROUND_SECONDS``."""
         self._dirty.update(tenant_id for tenant_id, _, _, _ in batch.deltas)
         self._dirty.update(row.id for row in batch.rows)
-        self._dirty.update(tenant_id for tenant_id, _ in batch.gone)
-        self._stored.update(tenant_id for tenant_id, _ in batch.gone)
+        self._dirty.update(batch.gone)
+        self._stored.update(batch.gone)
 
     async def _write_in_thread(self, batch: state_dir.Batch, number: int) -> None:
-        written = {row.id: row.epoch for row in batch.rows} | dict.fromkeys(
-            (tenant_id for tenant_id, _ in batch.gone), _GONE
-        )
+        written = _written_by(batch)
         # Segments whose last live records this batch replaces: deleted once it is written.
         dead = self._journal.deletable(self._written | written)
         paths = [retired.path for retired in dead]
@@ -247,14 +245,14 @@ class Durability:
         self.mark_all()
         batch = self._batch()
         batch.every_tenant = True
-        written = {row.id: row.epoch for row in batch.rows}  # the write clears the rows
+        written = _written_by(batch)  # the write clears the rows
         self._write_and_checkpoint(batch, self._journal.older)
         self._written.update(written)
         self._journal.older = []
 
     def _batch(self) -> state_dir.Batch:
         assert self.registry is not None
-        batch = state_dir.Batch(ids_issued=self.registry.ids_issued(), epochs_issued=self._epochs)
+        batch = state_dir.Batch(ids_issued=self.registry.ids_issued())
         dirty, self._dirty = self._dirty, set()
         journaled, self._journaled = self._journaled, set()
         # A tenant just created (its creation tells no listener): never written yet.
@@ -280,7 +278,7 @@ class Durability:
                 # for each (a DELETE in every commit while they last).
                 if tenant_id in self._stored:
                     self._stored.discard(tenant_id)
-                    batch.gone.append((tenant_id, self._ordinals[tenant_id]))
+                    batch.gone.append(tenant_id)
                 self._saved_snapshots.pop(tenant_id, None)
                 self._cursors.pop(tenant_id, None)
             else:
@@ -374,6 +372,11 @@ class Durability:
             self._stored.add(tenant.id)
             self._saved_snapshots[tenant.id] = {s.id for s in tenant.snapshots.all()}
         return len(stored)
+
+
+def _written_by(batch: state_dir.Batch) -> dict[str, int]:
+    """The epoch each tenant of a batch has once it is written (``_GONE``: deleted)."""
+    return {row.id: row.epoch for row in batch.rows} | dict.fromkeys(batch.gone, _GONE)
 
 
 def _journal_will_do(tenant: Tenant, cursor: _Cursor) -> bool:

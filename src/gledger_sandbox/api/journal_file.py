@@ -95,12 +95,13 @@ def frames(path: Path) -> Iterator[Frame]:
         tenant_id = data[begins : begins + tenant_length].decode(errors="replace")
         record = None
         if end <= len(data) and zlib.crc32(keyed) == crc:
-            record = _record(data[begins + tenant_length : end])
+            record = parse_record(data[begins + tenant_length : end])
         yield Frame(tenant_id, epoch, number, record, path, at, min(end, len(data)))
         at = end
 
 
-def _record(payload: bytes) -> dict[str, Any] | None:
+def parse_record(payload: bytes) -> dict[str, Any] | None:
+    """A record's JSON object, or None when it is not one (its checksum already checked)."""
     try:
         found = json.loads(payload)
     except ValueError:
@@ -196,9 +197,6 @@ class Segments:
         if self._path is not None:
             self.retired.append(Retired(self._path, self._epochs))
         self._fd, self._path, self._size, self._epochs = None, None, 0, {}
-
-    def close(self) -> None:
-        self._retire()
 
 
 def delete(paths: Iterable[Path]) -> None:

@@ -53,14 +53,6 @@ CREATE TABLE IF NOT EXISTS journal (
 DROP INDEX IF EXISTS journal_by_tenant;
 """
 FILE_NAME = "sandbox.sqlite3"
-_SPAN = 1 << 32
-"""Keys of a tenant's range in an older directory's ``journal`` table."""
-
-
-def journal_key(ordinal: int, record: int) -> int:
-    """The key of a tenant's ``record``-th record in an older directory's ``journal`` table
-    (older still numbered every tenant's records in one sequence, below ``_SPAN``)."""
-    return (ordinal + 1) * _SPAN + record
 
 
 @dataclass(slots=True)
@@ -84,12 +76,13 @@ class Batch:
     deltas: list[tuple[str, int, int, dict[str, Any]]] = field(default_factory=list)
     """Journal records (tenant id, epoch, number, plain JSON values), in order: appended to the
     journal file (``durability``), not part of the transaction."""
-    gone: list[tuple[str, int]] = field(default_factory=list)
-    """Tenants deleted (id, ordinal)."""
+    gone: list[str] = field(default_factory=list)
+    """Tenants deleted."""
     ids_issued: int = 0
     epochs_issued: int = 0
     every_tenant: bool = False
-    """Every tenant's full document is in the batch (start-up): no journal record is kept."""
+    """Every tenant's full document is in the batch (start-up): an older directory's
+    ``journal`` table is emptied (nothing writes to it since, so no other batch touches it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +135,6 @@ def write(connection: sqlite3.Connection, batch: Batch) -> None:
                 "VALUES (?, ?, ?, ?, ?)",
                 (row.id, row.ordinal, json.dumps(row.record), document, row.epoch),
             )
-            if not batch.every_tenant:  # an older directory's records of the tenant
-                _delete_journal(connection, row.ordinal)
             kept = row.kept_snapshots
             marks = ",".join("?" * len(kept))
             connection.execute(
@@ -155,20 +146,14 @@ def write(connection: sqlite3.Connection, batch: Batch) -> None:
                 "VALUES (?, ?, ?, ?)",
                 [(row.id, sid, json.dumps(record), doc) for sid, record, doc in row.new_snapshots],
             )
-        for tenant_id, ordinal in batch.gone:
+        for tenant_id in batch.gone:
             connection.execute("DELETE FROM tenants WHERE id = ?", (tenant_id,))
             connection.execute("DELETE FROM snapshots WHERE tenant_id = ?", (tenant_id,))
-            _delete_journal(connection, ordinal)
         if batch.rows or batch.gone:  # tenants made or gone: the id counter may have moved
             connection.executemany(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                 [("ids_issued", str(batch.ids_issued)), ("epochs", str(batch.epochs_issued))],
             )
-
-
-def _delete_journal(connection: sqlite3.Connection, ordinal: int) -> None:
-    first = journal_key(ordinal, 0)
-    connection.execute("DELETE FROM journal WHERE seq >= ? AND seq < ?", (first, first + _SPAN))
 
 
 def read_all(connection: sqlite3.Connection, directory: Path) -> tuple[list[Stored], int]:
@@ -210,10 +195,4 @@ def record_bytes(delta: dict[str, Any]) -> bytes:
 
 
 def _read_record(record: bytes, crc: int) -> dict[str, Any] | None:
-    if zlib.crc32(record) != crc:
-        return None
-    try:
-        found = json.loads(record)
-    except ValueError:
-        return None
-    return found if isinstance(found, dict) else None
+    return journal_file.parse_record(record) if zlib.crc32(record) == crc else None
